@@ -1,0 +1,76 @@
+//! The command line (SPEC §5).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::schedule::Period;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reporter",
+    version,
+    about = "Run sysadmin report jobs and mail their results",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]
+    #[arg(long, global = true, env = "REPORTER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Say more (-v: each event, -vv: debugging)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print errors only
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run jobs and mail their reports
+    Run(RunArgs),
+    /// Run jobs and print their messages as mbox on stdout; send nothing
+    Preview(PreviewArgs),
+    /// List the jobs with their schedule, next run and last status
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration, every job and every template; print every problem
+    Check,
+}
+
+/// Which jobs to run.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Jobs to run, by name (the file name without .yaml)
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Every job in the jobs folder
+    #[arg(long, conflicts_with = "jobs")]
+    pub all: bool,
+    /// The jobs whose schedule is this period (what cron.daily and friends run)
+    #[arg(long, value_enum, conflicts_with_all = ["jobs", "all"])]
+    pub schedule: Option<Period>,
+    /// Concurrent commands [default: the config's pool_size]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub pool_size: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Send every report to ADDR instead of its recipients (repeatable)
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}

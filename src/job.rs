@@ -1,0 +1,615 @@
+//! Job files (`jobs/NAME.yaml`): the raw YAML shape and the validated [`Job`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer};
+
+use crate::address::{AddressList, AddressSpec};
+use crate::config::Config;
+use crate::error::{ConfigError, Source};
+use crate::hosts::{HostSpec, MAX_TARGETS, TargetSpec, is_name};
+use crate::schedule::Schedule;
+use crate::units::{ByteSize, HumanDuration, deserialize_via_from_str};
+
+pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
+pub const DEFAULT_TEMPLATE: &str = "default";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
+const MAX_COMMANDS: usize = 1000;
+
+/// When a job's report is mailed (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendRule {
+    #[default]
+    Always,
+    OnFailure,
+    OnChange,
+    Never,
+}
+
+/// `max_output:` — a per-stream cap between 4 KiB and 1 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCap(pub u64);
+
+impl FromStr for OutputCap {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let size: ByteSize = text.parse()?;
+        if !(4 << 10..=1 << 30).contains(&size.0) {
+            return Err(format!("max_output {text:?} out of range (4KiB..1GiB)"));
+        }
+        Ok(OutputCap(size.0))
+    }
+}
+
+/// `fail_if:` — a regular expression over stdout.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl FromStr for Pattern {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        regex::RegexBuilder::new(text)
+            .multi_line(true)
+            .build()
+            .map(Pattern)
+            .map_err(|e| format!("invalid regular expression: {e}"))
+    }
+}
+
+/// `subject:` — a one-line Handlebars template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectTemplate(pub String);
+
+impl FromStr for SubjectTemplate {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        handlebars::Template::compile(text)
+            .map(|_| SubjectTemplate(text.to_owned()))
+            .map_err(|e| format!("invalid template: {}", e.reason()))
+    }
+}
+
+/// `template:` — the name of a template in `templates/` (or `default`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateName(pub String);
+
+impl FromStr for TemplateName {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if is_name(text) {
+            Ok(TemplateName(text.to_owned()))
+        } else {
+            Err(format!(
+                "invalid template name {text:?} (letters, digits, `-` and `_`; no extension)"
+            ))
+        }
+    }
+}
+
+/// An environment value; numbers and booleans are taken as their text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvValue(pub String);
+
+impl FromStr for EnvValue {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.contains('\0') {
+            return Err("environment values cannot contain NUL".to_owned());
+        }
+        Ok(EnvValue(text.to_owned()))
+    }
+}
+
+deserialize_via_from_str!(OutputCap, Pattern, SubjectTemplate, TemplateName, EnvValue);
+
+/// The `mail:` section of a job (and of `defaults:`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobMail {
+    pub from: Option<AddressSpec>,
+    pub to: Option<AddressList>,
+    pub cc: Option<AddressList>,
+    pub reply_to: Option<AddressSpec>,
+    pub subject: Option<SubjectTemplate>,
+    pub template: Option<TemplateName>,
+    pub attach_output_over: Option<ByteSize>,
+    pub per_host: Option<bool>,
+}
+
+/// The config's `defaults:`: the job keys that make sense for every job.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub send: Option<SendRule>,
+    pub catch_up: Option<bool>,
+    pub timeout: Option<HumanDuration>,
+    pub max_output: Option<OutputCap>,
+    pub env: Option<BTreeMap<String, EnvValue>>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<String>,
+    pub hosts: Option<Vec<HostSpec>>,
+    pub mail: Option<RawJobMail>,
+}
+
+/// A job file exactly as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    pub description: Option<String>,
+    pub schedule: Option<Schedule>,
+    pub send: Option<SendRule>,
+    pub catch_up: Option<bool>,
+    pub timeout: Option<HumanDuration>,
+    pub max_output: Option<OutputCap>,
+    pub env: Option<BTreeMap<String, EnvValue>>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<String>,
+    pub hosts: Option<Vec<HostSpec>>,
+    pub targets: Option<Vec<TargetSpec>>,
+    pub mail: Option<RawJobMail>,
+    pub commands: Option<Vec<RawCommand>>,
+}
+
+/// One `commands:` entry: a bare string is shorthand for `{run: STRING}`.
+#[derive(Debug, Default)]
+pub struct RawCommand {
+    pub name: Option<String>,
+    pub run: String,
+    pub timeout: Option<HumanDuration>,
+    pub ok_exit_codes: Option<Vec<i32>>,
+    pub fail_if: Option<Pattern>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommandMap {
+    name: Option<String>,
+    run: String,
+    timeout: Option<HumanDuration>,
+    ok_exit_codes: Option<Vec<i32>>,
+    fail_if: Option<Pattern>,
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = RawCommand;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command line or a map with `run`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand {
+                    run: v.to_owned(),
+                    ..RawCommand::default()
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawCommand, A::Error> {
+                let m = RawCommandMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawCommand {
+                    name: m.name,
+                    run: m.run,
+                    timeout: m.timeout,
+                    ok_exit_codes: m.ok_exit_codes,
+                    fail_if: m.fail_if,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// One command of a validated job.
+#[derive(Debug, Clone)]
+pub struct CommandDef {
+    pub name: String,
+    pub run: String,
+    pub timeout: Duration,
+    pub ok_exit_codes: Vec<i32>,
+    pub fail_if: Option<regex::Regex>,
+}
+
+/// A job's validated `mail:` settings, merged with `defaults:` and the config's `mail:`.
+#[derive(Debug, Clone)]
+pub struct JobMail {
+    pub from: AddressSpec,
+    pub to: Vec<AddressSpec>,
+    pub cc: Vec<AddressSpec>,
+    pub reply_to: Option<AddressSpec>,
+    pub subject: String,
+    pub template: String,
+    pub attach_output_over: Option<u64>,
+    pub per_host: bool,
+}
+
+/// A job that can run: every value checked, every default applied.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub schedule: Option<Schedule>,
+    pub send: SendRule,
+    pub catch_up: bool,
+    pub max_output: u64,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub user: Option<String>,
+    /// Hosts with `@group`s expanded, in the order listed; empty means local.
+    pub hosts: Vec<HostSpec>,
+    pub targets: Vec<TargetSpec>,
+    pub mail: JobMail,
+    pub commands: Vec<CommandDef>,
+}
+
+/// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
+pub fn job_name(file_name: &str) -> Option<&str> {
+    if file_name.starts_with('.') || file_name.ends_with('~') {
+        return None;
+    }
+    file_name
+        .strip_suffix(".yaml")
+        .or_else(|| file_name.strip_suffix(".yml"))
+}
+
+impl Job {
+    /// Parses and validates the text of job file `path`.
+    pub fn parse(
+        name: &str,
+        path: &Path,
+        text: &str,
+        config: &Config,
+    ) -> Result<Job, Vec<ConfigError>> {
+        if !is_name(name) {
+            return Err(vec![ConfigError::new(
+                path,
+                format!("job name {name:?} must be letters, digits, `-` and `_` (rename the file)"),
+            )]);
+        }
+        if text.trim().is_empty() {
+            return Err(vec![ConfigError::new(
+                path,
+                "empty job file (expected at least `commands:`)",
+            )]);
+        }
+        let source = Source::new(path, text);
+        let raw: RawJob = source.parse().map_err(|e| vec![e])?;
+        Job::from_raw(name, &source, raw, config)
+    }
+
+    /// Reads and validates one job file.
+    pub fn load(path: &Path, config: &Config) -> Result<Job, Vec<ConfigError>> {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let name = job_name(file_name).unwrap_or(file_name);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![ConfigError::new(path, format!("cannot read job file: {e}"))])?;
+        Job::parse(name, path, &text, config)
+    }
+
+    fn from_raw(
+        name: &str,
+        source: &Source,
+        raw: RawJob,
+        config: &Config,
+    ) -> Result<Job, Vec<ConfigError>> {
+        let path = source.path;
+        let mut errors = Vec::new();
+        let defaults = &config.defaults;
+        let no_mail = RawJobMail::default();
+        let job_mail = raw.mail.as_ref().unwrap_or(&no_mail);
+        let default_mail = defaults.mail.as_ref().unwrap_or(&no_mail);
+
+        let timeout = raw
+            .timeout
+            .or(defaults.timeout)
+            .map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let mut commands = Vec::new();
+        let raw_commands = raw.commands.unwrap_or_default();
+        if raw_commands.len() > MAX_COMMANDS {
+            errors.push(source.error(
+                "commands",
+                format!(
+                    "{} commands (at most {MAX_COMMANDS}; use `targets:` for many similar ones)",
+                    raw_commands.len()
+                ),
+            ));
+        }
+        for (i, command) in raw_commands.into_iter().enumerate() {
+            if command.run.trim().is_empty() {
+                errors.push(source.error(format!("commands[{i}].run"), "empty command"));
+                continue;
+            }
+            if let Some(code) = command
+                .ok_exit_codes
+                .iter()
+                .flatten()
+                .find(|c| !(0..=255).contains(*c))
+            {
+                errors.push(source.error(
+                    format!("commands[{i}].ok_exit_codes"),
+                    format!("exit code {code} out of range (0-255)"),
+                ));
+            }
+            commands.push(CommandDef {
+                name: command
+                    .name
+                    .unwrap_or_else(|| command.run.trim().to_owned()),
+                run: command.run,
+                timeout: command.timeout.map_or(timeout, |d| d.0),
+                ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
+                fail_if: command.fail_if.map(|p| p.0),
+            });
+        }
+
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (section, vars) in [("defaults.env", &defaults.env), ("env", &raw.env)] {
+            for (key, value) in vars.iter().flatten() {
+                if key.is_empty() || key.contains('=') || key.contains('\0') {
+                    errors.push(source.error(format!("{section}.{key}"), "invalid variable name"));
+                }
+                env.insert(key.clone(), value.0.clone());
+            }
+        }
+
+        let cwd = raw
+            .cwd
+            .or_else(|| defaults.cwd.clone())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        if !cwd.is_absolute() {
+            errors.push(source.error(
+                "cwd",
+                format!("{:?} is not an absolute path", cwd.display().to_string()),
+            ));
+        }
+        let user = raw.user.or_else(|| defaults.user.clone());
+        if let Some(user) = &user
+            && (user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':'))
+        {
+            errors.push(source.error("user", format!("invalid user name {user:?}")));
+        }
+
+        let mut hosts = Vec::new();
+        for (i, host) in raw
+            .hosts
+            .or_else(|| defaults.hosts.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            match host {
+                HostSpec::Group(group) => match config.host_groups.get(&group) {
+                    Some(members) => hosts.extend(
+                        members
+                            .iter()
+                            .filter(|h| !matches!(h, HostSpec::Group(_)))
+                            .cloned(),
+                    ),
+                    None => errors.push(source.error(
+                        format!("hosts[{i}]"),
+                        format!("unknown host group `@{group}` (not in the config's host_groups)"),
+                    )),
+                },
+                host => hosts.push(host),
+            }
+        }
+
+        let targets = raw.targets.unwrap_or_default();
+        let target_count: u128 = targets.iter().map(TargetSpec::count).sum();
+        if target_count > MAX_TARGETS {
+            errors.push(source.error(
+                "targets",
+                format!("{target_count} targets in all (at most {MAX_TARGETS})"),
+            ));
+        }
+
+        let pick = |f: fn(&RawJobMail) -> Option<AddressList>| {
+            f(job_mail).or_else(|| f(default_mail)).map(|l| l.0)
+        };
+        let mail = JobMail {
+            from: job_mail
+                .from
+                .clone()
+                .or_else(|| default_mail.from.clone())
+                .unwrap_or_else(|| config.mail.from.clone()),
+            to: pick(|m| m.to.clone())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| config.mail.to.clone()),
+            cc: pick(|m| m.cc.clone()).unwrap_or_default(),
+            reply_to: job_mail
+                .reply_to
+                .clone()
+                .or_else(|| default_mail.reply_to.clone()),
+            subject: job_mail
+                .subject
+                .clone()
+                .or_else(|| default_mail.subject.clone())
+                .map_or_else(|| DEFAULT_SUBJECT.to_owned(), |s| s.0),
+            template: job_mail
+                .template
+                .clone()
+                .or_else(|| default_mail.template.clone())
+                .map_or_else(|| DEFAULT_TEMPLATE.to_owned(), |t| t.0),
+            attach_output_over: job_mail
+                .attach_output_over
+                .or(default_mail.attach_output_over)
+                .map(|s| s.0),
+            per_host: job_mail.per_host.or(default_mail.per_host).unwrap_or(false),
+        };
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Job {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            description: raw.description,
+            schedule: raw.schedule,
+            send: raw.send.or(defaults.send).unwrap_or_default(),
+            catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
+            max_output: raw
+                .max_output
+                .or(defaults.max_output)
+                .map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
+            env: env.into_iter().collect(),
+            cwd,
+            user,
+            hosts,
+            targets,
+            mail,
+            commands,
+        })
+    }
+}
+
+/// Every job file in `dir`, sorted by name: the valid jobs and the problems of the others.
+pub fn load_all(dir: &Path, config: &Config) -> (Vec<Job>, Vec<ConfigError>) {
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for path in job_files(dir, &mut errors) {
+        match Job::load(&path, config) {
+            Ok(job) => jobs.push(job),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    (jobs, errors)
+}
+
+/// The job files in `dir` (see [`job_name`]), sorted by file name.
+pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(ConfigError::new(
+                dir,
+                format!("cannot read jobs folder: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().and_then(job_name).is_some())
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            "host_groups: {web: [web1, web2]}\n",
+            Path::new("r.yaml"),
+            Path::new("/etc/r"),
+        )
+        .unwrap()
+    }
+
+    fn parse(text: &str) -> Result<Job, Vec<ConfigError>> {
+        Job::parse("disk", Path::new("jobs/disk.yaml"), text, &config())
+    }
+
+    fn first_error(text: &str) -> String {
+        parse(text).unwrap_err()[0].to_string()
+    }
+
+    #[test]
+    fn shorthand_and_full_commands() {
+        let job = parse("commands:\n  - df -h\n  - {name: inodes, run: df -i, timeout: 5s, ok_exit_codes: [0, 1]}\n").unwrap();
+        assert_eq!(job.commands[0].name, "df -h");
+        assert_eq!(job.commands[0].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(job.commands[1].name, "inodes");
+        assert_eq!(job.commands[1].timeout, Duration::from_secs(5));
+        assert_eq!(job.commands[1].ok_exit_codes, [0, 1]);
+        assert_eq!(job.mail.subject, DEFAULT_SUBJECT);
+        assert_eq!(job.mail.to[0].as_str(), "root@localhost");
+    }
+
+    #[test]
+    fn facts_only_job_is_valid() {
+        assert!(
+            parse("description: facts\nmail: {template: summary}\n")
+                .unwrap()
+                .commands
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn host_groups_expand_in_order() {
+        let job = parse("hosts: [db1, \"@web\", localhost]\ncommands: [uptime]\n").unwrap();
+        let shown: Vec<String> = job.hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["db1", "web1", "web2", "localhost"]);
+        let err = first_error("hosts: [\"@db\"]\ncommands: [uptime]\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:1:9: hosts[0]: unknown host group `@db` (not in the config's host_groups)"
+        );
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let err = first_error("commands:\n  - run: df\n    timeout: 5 minutes\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:14: commands[0].timeout: invalid duration \"5 minutes\" (expected e.g. 30s, 5m, 1h30m)"
+        );
+        let err = first_error("commands: [df]\ntimeot: 5s\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:2:1: timeot: unknown field `timeot`, expected one of"),
+            "{err}"
+        );
+        let err = first_error("commands:\n  - {run: df, fail_if: '(9'}\n");
+        assert!(
+            err.contains("commands[0].fail_if: invalid regular expression"),
+            "{err}"
+        );
+        let err = first_error("mail: {to: not-an-address}\ncommands: [df]\n");
+        assert!(
+            err.contains("mail.to: invalid mail address \"not-an-address\""),
+            "{err}"
+        );
+        let err = first_error("max_output: 1KiB\ncommands: [df]\n");
+        assert!(
+            err.contains("max_output: max_output \"1KiB\" out of range"),
+            "{err}"
+        );
+        let err = first_error("commands: [df\n");
+        assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn several_semantic_errors_are_all_reported() {
+        let errors = parse("cwd: tmp\nuser: \"a b\"\ncommands: [\"  \"]\n").unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn bad_file_names() {
+        let err = Job::parse(
+            "disk usage",
+            Path::new("jobs/disk usage.yaml"),
+            "commands: [df]",
+            &config(),
+        )
+        .unwrap_err();
+        assert!(err[0].to_string().contains("must be letters, digits"));
+        assert_eq!(job_name("disk.yaml"), Some("disk"));
+        assert_eq!(job_name("disk.yml"), Some("disk"));
+        assert_eq!(job_name(".disk.yaml"), None);
+        assert_eq!(job_name("disk.yaml~"), None);
+        assert_eq!(job_name("disk.yaml.dpkg-old"), None);
+    }
+}

@@ -1,0 +1,51 @@
+//! reporter: runs sysadmin report jobs described in YAML, renders their results with
+//! Handlebars and mails them through the local relay.
+//!
+//! Data flows one way: config and job files → validated [`job::Job`]s → tasks in the
+//! [`pool`] → [`report`] context → rendered [`mail`] → [`transport`].
+
+pub mod address;
+pub mod app;
+pub mod cli;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod exit;
+pub mod facts;
+pub mod hosts;
+pub mod job;
+pub mod log;
+pub mod mail;
+pub mod output;
+pub mod pool;
+pub mod report;
+pub mod runner;
+pub mod schedule;
+pub mod template;
+pub mod timezone;
+pub mod transport;
+pub mod units;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Runs the command line `args` (argv[0] first) and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let argv0 = args.first().map(PathBuf::from);
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    log::init(cli.verbose, cli.quiet, false);
+    app::main(cli, argv0.as_deref())
+}

@@ -1,0 +1,209 @@
+//! Building the RFC 5322 message of a report, and writing messages as mbox.
+
+use chrono::{DateTime, FixedOffset};
+use lettre::Message;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+
+use crate::address::parse_mailbox;
+use crate::report::Status;
+
+/// A report rendered to text, ready to become a message.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// Identity and bookkeeping headers of a message.
+#[derive(Debug, Clone)]
+pub struct Stamp<'a> {
+    pub job: &'a str,
+    pub status: Status,
+    pub message_id: String,
+    pub date: DateTime<FixedOffset>,
+}
+
+/// A header value rendered from a template, made one line: CR, LF and other control
+/// characters become spaces, so a template cannot add headers or recipients.
+pub fn one_line(value: &str) -> String {
+    let line: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    line.trim().to_owned()
+}
+
+fn mailbox(value: &str, key: &str) -> Result<Mailbox, String> {
+    parse_mailbox(&one_line(value)).map_err(|e| format!("mail.{key}: {e}"))
+}
+
+fn raw_header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// Builds the message; an address that does not parse after rendering is an error naming the key.
+pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
+    let mut builder = Message::builder()
+        .from(mailbox(&draft.from, "from")?)
+        .subject(one_line(&draft.subject))
+        .message_id(Some(stamp.message_id.clone()))
+        .raw_header(raw_header("Auto-Submitted", "auto-generated".to_owned()))
+        .raw_header(raw_header("X-Reporter-Job", stamp.job.to_owned()))
+        .raw_header(raw_header(
+            "X-Reporter-Status",
+            stamp.status.as_str().to_owned(),
+        ));
+    for to in &draft.to {
+        builder = builder.to(mailbox(to, "to")?);
+    }
+    for cc in &draft.cc {
+        builder = builder.cc(mailbox(cc, "cc")?);
+    }
+    if let Some(reply_to) = &draft.reply_to {
+        builder = builder.reply_to(mailbox(reply_to, "reply_to")?);
+    }
+    let text = text_part(draft.text.clone(), ContentType::TEXT_PLAIN);
+    let message = match &draft.html {
+        None => builder.singlepart(text),
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(text_part(html.clone(), ContentType::TEXT_HTML)),
+        ),
+    };
+    let mut message = message.map_err(|e| format!("cannot build the message: {e}"))?;
+    // Set after building: lettre reads back only GMT dates and would replace ours with its own.
+    message
+        .headers_mut()
+        .insert_raw(raw_header("Date", stamp.date.to_rfc2822()));
+    Ok(message)
+}
+
+/// A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable.
+fn text_part(text: String, content_type: ContentType) -> SinglePart {
+    let body = Body::new_with_encoding(crlf(&text), ContentTransferEncoding::SevenBit)
+        .unwrap_or_else(|_| {
+            Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
+                .expect("quoted-printable encodes any text")
+        });
+    SinglePart::builder().header(content_type).body(body)
+}
+
+/// `text` with CRLF line ends, as 7bit bodies need.
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for line in text.split_inclusive('\n') {
+        match line.strip_suffix('\n') {
+            Some(line) => {
+                out.push_str(line.strip_suffix('\r').unwrap_or(line));
+                out.push_str("\r\n");
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Appends `message` to `out` as one mbox entry (mboxrd quoting, LF line ends).
+pub fn write_mbox(out: &mut Vec<u8>, message: &[u8], from: &str, date: DateTime<FixedOffset>) {
+    out.extend_from_slice(
+        format!("From {} {}\n", from, date.format("%a %b %e %H:%M:%S %Y")).as_bytes(),
+    );
+    let text = String::from_utf8_lossy(message);
+    for line in text.split_inclusive('\n') {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim_start_matches('>').starts_with("From ") {
+            out.push(b'>');
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> Draft {
+        Draft {
+            from: "reporter@example.com".into(),
+            to: vec!["staff@example.com".into()],
+            cc: vec![],
+            reply_to: None,
+            subject: "Disk\r\nBcc: victim@example.com".into(),
+            text: "From the top\n< & >\n".into(),
+            html: None,
+        }
+    }
+
+    fn stamp() -> Stamp<'static> {
+        Stamp {
+            job: "disk",
+            status: Status::Failed,
+            message_id: "<r1.disk@example.com>".into(),
+            date: DateTime::parse_from_rfc3339("2026-11-22T09:30:00+01:00").unwrap(),
+        }
+    }
+
+    #[test]
+    fn headers_are_complete_and_one_line() {
+        let message = String::from_utf8(build(&draft(), &stamp()).unwrap().formatted()).unwrap();
+        assert!(
+            message.contains("Subject: Disk  Bcc: victim@example.com\r\n"),
+            "{message}"
+        );
+        assert!(!message.contains("\r\nBcc:"), "{message}");
+        assert!(
+            message.contains("Date: Sun, 22 Nov 2026 09:30:00 +0100\r\n"),
+            "{message}"
+        );
+        assert_eq!(
+            message.matches("\r\nDate:").count() + usize::from(message.starts_with("Date:")),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains("Message-ID: <r1.disk@example.com>\r\n"),
+            "{message}"
+        );
+        assert!(message.contains("Auto-Submitted: auto-generated\r\n"));
+        assert!(message.contains("X-Reporter-Job: disk\r\n"));
+        assert!(message.contains("X-Reporter-Status: failed\r\n"));
+        assert!(message.contains("Content-Type: text/plain; charset=utf-8\r\n"));
+        assert!(message.contains("MIME-Version: 1.0\r\n"));
+        assert!(message.contains("< & >"));
+    }
+
+    #[test]
+    fn bad_rendered_address_names_the_key() {
+        let mut bad = draft();
+        bad.to = vec!["ops at example".into()];
+        let err = build(&bad, &stamp()).unwrap_err();
+        assert!(err.starts_with("mail.to: invalid mail address"), "{err}");
+    }
+
+    #[test]
+    fn mbox_quotes_from_lines() {
+        let mut out = Vec::new();
+        write_mbox(
+            &mut out,
+            b"Subject: x\r\n\r\nFrom here\r\n>From there\r\n",
+            "a@b",
+            stamp().date,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("From a@b Sun Nov 22 09:30:00 2026\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n>From here\n>>From there\n\n"), "{text}");
+    }
+}

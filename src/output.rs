@@ -1,0 +1,164 @@
+//! Bounded capture of a command's output: the head and tail of a stream, and text that is
+//! always safe to put in a mail whatever bytes the command wrote.
+
+use std::collections::VecDeque;
+
+/// Keeps the first and the last half of `cap` bytes of a stream and counts what fell between.
+#[derive(Debug)]
+pub struct Capture {
+    half: usize,
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    omitted: u64,
+}
+
+impl Capture {
+    pub fn new(cap: u64) -> Self {
+        let half = usize::try_from(cap / 2).unwrap_or(usize::MAX / 2).max(1);
+        Capture {
+            half,
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            omitted: 0,
+        }
+    }
+
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.head.len() < self.half {
+            let take = bytes.len().min(self.half - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        if bytes.len() >= self.half {
+            // The new bytes alone fill the tail: everything kept there before is dropped.
+            let skip = bytes.len() - self.half;
+            self.omitted += (self.tail.len() + skip) as u64;
+            self.tail.clear();
+            self.tail.extend(&bytes[skip..]);
+            return;
+        }
+        let overflow = (self.tail.len() + bytes.len()).saturating_sub(self.half);
+        if overflow > 0 {
+            self.tail.drain(..overflow);
+            self.omitted += overflow as u64;
+        }
+        self.tail.extend(bytes);
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.omitted > 0
+    }
+
+    /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped.
+    pub fn into_text(self) -> String {
+        let mut text = clean(&self.head);
+        if self.omitted > 0 {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("[... {} bytes omitted ...]\n", self.omitted));
+        }
+        let (a, b) = self.tail.as_slices();
+        if b.is_empty() {
+            text.push_str(&clean(a));
+        } else {
+            text.push_str(&clean(&[a, b].concat()));
+        }
+        text
+    }
+}
+
+/// Output as mail-safe text: invalid UTF-8 becomes U+FFFD, `\r\n` becomes `\n`, terminal
+/// escape sequences are dropped and other control characters (NUL, a lone `\r`, BEL ...)
+/// become U+FFFD, keeping `\n` and `\t`.
+pub fn clean(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\u{1b}' => skip_escape(&mut chars),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of an ANSI escape sequence (CSI `ESC [ ... final`, OSC `ESC ] ... BEL/ST`,
+/// or a two-character `ESC x`).
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']') => {
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_output_is_kept_whole() {
+        let mut capture = Capture::new(16);
+        capture.push(b"hello ");
+        capture.push(b"world");
+        assert!(!capture.truncated());
+        assert_eq!(capture.into_text(), "hello world");
+    }
+
+    #[test]
+    fn large_output_keeps_head_and_tail() {
+        let mut capture = Capture::new(8);
+        for chunk in [&b"abc"[..], b"defgh", b"ij", b"klmnopqrstuvwxyz"] {
+            capture.push(chunk);
+        }
+        assert!(capture.truncated());
+        assert_eq!(
+            capture.into_text(),
+            "abcd\n[... 18 bytes omitted ...]\nwxyz"
+        );
+    }
+
+    #[test]
+    fn tail_rolls_over_small_writes() {
+        let mut capture = Capture::new(4);
+        for b in b"0123456789" {
+            capture.push(&[*b]);
+        }
+        assert_eq!(capture.into_text(), "01\n[... 6 bytes omitted ...]\n89");
+    }
+
+    #[test]
+    fn control_bytes_are_made_safe() {
+        assert_eq!(clean(b"a\r\nb\rc"), "a\nb\u{fffd}c");
+        assert_eq!(clean(b"\x1b[1;31mred\x1b[0m ok"), "red ok");
+        assert_eq!(clean(b"nul\0byte \xff"), "nul\u{fffd}byte \u{fffd}");
+        assert_eq!(clean(b"\x1b]0;title\x07x"), "x");
+        assert_eq!(clean(b"tab\tok\n"), "tab\tok\n");
+    }
+}

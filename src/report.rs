@@ -1,0 +1,311 @@
+//! A job's report: results classified into statuses, summarised, and put into the template
+//! context of SPEC §3.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::command::{Exit, Outcome};
+use crate::facts::Facts;
+use crate::job::{CommandDef, Job};
+use crate::timezone::Zone;
+
+/// A result's status, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Ok,
+    Failed,
+    Timeout,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+
+    /// How a finished command counts, given what the job accepts.
+    pub fn classify(def: &CommandDef, outcome: &Outcome) -> Status {
+        if outcome.timed_out {
+            return Status::Timeout;
+        }
+        if outcome.interrupted {
+            return Status::Error;
+        }
+        match &outcome.exit {
+            Exit::NotStarted(_) => Status::Error,
+            Exit::Signal(_) => Status::Failed,
+            Exit::Code(code) if !def.ok_exit_codes.contains(code) => Status::Failed,
+            Exit::Code(_) => match &def.fail_if {
+                Some(pattern) if pattern.is_match(&outcome.stdout) => Status::Failed,
+                _ => Status::Ok,
+            },
+        }
+    }
+}
+
+/// Where one task ran: its host (`None` for a job without `hosts:`) and target.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub host: Option<String>,
+    pub target: Option<String>,
+}
+
+/// One entry of `results`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskResult {
+    pub name: String,
+    pub command: String,
+    pub host: Option<String>,
+    pub target: Option<String>,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_ms: u64,
+    pub truncated: bool,
+    pub started_at: String,
+    pub changed: Option<bool>,
+}
+
+impl TaskResult {
+    pub fn new(
+        def: &CommandDef,
+        command: String,
+        placement: Placement,
+        outcome: Outcome,
+        zone: Zone,
+    ) -> TaskResult {
+        let status = Status::classify(def, &outcome);
+        let (exit_code, signal) = match &outcome.exit {
+            Exit::Code(code) => (Some(*code), None),
+            Exit::Signal(signal) => (None, Some(*signal)),
+            Exit::NotStarted(_) => (None, None),
+        };
+        let mut stderr = outcome.stderr;
+        if let Exit::NotStarted(reason) = &outcome.exit {
+            stderr = reason.clone();
+        } else if outcome.timed_out {
+            note(
+                &mut stderr,
+                &format!(
+                    "[timed out after {} ms; the command was killed]",
+                    outcome.duration.as_millis()
+                ),
+            );
+        } else if outcome.interrupted {
+            note(&mut stderr, "[interrupted; the command was killed]");
+        }
+        TaskResult {
+            name: def.name.clone(),
+            command,
+            host: placement.host,
+            target: placement.target,
+            status,
+            exit_code,
+            signal,
+            stdout: outcome.stdout,
+            stderr,
+            duration_ms: millis(outcome.duration),
+            truncated: outcome.truncated,
+            started_at: rfc3339(outcome.started_at, zone),
+            changed: None,
+        }
+    }
+}
+
+fn note(stderr: &mut String, line: &str) {
+    if !stderr.is_empty() && !stderr.ends_with('\n') {
+        stderr.push('\n');
+    }
+    stderr.push_str(line);
+}
+
+/// `summary`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timeout: usize,
+    pub error: usize,
+    pub duration_ms: u64,
+    pub all_ok: bool,
+    pub status: Status,
+}
+
+impl Summary {
+    pub fn of(results: &[TaskResult], duration_ms: u64) -> Summary {
+        let count = |s| results.iter().filter(|r| r.status == s).count();
+        Summary {
+            total: results.len(),
+            ok: count(Status::Ok),
+            failed: count(Status::Failed),
+            timeout: count(Status::Timeout),
+            error: count(Status::Error),
+            duration_ms,
+            all_ok: results.iter().all(|r| r.status == Status::Ok),
+            status: results.iter().map(|r| r.status).max().unwrap_or_default(),
+        }
+    }
+}
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Manual,
+    Cron,
+    Daemon,
+}
+
+/// `run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub trigger: Trigger,
+    pub interrupted: bool,
+}
+
+/// `job`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub schedule: Option<String>,
+}
+
+impl JobInfo {
+    pub fn of(job: &Job) -> JobInfo {
+        JobInfo {
+            name: job.name.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// The whole template context.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context<'a> {
+    pub job: JobInfo,
+    pub host: &'a Facts,
+    pub results: Vec<TaskResult>,
+    pub summary: Summary,
+    pub run: RunInfo,
+    pub previous: Option<Vec<TaskResult>>,
+    pub node: Option<String>,
+}
+
+pub fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub fn rfc3339(time: SystemTime, zone: Zone) -> String {
+    zone.at(DateTime::<Utc>::from(time))
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn def(ok: &[i32], fail_if: Option<&str>) -> CommandDef {
+        CommandDef {
+            name: "c".into(),
+            run: "c".into(),
+            timeout: Duration::from_secs(1),
+            ok_exit_codes: ok.to_vec(),
+            fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
+        }
+    }
+
+    fn outcome(exit: Exit, stdout: &str) -> Outcome {
+        Outcome {
+            exit,
+            stdout: stdout.into(),
+            ..Outcome::not_started(String::new())
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Code(0), "")),
+            Status::Ok
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Code(1), "")),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0, 1], None), &outcome(Exit::Code(1), "")),
+            Status::Ok
+        );
+        assert_eq!(
+            Status::classify(
+                &def(&[0], Some("9[0-9]%")),
+                &outcome(Exit::Code(0), "/ 93%")
+            ),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Signal(9), "")),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::NotStarted("x".into()), "")),
+            Status::Error
+        );
+        let timed_out = Outcome {
+            timed_out: true,
+            ..outcome(Exit::Signal(15), "")
+        };
+        assert_eq!(
+            Status::classify(&def(&[0], None), &timed_out),
+            Status::Timeout
+        );
+    }
+
+    #[test]
+    fn summary_takes_the_worst_status() {
+        let zone = Zone::Local;
+        let results: Vec<TaskResult> = [
+            Exit::Code(0),
+            Exit::Code(2),
+            Exit::NotStarted("gone".into()),
+        ]
+        .into_iter()
+        .map(|exit| {
+            TaskResult::new(
+                &def(&[0], None),
+                "c".into(),
+                Placement::default(),
+                outcome(exit, ""),
+                zone,
+            )
+        })
+        .collect();
+        let summary = Summary::of(&results, 5);
+        assert_eq!(
+            (summary.total, summary.ok, summary.failed, summary.error),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(summary.status, Status::Error);
+        assert!(!summary.all_ok);
+        assert_eq!(results[2].stderr, "gone");
+        assert_eq!(Summary::of(&[], 0).status, Status::Ok);
+    }
+}
