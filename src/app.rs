@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::{Cli, Command, RunArgs, Selection};
 use crate::config::{self, Config};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
 use crate::facts::Facts;
 use crate::job::{self, Job};
@@ -112,8 +112,8 @@ fn with_templates(
         .filter(|job| {
             let found = templates.has_text(&job.mail.template);
             if !found {
-                errors.push(ConfigError::at_key(
-                    &job.path,
+                let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+                errors.push(Source::new(&job.path, &text).error(
                     "mail.template",
                     format!(
                         "template `{}` not found (expected `{}`)",

@@ -190,6 +190,19 @@ impl<'de> Deserialize<'de> for RawCommand {
                     ..RawCommand::default()
                 })
             }
+            // `- true` and `- 42` are YAML booleans and numbers, but meant as command lines.
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawCommand, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCommand, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCommand, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCommand, E> {
+                self.visit_str(&v.to_string())
+            }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawCommand, A::Error> {
                 let m = RawCommandMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(RawCommand {

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real binary, real child processes, a real SMTP server on loopback.
+
+mod support;
+
+mod config_errors;
+mod pipeline;
+mod transports;

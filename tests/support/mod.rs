@@ -1,0 +1,104 @@
+//! The test harness: a temporary installation (config, jobs, templates, state), the real
+//! binary run against it, and a real SMTP server on loopback.
+
+pub mod smtp;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub use smtp::{Behaviour, SmtpServer};
+
+/// The checkout, for the shipped examples.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub smtp: SmtpServer,
+}
+
+/// What a run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Env {
+    /// A fresh installation whose config mails to a new loopback SMTP server; `extra`
+    /// is appended to the config.
+    pub fn new(extra: &str) -> Env {
+        Env::with_smtp(Behaviour::Accept, extra)
+    }
+
+    /// Like [`Env::new`], with a relay that behaves as told.
+    pub fn with_smtp(behaviour: Behaviour, extra: &str) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            smtp: SmtpServer::start(behaviour),
+        };
+        std::fs::create_dir_all(env.path("jobs")).unwrap();
+        std::fs::create_dir_all(env.path("templates")).unwrap();
+        env.write_config(extra);
+        env
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let config = format!(
+            "state_dir: state\nmail:\n  from: reporter@test.example\n  to: [admin@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 5s}}\n{extra}",
+            self.smtp.port
+        );
+        self.write("reporter.yaml", &config);
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn job(&self, name: &str, yaml: &str) -> PathBuf {
+        self.write(&format!("jobs/{name}.yaml"), yaml)
+    }
+
+    pub fn template(&self, file: &str, text: &str) -> PathBuf {
+        self.write(&format!("templates/{file}"), text)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reporter"));
+        command
+            .args(["--config", self.path("reporter.yaml").to_str().unwrap()])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("REPORTER_CONFIG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the binary to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command(args).output().expect("run reporter").into()
+    }
+}
+
+pub fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
