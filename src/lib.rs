@@ -8,6 +8,7 @@ pub mod address;
 pub mod app;
 pub mod cli;
 pub mod command;
+pub mod compose;
 pub mod config;
 pub mod error;
 pub mod exit;

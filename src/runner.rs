@@ -13,12 +13,13 @@ use tracing::{error, info, warn};
 
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Outcome};
+use crate::compose::{Composed, compose};
 use crate::config::Config;
 use crate::exit::Tally;
 use crate::facts::Facts;
 use crate::hosts::{HostSpec, TargetSpec};
-use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job};
-use crate::mail::{self, Draft, Stamp};
+use crate::job::Job;
+use crate::mail;
 use crate::pool;
 use crate::report::{
     Context, JobInfo, Placement, RunInfo, Summary, TaskResult, Trigger, millis, rfc3339,
@@ -313,52 +314,48 @@ async fn run_async(
                 previous: None,
                 node: None,
             };
-            let (draft, render_failed) = render(job, &context, templates, config, options);
+            let (messages, render_failed) =
+                compose(job, &context, templates, config, &options.to, &run_id);
             tally.config_error |= render_failed;
-            let stamp = Stamp {
-                job: &job.name,
-                status: context.summary.status,
-                message_id: format!("<{run_id}.{}@{}>", job.name, facts.fqdn),
-                date: config.timezone.now(),
-            };
-            let message = match mail::build(&draft, &stamp) {
-                Ok(message) => message,
-                Err(e) => {
-                    error!("{}: {e}; the report cannot be mailed", job.path.display());
-                    tally.config_error = true;
+            for composed in messages {
+                if options.preview {
+                    let mut out = Vec::new();
+                    let sender = composed
+                        .message
+                        .envelope()
+                        .from()
+                        .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
+                    mail::write_mbox(
+                        &mut out,
+                        &composed.message.formatted(),
+                        &sender,
+                        composed.date,
+                    );
+                    previews.push((index, out));
                     continue;
                 }
-            };
-            if options.preview {
-                let mut out = Vec::new();
-                let sender = message
-                    .envelope()
-                    .from()
-                    .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
-                mail::write_mbox(&mut out, &message.formatted(), &sender, stamp.date);
-                previews.push((index, out));
-                continue;
+                let transport = Arc::clone(transport.as_ref().expect("a run has a transport"));
+                let (job_name, hello) = (job.name.clone(), facts.fqdn.clone());
+                let Composed {
+                    message,
+                    name: file_name,
+                    ..
+                } = composed;
+                let transport_config = config.mail.transport.clone();
+                deliveries.spawn(async move {
+                    let transport = transport
+                        .get_or_init(|| async { Transport::new(&transport_config, &hello) })
+                        .await;
+                    let result = match transport {
+                        Ok(transport) => transport.send(&message, &file_name).await,
+                        Err(e) => Err(DeliveryError {
+                            permanent: false,
+                            message: e.clone(),
+                        }),
+                    };
+                    (job_name, result)
+                });
             }
-            let transport = Arc::clone(transport.as_ref().expect("a run has a transport"));
-            let (job_name, file_name, hello) = (
-                job.name.clone(),
-                format!("{run_id}.{}", job.name),
-                facts.fqdn.clone(),
-            );
-            let transport_config = config.mail.transport.clone();
-            deliveries.spawn(async move {
-                let transport = transport
-                    .get_or_init(|| async { Transport::new(&transport_config, &hello) })
-                    .await;
-                let result = match transport {
-                    Ok(transport) => transport.send(&message, &file_name).await,
-                    Err(e) => Err(DeliveryError {
-                        permanent: false,
-                        message: e.clone(),
-                    }),
-                };
-                (job_name, result)
-            });
         }
 
         tokio::select! {
@@ -418,90 +415,6 @@ async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
         Some(signal) => signal.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// Renders a job's message; a template that fails falls back to the built-in one (with the
-/// error on top), so the report still goes out. The flag says whether anything failed.
-fn render(
-    job: &Job,
-    context: &Context<'_>,
-    templates: &Templates,
-    config: &Config,
-    options: &RunOptions,
-) -> (Draft, bool) {
-    let mut failed = false;
-    let mut header = |template: &str, fallback: &str| {
-        templates
-            .render_inline(template, context)
-            .unwrap_or_else(|e| {
-                error!("{}: {e}", job.path.display());
-                failed = true;
-                templates
-                    .render_inline(fallback, context)
-                    .unwrap_or_else(|_| fallback.to_owned())
-            })
-    };
-    let subject = header(&job.mail.subject, DEFAULT_SUBJECT);
-    let from = header(job.mail.from.as_str(), config.mail.from.as_str());
-    let recipients = if options.to.is_empty() {
-        &job.mail.to
-    } else {
-        &options.to
-    };
-    // An address template that fails to render falls back to the config's first recipient.
-    let admin = config.mail.to[0].as_str();
-    let to: Vec<String> = recipients
-        .iter()
-        .map(|a| header(a.as_str(), admin))
-        .collect();
-    let cc: Vec<String> = if options.to.is_empty() {
-        job.mail
-            .cc
-            .iter()
-            .map(|a| header(a.as_str(), admin))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let reply_to = job
-        .mail
-        .reply_to
-        .as_ref()
-        .map(|a| header(a.as_str(), admin));
-
-    let text = templates
-        .render_text(&job.mail.template, context)
-        .unwrap_or_else(|e| {
-            error!("{e}");
-            failed = true;
-            let fallback = templates
-                .render_text(DEFAULT_TEMPLATE, context)
-                .unwrap_or_default();
-            format!(
-                "The template of this job failed, so the built-in one was used:\n{e}\n\n{fallback}"
-            )
-        });
-    let html = templates
-        .render_html(&job.mail.template, context)
-        .and_then(|html| {
-            html.map_err(|e| {
-                error!("{e}");
-                failed = true;
-            })
-            .ok()
-        });
-    (
-        Draft {
-            from,
-            to,
-            cc,
-            reply_to,
-            subject,
-            text,
-            html,
-        },
-        failed,
-    )
 }
 
 #[cfg(test)]

@@ -302,3 +302,13 @@ fn unknown_job_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[test]
+fn date_header_uses_the_configured_time_zone() {
+    let env = Env::new("timezone: Asia/Tokyo\n");
+    env.job("tz", "commands: [true]\n");
+    let run = env.run(&["run", "tz"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let date = env.smtp.wait_for(1)[0].header("Date").unwrap();
+    assert!(date.ends_with(" +0900"), "{date}");
+}
