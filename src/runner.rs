@@ -197,18 +197,45 @@ pub fn run(config: &Config, templates: &Templates, jobs: Vec<Job>, options: &Run
             };
         }
     };
-    runtime.block_on(run_async(config, templates, jobs, options))
+    runtime.block_on(async {
+        let (cancel_sender, cancel) = watch::channel(false);
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let execution = execute(config, templates, jobs, options, cancel);
+        tokio::pin!(execution);
+        let mut caught = None;
+        loop {
+            tokio::select! {
+                mut tally = &mut execution => {
+                    tally.interrupted = caught;
+                    return tally;
+                }
+                Some(()) = recv(&mut interrupt) => {
+                    warn!("interrupted: stopping the running commands");
+                    caught.get_or_insert(libc::SIGINT);
+                    let _ = cancel_sender.send(true);
+                }
+                Some(()) = recv(&mut terminate) => {
+                    warn!("terminated: stopping the running commands");
+                    caught.get_or_insert(libc::SIGTERM);
+                    let _ = cancel_sender.send(true);
+                }
+            }
+        }
+    })
 }
 
-async fn run_async(
+/// Runs `jobs` to the end inside a Tokio runtime. When `cancel` turns true, running
+/// commands' groups are killed, no more start, and the reports go out marked interrupted.
+pub async fn execute(
     config: &Config,
     templates: &Templates,
     jobs: Vec<Job>,
     options: &RunOptions,
+    cancel: watch::Receiver<bool>,
 ) -> Tally {
     let run_id = new_run_id();
     let mut tally = Tally::default();
-    let (cancel_sender, cancel) = watch::channel(false);
 
     let mut tasks = Vec::new();
     let mut runs = Vec::new();
@@ -247,9 +274,6 @@ async fn run_async(
     };
     // The facts may need a resolver lookup: gather them while the commands run.
     let facts_task = tokio::task::spawn_blocking(Facts::gather);
-
-    let mut interrupt = signal(SignalKind::interrupt()).ok();
-    let mut terminate = signal(SignalKind::terminate()).ok();
 
     let mut facts: Option<Arc<Facts>> = None;
     let mut facts_task = Some(facts_task);
@@ -358,26 +382,14 @@ async fn run_async(
             }
         }
 
-        tokio::select! {
-            next = results.recv() => {
-                let Some((job, slot, outcome)) = next else { break };
-                let job_run = &mut runs[job];
-                job_run.outcomes[slot] = Some(outcome);
-                job_run.remaining -= 1;
-                if job_run.remaining == 0 {
-                    pending.push(job);
-                }
-            }
-            Some(()) = recv(&mut interrupt) => {
-                warn!("interrupted: stopping the running commands");
-                tally.interrupted.get_or_insert(libc::SIGINT);
-                let _ = cancel_sender.send(true);
-            }
-            Some(()) = recv(&mut terminate) => {
-                warn!("terminated: stopping the running commands");
-                tally.interrupted.get_or_insert(libc::SIGTERM);
-                let _ = cancel_sender.send(true);
-            }
+        let Some((job, slot, outcome)) = results.recv().await else {
+            break;
+        };
+        let job_run = &mut runs[job];
+        job_run.outcomes[slot] = Some(outcome);
+        job_run.remaining -= 1;
+        if job_run.remaining == 0 {
+            pending.push(job);
         }
     }
 
