@@ -10,6 +10,7 @@ use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
 use crate::facts::Facts;
 use crate::job::{self, Job};
+use crate::mailer::Mailer;
 use crate::report::Trigger;
 use crate::runner::{self, RunOptions};
 use crate::schedule::Period;
@@ -168,6 +169,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::Preview(args) => run(&config, &args.selection, Vec::new(), true, Trigger::Manual),
         Command::List { json } => list(&config, json),
         Command::Check => check(&config, cli.quiet),
+        Command::Flush => flush(&config),
     }
 }
 
@@ -333,5 +335,31 @@ fn list(config: &Config, json: bool) -> i32 {
         exit::OK
     } else {
         exit::USAGE
+    }
+}
+
+fn flush(config: &Config) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("reporter: error: cannot start the runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mailer = Mailer::new(config);
+    let report = runtime.block_on(mailer.flush(mailer.spool().list()));
+    tracing::info!(
+        "flush: {} sent, {} kept, {} moved to the dead letters",
+        report.sent,
+        report.kept,
+        report.buried
+    );
+    if report.kept > 0 || report.buried > 0 {
+        exit::TEMPFAIL
+    } else {
+        exit::OK
     }
 }

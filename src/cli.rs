@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// Check the configuration, every job and every template; print every problem
     Check,
+    /// Retry the mail waiting in the spool now
+    Flush,
 }
 
 /// Which jobs to run.

@@ -9,23 +9,24 @@ use std::time::{Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Outcome};
-use crate::compose::{Composed, compose};
+use crate::compose::compose;
 use crate::config::Config;
 use crate::exit::Tally;
 use crate::facts::Facts;
 use crate::hosts::{HostSpec, TargetSpec};
 use crate::job::Job;
+use crate::lock;
 use crate::mail;
+use crate::mailer::Mailer;
 use crate::pool;
 use crate::report::{
     Context, JobInfo, Placement, RunInfo, Summary, TaskResult, Trigger, millis, rfc3339,
 };
 use crate::template::Templates;
-use crate::transport::{DeliveryError, Transport};
 
 /// How to run the selected jobs.
 #[derive(Debug, Clone)]
@@ -237,6 +238,34 @@ pub async fn execute(
     let run_id = new_run_id();
     let mut tally = Tally::default();
 
+    // Held until every report of this run is out; a preview sends nothing and takes none.
+    let mut locks = Vec::new();
+    let jobs: Vec<Job> = if options.preview {
+        jobs
+    } else {
+        jobs.into_iter()
+            .filter(|job| match lock::try_lock(&config.state_dir, &job.name) {
+                Ok(Some(held)) => {
+                    locks.push(held);
+                    true
+                }
+                Ok(None) => {
+                    warn!("{}: skipped: another run holds its lock", job.name);
+                    false
+                }
+                Err(e) => {
+                    let path = lock::path(&config.state_dir, &job.name);
+                    warn!(
+                        "{}: cannot lock `{}` ({e}); running it anyway",
+                        job.name,
+                        path.display()
+                    );
+                    true
+                }
+            })
+            .collect()
+    };
+
     let mut tasks = Vec::new();
     let mut runs = Vec::new();
     for (index, job) in jobs.iter().enumerate() {
@@ -285,13 +314,12 @@ pub async fn execute(
         .collect();
     let mut deliveries = JoinSet::new();
     let mut previews: Vec<(usize, Vec<u8>)> = Vec::new();
-    let transport = if options.preview {
-        None
-    } else {
-        Some(Arc::new(
-            tokio::sync::OnceCell::<Result<Transport, String>>::new(),
-        ))
-    };
+    let mailer = (!options.preview).then(|| Arc::new(Mailer::new(config)));
+    // What earlier runs could not deliver goes out first, while the commands run.
+    let flush = mailer.as_ref().map(|mailer| {
+        let (mailer, waiting) = (Arc::clone(mailer), mailer.spool().list());
+        tokio::spawn(async move { mailer.flush(waiting).await })
+    });
 
     loop {
         for index in pending.drain(..) {
@@ -358,26 +386,12 @@ pub async fn execute(
                     previews.push((index, out));
                     continue;
                 }
-                let transport = Arc::clone(transport.as_ref().expect("a run has a transport"));
-                let (job_name, hello) = (job.name.clone(), facts.fqdn.clone());
-                let Composed {
-                    message,
-                    name: file_name,
-                    ..
-                } = composed;
-                let transport_config = config.mail.transport.clone();
+                let mailer = Arc::clone(mailer.as_ref().expect("a run has a mailer"));
+                let job_name = job.name.clone();
                 deliveries.spawn(async move {
-                    let transport = transport
-                        .get_or_init(|| async { Transport::new(&transport_config, &hello) })
-                        .await;
-                    let result = match transport {
-                        Ok(transport) => transport.send(&message, &file_name).await,
-                        Err(e) => Err(DeliveryError {
-                            permanent: false,
-                            message: e.clone(),
-                        }),
-                    };
-                    (job_name, result)
+                    mailer
+                        .deliver(&job_name, &composed.name, &composed.message)
+                        .await
                 });
             }
         }
@@ -394,18 +408,13 @@ pub async fn execute(
     }
 
     while let Some(delivery) = deliveries.join_next().await {
-        match delivery {
-            Ok((job, Ok(()))) => info!("{job}: report delivered"),
-            Ok((job, Err(e))) => {
-                error!("{job}: report not delivered: {e}");
-                tally.undelivered = true;
-            }
-            Err(e) => {
-                error!("a delivery failed: {e}");
-                tally.undelivered = true;
-            }
-        }
+        // The mailer has said what went wrong; here it only counts.
+        tally.undelivered |= !matches!(delivery, Ok(Ok(())));
     }
+    if let Some(flush) = flush {
+        let _ = flush.await;
+    }
+    drop(locks);
 
     if options.preview {
         previews.sort_by_key(|(index, _)| *index);

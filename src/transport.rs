@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{TlsMode, TransportConfig};
 
@@ -75,17 +76,22 @@ impl Transport {
         }
     }
 
-    /// Delivers one message; `name` names the `.eml` file of the file transport.
-    pub async fn send(&self, message: &Message, name: &str) -> Result<(), DeliveryError> {
+    /// Delivers one message as it is; `name` names the `.eml` file of the file transport.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        name: &str,
+    ) -> Result<(), DeliveryError> {
         match self {
             Transport::Smtp {
                 client,
                 timeout,
                 relay,
-            } => match tokio::time::timeout(*timeout, client.send(message.clone())).await {
+            } => match tokio::time::timeout(*timeout, client.send_raw(envelope, message)).await {
                 Err(_) => Err(DeliveryError::transient(format!(
-                    "relay {relay} did not finish within {}s",
-                    timeout.as_secs()
+                    "relay {relay} did not finish within {}",
+                    crate::units::HumanDuration(*timeout)
                 ))),
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(DeliveryError {
@@ -94,12 +100,12 @@ impl Transport {
                 }),
             },
             Transport::Sendmail(sendmail) => sendmail
-                .send(message.clone())
+                .send_raw(envelope, message)
                 .await
                 .map_err(|e| DeliveryError::transient(format!("sendmail: {e}"))),
             Transport::File(dir) => {
                 let path = dir.join(format!("{name}.eml"));
-                write_atomic(&path, &message.formatted()).map_err(|e| {
+                write_atomic(&path, message).map_err(|e| {
                     DeliveryError::transient(format!("cannot write `{}`: {e}", path.display()))
                 })
             }

@@ -3,5 +3,7 @@
 mod support;
 
 mod config_errors;
+mod hardening;
 mod pipeline;
+mod spool;
 mod transports;

@@ -55,11 +55,28 @@ impl Env {
     }
 
     pub fn write_config(&self, extra: &str) {
+        self.write_config_for(self.smtp.port, extra);
+    }
+
+    /// The config, with mail going to the relay on loopback `port`.
+    pub fn write_config_for(&self, port: u16, extra: &str) {
         let config = format!(
-            "state_dir: state\nmail:\n  from: reporter@test.example\n  to: [admin@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 5s}}\n{extra}",
-            self.smtp.port
+            "state_dir: state\nmail:\n  from: reporter@test.example\n  to: [admin@test.example]\n  smtp: {{host: 127.0.0.1, port: {port}, timeout: 5s}}\n{extra}"
         );
         self.write("reporter.yaml", &config);
+    }
+
+    /// The files waiting in the spool (or in `spool/dead`), sorted.
+    pub fn spooled(&self, folder: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.path(folder)) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "msg"))
+            .collect();
+        files.sort();
+        files
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -92,6 +109,13 @@ impl Env {
         command
     }
 
+    /// Starts the binary in the background, its output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut command = self.command(args);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        command.spawn().expect("start reporter")
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         self.command(args).output().expect("run reporter").into()
@@ -101,4 +125,41 @@ impl Env {
 pub fn read(path: impl AsRef<Path>) -> String {
     std::fs::read_to_string(path.as_ref())
         .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+/// Processes whose command line contains `marker` (to prove nothing was left behind).
+pub fn processes_matching(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if pid == std::process::id().to_string() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Waits (up to a generous bound) until `condition` holds.
+pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    condition()
 }

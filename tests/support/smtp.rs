@@ -17,6 +17,9 @@ pub enum Behaviour {
     Reject,
     /// Accepts the connection and never says anything.
     Silent,
+    /// Takes the message, then waits this long before saying so (as a relay that queued
+    /// it while the client crashed would).
+    AcceptAfter(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +173,9 @@ fn session(
             } else {
                 current.data = data;
                 store.lock().unwrap().push(current.clone());
+                if let Behaviour::AcceptAfter(delay) = mode {
+                    thread::sleep(delay);
+                }
                 reply(&mut out, "250 queued")?;
             }
         } else if upper == "QUIT" {

@@ -1,0 +1,208 @@
+//! Commands that misbehave: hang, fork, flood, print garbage, cannot start; overlapping
+//! runs; signals. Nothing hangs, nothing is left behind, the report still goes out.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{Env, processes_matching, wait_until};
+
+#[test]
+fn timeout_kills_the_whole_process_tree() {
+    let env = Env::new("");
+    env.job(
+        "hang",
+        "timeout: 1s\ncommands: ['echo started; sleep 7771 & sleep 7771']\n",
+    );
+    let started = Instant::now();
+    let run = env.run(&["run", "hang"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        processes_matching("sleep 7771").is_empty(),
+        "{:?}",
+        processes_matching("sleep 7771")
+    );
+    let message = &env.smtp.wait_for(1)[0];
+    assert_eq!(message.header("X-Reporter-Status").unwrap(), "timeout");
+    let body = message.body();
+    assert!(body.contains(": timeout"), "{body}");
+    assert!(
+        body.contains("started"),
+        "output before the timeout is kept: {body}"
+    );
+    assert!(body.contains("timed out after"), "{body}");
+}
+
+#[test]
+fn background_grandchild_holding_stdout_does_not_keep_the_run_waiting() {
+    let env = Env::new("");
+    env.job("bg", "commands: ['(sleep 7772 &); echo hi']\n");
+    let started = Instant::now();
+    let run = env.run(&["run", "bg"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        processes_matching("sleep 7772").is_empty(),
+        "{:?}",
+        processes_matching("sleep 7772")
+    );
+    assert!(env.smtp.wait_for(1)[0].body().contains("hi\n"));
+}
+
+#[test]
+fn huge_output_keeps_head_and_tail_only() {
+    let env = Env::new("");
+    env.job(
+        "flood",
+        "max_output: 64KiB\ncommands: [\"printf start; head -c 100000000 /dev/zero | tr '\\\\0' x; printf end\"]\n",
+    );
+    let run = env.run(&["run", "flood"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = env.smtp.wait_for(1)[0].body();
+    let omitted = 100_000_000 + 8 - 65_536;
+    assert!(
+        body.contains(&format!("[... {omitted} bytes omitted ...]")),
+        "{}",
+        &body[..200.min(body.len())]
+    );
+    assert!(
+        body.contains("startxxx") && body.contains("xxxend"),
+        "head and tail kept"
+    );
+    assert!(body.len() < 80_000, "body is {} bytes", body.len());
+}
+
+#[test]
+fn garbage_bytes_never_break_the_mail() {
+    let env = Env::new("");
+    env.job("garbage", "commands: [\"printf 'bad \\\\377 nul \\\\000 cr\\\\r esc \\\\033[31mred\\\\033[0m\\\\n'\"]\n");
+    let run = env.run(&["run", "garbage"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(
+        body.contains("bad \u{fffd} nul \u{fffd} cr\u{fffd} esc red\n"),
+        "{body:?}"
+    );
+}
+
+#[test]
+fn commands_that_cannot_start_are_reported() {
+    let env = Env::new("");
+    env.job("nocwd", "cwd: /nonexistent/dir\ncommands: [pwd]\n");
+    env.job("nobinary", "commands: [no-such-command-7774]\n");
+    let run = env.run(&["run", "nocwd", "nobinary"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let messages = env.smtp.wait_for(2);
+    let by_job = |job: &str| {
+        messages
+            .iter()
+            .find(|m| m.header("X-Reporter-Job").as_deref() == Some(job))
+            .unwrap()
+    };
+    let nocwd = by_job("nocwd");
+    assert_eq!(nocwd.header("X-Reporter-Status").unwrap(), "error");
+    assert!(
+        nocwd
+            .body()
+            .contains("working directory `/nonexistent/dir` does not exist"),
+        "{}",
+        nocwd.body()
+    );
+    let nobinary = by_job("nobinary");
+    assert_eq!(nobinary.header("X-Reporter-Status").unwrap(), "failed");
+    assert!(
+        nobinary.body().contains("(exit 127)"),
+        "{}",
+        nobinary.body()
+    );
+    assert!(nobinary.body().contains("not found"), "{}", nobinary.body());
+
+    let env = Env::new("shell: /nonexistent/sh\n");
+    env.job("noshell", "commands: [true]\n");
+    let run = env.run(&["run", "noshell"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("cannot start `/nonexistent/sh`"), "{body}");
+}
+
+#[test]
+fn a_second_run_of_a_running_job_skips_it() {
+    let env = Env::new("");
+    env.job("slow", "commands: ['sleep 2; echo done']\n");
+    env.job("quick", "commands: ['echo quick']\n");
+    let mut first = env.spawn(&["run", "slow"]);
+    let lock = env.path("state/locks/slow.lock");
+    assert!(wait_until(
+        || std::fs::read_to_string(&lock).is_ok_and(|pid| !pid.is_empty())
+    ));
+    let second = env.run(&["run", "slow", "quick"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("slow: skipped: another run holds its lock"),
+        "{}",
+        second.stderr
+    );
+    assert!(first.wait().unwrap().success());
+    let messages = env.smtp.wait_for(2);
+    std::thread::sleep(Duration::from_millis(300));
+    let jobs: Vec<String> = env
+        .smtp
+        .received()
+        .iter()
+        .map(|m| m.header("X-Reporter-Job").unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{jobs:?}");
+    assert!(
+        jobs.contains(&"slow".to_owned()) && jobs.contains(&"quick".to_owned()),
+        "{jobs:?}"
+    );
+}
+
+#[test]
+fn signals_kill_commands_and_still_send_the_reports() {
+    for (signal, code, marker) in [
+        (Signal::SIGTERM, 143, "sleep 7775"),
+        (Signal::SIGINT, 130, "sleep 7776"),
+    ] {
+        let env = Env::new("");
+        env.job(
+            "long",
+            &format!("commands: ['echo before; {marker}', 'echo other']\n"),
+        );
+        let mut child = env.spawn(&["run", "long"]);
+        assert!(wait_until(|| !processes_matching(marker).is_empty()));
+        let started = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            processes_matching(marker).is_empty(),
+            "{:?}",
+            processes_matching(marker)
+        );
+        let body = env.smtp.wait_for(1)[0].body();
+        assert!(body.contains("The run was interrupted"), "{body}");
+        assert!(body.contains("before"), "{body}");
+        assert!(
+            body.contains("[interrupted; the command was killed]"),
+            "{body}"
+        );
+    }
+}
