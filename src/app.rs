@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, RunArgs, Selection};
-use crate::config::{self, Config};
+use crate::config::{self, Config, SmtpConfig, TransportConfig};
 use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
 use crate::facts::Facts;
@@ -100,6 +100,23 @@ fn known_jobs(dir: &Path) -> String {
         format!("none in `{}`", dir.display())
     } else {
         names.join(", ")
+    }
+}
+
+/// The SMTP password file must be private; checked up front so the problem is a
+/// configuration error and not only a failed delivery.
+fn check_password_file(config: &Config, errors: &mut Vec<ConfigError>) {
+    if let TransportConfig::Smtp(SmtpConfig {
+        password_file: Some(file),
+        ..
+    }) = &config.mail.transport
+        && let Err(e) = crate::security::check_password_file(file)
+    {
+        errors.push(ConfigError::at_key(
+            config.display_path(),
+            "mail.smtp.password_file",
+            e,
+        ));
     }
 }
 
@@ -202,6 +219,7 @@ fn run(
                 .ok()
         })
         .collect();
+    check_password_file(config, &mut errors);
     let templates = load_templates(config, &mut errors);
     let jobs = select(config, selection, &mut errors);
     let jobs = with_templates(jobs, &templates, &mut errors);
@@ -223,6 +241,7 @@ fn run(
 
 fn check(config: &Config, quiet: bool) -> i32 {
     let mut errors = Vec::new();
+    check_password_file(config, &mut errors);
     let templates = load_templates(config, &mut errors);
     let (jobs, mut problems) = job::load_all(&config.jobs_dir, config);
     errors.append(&mut problems);

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use crate::output::Capture;
+use crate::security::RunAs;
 
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -36,6 +37,8 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Cap per stream (stdout and stderr each).
     pub max_output: u64,
+    /// Run as this account instead of reporter's own.
+    pub user: Option<RunAs>,
 }
 
 /// How a command ended.
@@ -98,6 +101,23 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(user) = &spec.user {
+        command
+            .env("HOME", &user.home)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name);
+        let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+        // SAFETY: between fork and exec only async-signal-safe system calls run here, on
+        // memory prepared before the fork. Groups first: setuid would take the right away.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setgroups(&groups)?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+                Ok(())
+            });
+        }
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
@@ -231,6 +251,7 @@ mod tests {
             cwd: "/".into(),
             timeout,
             max_output: 1 << 20,
+            user: None,
         }
     }
 

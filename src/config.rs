@@ -178,6 +178,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(path, format!("cannot read config: {e}")))?;
+        crate::security::check_trusted(path).map_err(|e| ConfigError::new(path, e))?;
         let base = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, Source};
 use crate::hosts::{HostSpec, MAX_TARGETS, TargetSpec, is_name};
 use crate::schedule::Schedule;
+use crate::security::{self, RunAs};
 use crate::units::{ByteSize, HumanDuration, deserialize_via_from_str};
 
 pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
@@ -253,7 +254,8 @@ pub struct Job {
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
-    pub user: Option<String>,
+    /// The account the commands run as.
+    pub user: Option<RunAs>,
     /// Hosts with `@group`s expanded, in the order listed; empty means local.
     pub hosts: Vec<HostSpec>,
     pub targets: Vec<TargetSpec>,
@@ -305,6 +307,7 @@ impl Job {
         let name = job_name(file_name).unwrap_or(file_name);
         let text = std::fs::read_to_string(path)
             .map_err(|e| vec![ConfigError::new(path, format!("cannot read job file: {e}"))])?;
+        security::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e)])?;
         Job::parse(name, path, &text, config)
     }
 
@@ -383,12 +386,18 @@ impl Job {
                 format!("{:?} is not an absolute path", cwd.display().to_string()),
             ));
         }
-        let user = raw.user.or_else(|| defaults.user.clone());
-        if let Some(user) = &user
-            && (user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':'))
-        {
-            errors.push(source.error("user", format!("invalid user name {user:?}")));
-        }
+        let user = match raw.user.or_else(|| defaults.user.clone()) {
+            Some(user)
+                if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':') =>
+            {
+                errors.push(source.error("user", format!("invalid user name {user:?}")));
+                None
+            }
+            Some(user) => RunAs::resolve(&user)
+                .map_err(|e| errors.push(source.error("user", e)))
+                .ok(),
+            None => None,
+        };
 
         let mut hosts = Vec::new();
         for (i, host) in raw

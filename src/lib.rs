@@ -24,6 +24,7 @@ pub mod pool;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod security;
 pub mod spool;
 pub mod template;
 pub mod timezone;

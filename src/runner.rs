@@ -150,6 +150,7 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     cwd: job.cwd.clone(),
                     timeout: def.timeout,
                     max_output: job.max_output,
+                    user: job.user.clone(),
                 });
                 slots.push(Slot {
                     command: index,

@@ -35,6 +35,9 @@ impl Templates {
         let mut errors = Vec::new();
         let mut register =
             |registry: &mut Handlebars<'static>, name: &str, path: &Path, partial: bool| {
+                if let Err(e) = crate::security::check_trusted(path) {
+                    return errors.push(ConfigError::new(path, e));
+                }
                 let source = match std::fs::read_to_string(path) {
                     Ok(source) => source,
                     Err(e) => {
@@ -68,6 +71,8 @@ impl Templates {
                 register(&mut html, name, &path, true);
             }
         }
+        // A broken partial is registered twice (text and HTML) but reported once.
+        errors.dedup();
         if errors.is_empty() {
             Ok(Templates {
                 dir: dir.to_owned(),

@@ -114,6 +114,8 @@ impl Transport {
 }
 
 fn read_password(path: &Path) -> Result<String, String> {
+    crate::security::check_password_file(path)
+        .map_err(|e| format!("mail.smtp.password_file: {e}"))?;
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "mail.smtp.password_file: cannot read `{}`: {e}",

@@ -5,5 +5,6 @@ mod support;
 mod config_errors;
 mod hardening;
 mod pipeline;
+mod security;
 mod spool;
 mod transports;

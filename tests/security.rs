@@ -1,0 +1,207 @@
+//! Running as root: files only root may have written, private passwords, `user:` dropping
+//! privileges fully, and secrets kept out of every output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Env, Run};
+
+fn running_as_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn root_refuses_files_others_could_have_written() {
+    let env = Env::new("");
+    let open = env.job("open", "commands: [echo open]\n");
+    chmod(&open, 0o666);
+    let foreign = env.job("foreign", "commands: [echo foreign]\n");
+    let template = env.template("loose.txt.hbs", "{{job.name}}\n");
+    chmod(&template, 0o664);
+    env.job("fine", "commands: [echo fine]\n");
+    if !running_as_root() {
+        let run = env.run(&["run", "--all"]);
+        assert_eq!(run.code, 0, "not root: nothing to refuse: {}", run.stderr);
+        return;
+    }
+    std::os::unix::fs::chown(&foreign, Some(65534), None).unwrap();
+    let run = env.run(&["run", "--all"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let shown = |p: &Path| p.display().to_string();
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: `{}` is writable by group or others (mode 0666) and reporter runs as root: refusing it (fix: chmod go-w {})",
+            shown(&open), shown(&open), shown(&open)
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is owned by uid 65534, not root",
+            shown(&foreign)
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("loose.txt.hbs` is writable by group or others (mode 0664)"),
+        "{}",
+        run.stderr
+    );
+    let jobs: Vec<String> = env
+        .smtp
+        .wait_for(1)
+        .iter()
+        .map(|m| m.header("X-Reporter-Job").unwrap())
+        .collect();
+    assert!(jobs.contains(&"fine".to_owned()), "{jobs:?}");
+    assert!(
+        !jobs.contains(&"open".to_owned()) && !jobs.contains(&"foreign".to_owned()),
+        "{jobs:?}"
+    );
+
+    let config = env.path("reporter.yaml");
+    chmod(&config, 0o646);
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("reporter.yaml` is writable by group or others (mode 0646)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn password_file_must_be_private_and_never_shown() {
+    let env = Env::new("");
+    let secret = "s3cr3t-PASSWORD-7781";
+    let password = env.write("smtp.pass", &format!("{secret}\n"));
+    chmod(&password, 0o644);
+    let config = format!(
+        "state_dir: state\nmail:\n  from: r@test.example\n  to: [admin@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 5s, username: reporter, password_file: smtp.pass}}\n",
+        env.smtp.port
+    );
+    env.write("reporter.yaml", &config);
+    env.job("j", "commands: [echo hi]\n");
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stderr.contains("mail.smtp.password_file: `")
+            && check.stderr.contains(
+                "smtp.pass` has mode 0644; a password file must be 0600 or 0400 (fix: chmod 600 "
+            ),
+        "{}",
+        check.stderr
+    );
+
+    chmod(&password, 0o600);
+    assert_eq!(env.run(&["check"]).code, 0);
+    // The test relay offers no AUTH, so the login fails: the error must not carry the secret.
+    let run = env.run(&["-vv", "run", "j"]);
+    assert_eq!(run.code, 75, "{}", run.stderr);
+    for output in [&run.stdout, &run.stderr, &check.stderr] {
+        assert!(!output.contains(secret), "secret leaked: {output}");
+    }
+    for file in env.spooled("state/spool") {
+        assert!(!std::fs::read_to_string(file).unwrap().contains(secret));
+    }
+}
+
+#[test]
+fn user_runs_commands_with_that_users_ids() {
+    let env = Env::new("");
+    env.job(
+        "as-nobody",
+        "user: nobody\ncwd: /\ncommands: ['id -u; id -g; id -G; echo \"$HOME $USER\"']\n",
+    );
+    if !running_as_root() {
+        let check = env.run(&["check"]);
+        assert!(
+            check.stderr.contains("needs reporter to run as root"),
+            "{}",
+            check.stderr
+        );
+        return;
+    }
+    let run = env.run(&["run", "as-nobody"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let name = std::ffi::CString::new("nobody").unwrap();
+    let groups: Vec<String> = nix::unistd::getgrouplist(&name, nobody.gid)
+        .unwrap()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let body = env.smtp.wait_for(1)[0].body();
+    let expected = format!(
+        "{}\n{}\n{}\n{} nobody\n",
+        nobody.uid,
+        nobody.gid,
+        groups.join(" "),
+        nobody.dir.display()
+    );
+    assert!(body.contains(&expected), "expected {expected:?} in {body}");
+}
+
+#[test]
+fn user_needs_root() {
+    if !running_as_root() {
+        return user_needs_root_as_this_user();
+    }
+    // Run reporter itself as an unprivileged user.
+    let env = Env::new("");
+    env.job("as-nobody", "user: daemon\ncommands: [id]\n");
+    chmod(env.dir.path(), 0o755);
+    let output = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_reporter"))
+        .args([
+            "--config",
+            env.path("reporter.yaml").to_str().unwrap(),
+            "check",
+        ])
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let run = Run::from(output);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("as-nobody.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid 65534)"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn user_needs_root_as_this_user() {
+    let env = Env::new("");
+    env.job("as-daemon", "user: daemon\ncommands: [id]\n");
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("needs reporter to run as root"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_user_is_a_config_error() {
+    let env = Env::new("");
+    env.job("ghost", "user: no-such-user-7782\ncommands: [id]\n");
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("ghost.yaml:1:7: user: no user `no-such-user-7782` on this system"),
+        "{}",
+        run.stderr
+    );
+}
