@@ -229,8 +229,9 @@ fn run(
         to,
         preview,
         trigger,
+        problems: if preview { Vec::new() } else { errors.clone() },
     };
-    let mut tally = if jobs.is_empty() {
+    let mut tally = if jobs.is_empty() && options.problems.is_empty() {
         Tally::default()
     } else {
         runner::run(config, &templates, jobs, &options)

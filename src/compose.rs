@@ -8,9 +8,11 @@ use tracing::error;
 
 use crate::address::AddressSpec;
 use crate::config::Config;
-use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job};
+use crate::error::ConfigError;
+use crate::facts::Facts;
+use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job, job_name};
 use crate::mail::{self, Draft, Stamp};
-use crate::report::Context;
+use crate::report::{Context, Status};
 use crate::template::Templates;
 
 /// A message ready to send, with the name its file gets in an outbox or spool.
@@ -134,4 +136,60 @@ fn render(
         },
         failed,
     )
+}
+
+/// A message to the config's `mail.to` listing configuration problems that kept jobs from
+/// running. Built without user templates (they may be what is broken).
+pub fn problems_report(
+    problems: &[ConfigError],
+    config: &Config,
+    templates: &Templates,
+    facts: &Facts,
+    run_id: &str,
+) -> Option<Composed> {
+    let context = serde_json::json!({ "host": facts });
+    let address = |spec: &AddressSpec| {
+        templates
+            .render_inline(spec.as_str(), &context)
+            .unwrap_or_else(|_| spec.as_str().to_owned())
+    };
+    let mut jobs: Vec<String> = problems
+        .iter()
+        .filter_map(|p| p.path.file_name()?.to_str().and_then(job_name).map(str::to_owned))
+        .collect();
+    jobs.dedup();
+    let count = problems.len();
+    let plural = if count == 1 { "" } else { "s" };
+    let mut text = format!(
+        "reporter found {count} configuration problem{plural} on {}.\n\
+         The jobs they belong to did not run; the others did.\n\
+         Fix them and confirm with `reporter check`.\n\n",
+        facts.fqdn
+    );
+    for problem in problems {
+        text.push_str(&format!("{problem}\n"));
+    }
+    let draft = Draft {
+        from: address(&config.mail.from),
+        to: config.mail.to.iter().map(address).collect(),
+        cc: Vec::new(),
+        reply_to: None,
+        subject: format!("reporter on {}: {count} configuration problem{plural}", facts.hostname),
+        text,
+        html: None,
+    };
+    let label = if jobs.is_empty() { "reporter".to_owned() } else { jobs.join(", ") };
+    let stamp = Stamp {
+        job: &label,
+        status: Status::Error,
+        message_id: format!("<{run_id}.problems@{}>", facts.fqdn),
+        date: config.timezone.now(),
+    };
+    match mail::build(&draft, &stamp) {
+        Ok(message) => Some(Composed { message, name: format!("{run_id}.problems"), date: stamp.date }),
+        Err(e) => {
+            error!("cannot mail the configuration problems: {e}");
+            None
+        }
+    }
 }

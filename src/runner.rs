@@ -13,7 +13,8 @@ use tracing::{error, warn};
 
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Outcome};
-use crate::compose::compose;
+use crate::compose::{compose, problems_report};
+use crate::error::ConfigError;
 use crate::config::Config;
 use crate::exit::Tally;
 use crate::facts::Facts;
@@ -37,6 +38,9 @@ pub struct RunOptions {
     /// Print the messages as mbox instead of sending them.
     pub preview: bool,
     pub trigger: Trigger,
+    /// Problems with the configuration found before the run: mailed to the config's
+    /// `mail.to` in a report of their own, so a broken job does not go unnoticed.
+    pub problems: Vec<ConfigError>,
 }
 
 /// One task of the pool: which job, which result slot, what to start.
@@ -324,15 +328,7 @@ pub async fn execute(
 
     loop {
         for index in pending.drain(..) {
-            let facts = match &facts {
-                Some(facts) => Arc::clone(facts),
-                None => {
-                    let task = facts_task.take().expect("facts are gathered once");
-                    let gathered = Arc::new(task.await.unwrap_or_else(|_| Facts::gather()));
-                    facts = Some(Arc::clone(&gathered));
-                    gathered
-                }
-            };
+            let facts = facts_of(&mut facts, &mut facts_task).await;
             let job = &jobs[index];
             let job_run = &mut runs[index];
             let results: Vec<TaskResult> = job_run
@@ -408,6 +404,15 @@ pub async fn execute(
         }
     }
 
+    if let Some(mailer) = &mailer
+        && !options.problems.is_empty()
+    {
+        let facts = facts_of(&mut facts, &mut facts_task).await;
+        if let Some(report) = problems_report(&options.problems, config, templates, &facts, &run_id) {
+            let mailer = Arc::clone(mailer);
+            deliveries.spawn(async move { mailer.deliver("reporter", &report.name, &report.message).await });
+        }
+    }
     while let Some(delivery) = deliveries.join_next().await {
         // The mailer has said what went wrong; here it only counts.
         tally.undelivered |= !matches!(delivery, Ok(Ok(())));
@@ -430,6 +435,18 @@ pub async fn execute(
         let _ = stdout.flush();
     }
     tally
+}
+
+/// The facts, waiting for their gathering to finish the first time.
+async fn facts_of(facts: &mut Option<Arc<Facts>>, task: &mut Option<tokio::task::JoinHandle<Facts>>) -> Arc<Facts> {
+    if let Some(facts) = facts {
+        return Arc::clone(facts);
+    }
+    let gathered = match task.take() {
+        Some(task) => task.await.unwrap_or_else(|_| Facts::gather()),
+        None => Facts::gather(),
+    };
+    Arc::clone(facts.insert(Arc::new(gathered)))
 }
 
 async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
