@@ -155,7 +155,13 @@ pub fn problems_report(
     };
     let mut jobs: Vec<String> = problems
         .iter()
-        .filter_map(|p| p.path.file_name()?.to_str().and_then(job_name).map(str::to_owned))
+        .filter_map(|p| {
+            p.path
+                .file_name()?
+                .to_str()
+                .and_then(job_name)
+                .map(str::to_owned)
+        })
         .collect();
     jobs.dedup();
     let count = problems.len();
@@ -174,11 +180,18 @@ pub fn problems_report(
         to: config.mail.to.iter().map(address).collect(),
         cc: Vec::new(),
         reply_to: None,
-        subject: format!("reporter on {}: {count} configuration problem{plural}", facts.hostname),
+        subject: format!(
+            "reporter on {}: {count} configuration problem{plural}",
+            facts.hostname
+        ),
         text,
         html: None,
     };
-    let label = if jobs.is_empty() { "reporter".to_owned() } else { jobs.join(", ") };
+    let label = if jobs.is_empty() {
+        "reporter".to_owned()
+    } else {
+        jobs.join(", ")
+    };
     let stamp = Stamp {
         job: &label,
         status: Status::Error,
@@ -186,7 +199,11 @@ pub fn problems_report(
         date: config.timezone.now(),
     };
     match mail::build(&draft, &stamp) {
-        Ok(message) => Some(Composed { message, name: format!("{run_id}.problems"), date: stamp.date }),
+        Ok(message) => Some(Composed {
+            message,
+            name: format!("{run_id}.problems"),
+            date: stamp.date,
+        }),
         Err(e) => {
             error!("cannot mail the configuration problems: {e}");
             None

@@ -85,12 +85,16 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
     Ok(message)
 }
 
-/// A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable.
+/// A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable (or
+/// base64 when that is much smaller).
 fn text_part(text: String, content_type: ContentType) -> SinglePart {
+    // Line ends are made CRLF here, in one pass: lettre would otherwise insert each `\r`
+    // in place, which is quadratic in the number of lines.
     let body = Body::new_with_encoding(crlf(&text), ContentTransferEncoding::SevenBit)
-        .unwrap_or_else(|_| {
-            Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
-                .expect("quoted-printable encodes any text")
+        .unwrap_or_else(|crlf_bytes| {
+            // lettre picks quoted-printable for mostly-ASCII text, base64 where that is
+            // smaller (e.g. output full of replacement characters).
+            Body::new(String::from_utf8(crlf_bytes).expect("the body was a String"))
         });
     SinglePart::builder().header(content_type).body(body)
 }

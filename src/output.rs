@@ -1,14 +1,15 @@
 //! Bounded capture of a command's output: the head and tail of a stream, and text that is
 //! always safe to put in a mail whatever bytes the command wrote.
 
-use std::collections::VecDeque;
-
 /// Keeps the first and the last half of `cap` bytes of a stream and counts what fell between.
+/// Memory is bounded by `cap` whatever the stream's length; each byte is copied at most once.
 #[derive(Debug)]
 pub struct Capture {
     half: usize,
     head: Vec<u8>,
-    tail: VecDeque<u8>,
+    /// A ring of the last bytes; `start` is the oldest once the ring is full.
+    tail: Vec<u8>,
+    start: usize,
     omitted: u64,
 }
 
@@ -18,7 +19,8 @@ impl Capture {
         Capture {
             half,
             head: Vec::new(),
-            tail: VecDeque::new(),
+            tail: Vec::new(),
+            start: 0,
             omitted: 0,
         }
     }
@@ -32,20 +34,27 @@ impl Capture {
         if bytes.is_empty() {
             return;
         }
+        // Filling the ring: append until it holds `half` bytes.
+        if self.tail.len() < self.half {
+            let take = bytes.len().min(self.half - self.tail.len());
+            self.tail.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if bytes.is_empty() {
+                return;
+            }
+        }
+        // The ring is full: each new byte replaces the oldest.
+        self.omitted += bytes.len() as u64;
         if bytes.len() >= self.half {
-            // The new bytes alone fill the tail: everything kept there before is dropped.
-            let skip = bytes.len() - self.half;
-            self.omitted += (self.tail.len() + skip) as u64;
-            self.tail.clear();
-            self.tail.extend(&bytes[skip..]);
+            bytes = &bytes[bytes.len() - self.half..];
+            self.tail.copy_from_slice(bytes);
+            self.start = 0;
             return;
         }
-        let overflow = (self.tail.len() + bytes.len()).saturating_sub(self.half);
-        if overflow > 0 {
-            self.tail.drain(..overflow);
-            self.omitted += overflow as u64;
-        }
-        self.tail.extend(bytes);
+        let first = bytes.len().min(self.half - self.start);
+        self.tail[self.start..self.start + first].copy_from_slice(&bytes[..first]);
+        self.tail[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+        self.start = (self.start + bytes.len()) % self.half;
     }
 
     pub fn truncated(&self) -> bool {
@@ -53,7 +62,7 @@ impl Capture {
     }
 
     /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped.
-    pub fn into_text(self) -> String {
+    pub fn into_text(mut self) -> String {
         let mut text = clean(&self.head);
         if self.omitted > 0 {
             if !text.is_empty() && !text.ends_with('\n') {
@@ -61,12 +70,8 @@ impl Capture {
             }
             text.push_str(&format!("[... {} bytes omitted ...]\n", self.omitted));
         }
-        let (a, b) = self.tail.as_slices();
-        if b.is_empty() {
-            text.push_str(&clean(a));
-        } else {
-            text.push_str(&clean(&[a, b].concat()));
-        }
+        self.tail.rotate_left(self.start);
+        text.push_str(&clean(&self.tail));
         text
     }
 }

@@ -14,8 +14,8 @@ use tracing::{error, warn};
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Outcome};
 use crate::compose::{compose, problems_report};
-use crate::error::ConfigError;
 use crate::config::Config;
+use crate::error::ConfigError;
 use crate::exit::Tally;
 use crate::facts::Facts;
 use crate::hosts::{HostSpec, TargetSpec};
@@ -408,9 +408,14 @@ pub async fn execute(
         && !options.problems.is_empty()
     {
         let facts = facts_of(&mut facts, &mut facts_task).await;
-        if let Some(report) = problems_report(&options.problems, config, templates, &facts, &run_id) {
+        if let Some(report) = problems_report(&options.problems, config, templates, &facts, &run_id)
+        {
             let mailer = Arc::clone(mailer);
-            deliveries.spawn(async move { mailer.deliver("reporter", &report.name, &report.message).await });
+            deliveries.spawn(async move {
+                mailer
+                    .deliver("reporter", &report.name, &report.message)
+                    .await
+            });
         }
     }
     while let Some(delivery) = deliveries.join_next().await {
@@ -438,7 +443,10 @@ pub async fn execute(
 }
 
 /// The facts, waiting for their gathering to finish the first time.
-async fn facts_of(facts: &mut Option<Arc<Facts>>, task: &mut Option<tokio::task::JoinHandle<Facts>>) -> Arc<Facts> {
+async fn facts_of(
+    facts: &mut Option<Arc<Facts>>,
+    task: &mut Option<tokio::task::JoinHandle<Facts>>,
+) -> Arc<Facts> {
     if let Some(facts) = facts {
         return Arc::clone(facts);
     }

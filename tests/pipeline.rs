@@ -281,14 +281,27 @@ fn all_runs_valid_jobs_despite_a_broken_one() {
     );
     let messages = env.smtp.wait_for(2);
     assert_eq!(messages.len(), 2);
-    let good = messages.iter().find(|m| m.header("X-Reporter-Job").unwrap() == "good");
+    let good = messages
+        .iter()
+        .find(|m| m.header("X-Reporter-Job").unwrap() == "good");
     assert!(good.is_some(), "the valid job ran");
-    let problems = messages.iter().find(|m| m.header("X-Reporter-Job").unwrap() == "bad").expect("an error report");
+    let problems = messages
+        .iter()
+        .find(|m| m.header("X-Reporter-Job").unwrap() == "bad")
+        .expect("an error report");
     assert_eq!(problems.rcpt_to, ["admin@test.example"]);
     assert_eq!(problems.header("X-Reporter-Status").unwrap(), "error");
-    assert!(problems.header("Subject").unwrap().ends_with(": 1 configuration problem"));
+    assert!(
+        problems
+            .header("Subject")
+            .unwrap()
+            .ends_with(": 1 configuration problem")
+    );
     let body = problems.body();
-    assert!(body.contains("bad.yaml:2:10: timeout: invalid duration \"soon\""), "{body}");
+    assert!(
+        body.contains("bad.yaml:2:10: timeout: invalid duration \"soon\""),
+        "{body}"
+    );
 }
 
 #[test]
