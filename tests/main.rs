@@ -3,5 +3,6 @@
 mod support;
 
 mod config_errors;
+mod hosts;
 mod pipeline;
 mod transports;
