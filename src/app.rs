@@ -249,8 +249,10 @@ fn check(config: &Config, quiet: bool) -> i32 {
     let jobs = with_templates(jobs, &templates, &mut errors);
     // Address templates are rendered with this host's facts, as a run would.
     let facts = Facts::gather();
-    let context =
-        serde_json::json!({ "host": facts, "job": {}, "results": [], "summary": {}, "run": {} });
+    let context = serde_json::json!({
+        "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
+        "node": "localhost",
+    });
     let addresses = jobs.iter().flat_map(|job| {
         let mail = &job.mail;
         let fields = [

@@ -310,6 +310,23 @@ fn hosts_flag_overrides_the_jobs_hosts() {
 }
 
 #[test]
+fn check_accepts_addresses_that_name_the_node() {
+    let env = Env::new("");
+    env.job(
+        "each",
+        "hosts: [localhost]\nmail: {per_host: true, to: 'ops+{{node}}@test.example'}\ncommands: [true]\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&["run", "each"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        env.smtp.wait_for(1)[0].rcpt_to,
+        ["ops+localhost@test.example"]
+    );
+}
+
+#[test]
 fn host_and_target_mistakes_are_located() {
     let env = Env::new("host_groups:\n  web: [web1, web2]\n");
     env.job("groups", "hosts: [web1, \"@db\"]\ncommands: [uptime]\n");
