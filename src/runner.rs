@@ -75,7 +75,7 @@ const SSH_FAILED: i32 = 255;
 /// The tasks of one job in definition order: commands, then hosts, then targets.
 fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
     let local = [HostSpec::Local];
-    let hosts: &[HostSpec] = if job.hosts.is_empty() {
+    let job_hosts: &[HostSpec] = if job.hosts.is_empty() {
         &local
     } else {
         &job.hosts
@@ -89,7 +89,7 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
     let mut slots = Vec::new();
     let mut specs = Vec::new();
     for (index, def) in job.commands.iter().enumerate() {
-        for host in hosts {
+        for host in job_hosts {
             for target in &targets {
                 let text = match target {
                     Some(target) => def.run.replace(hosts::TARGET, &shell_quote(target)),
@@ -100,9 +100,10 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     env.push(("REPORTER_TARGET".to_owned(), (*target).to_owned()));
                 }
                 let (program, args) = match host {
-                    HostSpec::Ssh { .. } => {
-                        (config.ssh.command.clone(), ssh_args(host, config, &text))
-                    }
+                    HostSpec::Ssh { user, host, port } => (
+                        config.ssh.command.clone(),
+                        ssh_args(config, user.as_deref(), host, *port, &text),
+                    ),
                     HostSpec::Local | HostSpec::Group(_) => (
                         config.shell.clone(),
                         vec![OsString::from("-c"), OsString::from(&text)],
@@ -133,23 +134,27 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
 }
 
 /// The arguments of `ssh` running `text` on `host`.
-fn ssh_args(host: &HostSpec, config: &Config, text: &str) -> Vec<OsString> {
+fn ssh_args(
+    config: &Config,
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    text: &str,
+) -> Vec<OsString> {
     // ssh keeps the first value it is given for an option, so nothing in the config or in
     // ~/.ssh/config can make it prompt: a prompt would wait on the terminal until the timeout.
     let mut args: Vec<OsString> = vec!["-o".into(), "BatchMode=yes".into()];
     args.extend(config.ssh.options.iter().map(OsString::from));
-    if let HostSpec::Ssh { user, host, port } = host {
-        if let Some(port) = port {
-            args.extend(["-p".into(), port.to_string().into()]);
-        }
-        let destination = match user {
-            Some(user) => format!("{user}@{host}"),
-            None => host.clone(),
-        };
-        // The remote sshd hands the command to the user's login shell as `shell -c COMMAND`;
-        // as one argument (ssh joins several with spaces) it arrives exactly as written.
-        args.extend(["--".into(), destination.into(), text.into()]);
+    if let Some(port) = port {
+        args.extend(["-p".into(), port.to_string().into()]);
     }
+    let destination = match user {
+        Some(user) => format!("{user}@{host}"),
+        None => host.to_owned(),
+    };
+    // The remote sshd hands the command to the user's login shell as `shell -c COMMAND`;
+    // as one argument (ssh joins several with spaces) it arrives exactly as written.
+    args.extend(["--".into(), destination.into(), text.into()]);
     args
 }
 
