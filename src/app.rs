@@ -9,6 +9,7 @@ use crate::config::{self, Config, SmtpConfig, TransportConfig};
 use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
 use crate::facts::Facts;
+use crate::hosts;
 use crate::job::{self, Job};
 use crate::mailer::Mailer;
 use crate::report::Trigger;
@@ -154,6 +155,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
                     jobs: Vec::new(),
                     all: false,
                     schedule: Some(period),
+                    hosts: None,
                     pool_size: None,
                 };
                 Command::Run(RunArgs {
@@ -220,8 +222,28 @@ fn run(
         })
         .collect();
     check_password_file(config, &mut errors);
+    let mut unknown_groups = Vec::new();
+    let hosts = selection.hosts.as_ref().map(|hosts| {
+        hosts::expand_groups(hosts, &config.host_groups, |_, group| {
+            unknown_groups.push(ConfigError::at_key(
+                Path::new("(command line)"),
+                "--hosts",
+                format!("unknown host group `@{group}` (not in the config's host_groups)"),
+            ));
+        })
+    });
+    if !unknown_groups.is_empty() {
+        // A one-off run on the wrong hosts is worse than none.
+        report(&unknown_groups);
+        return exit::USAGE;
+    }
     let templates = load_templates(config, &mut errors);
-    let jobs = select(config, selection, &mut errors);
+    let mut jobs = select(config, selection, &mut errors);
+    if let Some(hosts) = hosts {
+        for job in &mut jobs {
+            job.hosts.clone_from(&hosts);
+        }
+    }
     let jobs = with_templates(jobs, &templates, &mut errors);
     report(&errors);
     let options = RunOptions {
@@ -249,8 +271,10 @@ fn check(config: &Config, quiet: bool) -> i32 {
     let jobs = with_templates(jobs, &templates, &mut errors);
     // Address templates are rendered with this host's facts, as a run would.
     let facts = Facts::gather();
-    let context =
-        serde_json::json!({ "host": facts, "job": {}, "results": [], "summary": {}, "run": {} });
+    let context = serde_json::json!({
+        "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
+        "node": "localhost",
+    });
     let addresses = jobs.iter().flat_map(|job| {
         let mail = &job.mail;
         let fields = [

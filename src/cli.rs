@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::hosts::HostSpec;
 use crate::schedule::Period;
 
 #[derive(Debug, Parser)]
@@ -57,6 +58,9 @@ pub struct Selection {
     /// The jobs whose schedule is this period (what cron.daily and friends run)
     #[arg(long, value_enum, conflicts_with_all = ["jobs", "all"])]
     pub schedule: Option<Period>,
+    /// Run on these hosts instead of each job's `hosts:` (ssh destinations, @groups, localhost)
+    #[arg(long, value_name = "H1,H2", value_delimiter = ',')]
+    pub hosts: Option<Vec<HostSpec>>,
     /// Concurrent commands [default: the config's pool_size]
     #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub pool_size: Option<u16>,

@@ -2,6 +2,8 @@
 //! the built-in one when a template fails, so the report still goes out) and building the
 //! RFC 5322 message with its identity headers.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
 use lettre::Message;
 use tracing::error;
@@ -10,9 +12,10 @@ use crate::address::AddressSpec;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::facts::Facts;
+use crate::hosts::HostSpec;
 use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job, job_name};
 use crate::mail::{self, Draft, Stamp};
-use crate::report::{Context, Status};
+use crate::report::{Context, Status, TaskResult};
 use crate::template::Templates;
 
 /// A message ready to send, with the name its file gets in an outbox or spool.
@@ -22,8 +25,10 @@ pub struct Composed {
     pub date: DateTime<FixedOffset>,
 }
 
-/// Renders `job`'s report into its messages. The flag says whether something was wrong
-/// with the configuration (a template that failed, an address that does not parse).
+/// Renders `job`'s report into its messages: one, or with `mail.per_host` one per host,
+/// each seeing only that host's results and the host as `node`. The flag says whether
+/// something was wrong with the configuration (a template that failed, an address that
+/// does not parse).
 pub fn compose(
     job: &Job,
     context: &Context<'_>,
@@ -32,26 +37,90 @@ pub fn compose(
     to_override: &[AddressSpec],
     run_id: &str,
 ) -> (Vec<Composed>, bool) {
-    let (draft, mut failed) = render(job, context, templates, config, to_override);
-    let stamp = Stamp {
-        job: &job.name,
-        status: context.summary.status,
-        message_id: format!("<{run_id}.{}@{}>", job.name, context.host.fqdn),
-        date: config.timezone.now(),
+    let contexts = if job.mail.per_host {
+        per_host(context).into_iter().map(Cow::Owned).collect()
+    } else {
+        vec![Cow::Borrowed(context)]
     };
+    let date = config.timezone.now();
+    let mut failed = false;
     let mut messages = Vec::new();
-    match mail::build(&draft, &stamp) {
-        Ok(message) => messages.push(Composed {
-            message,
-            name: format!("{run_id}.{}", job.name),
-            date: stamp.date,
-        }),
-        Err(e) => {
-            error!("{}: {e}; the report cannot be mailed", job.path.display());
-            failed = true;
+    for context in contexts {
+        let (draft, render_failed) = render(job, &context, templates, config, to_override);
+        failed |= render_failed;
+        let name = match &context.node {
+            Some(node) => format!("{run_id}.{}.{}", job.name, id_part(node)),
+            None => format!("{run_id}.{}", job.name),
+        };
+        let stamp = Stamp {
+            job: &job.name,
+            status: context.summary.status,
+            message_id: format!("<{name}@{}>", context.host.fqdn),
+            date,
+        };
+        match mail::build(&draft, &stamp) {
+            Ok(message) => messages.push(Composed {
+                message,
+                name,
+                date,
+            }),
+            Err(e) => {
+                error!("{}: {e}; the report cannot be mailed", job.path.display());
+                failed = true;
+            }
         }
     }
     (messages, failed)
+}
+
+/// One context per host, in the order the job lists them, each with only that host's
+/// results; a job without `hosts:` runs here, and its one message is about `localhost`.
+fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
+    if context.hosts.is_empty() {
+        return vec![Context {
+            node: Some(HostSpec::Local.to_string()),
+            ..context.clone()
+        }];
+    }
+    context
+        .hosts
+        .iter()
+        .map(|host| {
+            let on_host = |results: &[TaskResult]| -> Vec<TaskResult> {
+                results
+                    .iter()
+                    .filter(|r| r.host.as_deref() == Some(host.name.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            Context {
+                job: context.job.clone(),
+                host: context.host,
+                results: host.results.clone(),
+                hosts: vec![host.clone()],
+                summary: host.summary.clone(),
+                run: context.run.clone(),
+                previous: context.previous.as_deref().map(on_host),
+                node: Some(host.name.clone()),
+            }
+        })
+        .collect()
+}
+
+/// `host` made fit for a Message-ID and a file name: characters other than letters, digits,
+/// `-`, `_` and single inner dots become `=XX`, so different hosts stay different.
+fn id_part(host: &str) -> String {
+    let mut part = String::with_capacity(host.len());
+    let bytes = host.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        let inner_dot = byte == b'.' && i > 0 && i + 1 < bytes.len() && bytes[i - 1] != b'.';
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || inner_dot {
+            part.push(char::from(byte));
+        } else {
+            part.push_str(&format!("={byte:02X}"));
+        }
+    }
+    part
 }
 
 /// Renders a job's message; a template that fails falls back to the built-in one (with the
@@ -208,5 +277,19 @@ pub fn problems_report(
             error!("cannot mail the configuration problems: {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_become_distinct_id_parts() {
+        assert_eq!(id_part("web1.example.com"), "web1.example.com");
+        assert_eq!(id_part("admin@db1:2222"), "admin=40db1=3A2222");
+        assert_eq!(id_part("[::1]:22"), "=5B=3A=3A1=5D=3A22");
+        assert_eq!(id_part(".a..b."), "=2Ea.=2Eb=2E");
+        assert_ne!(id_part("a@b"), id_part("a=40b"));
     }
 }

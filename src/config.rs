@@ -217,11 +217,17 @@ impl Config {
                 .map_or(4, |n| n.get() * 2)
                 .max(4),
         };
-        for name in raw.host_groups.keys() {
+        for (name, members) in &raw.host_groups {
             if !is_name(name) {
                 return Err(source.error(
                     format!("host_groups.{name}"),
                     "a group name is letters, digits, `-` and `_`",
+                ));
+            }
+            if let Some(i) = members.iter().position(|h| matches!(h, HostSpec::Group(_))) {
+                return Err(source.error(
+                    format!("host_groups.{name}[{i}]"),
+                    format!("`{}`: a group lists hosts, not other groups", members[i]),
                 ));
             }
         }
@@ -381,6 +387,13 @@ mod tests {
         assert!(
             err.contains("mail.to[0]: invalid mail address \"nobody\""),
             "{err}"
+        );
+        let err = parse("host_groups:\n  web: [web1]\n  all: [db1, \"@web\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/etc/r/reporter.yaml:3:14: host_groups.all[1]: `@web`: a group lists hosts, not other groups"
         );
         let err = parse("timezone: Mars/Olympus\n").unwrap_err().to_string();
         assert!(err.contains("timezone: unknown time zone"), "{err}");

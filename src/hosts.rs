@@ -1,11 +1,14 @@
 //! Where a job's commands run (`hosts:`) and what they run against (`targets:`).
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// Most addresses all of a job's `targets:` may expand to.
 pub const MAX_TARGETS: u128 = 65_536;
+/// What `run` text writes where a target's (shell-quoted) value goes.
+pub const TARGET: &str = "{{target}}";
 
 /// One `hosts:` entry: `localhost`, an ssh destination (`web1`, `admin@db1`, `db1:2222`)
 /// or a `@group` from the config's `host_groups`.
@@ -101,6 +104,32 @@ impl fmt::Display for HostSpec {
     }
 }
 
+/// `hosts` with every `@group` replaced by its members from `groups`, in the order listed,
+/// each host once (a host in two groups runs its commands once). `unknown` is told the
+/// index and name of every group that `groups` does not have.
+pub fn expand_groups(
+    hosts: &[HostSpec],
+    groups: &BTreeMap<String, Vec<HostSpec>>,
+    mut unknown: impl FnMut(usize, &str),
+) -> Vec<HostSpec> {
+    let mut expanded: Vec<HostSpec> = Vec::new();
+    let mut add = |host: &HostSpec| {
+        if !matches!(host, HostSpec::Group(_)) && !expanded.contains(host) {
+            expanded.push(host.clone());
+        }
+    };
+    for (index, host) in hosts.iter().enumerate() {
+        match host {
+            HostSpec::Group(name) => match groups.get(name) {
+                Some(members) => members.iter().for_each(&mut add),
+                None => unknown(index, name),
+            },
+            host => add(host),
+        }
+    }
+    expanded
+}
+
 /// One `targets:` entry: a plain value, or an IPv4/IPv6 range in CIDR notation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSpec {
@@ -118,6 +147,32 @@ impl TargetSpec {
             }
         }
     }
+}
+
+/// Every value of every entry, in order: a range yields each of its addresses, network
+/// and broadcast included.
+pub fn expand_targets(targets: &[TargetSpec]) -> Vec<String> {
+    let mut values = Vec::new();
+    for target in targets {
+        match *target {
+            TargetSpec::Value(ref value) => values.push(value.clone()),
+            // At most 2^16 addresses per range (checked when parsed), so the offsets fit.
+            TargetSpec::Range {
+                network: IpAddr::V4(network),
+                ..
+            } => values.extend(
+                (0..target.count() as u32)
+                    .map(|i| Ipv4Addr::from(u32::from(network) + i).to_string()),
+            ),
+            TargetSpec::Range {
+                network: IpAddr::V6(network),
+                ..
+            } => values.extend(
+                (0..target.count()).map(|i| Ipv6Addr::from(u128::from(network) + i).to_string()),
+            ),
+        }
+    }
+    values
 }
 
 fn address_bits(address: &IpAddr) -> u32 {
@@ -236,6 +291,58 @@ mod tests {
         assert!("web 1".parse::<HostSpec>().is_err());
         assert!("-oProxyCommand=x".parse::<HostSpec>().is_err());
         assert!("@".parse::<HostSpec>().is_err());
+    }
+
+    #[test]
+    fn groups_expand_in_order_once_each() {
+        let groups = BTreeMap::from([
+            (
+                "web".to_owned(),
+                vec!["web1".parse().unwrap(), "web2".parse().unwrap()],
+            ),
+            (
+                "all".to_owned(),
+                vec!["db1".parse().unwrap(), "web2".parse().unwrap()],
+            ),
+        ]);
+        let hosts: Vec<HostSpec> = ["db1", "@web", "localhost", "@all", "@nope", "web1"]
+            .iter()
+            .map(|h| h.parse().unwrap())
+            .collect();
+        let mut unknown = Vec::new();
+        let expanded = expand_groups(&hosts, &groups, |i, name| {
+            unknown.push((i, name.to_owned()))
+        });
+        let shown: Vec<String> = expanded.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["db1", "web1", "web2", "localhost"]);
+        assert_eq!(unknown, [(4, "nope".to_owned())]);
+    }
+
+    #[test]
+    fn ranges_expand_in_order() {
+        let targets = vec![
+            "db".parse().unwrap(),
+            "10.0.0.254/31".parse().unwrap(),
+            "fd00::/127".parse().unwrap(),
+            "192.168.1.7/32".parse().unwrap(),
+        ];
+        assert_eq!(
+            expand_targets(&targets),
+            [
+                "db",
+                "10.0.0.254",
+                "10.0.0.255",
+                "fd00::",
+                "fd00::1",
+                "192.168.1.7"
+            ]
+        );
+        let slash16 = expand_targets(&["10.1.2.3/16".parse().unwrap()]);
+        assert_eq!(slash16.len(), 65_536);
+        assert_eq!(
+            (slash16[0].as_str(), slash16[65_535].as_str()),
+            ("10.1.0.0", "10.1.255.255")
+        );
     }
 
     #[test]

@@ -11,12 +11,14 @@ use serde::de::{self, Deserialize, Deserializer};
 use crate::address::{AddressList, AddressSpec};
 use crate::config::Config;
 use crate::error::{ConfigError, Source};
-use crate::hosts::{HostSpec, MAX_TARGETS, TargetSpec, is_name};
+use crate::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
 use crate::schedule::Schedule;
 use crate::security::{self, RunAs};
 use crate::units::{ByteSize, HumanDuration, deserialize_via_from_str};
 
 pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
+/// The default subject of a `mail.per_host` job's messages: each is about one host.
+pub const DEFAULT_NODE_SUBJECT: &str = "{{job.name}} on {{node}}: {{summary.status}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
@@ -399,32 +401,28 @@ impl Job {
             None => None,
         };
 
-        let mut hosts = Vec::new();
-        for (i, host) in raw
-            .hosts
-            .or_else(|| defaults.hosts.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            match host {
-                HostSpec::Group(group) => match config.host_groups.get(&group) {
-                    Some(members) => hosts.extend(
-                        members
-                            .iter()
-                            .filter(|h| !matches!(h, HostSpec::Group(_)))
-                            .cloned(),
-                    ),
-                    None => errors.push(source.error(
-                        format!("hosts[{i}]"),
-                        format!("unknown host group `@{group}` (not in the config's host_groups)"),
-                    )),
-                },
-                host => hosts.push(host),
-            }
-        }
+        let hosts = hosts::expand_groups(
+            &raw.hosts
+                .or_else(|| defaults.hosts.clone())
+                .unwrap_or_default(),
+            &config.host_groups,
+            |i, group| {
+                errors.push(source.error(
+                    format!("hosts[{i}]"),
+                    format!("unknown host group `@{group}` (not in the config's host_groups)"),
+                ));
+            },
+        );
 
         let targets = raw.targets.unwrap_or_default();
+        if targets.is_empty()
+            && let Some(i) = commands.iter().position(|c| c.run.contains(TARGET))
+        {
+            errors.push(source.error(
+                format!("commands[{i}]"),
+                format!("`{TARGET}` in `run` needs a `targets:` list to take its values from"),
+            ));
+        }
         let target_count: u128 = targets.iter().map(TargetSpec::count).sum();
         if target_count > MAX_TARGETS {
             errors.push(source.error(
@@ -435,6 +433,12 @@ impl Job {
 
         let pick = |f: fn(&RawJobMail) -> Option<AddressList>| {
             f(job_mail).or_else(|| f(default_mail)).map(|l| l.0)
+        };
+        let per_host = job_mail.per_host.or(default_mail.per_host).unwrap_or(false);
+        let default_subject = if per_host {
+            DEFAULT_NODE_SUBJECT
+        } else {
+            DEFAULT_SUBJECT
         };
         let mail = JobMail {
             from: job_mail
@@ -454,7 +458,7 @@ impl Job {
                 .subject
                 .clone()
                 .or_else(|| default_mail.subject.clone())
-                .map_or_else(|| DEFAULT_SUBJECT.to_owned(), |s| s.0),
+                .map_or_else(|| default_subject.to_owned(), |s| s.0),
             template: job_mail
                 .template
                 .clone()
@@ -464,7 +468,7 @@ impl Job {
                 .attach_output_over
                 .or(default_mail.attach_output_over)
                 .map(|s| s.0),
-            per_host: job_mail.per_host.or(default_mail.per_host).unwrap_or(false),
+            per_host,
         };
 
         if !errors.is_empty() {
@@ -574,11 +578,32 @@ mod tests {
         let job = parse("hosts: [db1, \"@web\", localhost]\ncommands: [uptime]\n").unwrap();
         let shown: Vec<String> = job.hosts.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["db1", "web1", "web2", "localhost"]);
+        let job = parse("hosts: [\"@web\", web2, web1]\ncommands: [uptime]\n").unwrap();
+        assert_eq!(job.hosts.len(), 2, "each host once: {:?}", job.hosts);
         let err = first_error("hosts: [\"@db\"]\ncommands: [uptime]\n");
         assert_eq!(
             err,
             "jobs/disk.yaml:1:9: hosts[0]: unknown host group `@db` (not in the config's host_groups)"
         );
+    }
+
+    #[test]
+    fn per_host_messages_name_their_host_by_default() {
+        let job = parse("hosts: [web1]\nmail: {per_host: true}\ncommands: [uptime]\n").unwrap();
+        assert_eq!(job.mail.subject, DEFAULT_NODE_SUBJECT);
+        let job = parse("hosts: [web1]\nmail: {per_host: true, subject: x}\ncommands: [uptime]\n")
+            .unwrap();
+        assert_eq!(job.mail.subject, "x");
+    }
+
+    #[test]
+    fn target_placeholder_needs_targets() {
+        let err = first_error("commands:\n  - uptime\n  - ping -c 1 {{target}}\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:5: commands[1]: `{{target}}` in `run` needs a `targets:` list to take its values from"
+        );
+        assert!(parse("targets: [a]\ncommands: ['ping -c 1 {{target}}']\n").is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A job's report: results classified into statuses, summarised, and put into the template
 //! context of SPEC §3.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -159,6 +160,41 @@ impl Summary {
     }
 }
 
+/// One entry of `hosts`: a host's results, in definition order, and their summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub name: String,
+    pub summary: Summary,
+    pub results: Vec<TaskResult>,
+}
+
+impl HostReport {
+    /// `results` grouped by host, the hosts in the order the job lists them (the order their
+    /// first results appear in); none for a job without `hosts:`.
+    pub fn group(results: &[TaskResult], duration_ms: u64) -> Vec<HostReport> {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut hosts: Vec<HostReport> = Vec::new();
+        for result in results {
+            let Some(name) = result.host.as_deref() else {
+                continue;
+            };
+            let at = *index.entry(name).or_insert_with(|| {
+                hosts.push(HostReport {
+                    name: name.to_owned(),
+                    summary: Summary::default(),
+                    results: Vec::new(),
+                });
+                hosts.len() - 1
+            });
+            hosts[at].results.push(result.clone());
+        }
+        for host in &mut hosts {
+            host.summary = Summary::of(&host.results, duration_ms);
+        }
+        hosts
+    }
+}
+
 /// How a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,6 +238,8 @@ pub struct Context<'a> {
     pub job: JobInfo,
     pub host: &'a Facts,
     pub results: Vec<TaskResult>,
+    /// `results` grouped by host (empty for a job that runs only here).
+    pub hosts: Vec<HostReport>,
     pub summary: Summary,
     pub run: RunInfo,
     pub previous: Option<Vec<TaskResult>>,
@@ -307,5 +345,37 @@ mod tests {
         assert!(!summary.all_ok);
         assert_eq!(results[2].stderr, "gone");
         assert_eq!(Summary::of(&[], 0).status, Status::Ok);
+    }
+
+    #[test]
+    fn results_group_by_host_in_listed_order() {
+        let result = |host: Option<&str>, exit| {
+            TaskResult::new(
+                &def(&[0], None),
+                "c".into(),
+                Placement {
+                    host: host.map(str::to_owned),
+                    target: None,
+                },
+                outcome(exit, ""),
+                Zone::Local,
+            )
+        };
+        let results = [
+            result(Some("web2"), Exit::Code(0)),
+            result(Some("web1"), Exit::Code(1)),
+            result(Some("web2"), Exit::Code(0)),
+            result(Some("web1"), Exit::Code(0)),
+        ];
+        let hosts = HostReport::group(&results, 7);
+        let shown: Vec<(&str, usize, Status)> = hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h.results.len(), h.summary.status))
+            .collect();
+        assert_eq!(
+            shown,
+            [("web2", 2, Status::Ok), ("web1", 2, Status::Failed)]
+        );
+        assert!(HostReport::group(&[result(None, Exit::Code(0))], 7).is_empty());
     }
 }

@@ -12,20 +12,20 @@ use tokio::task::JoinSet;
 use tracing::{error, warn};
 
 use crate::address::AddressSpec;
-use crate::command::{self, CommandSpec, Outcome};
+use crate::command::{self, CommandSpec, Exit, Outcome};
 use crate::compose::{compose, problems_report};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::exit::Tally;
 use crate::facts::Facts;
-use crate::hosts::{HostSpec, TargetSpec};
+use crate::hosts::{self, HostSpec};
 use crate::job::Job;
 use crate::lock;
 use crate::mail;
 use crate::mailer::Mailer;
 use crate::pool;
 use crate::report::{
-    Context, JobInfo, Placement, RunInfo, Summary, TaskResult, Trigger, millis, rfc3339,
+    Context, HostReport, JobInfo, Placement, RunInfo, Summary, TaskResult, Trigger, millis, rfc3339,
 };
 use crate::template::Templates;
 
@@ -54,6 +54,8 @@ struct Task {
 struct Slot {
     command: usize,
     text: String,
+    /// Run through ssh, whose exit code 255 means the host was not reached.
+    remote: bool,
     placement: Placement,
 }
 
@@ -71,44 +73,19 @@ pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
-/// Every address of every `targets:` entry, in order.
-fn expand_targets(targets: &[TargetSpec]) -> Vec<String> {
-    let mut out = Vec::new();
-    for target in targets {
-        match target {
-            TargetSpec::Value(value) => out.push(value.clone()),
-            TargetSpec::Range { network, .. } => {
-                let count = target.count();
-                match network {
-                    std::net::IpAddr::V4(a) => {
-                        let base = u32::from(*a);
-                        out.extend(
-                            (0..count as u32)
-                                .map(|i| std::net::Ipv4Addr::from(base + i).to_string()),
-                        );
-                    }
-                    std::net::IpAddr::V6(a) => {
-                        let base = u128::from(*a);
-                        out.extend(
-                            (0..count).map(|i| std::net::Ipv6Addr::from(base + i).to_string()),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    out
-}
+/// The exit code with which ssh reports its own failure (cannot connect, authenticate or
+/// verify the host key), as opposed to the remote command's exit code.
+const SSH_FAILED: i32 = 255;
 
 /// The tasks of one job in definition order: commands, then hosts, then targets.
 fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
     let local = [HostSpec::Local];
-    let hosts: &[HostSpec] = if job.hosts.is_empty() {
+    let job_hosts: &[HostSpec] = if job.hosts.is_empty() {
         &local
     } else {
         &job.hosts
     };
-    let targets = expand_targets(&job.targets);
+    let targets = hosts::expand_targets(&job.targets);
     let targets: Vec<Option<&str>> = if targets.is_empty() {
         vec![None]
     } else {
@@ -117,10 +94,10 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
     let mut slots = Vec::new();
     let mut specs = Vec::new();
     for (index, def) in job.commands.iter().enumerate() {
-        for host in hosts {
+        for host in job_hosts {
             for target in &targets {
                 let text = match target {
-                    Some(target) => def.run.replace("{{target}}", &shell_quote(target)),
+                    Some(target) => def.run.replace(hosts::TARGET, &shell_quote(target)),
                     None => def.run.clone(),
                 };
                 let mut env = job.env.clone();
@@ -128,19 +105,10 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     env.push(("REPORTER_TARGET".to_owned(), (*target).to_owned()));
                 }
                 let (program, args) = match host {
-                    HostSpec::Ssh { user, host, port } => {
-                        let mut args: Vec<OsString> =
-                            config.ssh.options.iter().map(OsString::from).collect();
-                        if let Some(port) = port {
-                            args.extend(["-p".into(), port.to_string().into()]);
-                        }
-                        let destination = match user {
-                            Some(user) => format!("{user}@{host}"),
-                            None => host.clone(),
-                        };
-                        args.extend(["--".into(), destination.into(), text.clone().into()]);
-                        (config.ssh.command.clone(), args)
-                    }
+                    HostSpec::Ssh { user, host, port } => (
+                        config.ssh.command.clone(),
+                        ssh_args(config, user.as_deref(), host, *port, &text),
+                    ),
                     HostSpec::Local | HostSpec::Group(_) => (
                         config.shell.clone(),
                         vec![OsString::from("-c"), OsString::from(&text)],
@@ -159,6 +127,7 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                 slots.push(Slot {
                     command: index,
                     text,
+                    remote: matches!(host, HostSpec::Ssh { .. }),
                     placement: Placement {
                         host: (!job.hosts.is_empty()).then(|| host.to_string()),
                         target: target.map(str::to_owned),
@@ -168,6 +137,49 @@ fn plan(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
         }
     }
     (slots, specs)
+}
+
+/// The arguments of `ssh` running `text` on `host`.
+fn ssh_args(
+    config: &Config,
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    text: &str,
+) -> Vec<OsString> {
+    // ssh keeps the first value it is given for an option, so nothing in the config or in
+    // ~/.ssh/config can make it prompt: a prompt would wait on the terminal until the timeout.
+    let mut args: Vec<OsString> = vec!["-o".into(), "BatchMode=yes".into()];
+    args.extend(config.ssh.options.iter().map(OsString::from));
+    if let Some(port) = port {
+        args.extend(["-p".into(), port.to_string().into()]);
+    }
+    let destination = match user {
+        Some(user) => format!("{user}@{host}"),
+        None => host.to_owned(),
+    };
+    // The remote sshd hands the command to the user's login shell as `shell -c COMMAND`;
+    // as one argument (ssh joins several with spaces) it arrives exactly as written.
+    args.extend(["--".into(), destination.into(), text.into()]);
+    args
+}
+
+/// A remote task whose ssh failed (exit 255) could not run at all: status `error`, with
+/// ssh's own message ("Connection refused", "Permission denied (publickey)", ...).
+fn unreachable_as_error(outcome: Outcome) -> Outcome {
+    if outcome.exit != Exit::Code(SSH_FAILED) || outcome.timed_out || outcome.interrupted {
+        return outcome;
+    }
+    let message = outcome.stderr.trim();
+    let reason = if message.is_empty() {
+        "ssh failed (exit 255) without a message".to_owned()
+    } else {
+        message.to_owned()
+    };
+    Outcome {
+        exit: Exit::NotStarted(reason),
+        ..outcome
+    }
 }
 
 /// A unique id for this run: time, pid and a few random bits.
@@ -337,6 +349,11 @@ pub async fn execute(
                 .zip(job_run.outcomes.drain(..))
                 .map(|(slot, outcome)| {
                     let outcome = outcome.expect("every slot has an outcome when the job is done");
+                    let outcome = if slot.remote {
+                        unreachable_as_error(outcome)
+                    } else {
+                        outcome
+                    };
                     TaskResult::new(
                         &job.commands[slot.command],
                         slot.text,
@@ -347,6 +364,7 @@ pub async fn execute(
                 })
                 .collect();
             let summary = Summary::of(&results, millis(job_run.started.elapsed()));
+            let hosts = HostReport::group(&results, summary.duration_ms);
             tally.command_failed |= !summary.all_ok;
             let context = Context {
                 job: JobInfo::of(job),
@@ -360,6 +378,7 @@ pub async fn execute(
                     interrupted: *cancel.borrow(),
                 },
                 results,
+                hosts,
                 previous: None,
                 node: None,
             };
@@ -474,17 +493,100 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
+    fn config(options: &str) -> Config {
+        Config::parse(
+            &format!("ssh: {{command: /usr/bin/ssh, options: [{options}]}}\n"),
+            std::path::Path::new("r.yaml"),
+            std::path::Path::new("/etc/r"),
+        )
+        .unwrap()
+    }
+
+    fn job(yaml: &str) -> Job {
+        Job::parse("j", std::path::Path::new("j.yaml"), yaml, &config("")).unwrap()
+    }
+
     #[test]
-    fn ranges_expand_in_order() {
-        let targets = vec![
-            "db".parse().unwrap(),
-            "10.0.0.254/31".parse().unwrap(),
-            "fd00::/127".parse().unwrap(),
-        ];
-        assert_eq!(
-            expand_targets(&targets),
-            ["db", "10.0.0.254", "10.0.0.255", "fd00::", "fd00::1"]
+    fn ssh_gets_the_command_as_one_argument_after_the_destination() {
+        let job = job(
+            "hosts: [admin@db1:2222, localhost]\ntargets: [\"it's\"]\ncommands: ['echo \"$HOME\" {{target}}']\n",
         );
+        let (slots, specs) = plan(&job, &config("-F, /etc/r/ssh_config"));
+        let remote = &specs[0];
+        assert_eq!(remote.program, std::path::Path::new("/usr/bin/ssh"));
+        let args: Vec<&str> = remote.args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "-o",
+                "BatchMode=yes",
+                "-F",
+                "/etc/r/ssh_config",
+                "-p",
+                "2222",
+                "--",
+                "admin@db1",
+                r#"echo "$HOME" 'it'\''s'"#
+            ]
+        );
+        assert!(slots[0].remote);
+        assert_eq!(slots[0].placement.host.as_deref(), Some("admin@db1:2222"));
+        let local = &specs[1];
+        assert_eq!(local.program, std::path::Path::new("/bin/sh"));
+        assert!(!slots[1].remote);
+        assert_eq!(slots[1].placement.host.as_deref(), Some("localhost"));
+        assert!(
+            local
+                .env
+                .contains(&("REPORTER_TARGET".into(), "it's".into()))
+        );
+    }
+
+    #[test]
+    fn tasks_are_commands_then_hosts_then_targets() {
+        let job =
+            job("hosts: [a, b]\ntargets: [x, y]\ncommands: ['one {{target}}', 'two {{target}}']\n");
+        let (slots, _) = plan(&job, &config(""));
+        let order: Vec<String> = slots
+            .iter()
+            .map(|s| format!("{}@{}", s.text, s.placement.host.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "one 'x'@a",
+                "one 'y'@a",
+                "one 'x'@b",
+                "one 'y'@b",
+                "two 'x'@a",
+                "two 'y'@a",
+                "two 'x'@b",
+                "two 'y'@b"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_ssh_failures_become_errors() {
+        let failed = |code, stderr: &str| Outcome {
+            exit: Exit::Code(code),
+            stderr: stderr.into(),
+            ..Outcome::not_started(String::new())
+        };
+        let refused = unreachable_as_error(failed(
+            255,
+            "ssh: connect to host db1 port 22: Connection refused\r\n",
+        ));
+        assert_eq!(
+            refused.exit,
+            Exit::NotStarted("ssh: connect to host db1 port 22: Connection refused".into())
+        );
+        assert_eq!(unreachable_as_error(failed(1, "no")).exit, Exit::Code(1));
+        let timed_out = Outcome {
+            timed_out: true,
+            ..failed(255, "")
+        };
+        assert_eq!(unreachable_as_error(timed_out).exit, Exit::Code(255));
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod support;
 
 mod config_errors;
 mod hardening;
+mod hosts;
 mod pipeline;
 mod security;
 mod spool;

@@ -2,6 +2,7 @@
 //! binary run against it, and a real SMTP server on loopback.
 
 pub mod smtp;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,416 @@
+//! Many hosts and many targets: commands through a real sshd on loopback, address ranges
+//! pinged for real, per-host mail, host groups and `--hosts`.
+
+use std::time::{Duration, Instant};
+
+use crate::support::sshd::{DOWN, Sshd};
+use crate::support::{Env, repo};
+
+/// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
+fn env_with(sshd: &Sshd, extra: &str) -> Env {
+    Env::new(&format!("{}{extra}", sshd.options()))
+}
+
+/// Prints each result as `<host|target|status>stdout</>` so tests can compare exactly.
+const RAW: &str = "{{#each results}}<{{host}}|{{target}}|{{status}}>{{stdout}}</>\n{{/each}}";
+
+fn require_ping() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("ping").is_file()));
+    assert!(
+        found,
+        "the sweep tests need `ping` (Debian/Ubuntu: apt-get install iputils-ping; .ci/run installs it)"
+    );
+}
+
+#[test]
+fn commands_run_on_every_host_grouped_in_listed_order() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    env.job(
+        "fleet",
+        "hosts: [gamma, alpha, localhost, beta]\ncommands:\n  - {name: first, run: 'echo \"first on ${REPORTER_ALIAS:-here}\"'}\n  - {name: second, run: 'echo \"second on ${REPORTER_ALIAS:-here}\"'}\n",
+    );
+    let run = env.run(&["run", "fleet"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    let body = env.smtp.wait_for(1)[0].body();
+    let mut expected = Vec::new();
+    for (host, alias) in [
+        ("gamma", "gamma"),
+        ("alpha", "alpha"),
+        ("localhost", "here"),
+        ("beta", "beta"),
+    ] {
+        expected.push(format!("=== {host}: ok (2 of 2 ok)\n"));
+        expected.push(format!("== first: ok\nfirst on {alias}\n"));
+        expected.push(format!("== second: ok\nsecond on {alias}\n"));
+    }
+    let mut from = 0;
+    for part in &expected {
+        let at = body[from..]
+            .find(part.as_str())
+            .unwrap_or_else(|| panic!("{part:?} not in order in:\n{body}"));
+        from += at + part.len();
+    }
+}
+
+#[test]
+fn an_unreachable_host_is_an_error_for_its_tasks_only() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    env.template("raw.txt.hbs", RAW);
+    env.job(
+        "reach",
+        &format!(
+            "hosts: [alpha, {DOWN}, beta]\nmail: {{template: raw}}\ncommands: [echo up, echo again]\n"
+        ),
+    );
+    let run = env.run(&["run", "reach"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let message = &env.smtp.wait_for(1)[0];
+    assert_eq!(message.header("X-Reporter-Status").unwrap(), "error");
+    let body = message.body();
+    for host in ["alpha", "beta"] {
+        assert_eq!(
+            body.matches(&format!("<{host}||ok>up\n</>"))
+                .chain(body.matches(&format!("<{host}||ok>again\n</>")))
+                .count(),
+            2,
+            "{body}"
+        );
+    }
+    assert_eq!(
+        body.matches(&format!("<{DOWN}||error></>")).count(),
+        2,
+        "{body}"
+    );
+
+    // ssh's own message reaches the report, in the built-in template too.
+    env.job(
+        "reach",
+        &format!("hosts: [alpha, {DOWN}]\ncommands: [echo up]\n"),
+    );
+    let run = env.run(&["run", "reach"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let body = env.smtp.wait_for(2)[1].body();
+    assert!(
+        body.contains(&format!("=== {DOWN}: error (0 of 1 ok)\n\n== echo up: error\n-- stderr:\nssh: connect to host 127.0.0.1 port")),
+        "{body}"
+    );
+    assert!(body.contains("Connection refused"), "{body}");
+    assert!(body.contains("=== alpha: ok (1 of 1 ok)"), "{body}");
+}
+
+#[test]
+fn odd_run_texts_arrive_exactly_as_written() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    env.template("raw.txt.hbs", RAW);
+    // Quotes of both kinds, `$` expansions, a backslash, a glob, a comment, a tab and a
+    // second line: the remote shell must see what the local one sees.
+    let script = r#"x='single $x "double"'; printf '%s|' "$x" 'it'\''s' "\$HOME" "a\\b" '*' "$((6*7))"	# tab and comment
+echo "second line ${x%% *}""#;
+    env.job(
+        "odd",
+        &format!(
+            "hosts: [localhost, alpha]\nmail: {{template: raw}}\ncommands:\n  - |\n    {}\n",
+            script.replace('\n', "\n    ")
+        ),
+    );
+    let run = env.run(&["run", "odd"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    let body = env.smtp.wait_for(1)[0].body();
+    let expected = "single $x \"double\"|it's|$HOME|a\\b|*|42|second line single\n";
+    assert!(
+        body.contains(&format!("<localhost||ok>{expected}</>")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<alpha||ok>{expected}</>")),
+        "{body}"
+    );
+}
+
+#[test]
+fn targets_expand_in_order_and_are_never_executed() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    env.template("raw.txt.hbs", RAW);
+    let marker = env.path("pwned");
+    let marker = marker.display();
+    env.job(
+        "targets",
+        &format!(
+            "hosts: [localhost, beta]\nmail: {{template: raw}}\ntargets:\n  - 'a b; touch {marker}1'\n  - '$(touch {marker}2)'\n  - \"it's `touch {marker}3`\"\n  - 127.0.0.254/31\ncommands: ['printf \"[%s]\" {{{{target}}}}']\n"
+        ),
+    );
+    let run = env.run(&["run", "targets"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    let body = env.smtp.wait_for(1)[0].body();
+    let mut expected = String::new();
+    for host in ["localhost", "beta"] {
+        for target in [
+            format!("a b; touch {marker}1"),
+            format!("$(touch {marker}2)"),
+            format!("it's `touch {marker}3`"),
+            "127.0.0.254".to_owned(),
+            "127.0.0.255".to_owned(),
+        ] {
+            expected.push_str(&format!("<{host}|{target}|ok>[{target}]</>\n"));
+        }
+    }
+    assert_eq!(body.trim_end(), expected.trim_end());
+    for n in 1..=3 {
+        assert!(
+            !env.path(&format!("pwned{n}")).exists(),
+            "target {n} was executed"
+        );
+    }
+}
+
+#[test]
+fn a_timeout_leaves_no_ssh_process_behind() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    // A marker unique to this test finds its processes; the remote loop keeps writing, so
+    // it ends (SIGPIPE) once ssh is gone and the session is closed.
+    let marker = format!("reporter-timeout-{}", std::process::id());
+    env.job(
+        "slow",
+        &format!(
+            "hosts: [alpha]\ntimeout: 1s\ncommands: ['echo started; while :; do echo {marker}; sleep 0.2; done']\n"
+        ),
+    );
+    let started = Instant::now();
+    let run = env.run(&["run", "slow"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        processes_with(&marker)
+            .iter()
+            .all(|p| !p.starts_with("ssh")),
+        "ssh outlived the run: {:?}",
+        processes_with(&marker)
+    );
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("=== alpha: timeout"), "{body}");
+    assert!(body.contains("started\n"), "{body}");
+    assert!(body.contains("[timed out after"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the remote command outlived its session: {:?}",
+            processes_with(&marker)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The command lines of running processes that mention `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let own = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok() && n != own)
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}
+
+#[test]
+fn per_host_messages_see_their_host_as_node() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "");
+    env.template("raw.txt.hbs", &format!("node {{{{node}}}}\n{RAW}"));
+    env.job(
+        "each",
+        &format!(
+            "hosts: [beta, {DOWN}, alpha]\nmail: {{per_host: true, template: raw, subject: '{{{{node}}}}: {{{{summary.status}}}}'}}\ncommands: ['echo \"hi from ${{REPORTER_ALIAS}}\"']\n"
+        ),
+    );
+    let run = env.run(&["run", "each"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut messages = env.smtp.wait_for(3);
+    messages.sort_by_key(|m| m.header("Subject"));
+    let subjects: Vec<String> = messages
+        .iter()
+        .map(|m| m.header("Subject").unwrap())
+        .collect();
+    assert_eq!(subjects, ["alpha: ok", "beta: ok", "down: error"]);
+    let ids: std::collections::BTreeSet<String> = messages
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.iter().any(|id| id.contains(".each.beta@")), "{ids:?}");
+    assert_eq!(
+        messages[0].body().trim_end(),
+        "node alpha\n<alpha||ok>hi from alpha\n</>"
+    );
+    assert_eq!(
+        messages[1].body().trim_end(),
+        "node beta\n<beta||ok>hi from beta\n</>"
+    );
+    assert_eq!(messages[2].header("X-Reporter-Status").unwrap(), "error");
+    assert_eq!(messages[2].body().trim_end(), "node down\n<down||error></>");
+}
+
+#[test]
+fn hosts_flag_overrides_the_jobs_hosts() {
+    let sshd = Sshd::start();
+    let env = env_with(&sshd, "host_groups:\n  pair: [gamma, localhost]\n");
+    env.template("raw.txt.hbs", RAW);
+    env.job(
+        "one",
+        "hosts: [alpha]\nmail: {template: raw}\ncommands: ['echo \"${REPORTER_ALIAS:-here}\"']\n",
+    );
+    let run = env.run(&["run", "one", "--hosts", "beta,@pair"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        env.smtp.wait_for(1)[0].body().trim_end(),
+        "<beta||ok>beta\n</>\n<gamma||ok>gamma\n</>\n<localhost||ok>here\n</>"
+    );
+
+    let preview = env.run(&["preview", "one", "--hosts", "gamma"]);
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    assert!(
+        preview.stdout.contains("<gamma||ok>gamma\n</>"),
+        "{}",
+        preview.stdout
+    );
+    assert!(!preview.stdout.contains("alpha"), "{}", preview.stdout);
+
+    let bad = env.run(&["run", "one", "--hosts", "beta,web 1"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("invalid value 'web 1' for '--hosts <H1,H2>': invalid host \"web 1\": expected host, user@host or host:port"),
+        "{}",
+        bad.stderr
+    );
+    let unknown = env.run(&["run", "one", "--hosts", "beta,@nope"]);
+    assert_eq!(unknown.code, 2);
+    assert_eq!(
+        unknown.stderr,
+        "reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups)\n"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.smtp.received().len(), 1, "nothing ran on bad --hosts");
+}
+
+#[test]
+fn check_accepts_addresses_that_name_the_node() {
+    let env = Env::new("");
+    env.job(
+        "each",
+        "hosts: [localhost]\nmail: {per_host: true, to: 'ops+{{node}}@test.example'}\ncommands: [true]\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&["run", "each"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        env.smtp.wait_for(1)[0].rcpt_to,
+        ["ops+localhost@test.example"]
+    );
+}
+
+#[test]
+fn host_and_target_mistakes_are_located() {
+    let env = Env::new("host_groups:\n  web: [web1, web2]\n");
+    env.job("groups", "hosts: [web1, \"@db\"]\ncommands: [uptime]\n");
+    env.job(
+        "bad-host",
+        "hosts:\n  - web1\n  - db1:99999\ncommands: [uptime]\n",
+    );
+    env.job("no-targets", "commands:\n  - ping -c 1 {{target}}\n");
+    env.job(
+        "big",
+        "targets: [10.0.0.0/15]\ncommands: ['ping {{target}}']\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 2);
+    for expected in [
+        "jobs/groups.yaml:1:15: hosts[1]: unknown host group `@db` (not in the config's host_groups)",
+        "jobs/bad-host.yaml:3:5: hosts[1]: invalid host \"db1:99999\": port must be 1-65535",
+        "jobs/no-targets.yaml:2:5: commands[0]: `{{target}}` in `run` needs a `targets:` list to take its values from",
+        "jobs/big.yaml:1:11: targets[0]: address range \"10.0.0.0/15\" has 131072 addresses (at most 65536 in all)",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}\nmissing in:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn shipped_ping_sweep_runs_on_loopback() {
+    require_ping();
+    let repo = repo();
+    let env = Env::new(&format!(
+        "jobs_dir: {}\ntemplates_dir: {}\n",
+        repo.join("jobs").display(),
+        repo.join("templates").display()
+    ));
+    let run = env.run(&["run", "ping-sweep"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let message = &env.smtp.wait_for(1)[0];
+    let subject = message.header("Subject").unwrap();
+    assert!(subject.ends_with(": 16 of 16 answer"), "{subject}");
+    let body = message.body();
+    assert!(body.contains("16 ok, 0 failed"), "{body}");
+    assert!(
+        !body.contains("127.0.0.1:"),
+        "only failures are listed: {body}"
+    );
+}
+
+#[test]
+fn a_slash_24_sweep_summarises_and_lists_only_failures() {
+    require_ping();
+    let env = Env::new(&format!(
+        "templates_dir: {}\n",
+        repo().join("templates").display()
+    ));
+    // Every loopback address answers, so two are made to fail without leaving the host.
+    env.job(
+        "sweep",
+        "targets: [127.0.0.0/24]\ntimeout: 10s\nmail: {template: ping-sweep}\ncommands:\n  - name: ping\n    run: 'case {{target}} in *.13|*.200) echo no answer >&2; exit 1;; esac; ping -n -c 1 -W 1 {{target}}'\n",
+    );
+    let pool = 32;
+    let started = Instant::now();
+    let run = env.run(&["run", "sweep", "--jobs", &pool.to_string()]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // Each ping answers in well under its 1 s wait; a pool that did not run them side by
+    // side would need minutes. Generous, to catch only a hang or a serial pool.
+    assert!(
+        took < Duration::from_secs(256 / pool + 20),
+        "256 pings at pool {pool} took {took:?}"
+    );
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("254 ok, 2 failed"), "{body}");
+    assert!(
+        body.contains("127.0.0.13: failed (exit 1)\nno answer\n"),
+        "{body}"
+    );
+    assert!(body.contains("127.0.0.200: failed (exit 1)"), "{body}");
+    assert_eq!(body.matches(": failed").count(), 2, "{body}");
+    assert!(
+        !body.contains("127.0.0.14"),
+        "ok targets are not listed: {body}"
+    );
+    eprintln!("256 pings at pool {pool}: {took:?}");
+}
