@@ -17,6 +17,7 @@ use crate::compose::{Composed, compose};
 use crate::config::Config;
 use crate::exit::Tally;
 use crate::facts::Facts;
+use crate::history::{History, RunRecord};
 use crate::hosts::{HostSpec, TargetSpec};
 use crate::job::Job;
 use crate::mail;
@@ -36,6 +37,8 @@ pub struct RunOptions {
     /// Print the messages as mbox instead of sending them.
     pub preview: bool,
     pub trigger: Trigger,
+    /// Where each job's run is recorded once its mail has gone; `None` records nothing.
+    pub history: Option<History>,
 }
 
 /// One task of the pool: which job, which result slot, what to start.
@@ -285,6 +288,7 @@ pub async fn execute(
         .collect();
     let mut deliveries = JoinSet::new();
     let mut previews: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut records: Vec<RunRecord> = Vec::new();
     let transport = if options.preview {
         None
     } else {
@@ -341,6 +345,19 @@ pub async fn execute(
             let (messages, render_failed) =
                 compose(job, &context, templates, config, &options.to, &run_id);
             tally.config_error |= render_failed;
+            if options.history.is_some() && !options.preview {
+                let mut record = RunRecord::finished(
+                    &run_id,
+                    &job.name,
+                    options.trigger,
+                    job_run.started_at,
+                    &context.summary,
+                    &context.results,
+                    context.run.interrupted,
+                );
+                record.sent = !messages.is_empty();
+                records.push(record);
+            }
             for composed in messages {
                 if options.preview {
                     let mut out = Vec::new();
@@ -399,12 +416,24 @@ pub async fn execute(
             Ok((job, Err(e))) => {
                 error!("{job}: report not delivered: {e}");
                 tally.undelivered = true;
+                records
+                    .iter_mut()
+                    .filter(|r| r.job == job)
+                    .for_each(|r| r.sent = false);
             }
             Err(e) => {
                 error!("a delivery failed: {e}");
                 tally.undelivered = true;
             }
         }
+    }
+
+    // The history records what happened; failing to write it must not fail the run.
+    if let Some(history) = &options.history
+        && !records.is_empty()
+        && let Err(e) = history.record(&records)
+    {
+        error!("{e}");
     }
 
     if options.preview {
