@@ -171,7 +171,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         }
         Command::Preview(args) => run(&config, &args.selection, Vec::new(), true, Trigger::Manual),
         Command::List { json } => list(&config, json),
-        Command::Check => check(&config, cli.quiet),
+        Command::Check => check(&config, cli.quiet, argv0),
         Command::History(args) => history(&config, &args),
         Command::Daemon(_) => unreachable!("the daemon loads its own configuration"),
     }
@@ -231,7 +231,7 @@ pub(crate) fn history_store(config: &Config) -> Option<History> {
     (config.history_days > 0).then(|| History::new(&config.state_dir, config.history_days))
 }
 
-fn check(config: &Config, quiet: bool) -> i32 {
+fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     let mut errors = Vec::new();
     let templates = load_templates(config, &mut errors);
     let (jobs, mut problems) = job::load_all(&config.jobs_dir, config);
@@ -265,7 +265,7 @@ fn check(config: &Config, quiet: bool) -> i32 {
             errors.push(ConfigError::at_key(&job.path, key, e));
         }
     }
-    errors.append(&mut lint_cron_folders());
+    errors.append(&mut lint_cron_folders(argv0));
     for warning in dst_gaps(config, &jobs) {
         eprintln!("reporter: warning: {warning}");
     }
@@ -463,8 +463,9 @@ fn history(config: &Config, args: &HistoryArgs) -> i32 {
 
 /// Copies of this binary in `cron.*` folders that `run-parts` would never run: a name
 /// with characters other than letters, digits, `_` and `-` (Debian's run-parts skips
-/// `reporter.sh` without a word), or no exec bit.
-fn lint_cron_folders() -> Vec<ConfigError> {
+/// `reporter.sh` without a word), or no exec bit. Looks in `/etc/cron.*` and in the
+/// `cron.*` folder this copy was started from.
+fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
     let Ok(exe) = std::env::current_exe() else {
         return Vec::new();
     };
@@ -472,14 +473,18 @@ fn lint_cron_folders() -> Vec<ConfigError> {
         .iter()
         .map(|p| PathBuf::from(format!("/etc/cron.{p}")))
         .collect();
-    if let Some(own) = exe.parent()
-        && own
+    for own in [Some(exe.as_path()), argv0]
+        .into_iter()
+        .flatten()
+        .filter_map(Path::parent)
+    {
+        let is_cron_folder = own
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| Period::from_cron_folder(n).is_some())
-        && !folders.iter().any(|f| f == own)
-    {
-        folders.push(own.to_owned());
+            .is_some_and(|n| Period::from_cron_folder(n).is_some());
+        if is_cron_folder && !folders.iter().any(|f| f == own) {
+            folders.push(own.to_owned());
+        }
     }
     let exe_len = std::fs::metadata(&exe).map(|m| m.len()).ok();
     let exe_real = std::fs::canonicalize(&exe).ok();

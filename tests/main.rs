@@ -3,5 +3,8 @@
 mod support;
 
 mod config_errors;
+mod daemon;
+mod history;
 mod pipeline;
+mod schedule;
 mod transports;
