@@ -405,27 +405,24 @@ impl History {
         if current == known as i64 {
             return Ok(());
         }
-        let mut upgrade = || -> Result<(), HistoryError> {
-            // Another process may be migrating too: decide inside the write lock.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.error(e))?;
-            let current = version(&tx).map_err(|e| self.error(e))?;
-            if current > known as i64 {
-                return Err(HistoryError::Newer {
-                    path: self.path.clone(),
-                    found: current,
-                    known,
-                });
-            }
-            for step in &MIGRATIONS[current as usize..] {
-                tx.execute_batch(step).map_err(|e| self.error(e))?;
-            }
-            tx.pragma_update(None, "user_version", known as i64)
-                .map_err(|e| self.error(e))?;
-            tx.commit().map_err(|e| self.error(e))
-        };
-        upgrade()
+        // Another process may be migrating too: decide inside the write lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.error(e))?;
+        let current = version(&tx).map_err(|e| self.error(e))?;
+        if current > known as i64 {
+            return Err(HistoryError::Newer {
+                path: self.path.clone(),
+                found: current,
+                known,
+            });
+        }
+        for step in &MIGRATIONS[current as usize..] {
+            tx.execute_batch(step).map_err(|e| self.error(e))?;
+        }
+        tx.pragma_update(None, "user_version", known as i64)
+            .map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))
     }
 
     /// Moves a corrupt database aside (keeping it for inspection) so a new one can start.
