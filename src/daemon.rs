@@ -137,10 +137,6 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     if let Some(log) = &log {
         redirect_output(log, args.detach);
     }
-    if let Some(mut ready) = ready {
-        // The first process exits 0 only once the daemon is set up.
-        let _ = ready.write_all(b"1");
-    }
 
     let code = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -148,7 +144,7 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     {
         Ok(runtime) => {
             let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, serve(loaded, config_path, log_file));
+            local.block_on(&runtime, serve(loaded, config_path, log_file, ready));
             exit::OK
         }
         Err(e) => {
@@ -162,8 +158,14 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     code
 }
 
-/// The daemon's life: schedule, run, reload, stop.
-async fn serve(mut loaded: Loaded, config_path: Option<PathBuf>, log_file: Option<PathBuf>) {
+/// The daemon's life: schedule, run, reload, stop. `ready` is told once signals are
+/// handled, so that an init script's reload right after start cannot kill the daemon.
+async fn serve(
+    mut loaded: Loaded,
+    config_path: Option<PathBuf>,
+    log_file: Option<PathBuf>,
+    ready: Option<File>,
+) {
     let (mut hangup, mut terminate, mut interrupt) = match (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -175,6 +177,10 @@ async fn serve(mut loaded: Loaded, config_path: Option<PathBuf>, log_file: Optio
             return;
         }
     };
+    if let Some(mut ready) = ready {
+        // The first process exits 0 only now that the daemon is set up.
+        let _ = ready.write_all(b"1");
+    }
     let (cancel_sender, cancel) = watch::channel(false);
     let mut running: HashSet<String> = HashSet::new();
     let mut tasks: JoinSet<(String, Instant, Tally)> = JoinSet::new();

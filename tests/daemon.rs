@@ -208,6 +208,33 @@ fn a_job_never_overlaps_itself_and_sigterm_waits_for_it() {
 }
 
 #[test]
+fn a_second_sigterm_kills_running_commands_and_their_report_still_goes_out() {
+    let env = Env::new("");
+    env.job(
+        "stuck",
+        "schedule: \"* * * * * *\"\ncommands: [sleep 120]\n",
+    );
+    let daemon = Daemon::start(&env);
+    daemon.wait_log("stuck: started", 1);
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_log("waiting up to 30 s for 1 running job", 1);
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SIGTERM again: killing the commands still running"),
+        "{log}"
+    );
+    let received = env.smtp.wait_for(1);
+    assert_eq!(received.len(), 1, "{log}");
+    assert_eq!(received[0].header("X-Reporter-Status").unwrap(), "error");
+    assert!(
+        received[0].body().contains("interrupted"),
+        "{}",
+        received[0].body()
+    );
+}
+
+#[test]
 fn catch_up_runs_a_missed_job_once_at_start_up() {
     use reporter::history::{History, RunRecord};
     use reporter::report::Trigger;
@@ -282,6 +309,32 @@ fn detach_writes_a_pidfile_and_logs_to_the_file() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(read(&log).contains("daemon stopped"));
+}
+
+#[test]
+fn start_up_problems_are_reported_before_it_runs() {
+    let env = Env::new("pool_size: 0\n");
+    let run = env.run(&["daemon"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("reporter.yaml:6:12: pool_size: must be between 1 and 1024"),
+        "{}",
+        run.stderr
+    );
+
+    let env = Env::new("");
+    let log = env.path("no/such/folder/reporter.log");
+    let run = env.run(&["daemon", "--log-file", log.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(&format!(
+            "reporter: error: {}: cannot open the log file: No such file or directory",
+            log.display()
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
