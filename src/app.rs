@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, RunArgs, Selection};
+use crate::cli::{Cli, Command, HistoryArgs, RunArgs, Selection};
 use crate::config::{self, Config, SmtpConfig, TransportConfig};
 use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
 use crate::facts::Facts;
+use crate::history::{History, RunStatus};
 use crate::hosts;
 use crate::job::{self, Job};
 use crate::mailer::Mailer;
@@ -18,7 +19,7 @@ use crate::schedule::Period;
 use crate::template::Templates;
 
 /// Prints configuration problems, once each, the way every command does.
-fn report(errors: &[ConfigError]) {
+pub(crate) fn report(errors: &[ConfigError]) {
     for error in errors {
         eprintln!("reporter: error: {error}");
     }
@@ -33,7 +34,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
 }
 
 /// Loads the templates; broken ones are reported and left out.
-fn load_templates(config: &Config, errors: &mut Vec<ConfigError>) -> Templates {
+pub(crate) fn load_templates(config: &Config, errors: &mut Vec<ConfigError>) -> Templates {
     match Templates::load(&config.templates_dir) {
         Ok(templates) => templates,
         Err(mut problems) => {
@@ -122,7 +123,7 @@ fn check_password_file(config: &Config, errors: &mut Vec<ConfigError>) {
 }
 
 /// Drops the jobs whose template does not exist, reporting each.
-fn with_templates(
+pub(crate) fn with_templates(
     jobs: Vec<Job>,
     templates: &Templates,
     errors: &mut Vec<ConfigError>,
@@ -172,6 +173,9 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
     };
     let triggered_by_cron =
         matches!(&command, Command::Run(args) if args.selection.schedule.is_some());
+    if let Command::Daemon(args) = command {
+        return crate::daemon::main(cli.config.as_deref(), args);
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
@@ -187,8 +191,10 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         }
         Command::Preview(args) => run(&config, &args.selection, Vec::new(), true, Trigger::Manual),
         Command::List { json } => list(&config, json),
-        Command::Check => check(&config, cli.quiet),
+        Command::Check => check(&config, cli.quiet, argv0),
         Command::Flush => flush(&config),
+        Command::History(args) => history(&config, &args),
+        Command::Daemon(_) => unreachable!("the daemon loads its own configuration"),
     }
 }
 
@@ -252,6 +258,7 @@ fn run(
         preview,
         trigger,
         problems: if preview { Vec::new() } else { errors.clone() },
+        history: history_store(config),
     };
     let mut tally = if jobs.is_empty() && options.problems.is_empty() {
         Tally::default()
@@ -262,7 +269,12 @@ fn run(
     tally.code()
 }
 
-fn check(config: &Config, quiet: bool) -> i32 {
+/// The run history, unless `history_days: 0` turns it off.
+pub(crate) fn history_store(config: &Config) -> Option<History> {
+    (config.history_days > 0).then(|| History::new(&config.state_dir, config.history_days))
+}
+
+fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     let mut errors = Vec::new();
     check_password_file(config, &mut errors);
     let templates = load_templates(config, &mut errors);
@@ -299,6 +311,10 @@ fn check(config: &Config, quiet: bool) -> i32 {
             errors.push(ConfigError::at_key(&job.path, key, e));
         }
     }
+    errors.append(&mut lint_cron_folders(argv0));
+    for warning in dst_gaps(config, &jobs) {
+        eprintln!("reporter: warning: {warning}");
+    }
     report(&errors);
     if !errors.is_empty() {
         eprintln!(
@@ -331,14 +347,33 @@ struct ListEntry {
 fn list(config: &Config, json: bool) -> i32 {
     let (jobs, errors) = job::load_all(&config.jobs_dir, config);
     report(&errors);
+    let now = chrono::Utc::now();
+    let history = history_store(config);
+    let mut history_failed = false;
     let entries: Vec<ListEntry> = jobs
         .iter()
-        .map(|job| ListEntry {
-            name: job.name.clone(),
-            description: job.description.clone(),
-            schedule: job.schedule.as_ref().map(ToString::to_string),
-            next_run: None,
-            last_status: None,
+        .map(|job| {
+            let last = history.as_ref().and_then(|h| {
+                h.last_run(&job.name)
+                    .map_err(|e| {
+                        if !std::mem::replace(&mut history_failed, true) {
+                            eprintln!("reporter: warning: {e}");
+                        }
+                    })
+                    .ok()
+                    .flatten()
+            });
+            ListEntry {
+                name: job.name.clone(),
+                description: job.description.clone(),
+                schedule: job.schedule.as_ref().map(ToString::to_string),
+                next_run: job
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.next_after(now, config.timezone))
+                    .map(|t| timestamp(t, config)),
+                last_status: last.map(|run| run.status.as_str().to_owned()),
+            }
         })
         .collect();
     if json {
@@ -406,4 +441,209 @@ fn flush(config: &Config) -> i32 {
     } else {
         exit::OK
     }
+}
+
+/// `t` as RFC 3339 in the configured time zone.
+fn timestamp(t: chrono::DateTime<chrono::Utc>, config: &Config) -> String {
+    config
+        .timezone
+        .at(t)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One run in `history --json` (SPEC §5).
+#[derive(Serialize)]
+struct HistoryEntry {
+    run_id: String,
+    job: String,
+    trigger: crate::report::Trigger,
+    started_at: String,
+    finished_at: String,
+    status: &'static str,
+    /// `null` for a fire time that was skipped because the job was still running.
+    summary: Option<crate::report::Summary>,
+    sent: bool,
+}
+
+fn history(config: &Config, args: &HistoryArgs) -> i32 {
+    let Some(store) = history_store(config) else {
+        eprintln!(
+            "reporter: error: the run history is off (`history_days: 0` in `{}`)",
+            config.display_path().display()
+        );
+        return exit::USAGE;
+    };
+    let runs = match store.runs(args.job.as_deref(), args.limit as usize) {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("reporter: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let entries: Vec<HistoryEntry> = runs
+        .into_iter()
+        .map(|run| HistoryEntry {
+            run_id: run.run_id,
+            job: run.job,
+            trigger: run.trigger,
+            started_at: timestamp(run.started_at, config),
+            finished_at: timestamp(run.finished_at, config),
+            status: run.status.as_str(),
+            summary: (run.status != RunStatus::Skipped).then_some(run.summary),
+            sent: run.sent,
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("history entries serialize")
+        );
+        return exit::OK;
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.job.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    println!(
+        "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  SENT",
+        "STARTED", "JOB", "TRIGGER", "STATUS", "RESULTS", "DURATION"
+    );
+    for e in &entries {
+        let trigger = serde_json::to_value(e.trigger).expect("a trigger serializes");
+        let (results, duration) = match &e.summary {
+            Some(s) => (
+                format!("{}/{}", s.ok, s.total),
+                format!("{} ms", s.duration_ms),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  {}",
+            e.started_at,
+            e.job,
+            trigger.as_str().unwrap_or_default(),
+            e.status,
+            results,
+            duration,
+            if e.sent { "yes" } else { "no" }
+        );
+    }
+    exit::OK
+}
+
+/// Copies of this binary in `cron.*` folders that `run-parts` would never run: a name
+/// with characters other than letters, digits, `_` and `-` (Debian's run-parts skips
+/// `reporter.sh` without a word), or no exec bit. Looks in `/etc/cron.*` and in the
+/// `cron.*` folder this copy was started from.
+fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let mut folders: Vec<PathBuf> = ["hourly", "daily", "weekly", "monthly"]
+        .iter()
+        .map(|p| PathBuf::from(format!("/etc/cron.{p}")))
+        .collect();
+    for own in [Some(exe.as_path()), argv0]
+        .into_iter()
+        .flatten()
+        .filter_map(Path::parent)
+    {
+        let is_cron_folder = own
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| Period::from_cron_folder(n).is_some());
+        if is_cron_folder && !folders.iter().any(|f| f == own) {
+            folders.push(own.to_owned());
+        }
+    }
+    let exe_len = std::fs::metadata(&exe).map(|m| m.len()).ok();
+    let exe_real = std::fs::canonicalize(&exe).ok();
+    let mut exe_bytes: Option<Vec<u8>> = None;
+    let mut problems = Vec::new();
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let is_copy = meta.is_file()
+                && (std::fs::canonicalize(&path).ok() == exe_real
+                    || Some(meta.len()) == exe_len
+                        && std::fs::read(&path).is_ok_and(|bytes| {
+                            let exe_bytes = exe_bytes
+                                .get_or_insert_with(|| std::fs::read(&exe).unwrap_or_default());
+                            bytes == *exe_bytes
+                        }));
+            if !is_copy {
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                let suggestion: String = name
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                let suggestion = if suggestion.is_empty() {
+                    "reporter".to_owned()
+                } else {
+                    suggestion
+                };
+                problems.push(ConfigError::new(
+                    &path,
+                    format!(
+                        "run-parts skips this copy of reporter: its name may only have letters, digits, `_` and `-` (rename it to `{}`)",
+                        folder.join(suggestion).display()
+                    ),
+                ));
+            }
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o111 == 0 {
+                problems.push(ConfigError::new(
+                    &path,
+                    format!(
+                        "run-parts skips this copy of reporter: it is not executable (chmod 0755 {})",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Schedules that name a wall-clock time the configured time zone skips in the coming
+/// year, with when that run happens instead.
+fn dst_gaps(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::days(366);
+    jobs.iter()
+        .filter_map(|job| {
+            let schedule = job.schedule.as_ref()?;
+            let gap = schedule.gap_within(config.timezone, now, until)?;
+            let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+            Some(Source::new(&job.path, &text).error(
+                "schedule",
+                format!(
+                    "`{schedule}` names {}, which does not exist on {} in time zone {} (clocks go forward); that day it runs at {} instead",
+                    gap.skipped.format("%H:%M:%S"),
+                    gap.skipped.format("%Y-%m-%d"),
+                    config.timezone,
+                    timestamp(gap.runs_at, config)
+                ),
+            ))
+        })
+        .collect()
 }

@@ -44,6 +44,36 @@ pub enum Command {
     Check,
     /// Retry the mail waiting in the spool now
     Flush,
+    /// Show the recorded runs, newest first
+    History(HistoryArgs),
+    /// Run the jobs on their schedules until SIGTERM
+    Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only the runs of this job
+    #[arg(value_name = "JOB")]
+    pub job: Option<String>,
+    /// At most N runs
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Go to the background (double fork, setsid); for init systems without supervision
+    #[arg(long, requires_all = ["pidfile", "log_file"])]
+    pub detach: bool,
+    /// Write the daemon's process id here; removed on exit
+    #[arg(long, value_name = "P")]
+    pub pidfile: Option<PathBuf>,
+    /// Append the log here instead of stderr; reopened on SIGHUP
+    #[arg(long, value_name = "F")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Which jobs to run.

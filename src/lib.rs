@@ -10,9 +10,11 @@ pub mod cli;
 pub mod command;
 pub mod compose;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod exit;
 pub mod facts;
+pub mod history;
 pub mod hosts;
 pub mod job;
 pub mod lock;
@@ -51,6 +53,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
-    log::init(cli.verbose, cli.quiet, false);
+    // The daemon logs each event with a timestamp by default; -v adds detail.
+    let daemon = matches!(cli.command, Some(cli::Command::Daemon(_)));
+    log::init(cli.verbose + u8::from(daemon), cli.quiet, daemon);
     app::main(cli, argv0.as_deref())
 }

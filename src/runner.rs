@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::exit::Tally;
 use crate::facts::Facts;
+use crate::history::{History, RunRecord};
 use crate::hosts::{self, HostSpec};
 use crate::job::Job;
 use crate::lock;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     /// Problems with the configuration found before the run: mailed to the config's
     /// `mail.to` in a report of their own, so a broken job does not go unnoticed.
     pub problems: Vec<ConfigError>,
+    /// Where each job's run is recorded once its mail has gone; `None` records nothing.
+    pub history: Option<History>,
 }
 
 /// One task of the pool: which job, which result slot, what to start.
@@ -337,6 +340,7 @@ pub async fn execute(
         let (mailer, waiting) = (Arc::clone(mailer), mailer.spool().list());
         tokio::spawn(async move { mailer.flush(waiting).await })
     });
+    let mut records: Vec<RunRecord> = Vec::new();
 
     loop {
         for index in pending.drain(..) {
@@ -385,6 +389,19 @@ pub async fn execute(
             let (messages, render_failed) =
                 compose(job, &context, templates, config, &options.to, &run_id);
             tally.config_error |= render_failed;
+            if options.history.is_some() && !options.preview {
+                let mut record = RunRecord::finished(
+                    &run_id,
+                    &job.name,
+                    options.trigger,
+                    job_run.started_at,
+                    &context.summary,
+                    &context.results,
+                    context.run.interrupted,
+                );
+                record.sent = !messages.is_empty();
+                records.push(record);
+            }
             for composed in messages {
                 if options.preview {
                     let mut out = Vec::new();
@@ -405,9 +422,10 @@ pub async fn execute(
                 let mailer = Arc::clone(mailer.as_ref().expect("a run has a mailer"));
                 let job_name = job.name.clone();
                 deliveries.spawn(async move {
-                    mailer
+                    let result = mailer
                         .deliver(&job_name, &composed.name, &composed.message)
-                        .await
+                        .await;
+                    (job_name, result)
                 });
             }
         }
@@ -431,20 +449,40 @@ pub async fn execute(
         {
             let mailer = Arc::clone(mailer);
             deliveries.spawn(async move {
-                mailer
+                let result = mailer
                     .deliver("reporter", &report.name, &report.message)
-                    .await
+                    .await;
+                (String::new(), result)
             });
         }
     }
     while let Some(delivery) = deliveries.join_next().await {
-        // The mailer has said what went wrong; here it only counts.
-        tally.undelivered |= !matches!(delivery, Ok(Ok(())));
+        // The mailer has said what went wrong; here it only counts, and the history notes
+        // which jobs' mail did not go out.
+        match delivery {
+            Ok((_, Ok(()))) => {}
+            Ok((job, Err(_))) => {
+                tally.undelivered = true;
+                records
+                    .iter_mut()
+                    .filter(|r| r.job == job)
+                    .for_each(|r| r.sent = false);
+            }
+            Err(_) => tally.undelivered = true,
+        }
     }
     if let Some(flush) = flush {
         let _ = flush.await;
     }
     drop(locks);
+
+    // The history records what happened; failing to write it must not fail the run.
+    if let Some(history) = &options.history
+        && !records.is_empty()
+        && let Err(e) = history.record(&records)
+    {
+        error!("{e}");
+    }
 
     if options.preview {
         previews.sort_by_key(|(index, _)| *index);

@@ -3,9 +3,12 @@
 mod support;
 
 mod config_errors;
+mod daemon;
 mod hardening;
+mod history;
 mod hosts;
 mod pipeline;
+mod schedule;
 mod security;
 mod spool;
 mod transports;

@@ -1,0 +1,350 @@
+//! `reporter daemon` end to end: real schedules firing every second, real signals, real
+//! mail on a loopback SMTP server. Timing appears only as generous bounds against hangs.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{Env, read};
+
+const HANG: Duration = Duration::from_secs(30);
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &Env) -> Daemon {
+        let log = env.path("daemon.log");
+        let child = env
+            .command(&["daemon"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start the daemon");
+        let daemon = Daemon { child, log };
+        daemon.wait_log("daemon started", 1);
+        daemon
+    }
+
+    fn log(&self) -> String {
+        read(&self.log)
+    }
+
+    /// Waits until `text` appears `times` times in the log.
+    fn wait_log(&self, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + HANG;
+        loop {
+            let log = self.log();
+            if log.matches(text).count() >= times {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} ×{times} in:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    fn stop(mut self) -> (i32, String) {
+        self.signal(Signal::SIGTERM);
+        let deadline = Instant::now() + HANG + Duration::from_secs(35);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code().unwrap_or(-1), self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn jobs_received(env: &Env, job: &str) -> usize {
+    env.smtp
+        .received()
+        .iter()
+        .filter(|m| m.header("X-Reporter-Job").as_deref() == Some(job))
+        .count()
+}
+
+fn history(env: &Env, job: &str) -> Vec<serde_json::Value> {
+    let run = env.run(&["history", job, "--json", "--limit", "1000"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn every_second_job_mails_until_sigterm_then_exits_zero() {
+    let env = Env::new("");
+    env.job("tick", "schedule: \"* * * * * *\"\ncommands: [echo tick]\n");
+    let daemon = Daemon::start(&env);
+    assert!(env.smtp.wait_for(3).len() >= 3, "{}", daemon.log());
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+    for event in [
+        "tick: started",
+        "tick: report delivered",
+        "tick: finished in ",
+    ] {
+        assert!(log.contains(event), "{log}");
+    }
+    // One line per event, each with a timestamp.
+    let line = log.lines().find(|l| l.contains("tick: started")).unwrap();
+    assert!(
+        line.len() > 26 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
+        "{line}"
+    );
+    assert!(
+        log.contains("SIGTERM: stopping") && log.contains("daemon stopped"),
+        "{log}"
+    );
+    let runs = history(&env, "tick");
+    assert!(runs.len() >= 3, "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["trigger"] == "daemon" && r["sent"] == true)
+    );
+}
+
+#[test]
+fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
+    let env = Env::new("");
+    env.job(
+        "first",
+        "schedule: \"* * * * * *\"\ncommands: [echo first]\n",
+    );
+    let daemon = Daemon::start(&env);
+    env.job(
+        "second",
+        "schedule: \"* * * * * *\"\ncommands: [echo second]\n",
+    );
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_log("reloaded: 2 scheduled jobs", 1);
+    let deadline = Instant::now() + HANG;
+    while jobs_received(&env, "second") == 0 {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A broken job file: that job keeps its previous version.
+    env.job(
+        "second",
+        "schedule: \"* * * * * *\"\ncomands: [echo second]\n",
+    );
+    daemon.signal(Signal::SIGHUP);
+    let log = daemon.wait_log("reloaded: 2 scheduled jobs", 2);
+    assert!(
+        log.contains("jobs/second.yaml:2:1: comands: unknown field `comands`")
+            && log.contains("second: keeping the previous version of the job"),
+        "{log}"
+    );
+
+    // A broken config: everything stays as it was.
+    env.write("reporter.yaml", "pool_size: lots\n");
+    daemon.signal(Signal::SIGHUP);
+    let log = daemon.wait_log("reload failed: keeping the previous configuration", 1);
+    assert!(
+        log.contains("reporter.yaml:1:12: pool_size: invalid type"),
+        "{log}"
+    );
+    let seen = jobs_received(&env, "second");
+    let deadline = Instant::now() + HANG;
+    while jobs_received(&env, "second") <= seen + 1 {
+        assert!(Instant::now() < deadline, "still running: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn a_job_never_overlaps_itself_and_sigterm_waits_for_it() {
+    let env = Env::new("");
+    env.job("slow", "schedule: \"* * * * * *\"\ncommands: [sleep 2]\n");
+    let daemon = Daemon::start(&env);
+    let log = daemon.wait_log(
+        "slow: still running from an earlier start: the run due at ",
+        1,
+    );
+    assert_eq!(log.matches("slow: started").count(), 1, "{log}");
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("waiting up to 30 s for 1 running job"),
+        "{log}"
+    );
+    assert!(log.contains("slow: finished in "), "{log}");
+    assert!(
+        jobs_received(&env, "slow") >= 1,
+        "its report went out before exit"
+    );
+    let runs = history(&env, "slow");
+    let skipped: Vec<_> = runs.iter().filter(|r| r["status"] == "skipped").collect();
+    assert!(!skipped.is_empty(), "{runs:?}");
+    assert_eq!(skipped[0]["summary"], serde_json::Value::Null);
+    assert!(runs.iter().any(|r| r["status"] == "ok"), "{runs:?}");
+}
+
+#[test]
+fn a_second_sigterm_kills_running_commands_and_their_report_still_goes_out() {
+    let env = Env::new("");
+    env.job(
+        "stuck",
+        "schedule: \"* * * * * *\"\ncommands: [sleep 120]\n",
+    );
+    let daemon = Daemon::start(&env);
+    daemon.wait_log("stuck: started", 1);
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_log("waiting up to 30 s for 1 running job", 1);
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SIGTERM again: killing the commands still running"),
+        "{log}"
+    );
+    let received = env.smtp.wait_for(1);
+    assert_eq!(received.len(), 1, "{log}");
+    assert_eq!(received[0].header("X-Reporter-Status").unwrap(), "error");
+    assert!(
+        received[0].body().contains("interrupted"),
+        "{}",
+        received[0].body()
+    );
+}
+
+#[test]
+fn catch_up_runs_a_missed_job_once_at_start_up() {
+    use reporter::history::{History, RunRecord};
+    use reporter::report::Trigger;
+    let env = Env::new("");
+    for (name, catch_up) in [("yearly", true), ("no-catch-up", false)] {
+        env.job(
+            name,
+            &format!("schedule: \"@yearly\"\ncatch_up: {catch_up}\ncommands: [echo {name}]\n"),
+        );
+        // Its last run was 400 days ago: the yearly fire time since then was missed.
+        let mut old = RunRecord::skipped("old", name, Trigger::Daemon, "test".into());
+        old.started_at = chrono::Utc::now() - chrono::Duration::days(400);
+        History::new(&env.path("state"), 900)
+            .record(&[old])
+            .unwrap();
+    }
+    env.job(
+        "fresh",
+        "schedule: \"@yearly\"\ncatch_up: true\ncommands: [echo fresh]\n",
+    );
+    let daemon = Daemon::start(&env);
+    let log = daemon.wait_log("yearly: finished in ", 1);
+    assert!(
+        log.contains("yearly: catching up on a run missed while the daemon was down"),
+        "{log}"
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(jobs_received(&env, "yearly"), 1);
+    assert_eq!(jobs_received(&env, "no-catch-up"), 0, "{log}");
+    assert_eq!(
+        jobs_received(&env, "fresh"),
+        0,
+        "never ran, so nothing was missed: {log}"
+    );
+}
+
+#[test]
+fn detach_writes_a_pidfile_and_logs_to_the_file() {
+    let env = Env::new("");
+    env.job("tick", "schedule: \"* * * * * *\"\ncommands: [echo tick]\n");
+    let (pidfile, log) = (env.path("run/reporter.pid"), env.path("reporter.log"));
+    std::fs::create_dir_all(env.path("run")).unwrap();
+    let run = env.run(&[
+        "daemon",
+        "--detach",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pid: i32 = read(&pidfile).trim().parse().unwrap();
+    let daemon = Pid::from_raw(pid);
+    assert!(env.smtp.wait_for(2).len() >= 2, "{}", read(&log));
+    assert!(read(&log).contains("daemon started"));
+    // A second daemon on the same pidfile refuses to start.
+    let again = env.run(&["daemon", "--pidfile", pidfile.to_str().unwrap()]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains(&format!(
+            "{}: a daemon is already running as process {pid}",
+            pidfile.display()
+        )),
+        "{}",
+        again.stderr
+    );
+    kill(daemon, Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + HANG;
+    while pidfile.exists() {
+        assert!(Instant::now() < deadline, "{}", read(&log));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(read(&log).contains("daemon stopped"));
+}
+
+#[test]
+fn start_up_problems_are_reported_before_it_runs() {
+    let env = Env::new("pool_size: 0\n");
+    let run = env.run(&["daemon"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("reporter.yaml:6:12: pool_size: must be between 1 and 1024"),
+        "{}",
+        run.stderr
+    );
+
+    let env = Env::new("");
+    let log = env.path("no/such/folder/reporter.log");
+    let run = env.run(&["daemon", "--log-file", log.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(&format!(
+            "reporter: error: {}: cannot open the log file: No such file or directory",
+            log.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn detach_needs_a_pidfile_and_a_log_file() {
+    let env = Env::new("");
+    let run = env.run(&["daemon", "--detach"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("--pidfile <P>") && run.stderr.contains("--log-file <F>"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,136 @@
+//! The run history: a real SQLite file written by real runs, read by `history` and `list`.
+
+use std::process::Stdio;
+
+use crate::support::Env;
+
+fn history(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["history", "--json"];
+    all.extend_from_slice(args);
+    let run = env.run(&all);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn several_runs_are_recorded_newest_first() {
+    let env = Env::new("");
+    env.job("disk", "commands: [echo a, \"exit 3\"]\n");
+    env.job("load", "commands: [uptime]\n");
+    assert_eq!(env.run(&["run", "disk"]).code, 1);
+    assert_eq!(env.run(&["run", "load"]).code, 0);
+    assert_eq!(env.run(&["run", "disk", "load"]).code, 1);
+    env.smtp.wait_for(4);
+    assert!(
+        env.path("state/history.sqlite3").is_file(),
+        "the history lives in state_dir"
+    );
+
+    let runs = history(&env, &[]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    let first = &runs[3];
+    assert_eq!(first["job"], "disk");
+    assert_eq!(first["trigger"], "manual");
+    assert_eq!(first["status"], "failed");
+    assert_eq!(first["sent"], true);
+    assert_eq!(first["summary"]["total"], 2);
+    assert_eq!(first["summary"]["ok"], 1);
+    assert_eq!(first["summary"]["failed"], 1);
+    assert!(first["run_id"].as_str().unwrap().len() > 10);
+    assert!(first["started_at"].as_str().unwrap() <= first["finished_at"].as_str().unwrap());
+    // The last command line ran both jobs under one run id.
+    assert_eq!(runs[0]["run_id"], runs[1]["run_id"]);
+    assert_ne!(runs[0]["run_id"], runs[3]["run_id"]);
+
+    let disk = history(&env, &["disk", "--limit", "1"]);
+    assert_eq!(disk.as_array().unwrap().len(), 1);
+    assert_eq!(disk[0]["job"], "disk");
+
+    let text = env.run(&["history", "load"]);
+    assert!(text.stdout.starts_with("STARTED "), "{}", text.stdout);
+    assert_eq!(text.stdout.lines().count(), 3, "{}", text.stdout);
+}
+
+#[test]
+fn an_undelivered_report_is_recorded_as_not_sent() {
+    let env = Env::new("");
+    env.write(
+        "reporter.yaml",
+        &format!(
+            "state_dir: state\nmail:\n  from: r@test.example\n  to: [a@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 2s}}\n",
+            crate::support::smtp::closed_port()
+        ),
+    );
+    env.job("disk", "commands: [echo a]\n");
+    assert_eq!(env.run(&["run", "disk"]).code, 75);
+    let runs = history(&env, &[]);
+    assert_eq!(runs[0]["status"], "ok");
+    assert_eq!(runs[0]["sent"], false);
+}
+
+#[test]
+fn a_corrupt_history_is_recreated_and_the_mail_still_goes_out() {
+    let env = Env::new("");
+    env.job("disk", "commands: [echo a]\n");
+    env.write("state/history.sqlite3", &"not a database\n".repeat(400));
+    let run = env.run(&["run", "disk"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.smtp.wait_for(1).len(), 1);
+    assert!(
+        run.stderr.contains("history.sqlite3` is unreadable (")
+            && run
+                .stderr
+                .contains("history.sqlite3.corrupt` and started a new one"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(history(&env, &[]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn two_processes_write_at_once() {
+    let env = Env::new("");
+    let names: Vec<String> = (0..6).map(|i| format!("job{i}")).collect();
+    for name in &names {
+        env.job(name, "commands: [echo a, echo b]\n");
+    }
+    // Different jobs for each: a job's lock would make one process skip the other's.
+    let children: Vec<_> = names
+        .chunks(3)
+        .map(|half| {
+            let mut args = vec!["run"];
+            args.extend(half.iter().map(String::as_str));
+            env.command(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(!stderr.contains("history"), "{stderr}");
+    }
+    let runs = history(&env, &["--limit", "100"]);
+    assert_eq!(runs.as_array().unwrap().len(), 6, "{runs}");
+}
+
+#[test]
+fn history_days_zero_turns_it_off() {
+    let env = Env::new("history_days: 0\n");
+    env.job("disk", "commands: [echo a]\n");
+    assert_eq!(env.run(&["run", "disk"]).code, 0);
+    assert!(!env.path("state/history.sqlite3").exists());
+    let run = env.run(&["history"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("reporter: error: the run history is off (`history_days: 0` in `")
+            && run.stderr.contains("reporter.yaml`)"),
+        "{}",
+        run.stderr
+    );
+}
