@@ -27,12 +27,17 @@ use crate::error::ConfigError;
 use crate::exit::{self, Tally};
 use crate::history::{History, RunRecord};
 use crate::job::{self, Job};
+use crate::mailer::{FlushReport, Mailer};
 use crate::report::Trigger;
 use crate::runner::{self, RunOptions};
+use crate::spool::Spool;
 use crate::template::Templates;
 
 /// How long running jobs may take to finish after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Retries of undelivered mail: after a minute, then twice as long each time, at most hourly.
+const FLUSH_BACKOFF_MIN: Duration = Duration::from_secs(60);
+const FLUSH_BACKOFF_MAX: Duration = Duration::from_secs(3600);
 
 /// What the daemon runs from: one loaded configuration.
 struct Loaded {
@@ -219,7 +224,18 @@ async fn serve(
         }
     }
 
+    // Mail the spool still holds is retried with backoff, and only while there is some.
+    let mut flushes: JoinSet<FlushReport> = JoinSet::new();
+    let mut backoff = FLUSH_BACKOFF_MIN;
+    let mut retry_at = (!Spool::new(&loaded.config.state_dir).list().is_empty()).then(Instant::now);
+
     loop {
+        let retry = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let earliest = next.values().min().copied();
         let sleep = async {
             match earliest {
@@ -260,7 +276,29 @@ async fn serve(
                     advance(&loaded, &mut next, &name, now);
                 }
             }
-            Some(done) = tasks.join_next() => finished(done, &mut running),
+            Some(done) = tasks.join_next() => {
+                finished(done, &mut running);
+                if retry_at.is_none() && flushes.is_empty() && !Spool::new(&loaded.config.state_dir).list().is_empty() {
+                    retry_at = Some(Instant::now() + backoff);
+                }
+            }
+            () = retry, if flushes.is_empty() => {
+                retry_at = None;
+                let mailer = Mailer::new(&loaded.config);
+                flushes.spawn_local(async move { mailer.flush(mailer.spool().list()).await });
+            }
+            Some(flushed) = flushes.join_next() => {
+                let report = flushed.unwrap_or(FlushReport { kept: 1, ..FlushReport::default() });
+                if report.sent > 0 || report.buried > 0 {
+                    info!("spool: {} sent, {} moved to the dead letters, {} waiting", report.sent, report.buried, report.kept);
+                }
+                if report.kept > 0 {
+                    backoff = (backoff * 2).min(FLUSH_BACKOFF_MAX);
+                    retry_at = Some(Instant::now() + backoff);
+                } else {
+                    backoff = FLUSH_BACKOFF_MIN;
+                }
+            }
             Some(()) = hangup.recv() => {
                 info!("SIGHUP: reloading the configuration and jobs");
                 if let Some(path) = &log_file {

@@ -348,3 +348,20 @@ fn detach_needs_a_pidfile_and_a_log_file() {
         run.stderr
     );
 }
+
+#[test]
+fn mail_left_in_the_spool_goes_out_when_the_daemon_starts() {
+    let env = Env::new("");
+    env.write_config_for(crate::support::smtp::closed_port(), "");
+    env.job("lost", "commands: [echo hi]\n");
+    assert_eq!(env.run(&["run", "lost"]).code, 75);
+    assert_eq!(env.spooled("state/spool").len(), 1);
+    env.write_config("");
+    let daemon = Daemon::start(&env);
+    let messages = env.smtp.wait_for(1);
+    assert_eq!(messages[0].header("X-Reporter-Job").unwrap(), "lost");
+    daemon.wait_log("spool: 1 sent", 1);
+    assert!(env.spooled("state/spool").is_empty());
+    let (code, _) = daemon.stop();
+    assert_eq!(code, 0);
+}
