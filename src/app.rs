@@ -8,7 +8,7 @@ use crate::cli::{Cli, Command, RunArgs, Selection};
 use crate::config::{self, Config};
 use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
-use crate::facts::Facts;
+use crate::facts::{Facts, Scope};
 use crate::job::{self, Job};
 use crate::report::Trigger;
 use crate::runner::{self, RunOptions};
@@ -226,7 +226,7 @@ fn check(config: &Config, quiet: bool) -> i32 {
     errors.append(&mut problems);
     let jobs = with_templates(jobs, &templates, &mut errors);
     // Address templates are rendered with this host's facts, as a run would.
-    let facts = Facts::gather();
+    let facts = Facts::gather(Scope::Full, config.timezone);
     let context =
         serde_json::json!({ "host": facts, "job": {}, "results": [], "summary": {}, "run": {} });
     let addresses = jobs.iter().flat_map(|job| {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod facts;
+pub mod helpers;
 pub mod hosts;
 pub mod job;
 pub mod log;

@@ -16,7 +16,7 @@ use crate::command::{self, CommandSpec, Outcome};
 use crate::compose::{Composed, compose};
 use crate::config::Config;
 use crate::exit::Tally;
-use crate::facts::Facts;
+use crate::facts::{Facts, Scope};
 use crate::hosts::{HostSpec, TargetSpec};
 use crate::job::Job;
 use crate::mail;
@@ -272,8 +272,15 @@ pub async fn execute(
             }
         })
     };
-    // The facts may need a resolver lookup: gather them while the commands run.
-    let facts_task = tokio::task::spawn_blocking(Facts::gather);
+    // The facts may need a resolver lookup and reading /proc: gather them while the
+    // commands run, and the system part only when a template reads it.
+    let scope = jobs
+        .iter()
+        .map(|job| templates.facts_scope(job))
+        .max()
+        .unwrap_or(Scope::Names);
+    let zone = config.timezone;
+    let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
 
     let mut facts: Option<Arc<Facts>> = None;
     let mut facts_task = Some(facts_task);
@@ -299,7 +306,10 @@ pub async fn execute(
                 Some(facts) => Arc::clone(facts),
                 None => {
                     let task = facts_task.take().expect("facts are gathered once");
-                    let gathered = Arc::new(task.await.unwrap_or_else(|_| Facts::gather()));
+                    let gathered = Arc::new(
+                        task.await
+                            .unwrap_or_else(|_| Facts::gather(scope, config.timezone)),
+                    );
                     facts = Some(Arc::clone(&gathered));
                     gathered
                 }

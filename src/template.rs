@@ -3,10 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use handlebars::{Handlebars, RenderError, TemplateError};
+use std::collections::HashSet;
+
+use handlebars::template::{Parameter, TemplateElement};
+use handlebars::{Handlebars, RenderError, Template, TemplateError};
 use serde::Serialize;
 
 use crate::error::ConfigError;
+use crate::facts::Scope;
+use crate::helpers;
+use crate::job::Job;
 
 const BUILTIN_DEFAULT: &str = include_str!("builtin/default.txt.hbs");
 
@@ -29,6 +35,8 @@ impl Templates {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         html.register_escape_fn(handlebars::html_escape);
+        helpers::register(&mut text);
+        helpers::register(&mut html);
         text.register_template_string("default", BUILTIN_DEFAULT)
             .expect("the built-in template compiles");
 
@@ -138,6 +146,143 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
+    /// gathering the system part costs a few milliseconds, so only when one of them does.
+    pub fn facts_scope(&self, job: &Job) -> Scope {
+        let mail = &job.mail;
+        let inline = [&mail.subject, mail.from.as_str()]
+            .into_iter()
+            .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
+            .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()));
+        let mut scan = FactsScan {
+            registry: &self.text,
+            partials: HashSet::new(),
+        };
+        let needed = inline.into_iter().any(|source| {
+            // Unparsable inline templates fail when rendered; they read nothing here.
+            Template::compile(source).is_ok_and(|t| scan.template(&t, true))
+        }) || self
+            .text
+            .get_template(&mail.template)
+            .is_some_and(|t| scan.template(t, true))
+            || {
+                let mut scan = FactsScan {
+                    registry: &self.html,
+                    partials: HashSet::new(),
+                };
+                self.html
+                    .get_template(&mail.template)
+                    .is_some_and(|t| scan.template(t, true))
+            };
+        if needed { Scope::Full } else { Scope::Names }
+    }
+}
+
+/// Looks through a compiled template for reads of `host` other than `host.hostname` and
+/// `host.fqdn`. When unsure (a block that changes the context climbed out of with `../`, a
+/// construct it does not know) it says yes: gathering too much is only slower.
+struct FactsScan<'a> {
+    registry: &'a Handlebars<'static>,
+    partials: HashSet<String>,
+}
+
+impl FactsScan<'_> {
+    /// `root`: whether the template is evaluated with the whole context as `this`.
+    fn template(&mut self, template: &Template, root: bool) -> bool {
+        template.elements.iter().any(|e| self.element(e, root))
+    }
+
+    fn element(&mut self, element: &TemplateElement, root: bool) -> bool {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => false,
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => {
+                // `if` and `unless` keep the context; `each`, `with` and others change it.
+                let keeps = matches!(&h.name, Parameter::Name(n) if n == "if" || n == "unless");
+                self.parameter(&h.name, root)
+                    || h.params.iter().any(|p| self.parameter(p, root))
+                    || h.hash.values().any(|p| self.parameter(p, root))
+                    || h.template
+                        .as_ref()
+                        .is_some_and(|t| self.template(t, root && keeps))
+                    || h.inverse.as_ref().is_some_and(|t| self.template(t, root))
+            }
+            TemplateElement::PartialExpression(d)
+            | TemplateElement::PartialBlock(d)
+            | TemplateElement::DecoratorExpression(d)
+            | TemplateElement::DecoratorBlock(d) => {
+                let partial = match &d.name {
+                    Parameter::Name(name) => Some(name.clone()),
+                    Parameter::Path(path) => Some(raw(path).to_owned()),
+                    _ => None,
+                };
+                let inner_root = root && d.params.is_empty();
+                d.params.iter().any(|p| self.parameter(p, root))
+                    || d.hash.values().any(|p| self.parameter(p, root))
+                    || d.template.as_ref().is_some_and(|t| self.template(t, root))
+                    || partial.is_some_and(|name| {
+                        self.partials.insert(name.clone())
+                            && self
+                                .registry
+                                .get_template(&name)
+                                .is_some_and(|t| self.template(t, inner_root))
+                    })
+            }
+            _ => true,
+        }
+    }
+
+    fn parameter(&mut self, parameter: &Parameter, root: bool) -> bool {
+        match parameter {
+            Parameter::Name(name) => reads_facts(name, root),
+            Parameter::Path(path) => reads_facts(raw(path), root),
+            Parameter::Literal(_) => false,
+            Parameter::Subexpression(sub) => self.element(sub.as_element(), root),
+            _ => true,
+        }
+    }
+}
+
+fn raw(path: &handlebars::Path) -> &str {
+    match path {
+        handlebars::Path::Relative((_, raw)) => raw,
+        handlebars::Path::Local(_) => "@local",
+    }
+}
+
+/// Does the path `raw`, evaluated in the root context (`root`) or another one, read
+/// system facts?
+fn reads_facts(raw: &str, root: bool) -> bool {
+    let mut rest = raw;
+    let mut at_root = root;
+    if let Some(after) = rest.strip_prefix("@root") {
+        rest = after.trim_start_matches(['.', '/']);
+        at_root = true;
+    } else if rest.starts_with('@') {
+        return false;
+    }
+    while let Some(after) = rest.strip_prefix("../") {
+        rest = after;
+        at_root = true;
+    }
+    for this in ["this.", "this/", "./"] {
+        if let Some(after) = rest.strip_prefix(this) {
+            rest = after;
+        }
+    }
+    if !at_root {
+        return false;
+    }
+    let mut segments = rest.split(['.', '/']);
+    match segments.next() {
+        Some("" | "this" | ".") => true,
+        Some("host") => !matches!(segments.next(), Some("hostname" | "fqdn")),
+        _ => false,
+    }
+}
+
 fn template_error(path: &Path, error: &TemplateError) -> ConfigError {
     ConfigError {
         path: path.to_owned(),
@@ -205,5 +350,72 @@ mod tests {
             .unwrap();
         assert_eq!(out, "body\n-- ops");
         assert!(templates.has_text("default"));
+    }
+
+    fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let templates = Templates::load(dir.path()).unwrap();
+        let config =
+            crate::config::Config::parse("", Path::new("reporter.yaml"), dir.path()).unwrap();
+        let job = Job::parse("j", Path::new("jobs/j.yaml"), job, &config).unwrap();
+        templates.facts_scope(&job)
+    }
+
+    #[test]
+    fn system_facts_are_gathered_only_when_read() {
+        let job = "mail: {template: t}\ncommands: [true]\n";
+        let names = [
+            "{{host.hostname}} {{host.fqdn}} {{job.name}}",
+            "{{#each results}}{{host}} {{#if host}}x{{/if}}{{/each}}",
+            "{{#each results}}{{#with this}}{{host}}{{/with}}{{/each}}",
+            "{{#if @root.host.fqdn}}{{../host.hostname}}{{/if}}",
+        ];
+        for text in names {
+            assert_eq!(
+                scope_of(&[("t.txt.hbs", text)], job),
+                Scope::Names,
+                "{text}"
+            );
+        }
+        let full = [
+            "{{host.os}}",
+            "{{#if x}}{{bytes host.memory.total}}{{/if}}",
+            "{{#each host.disks}}{{mount}}{{/each}}",
+            "{{#with host}}{{kernel}}{{/with}}",
+            "{{#each results}}{{@root.host.load.one}}{{/each}}",
+            "{{#each results}}{{../host.uptime}}{{/each}}",
+            "{{#if (gt (lookup host \"cpus\") 1)}}{{/if}}",
+            "{{> sys}}",
+            "{{#each results}}{{else}}{{host.arch}}{{/each}}",
+        ];
+        for text in full {
+            assert_eq!(
+                scope_of(
+                    &[("t.txt.hbs", text), ("partials/sys.hbs", "{{host.kernel}}")],
+                    job
+                ),
+                Scope::Full,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            scope_of(
+                &[("t.txt.hbs", "x"), ("t.html.hbs", "{{host.swap.used}}")],
+                job
+            ),
+            Scope::Full
+        );
+        assert_eq!(
+            scope_of(
+                &[],
+                "mail: {subject: 'load {{host.load.one}}'}\ncommands: [true]\n"
+            ),
+            Scope::Full
+        );
+        assert_eq!(scope_of(&[], "commands: [true]\n"), Scope::Names);
     }
 }
