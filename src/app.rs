@@ -163,12 +163,33 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             } else {
                 Trigger::Manual
             };
-            run(&config, &args.selection, args.to, false, trigger)
+            run(&config, &args.selection, args.to, Preview::No, trigger)
         }
-        Command::Preview(args) => run(&config, &args.selection, Vec::new(), true, Trigger::Manual),
+        Command::Preview(args) => {
+            let preview = if args.html {
+                Preview::Html
+            } else {
+                Preview::Mbox
+            };
+            run(
+                &config,
+                &args.selection,
+                Vec::new(),
+                preview,
+                Trigger::Manual,
+            )
+        }
         Command::List { json } => list(&config, json),
         Command::Check => check(&config, cli.quiet),
     }
+}
+
+/// Whether a run sends its messages or prints them, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preview {
+    No,
+    Mbox,
+    Html,
 }
 
 /// The period a copy of the binary in `/etc/cron.daily` (and friends) stands for.
@@ -182,7 +203,7 @@ fn run(
     config: &Config,
     selection: &Selection,
     to: Vec<String>,
-    preview: bool,
+    preview: Preview,
     trigger: Trigger,
 ) -> i32 {
     if selection.jobs.is_empty() && !selection.all && selection.schedule.is_none() {
@@ -207,7 +228,8 @@ fn run(
     let options = RunOptions {
         pool_size: selection.pool_size.map_or(config.pool_size, usize::from),
         to,
-        preview,
+        preview: preview != Preview::No,
+        html: preview == Preview::Html,
         trigger,
     };
     let mut tally = if jobs.is_empty() {

@@ -7,7 +7,9 @@ use lettre::Message;
 use tracing::error;
 
 use crate::address::AddressSpec;
+use crate::attachments::{self, MESSAGE_LIMIT};
 use crate::config::Config;
+use crate::helpers::format_bytes;
 use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job};
 use crate::mail::{self, Draft, Stamp};
 use crate::report::Context;
@@ -18,6 +20,8 @@ pub struct Composed {
     pub message: Message,
     pub name: String,
     pub date: DateTime<FixedOffset>,
+    /// The rendered HTML body, for `preview --html`.
+    pub html: Option<String>,
 }
 
 /// Renders `job`'s report into its messages. The flag says whether something was wrong
@@ -30,19 +34,24 @@ pub fn compose(
     to_override: &[AddressSpec],
     run_id: &str,
 ) -> (Vec<Composed>, bool) {
-    let (draft, mut failed) = render(job, context, templates, config, to_override);
     let stamp = Stamp {
         job: &job.name,
         status: context.summary.status,
         message_id: format!("<{run_id}.{}@{}>", job.name, context.host.fqdn),
         date: config.timezone.now(),
     };
+    let (built, errors) = fitted(job, context, templates, config, to_override, &stamp);
+    for e in &errors {
+        error!("{e}");
+    }
+    let mut failed = !errors.is_empty();
     let mut messages = Vec::new();
-    match mail::build(&draft, &stamp) {
-        Ok(message) => messages.push(Composed {
+    match built {
+        Ok((message, html)) => messages.push(Composed {
             message,
             name: format!("{run_id}.{}", job.name),
             date: stamp.date,
+            html,
         }),
         Err(e) => {
             error!("{}: {e}; the report cannot be mailed", job.path.display());
@@ -52,22 +61,114 @@ pub fn compose(
     (messages, failed)
 }
 
+/// The output budget of a first try: the rest of the message (headers, template text,
+/// encoding) rarely needs more than a quarter.
+const FIRST_BUDGET: usize = MESSAGE_LIMIT / 4 * 3;
+
+/// Renders and builds the message with the outputs fitted into [`MESSAGE_LIMIT`]; a
+/// message still too large (templates that repeat the output) is measured and tried again
+/// with less. Returns the message and its HTML body, and the render errors.
+#[allow(clippy::type_complexity)]
+fn fitted(
+    job: &Job,
+    context: &Context<'_>,
+    templates: &Templates,
+    config: &Config,
+    to_override: &[AddressSpec],
+    stamp: &Stamp<'_>,
+) -> (Result<(Message, Option<String>), String>, Vec<String>) {
+    let mut budget = FIRST_BUDGET;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let fitted = attachments::fit(
+            &job.name,
+            &context.results,
+            job.mail.attach_output_over,
+            budget,
+        );
+        let context = Context {
+            results: fitted.results,
+            ..context.clone()
+        };
+        let (mut draft, errors) = render(job, &context, templates, config, to_override);
+        note_cuts(&mut draft, &fitted.cuts);
+        draft.attachments = fitted.attachments;
+        // Quoted-printable at most triples text; below a third of the limit no need to measure.
+        let raw = draft.text.len()
+            + draft.html.as_ref().map_or(0, String::len)
+            + draft
+                .attachments
+                .iter()
+                .map(|a| a.content.len())
+                .sum::<usize>();
+        let message = match mail::build(&draft, stamp) {
+            Ok(message) => message,
+            Err(e) => return (Err(e), errors),
+        };
+        if raw < MESSAGE_LIMIT / 3 {
+            return (Ok((message, draft.html)), errors);
+        }
+        let size = message.formatted().len();
+        if size <= MESSAGE_LIMIT {
+            return (Ok((message, draft.html)), errors);
+        }
+        if tries == 3 {
+            // The template itself multiplies what it is given: send the start of the text.
+            let keep = attachments::floor_boundary(&draft.text, MESSAGE_LIMIT / 4);
+            draft.text.truncate(keep);
+            draft.text.push_str(&format!(
+                "\n\n[... the report was cut here: it came to {} with this template, over the {} limit; the HTML version was left out]\n",
+                format_bytes(size as f64),
+                format_bytes(MESSAGE_LIMIT as f64)
+            ));
+            draft.html = None;
+            draft.attachments.clear();
+            return (mail::build(&draft, stamp).map(|m| (m, None)), errors);
+        }
+        budget = (budget as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
+    }
+}
+
+/// Says at the end of the body what was cut to keep the message small enough.
+fn note_cuts(draft: &mut Draft, cuts: &[String]) {
+    if cuts.is_empty() {
+        return;
+    }
+    let limit = format_bytes(MESSAGE_LIMIT as f64);
+    let mut text = format!("\n\nCut to keep this message under {limit}:\n");
+    for cut in cuts {
+        text.push_str(&format!("- {cut}\n"));
+    }
+    draft.text.push_str(&text);
+    if let Some(html) = &mut draft.html {
+        let mut note = format!("<p>Cut to keep this message under {limit}:</p>\n<ul>\n");
+        for cut in cuts {
+            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(cut)));
+        }
+        note.push_str("</ul>\n");
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &note),
+            None => html.push_str(&note),
+        }
+    }
+}
+
 /// Renders a job's message; a template that fails falls back to the built-in one (with the
-/// error on top), so the report still goes out. The flag says whether anything failed.
+/// error on top), so the report still goes out. Returns what failed.
 fn render(
     job: &Job,
     context: &Context<'_>,
     templates: &Templates,
     config: &Config,
     to_override: &[AddressSpec],
-) -> (Draft, bool) {
-    let mut failed = false;
+) -> (Draft, Vec<String>) {
+    let mut errors = Vec::new();
     let mut header = |template: &str, fallback: &str| {
         templates
             .render_inline(template, context)
             .unwrap_or_else(|e| {
-                error!("{}: {e}", job.path.display());
-                failed = true;
+                errors.push(format!("{}: {e}", job.path.display()));
                 templates
                     .render_inline(fallback, context)
                     .unwrap_or_else(|_| fallback.to_owned())
@@ -104,8 +205,7 @@ fn render(
     let text = templates
         .render_text(&job.mail.template, context)
         .unwrap_or_else(|e| {
-            error!("{e}");
-            failed = true;
+            errors.push(e.clone());
             let fallback = templates
                 .render_text(DEFAULT_TEMPLATE, context)
                 .unwrap_or_default();
@@ -115,13 +215,7 @@ fn render(
         });
     let html = templates
         .render_html(&job.mail.template, context)
-        .and_then(|html| {
-            html.map_err(|e| {
-                error!("{e}");
-                failed = true;
-            })
-            .ok()
-        });
+        .and_then(|html| html.map_err(|e| errors.push(e)).ok());
     (
         Draft {
             from,
@@ -131,7 +225,8 @@ fn render(
             subject,
             text,
             html,
+            attachments: Vec::new(),
         },
-        failed,
+        errors,
     )
 }

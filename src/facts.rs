@@ -145,9 +145,9 @@ impl System {
                 .at(boot_time)
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             load: Load {
-                one: load.one,
-                five: load.five,
-                fifteen: load.fifteen,
+                one: hundredths(load.one),
+                five: hundredths(load.five),
+                fifteen: hundredths(load.fifteen),
             },
             cpus,
             memory: Memory {
@@ -164,6 +164,11 @@ impl System {
             disks: disks(),
         }
     }
+}
+
+/// Load averages as `uptime` shows them: two decimals.
+fn hundredths(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
 }
 
 /// `part / total` in percent with one decimal; 0 for an empty total.

@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod app;
+pub mod attachments;
 pub mod cli;
 pub mod command;
 pub mod compose;

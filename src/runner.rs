@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub to: Vec<AddressSpec>,
     /// Print the messages as mbox instead of sending them.
     pub preview: bool,
+    /// With `preview`: print only the rendered HTML bodies.
+    pub html: bool,
     pub trigger: Trigger,
 }
 
@@ -352,6 +354,25 @@ pub async fn execute(
                 compose(job, &context, templates, config, &options.to, &run_id);
             tally.config_error |= render_failed;
             for composed in messages {
+                if options.preview && options.html {
+                    match composed.html {
+                        Some(mut html) => {
+                            if !html.ends_with('\n') {
+                                html.push('\n');
+                            }
+                            previews.push((index, html.into_bytes()));
+                        }
+                        None => {
+                            error!(
+                                "{}: no HTML template to preview (expected `{}`)",
+                                job.path.display(),
+                                templates.html_path(&job.mail.template).display()
+                            );
+                            tally.config_error = true;
+                        }
+                    }
+                    continue;
+                }
                 if options.preview {
                     let mut out = Vec::new();
                     let sender = composed
