@@ -3,5 +3,6 @@
 mod support;
 
 mod config_errors;
+mod content;
 mod pipeline;
 mod transports;
