@@ -3,6 +3,8 @@
 //! and whatever the commands printed, the message stays under [`MESSAGE_LIMIT`], saying
 //! what was cut.
 
+use std::borrow::Cow;
+
 use crate::helpers::format_bytes;
 use crate::report::TaskResult;
 
@@ -30,74 +32,85 @@ pub struct Fitted {
     pub attachments: Vec<Attachment>,
     /// What was cut to stay within the budget, one line each, for the end of the body.
     pub cuts: Vec<String>,
+    /// The bytes of output now in the body and attachments together.
+    pub size: usize,
 }
 
 /// Moves the outputs of `results` longer than `attach_over` bytes into attachments named
 /// after `job` and the command, then cuts the largest outputs (in the body and attached)
 /// until all of them together fit in `budget` bytes.
 pub fn fit(job: &str, results: &[TaskResult], attach_over: Option<u64>, budget: usize) -> Fitted {
-    let mut results = results.to_vec();
-    let mut attachments: Vec<Attachment> = Vec::new();
-    if let Some(limit) = attach_over {
-        for result in &mut results {
-            let base = file_base(job, result);
-            for (stream, suffix) in [("stdout", ""), ("stderr", ".stderr")] {
-                let (text, attachment) = match stream {
-                    "stdout" => (&mut result.stdout, &mut result.stdout_attachment),
-                    _ => (&mut result.stderr, &mut result.stderr_attachment),
-                };
-                // Never an empty attachment: strict relays reject zero-byte parts.
-                if text.is_empty() || text.len() as u64 <= limit {
-                    continue;
-                }
-                let name = unique(&attachments, &format!("{base}{suffix}"));
-                let content = std::mem::take(text);
-                *text = head_with_note(&content, &name);
-                *attachment = Some(name.clone());
-                attachments.push(Attachment { name, content });
+    // Decide where each output goes while borrowing it: copying outputs whole before
+    // cutting them would double the memory of a run whose commands printed a lot.
+    let mut attached: Vec<(String, &str)> = Vec::new();
+    let mut placed = Vec::with_capacity(results.len());
+    for result in results {
+        let base = file_base(job, result);
+        let mut inline = [
+            Cow::Borrowed(result.stdout.as_str()),
+            Cow::Borrowed(result.stderr.as_str()),
+        ];
+        let mut names = [None, None];
+        for (i, suffix) in ["", ".stderr"].into_iter().enumerate() {
+            let text = [&result.stdout, &result.stderr][i].as_str();
+            // Never an empty attachment: strict relays reject zero-byte parts.
+            if text.is_empty() || attach_over.is_none_or(|limit| text.len() as u64 <= limit) {
+                continue;
             }
+            let name = unique(&attached, &format!("{base}{suffix}"));
+            inline[i] = Cow::Owned(head_with_note(text, &name));
+            names[i] = Some(name.clone());
+            attached.push((name, text));
         }
+        placed.push((inline, names));
     }
 
-    let mut cuts = Vec::new();
-    let sizes: Vec<usize> = results
+    let sizes: Vec<usize> = placed
         .iter()
-        .flat_map(|r| [r.stdout.len(), r.stderr.len()])
-        .chain(attachments.iter().map(|a| a.content.len()))
+        .flat_map(|(inline, _)| inline.iter().map(|text| text.len()))
+        .chain(attached.iter().map(|(_, text)| text.len()))
         .collect();
-    if let Some(cap) = cap(&sizes, budget) {
-        for result in &mut results {
-            for (stream, text) in [
-                ("stdout", &mut result.stdout),
-                ("stderr", &mut result.stderr),
-            ] {
-                if text.len() > cap {
-                    cuts.push(format!(
-                        "{stream} of `{}`: {} cut to {}",
-                        result.name,
-                        format_bytes(text.len() as f64),
-                        format_bytes(cap as f64)
-                    ));
-                    *text = cut_middle(text, cap);
+    let cap = cap(&sizes, budget).unwrap_or(usize::MAX);
+    let mut cuts = Vec::new();
+    let mut keep = |text: &str, what: String| {
+        if text.len() <= cap {
+            return text.to_owned();
+        }
+        cuts.push(format!(
+            "{what}: {} cut to {}",
+            format_bytes(text.len() as f64),
+            format_bytes(cap as f64)
+        ));
+        cut_middle(text, cap)
+    };
+    let results = results
+        .iter()
+        .zip(placed)
+        .map(
+            |(result, ([stdout, stderr], [stdout_attachment, stderr_attachment]))| {
+                let stdout = keep(&stdout, format!("stdout of `{}`", result.name));
+                let stderr = keep(&stderr, format!("stderr of `{}`", result.name));
+                TaskResult {
+                    stdout_attachment,
+                    stderr_attachment,
+                    ..result.with_output(stdout, stderr)
                 }
-            }
-        }
-        for attachment in &mut attachments {
-            if attachment.content.len() > cap {
-                cuts.push(format!(
-                    "attachment {}: {} cut to {}",
-                    attachment.name,
-                    format_bytes(attachment.content.len() as f64),
-                    format_bytes(cap as f64)
-                ));
-                attachment.content = cut_middle(&attachment.content, cap);
-            }
-        }
-    }
+            },
+        )
+        .collect();
+    let attachments = attached
+        .into_iter()
+        .map(|(name, text)| Attachment {
+            content: keep(text, format!("attachment {name}")),
+            name,
+        })
+        .collect();
+    let size = sizes.iter().map(|&size| size.min(cap)).sum();
     Fitted {
         results,
         attachments,
         cuts,
+        size,
     }
 }
 
@@ -206,8 +219,8 @@ fn slug(text: &str, max: usize) -> String {
 }
 
 /// `base.txt`, or `base-2.txt` … when an earlier attachment has that name.
-fn unique(attachments: &[Attachment], base: &str) -> String {
-    let taken = |name: &str| attachments.iter().any(|a| a.name == name);
+fn unique(attached: &[(String, &str)], base: &str) -> String {
+    let taken = |name: &str| attached.iter().any(|(taken, _)| taken == name);
     let mut name = format!("{base}.txt");
     let mut n = 2;
     while taken(&name) {

@@ -47,7 +47,7 @@ pub fn compose(
     let mut failed = !errors.is_empty();
     let mut messages = Vec::new();
     match built {
-        Ok((message, html)) => messages.push(Composed {
+        Ok(Built { message, html }) => messages.push(Composed {
             message,
             name: format!("{run_id}.{}", job.name),
             date: stamp.date,
@@ -61,14 +61,15 @@ pub fn compose(
     (messages, failed)
 }
 
-/// The output budget of a first try: the rest of the message (headers, template text,
-/// encoding) rarely needs more than a quarter.
-const FIRST_BUDGET: usize = MESSAGE_LIMIT / 4 * 3;
+/// A built message and the HTML body in it.
+struct Built {
+    message: Message,
+    html: Option<String>,
+}
 
-/// Renders and builds the message with the outputs fitted into [`MESSAGE_LIMIT`]; a
-/// message still too large (templates that repeat the output) is measured and tried again
-/// with less. Returns the message and its HTML body, and the render errors.
-#[allow(clippy::type_complexity)]
+/// Renders and builds the message with the outputs fitted into [`MESSAGE_LIMIT`]. A
+/// message still too large (a template that repeats the output) is measured and built
+/// again with proportionally less output. Returns it with the render errors.
 fn fitted(
     job: &Job,
     context: &Context<'_>,
@@ -76,25 +77,26 @@ fn fitted(
     config: &Config,
     to_override: &[AddressSpec],
     stamp: &Stamp<'_>,
-) -> (Result<(Message, Option<String>), String>, Vec<String>) {
-    let mut budget = FIRST_BUDGET;
-    let mut tries = 0;
-    loop {
-        tries += 1;
+) -> (Result<Built, String>, Vec<String>) {
+    // Headers, the template's own text and the transfer encoding rarely take more than
+    // a quarter.
+    let mut budget = MESSAGE_LIMIT / 4 * 3;
+    for tries in 1.. {
         let fitted = attachments::fit(
             &job.name,
             &context.results,
             job.mail.attach_output_over,
             budget,
         );
-        let context = Context {
-            results: fitted.results,
-            ..context.clone()
-        };
+        let context = context.with_results(fitted.results);
         let (mut draft, errors) = render(job, &context, templates, config, to_override);
         note_cuts(&mut draft, &fitted.cuts);
         draft.attachments = fitted.attachments;
-        // Quoted-printable at most triples text; below a third of the limit no need to measure.
+        let message = match mail::build(&draft, stamp) {
+            Ok(message) => message,
+            Err(e) => return (Err(e), errors),
+        };
+        // Quoted-printable at most triples text: below a third of the limit, no need to measure.
         let raw = draft.text.len()
             + draft.html.as_ref().map_or(0, String::len)
             + draft
@@ -102,32 +104,40 @@ fn fitted(
                 .iter()
                 .map(|a| a.content.len())
                 .sum::<usize>();
-        let message = match mail::build(&draft, stamp) {
-            Ok(message) => message,
-            Err(e) => return (Err(e), errors),
+        let size = if raw < MESSAGE_LIMIT / 3 {
+            raw
+        } else {
+            message.formatted().len()
         };
-        if raw < MESSAGE_LIMIT / 3 {
-            return (Ok((message, draft.html)), errors);
-        }
-        let size = message.formatted().len();
         if size <= MESSAGE_LIMIT {
-            return (Ok((message, draft.html)), errors);
+            return (
+                Ok(Built {
+                    message,
+                    html: draft.html,
+                }),
+                errors,
+            );
         }
-        if tries == 3 {
-            // The template itself multiplies what it is given: send the start of the text.
+        if tries == 3 || fitted.size == 0 {
+            // What makes it large is the template itself: send the start of the text.
             let keep = attachments::floor_boundary(&draft.text, MESSAGE_LIMIT / 4);
             draft.text.truncate(keep);
             draft.text.push_str(&format!(
-                "\n\n[... the report was cut here: it came to {} with this template, over the {} limit; the HTML version was left out]\n",
+                "\n\n[... the report was cut here: with this template it came to {}, over the {} limit; the HTML version and attachments were left out]\n",
                 format_bytes(size as f64),
                 format_bytes(MESSAGE_LIMIT as f64)
             ));
             draft.html = None;
             draft.attachments.clear();
-            return (mail::build(&draft, stamp).map(|m| (m, None)), errors);
+            let built = mail::build(&draft, stamp).map(|message| Built {
+                message,
+                html: None,
+            });
+            return (built, errors);
         }
-        budget = (budget as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
+        budget = (fitted.size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
     }
+    unreachable!("the loop returns by its third try")
 }
 
 /// Says at the end of the body what was cut to keep the message small enough.

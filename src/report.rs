@@ -166,6 +166,30 @@ impl TaskResult {
     }
 }
 
+impl TaskResult {
+    /// A copy with other output (`stdout`, `stderr`), without copying the old output first.
+    pub fn with_output(&self, stdout: String, stderr: String) -> TaskResult {
+        TaskResult {
+            name: self.name.clone(),
+            command: self.command.clone(),
+            host: self.host.clone(),
+            target: self.target.clone(),
+            status: self.status,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            stdout,
+            stderr,
+            duration_ms: self.duration_ms,
+            truncated: self.truncated,
+            started_at: self.started_at.clone(),
+            changed: self.changed,
+            matches: self.matches.clone(),
+            stdout_attachment: self.stdout_attachment.clone(),
+            stderr_attachment: self.stderr_attachment.clone(),
+        }
+    }
+}
+
 fn note(stderr: &mut String, line: &str) {
     if !stderr.is_empty() && !stderr.ends_with('\n') {
         stderr.push('\n');
@@ -249,6 +273,22 @@ pub struct Context<'a> {
     pub run: RunInfo,
     pub previous: Option<Vec<TaskResult>>,
     pub node: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    /// The same context with other results, without copying the old ones (and their
+    /// output) first.
+    pub fn with_results(&self, results: Vec<TaskResult>) -> Context<'a> {
+        Context {
+            job: self.job.clone(),
+            host: self.host,
+            results,
+            summary: self.summary.clone(),
+            run: self.run.clone(),
+            previous: self.previous.clone(),
+            node: self.node.clone(),
+        }
+    }
 }
 
 pub fn millis(duration: std::time::Duration) -> u64 {

@@ -370,3 +370,47 @@ fn html_disk_report_renders_in_chromium() {
     // Every row has its usage bar and percentage.
     assert_eq!(dom.matches("data-percent=").count(), mounts.len(), "{dom}");
 }
+
+#[test]
+fn a_template_that_repeats_the_output_still_fits() {
+    let env = Env::new("");
+    env.template(
+        "echo.txt.hbs",
+        "{{#each results}}{{stdout}}{{stdout}}{{stdout}}{{stdout}}{{/each}}",
+    );
+    env.job(
+        "echo",
+        "max_output: 64MiB\nmail: {template: echo}\ncommands:\n  - \"head -c 4194304 /dev/zero | tr '\\\\0' z\"\n",
+    );
+    let run = env.run(&["run", "echo"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let message = &env.smtp.wait_for(1)[0];
+    assert!(message.data.len() <= 10 << 20, "{}", message.data.len());
+    let body = message.body();
+    assert!(
+        body.contains("Cut to keep this message under 10 MiB:\n- stdout of `head -c"),
+        "{}",
+        &body[body.len().saturating_sub(300)..]
+    );
+}
+
+#[test]
+fn a_template_too_large_by_itself_is_cut_and_says_so() {
+    let env = Env::new("");
+    env.template("huge.txt.hbs", &"static text\n".repeat(1 << 20));
+    env.template("huge.html.hbs", "<p>html</p>");
+    env.job("huge", "mail: {template: huge}\ncommands: [echo hi]\n");
+    let run = env.run(&["run", "huge"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let message = &env.smtp.wait_for(1)[0];
+    assert!(message.data.len() <= 10 << 20, "{}", message.data.len());
+    let parsed = message.parsed();
+    assert_eq!(structure(&parsed), "text/plain");
+    let body = message.body();
+    assert!(
+        body.trim_end()
+            .ends_with("over the 10 MiB limit; the HTML version and attachments were left out]"),
+        "{}",
+        &body[body.len().saturating_sub(300)..]
+    );
+}
