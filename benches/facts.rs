@@ -1,26 +1,32 @@
-//! What gathering the `host` facts costs, names only and in full (run with `cargo bench --bench facts`).
-//! The full set is gathered only when a template reads it, and always off the path that
-//! starts commands; this shows what that saves.
+//! What gathering the `host` facts costs (run with `cargo bench --bench facts`): the names
+//! every report has, the full set gathered only when a template reads it, and sysinfo's
+//! refresh of everything (processes included), which reporter does not do.
 
 use std::time::{Duration, Instant};
 
 use reporter::facts::{Facts, Scope};
 use reporter::timezone::Zone;
 
-fn measure(label: &str, scope: Scope) {
-    const ROUNDS: u32 = 200;
+fn measure(label: &str, rounds: u32, gather: impl Fn()) {
     let mut best = Duration::MAX;
     let started = Instant::now();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let round = Instant::now();
-        std::hint::black_box(Facts::gather(scope, Zone::Local));
+        gather();
         best = best.min(round.elapsed());
     }
-    let mean = started.elapsed() / ROUNDS;
-    println!("{label:12} mean {mean:>10.2?}  best {best:>10.2?}");
+    let mean = started.elapsed() / rounds;
+    println!("{label:32} mean {mean:>10.2?}  best {best:>10.2?}");
 }
 
 fn main() {
-    measure("names", Scope::Names);
-    measure("full", Scope::Full);
+    measure("host names", 200, || {
+        std::hint::black_box(Facts::gather(Scope::Names, Zone::Local));
+    });
+    measure("host names + system facts", 200, || {
+        std::hint::black_box(Facts::gather(Scope::Full, Zone::Local));
+    });
+    measure("sysinfo System::new_all()", 20, || {
+        let _ = std::hint::black_box(sysinfo::System::new_all());
+    });
 }
