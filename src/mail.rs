@@ -72,28 +72,26 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
         builder = builder.reply_to(mailbox(reply_to, "reply_to")?);
     }
     let text = text_part(draft.text.clone(), ContentType::TEXT_PLAIN);
-    let body = draft.html.as_ref().map(|html| {
+    let alternative = |text, html: &String| {
         MultiPart::alternative()
-            .singlepart(text.clone())
+            .singlepart(text)
             .singlepart(text_part(html.clone(), ContentType::TEXT_HTML))
-    });
-    let message = if draft.attachments.is_empty() {
-        match body {
-            None => builder.singlepart(text),
-            Some(alternative) => builder.multipart(alternative),
-        }
-    } else {
-        let mixed = match body {
-            None => MultiPart::mixed().singlepart(text),
-            Some(alternative) => MultiPart::mixed().multipart(alternative),
-        };
+    };
+    let attach = |mixed: MultiPart| {
         let plain = ContentType::parse("text/plain; charset=utf-8").expect("a valid content type");
-        let mixed = draft.attachments.iter().fold(mixed, |mixed, a| {
+        draft.attachments.iter().fold(mixed, |mixed, a| {
             mixed.singlepart(
                 message::Attachment::new(a.name.clone()).body(a.content.clone(), plain.clone()),
             )
-        });
-        builder.multipart(mixed)
+        })
+    };
+    let message = match (&draft.html, draft.attachments.is_empty()) {
+        (None, true) => builder.singlepart(text),
+        (Some(html), true) => builder.multipart(alternative(text, html)),
+        (None, false) => builder.multipart(attach(MultiPart::mixed().singlepart(text))),
+        (Some(html), false) => builder.multipart(attach(
+            MultiPart::mixed().multipart(alternative(text, html)),
+        )),
     };
     let mut message = message.map_err(|e| format!("cannot build the message: {e}"))?;
     // Set after building: lettre reads back only GMT dates and would replace ours with its own.

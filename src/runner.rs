@@ -362,6 +362,8 @@ pub async fn execute(
                             }
                             previews.push((index, html.into_bytes()));
                         }
+                        // A template that failed to render has been reported already.
+                        None if templates.has_html(&job.mail.template) => {}
                         None => {
                             error!(
                                 "{}: no HTML template to preview (expected `{}`)",

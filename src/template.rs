@@ -109,6 +109,11 @@ impl Templates {
         self.dir.join(format!("{name}.txt.hbs"))
     }
 
+    /// Is there an HTML template called `name`?
+    pub fn has_html(&self, name: &str) -> bool {
+        self.html.has_template(name)
+    }
+
     /// Where the HTML template `name` is expected, for error messages.
     pub fn html_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.html.hbs"))

@@ -283,6 +283,21 @@ fn preview_html_prints_only_the_html_body() {
         run.stderr
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    env.job("broken", "mail: {template: broken}\ncommands: [true]\n");
+    env.template("broken.txt.hbs", "fine\n");
+    let html = env.template("broken.html.hbs", "<p>\n{{duration \"soon\"}}</p>");
+    let run = env.run(&["preview", "--html", "broken"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}:2:1: `duration`: expected a number, got \"soon\"",
+            html.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("no HTML template"), "{}", run.stderr);
 }
 
 /// Runs headless Chromium on `page` with `args`, without network or a profile of its own.
