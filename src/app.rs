@@ -8,7 +8,7 @@ use crate::cli::{Cli, Command, HistoryArgs, RunArgs, Selection};
 use crate::config::{self, Config, SmtpConfig, TransportConfig};
 use crate::error::{ConfigError, Source};
 use crate::exit::{self, Tally};
-use crate::facts::Facts;
+use crate::facts::{Facts, Scope};
 use crate::history::{History, RunStatus};
 use crate::hosts;
 use crate::job::{self, Job};
@@ -187,15 +187,36 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             } else {
                 Trigger::Manual
             };
-            run(&config, &args.selection, args.to, false, trigger)
+            run(&config, &args.selection, args.to, Preview::No, trigger)
         }
-        Command::Preview(args) => run(&config, &args.selection, Vec::new(), true, Trigger::Manual),
+        Command::Preview(args) => {
+            let preview = if args.html {
+                Preview::Html
+            } else {
+                Preview::Mbox
+            };
+            run(
+                &config,
+                &args.selection,
+                Vec::new(),
+                preview,
+                Trigger::Manual,
+            )
+        }
         Command::List { json } => list(&config, json),
         Command::Check => check(&config, cli.quiet, argv0),
         Command::Flush => flush(&config),
         Command::History(args) => history(&config, &args),
         Command::Daemon(_) => unreachable!("the daemon loads its own configuration"),
     }
+}
+
+/// Whether a run sends its messages or prints them, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preview {
+    No,
+    Mbox,
+    Html,
 }
 
 /// The period a copy of the binary in `/etc/cron.daily` (and friends) stands for.
@@ -209,7 +230,7 @@ fn run(
     config: &Config,
     selection: &Selection,
     to: Vec<String>,
-    preview: bool,
+    preview: Preview,
     trigger: Trigger,
 ) -> i32 {
     if selection.jobs.is_empty() && !selection.all && selection.schedule.is_none() {
@@ -255,9 +276,14 @@ fn run(
     let options = RunOptions {
         pool_size: selection.pool_size.map_or(config.pool_size, usize::from),
         to,
-        preview,
+        preview: preview != Preview::No,
+        html: preview == Preview::Html,
         trigger,
-        problems: if preview { Vec::new() } else { errors.clone() },
+        problems: if preview == Preview::No {
+            errors.clone()
+        } else {
+            Vec::new()
+        },
         history: history_store(config),
     };
     let mut tally = if jobs.is_empty() && options.problems.is_empty() {
@@ -282,7 +308,7 @@ fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     errors.append(&mut problems);
     let jobs = with_templates(jobs, &templates, &mut errors);
     // Address templates are rendered with this host's facts, as a run would.
-    let facts = Facts::gather();
+    let facts = Facts::gather(Scope::Full, config.timezone);
     let context = serde_json::json!({
         "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
         "node": "localhost",

@@ -109,4 +109,7 @@ pub struct RunArgs {
 pub struct PreviewArgs {
     #[command(flatten)]
     pub selection: Selection,
+    /// Print only the rendered HTML body of each message (to open in a browser)
+    #[arg(long)]
+    pub html: bool,
 }

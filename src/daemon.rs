@@ -431,6 +431,7 @@ fn start(
         pool_size: config.pool_size,
         to: Vec::new(),
         preview: false,
+        html: false,
         trigger: Trigger::Daemon,
         history: app::history_store(&config),
         // The daemon logs broken job files when it loads them.

@@ -584,6 +584,9 @@ mod tests {
             truncated: false,
             started_at: "2026-01-01T00:00:00Z".into(),
             changed: None,
+            matches: Vec::new(),
+            stdout_attachment: None,
+            stderr_attachment: None,
         }
     }
 

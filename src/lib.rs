@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod app;
+pub mod attachments;
 pub mod cli;
 pub mod command;
 pub mod compose;
@@ -14,6 +15,7 @@ pub mod daemon;
 pub mod error;
 pub mod exit;
 pub mod facts;
+pub mod helpers;
 pub mod history;
 pub mod hosts;
 pub mod job;

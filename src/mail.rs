@@ -3,9 +3,10 @@
 use chrono::{DateTime, FixedOffset};
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{self, Body, Mailbox, MultiPart, SinglePart};
 
 use crate::address::parse_mailbox;
+use crate::attachments::Attachment;
 use crate::report::Status;
 
 /// A report rendered to text, ready to become a message.
@@ -18,6 +19,8 @@ pub struct Draft {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// `text/plain` attachments, after the body.
+    pub attachments: Vec<Attachment>,
 }
 
 /// Identity and bookkeeping headers of a message.
@@ -69,13 +72,26 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
         builder = builder.reply_to(mailbox(reply_to, "reply_to")?);
     }
     let text = text_part(draft.text.clone(), ContentType::TEXT_PLAIN);
-    let message = match &draft.html {
-        None => builder.singlepart(text),
-        Some(html) => builder.multipart(
-            MultiPart::alternative()
-                .singlepart(text)
-                .singlepart(text_part(html.clone(), ContentType::TEXT_HTML)),
-        ),
+    let alternative = |text, html: &String| {
+        MultiPart::alternative()
+            .singlepart(text)
+            .singlepart(text_part(html.clone(), ContentType::TEXT_HTML))
+    };
+    let attach = |mixed: MultiPart| {
+        let plain = ContentType::parse("text/plain; charset=utf-8").expect("a valid content type");
+        draft.attachments.iter().fold(mixed, |mixed, a| {
+            mixed.singlepart(
+                message::Attachment::new(a.name.clone()).body(a.content.clone(), plain.clone()),
+            )
+        })
+    };
+    let message = match (&draft.html, draft.attachments.is_empty()) {
+        (None, true) => builder.singlepart(text),
+        (Some(html), true) => builder.multipart(alternative(text, html)),
+        (None, false) => builder.multipart(attach(MultiPart::mixed().singlepart(text))),
+        (Some(html), false) => builder.multipart(attach(
+            MultiPart::mixed().multipart(alternative(text, html)),
+        )),
     };
     let mut message = message.map_err(|e| format!("cannot build the message: {e}"))?;
     // Set after building: lettre reads back only GMT dates and would replace ours with its own.
@@ -145,6 +161,7 @@ mod tests {
             subject: "Disk\r\nBcc: victim@example.com".into(),
             text: "From the top\n< & >\n".into(),
             html: None,
+            attachments: Vec::new(),
         }
     }
 

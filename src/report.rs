@@ -76,6 +76,40 @@ pub struct TaskResult {
     pub truncated: bool,
     pub started_at: String,
     pub changed: Option<bool>,
+    /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
+    pub matches: Vec<String>,
+    /// When stdout was too long for the body: the attachment holding all of it (`stdout`
+    /// then keeps its head and a note saying so).
+    pub stdout_attachment: Option<String>,
+    pub stderr_attachment: Option<String>,
+}
+
+/// How many matching lines a result lists; a pattern that matches every line of a long
+/// output would otherwise repeat the output.
+pub const MAX_MATCHES: usize = 100;
+
+/// The lines of `text` that hold (part of) a match of `pattern`, in order, each once.
+pub fn matching_lines(pattern: &regex::Regex, text: &str) -> Vec<String> {
+    let mut found = pattern.find_iter(text).peekable();
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let end = offset + line.len();
+        // Drop the matches that ended before this line (an empty match at its very start
+        // belongs to it).
+        while found
+            .next_if(|m| m.end() < offset || (m.end() == offset && !m.is_empty()))
+            .is_some()
+        {}
+        if found.peek().is_some_and(|m| m.start() < end) {
+            lines.push(line.trim_end_matches(['\n', '\r']).to_owned());
+            if lines.len() == MAX_MATCHES {
+                break;
+            }
+        }
+        offset = end;
+    }
+    lines
 }
 
 impl TaskResult {
@@ -87,6 +121,12 @@ impl TaskResult {
         zone: Zone,
     ) -> TaskResult {
         let status = Status::classify(def, &outcome);
+        let matches = match (&def.fail_if, &outcome.exit) {
+            (Some(pattern), Exit::Code(_) | Exit::Signal(_)) => {
+                matching_lines(pattern, &outcome.stdout)
+            }
+            _ => Vec::new(),
+        };
         let (exit_code, signal) = match &outcome.exit {
             Exit::Code(code) => (Some(*code), None),
             Exit::Signal(signal) => (None, Some(*signal)),
@@ -120,6 +160,33 @@ impl TaskResult {
             truncated: outcome.truncated,
             started_at: rfc3339(outcome.started_at, zone),
             changed: None,
+            matches,
+            stdout_attachment: None,
+            stderr_attachment: None,
+        }
+    }
+}
+
+impl TaskResult {
+    /// A copy with other output (`stdout`, `stderr`), without copying the old output first.
+    pub fn with_output(&self, stdout: String, stderr: String) -> TaskResult {
+        TaskResult {
+            name: self.name.clone(),
+            command: self.command.clone(),
+            host: self.host.clone(),
+            target: self.target.clone(),
+            status: self.status,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            stdout,
+            stderr,
+            duration_ms: self.duration_ms,
+            truncated: self.truncated,
+            started_at: self.started_at.clone(),
+            changed: self.changed,
+            matches: self.matches.clone(),
+            stdout_attachment: self.stdout_attachment.clone(),
+            stderr_attachment: self.stderr_attachment.clone(),
         }
     }
 }
@@ -246,6 +313,27 @@ pub struct Context<'a> {
     pub node: Option<String>,
 }
 
+impl<'a> Context<'a> {
+    /// The same context with other results, without copying the old ones (and their
+    /// output) first.
+    pub fn with_results(&self, results: Vec<TaskResult>) -> Context<'a> {
+        Context {
+            job: self.job.clone(),
+            host: self.host,
+            hosts: if self.hosts.is_empty() {
+                Vec::new()
+            } else {
+                HostReport::group(&results, self.summary.duration_ms)
+            },
+            results,
+            summary: self.summary.clone(),
+            run: self.run.clone(),
+            previous: self.previous.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
 pub fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -258,6 +346,7 @@ pub fn rfc3339(time: SystemTime, zone: Zone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
     use std::time::Duration;
 
     fn def(ok: &[i32], fail_if: Option<&str>) -> CommandDef {
@@ -315,6 +404,47 @@ mod tests {
             Status::classify(&def(&[0], None), &timed_out),
             Status::Timeout
         );
+    }
+
+    #[test]
+    fn matching_lines_are_listed_once_each() {
+        let pattern = crate::job::Pattern::from_str(r"(9[0-9]|100)%").unwrap().0;
+        let df = "Filesystem Use% Mounted\n/dev/a 93% /\n/dev/b 12% /b\n/dev/c 100% /c 95%\n";
+        assert_eq!(
+            matching_lines(&pattern, df),
+            ["/dev/a 93% /", "/dev/c 100% /c 95%"]
+        );
+        let spanning = regex::Regex::new(r"b\nc").unwrap();
+        assert_eq!(matching_lines(&spanning, "a\nb\nc\nd"), ["b", "c"]);
+        let line_start = crate::job::Pattern::from_str("^").unwrap().0;
+        assert_eq!(matching_lines(&line_start, "x\ny"), ["x", "y"]);
+        let everything = regex::Regex::new("e").unwrap();
+        assert_eq!(
+            matching_lines(&everything, &"e\n".repeat(500)).len(),
+            MAX_MATCHES
+        );
+        assert!(matching_lines(&pattern, "").is_empty());
+    }
+
+    #[test]
+    fn fail_if_shows_what_it_matched() {
+        let result = TaskResult::new(
+            &def(&[0], Some("9[0-9]%")),
+            "df".into(),
+            Placement::default(),
+            outcome(Exit::Code(0), "/ 93%\n/b 5%\n"),
+            Zone::Local,
+        );
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(result.matches, ["/ 93%"]);
+        let fine = TaskResult::new(
+            &def(&[0], None),
+            "df".into(),
+            Placement::default(),
+            outcome(Exit::Code(0), "/ 93%\n"),
+            Zone::Local,
+        );
+        assert!(fine.matches.is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::compose::{compose, problems_report};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::exit::Tally;
-use crate::facts::Facts;
+use crate::facts::{Facts, Scope};
 use crate::history::{History, RunRecord};
 use crate::hosts::{self, HostSpec};
 use crate::job::Job;
@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub to: Vec<AddressSpec>,
     /// Print the messages as mbox instead of sending them.
     pub preview: bool,
+    /// With `preview`: print only the rendered HTML bodies.
+    pub html: bool,
     pub trigger: Trigger,
     /// Problems with the configuration found before the run: mailed to the config's
     /// `mail.to` in a report of their own, so a broken job does not go unnoticed.
@@ -321,8 +323,15 @@ pub async fn execute(
             }
         })
     };
-    // The facts may need a resolver lookup: gather them while the commands run.
-    let facts_task = tokio::task::spawn_blocking(Facts::gather);
+    // The facts may need a resolver lookup and reading /proc: gather them while the
+    // commands run, and the system part only when a template reads it.
+    let scope = jobs
+        .iter()
+        .map(|job| templates.facts_scope(job))
+        .max()
+        .unwrap_or(Scope::Names);
+    let zone = config.timezone;
+    let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
 
     let mut facts: Option<Arc<Facts>> = None;
     let mut facts_task = Some(facts_task);
@@ -344,7 +353,7 @@ pub async fn execute(
 
     loop {
         for index in pending.drain(..) {
-            let facts = facts_of(&mut facts, &mut facts_task).await;
+            let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
             let job = &jobs[index];
             let job_run = &mut runs[index];
             let results: Vec<TaskResult> = job_run
@@ -403,6 +412,27 @@ pub async fn execute(
                 records.push(record);
             }
             for composed in messages {
+                if options.preview && options.html {
+                    match composed.html {
+                        Some(mut html) => {
+                            if !html.ends_with('\n') {
+                                html.push('\n');
+                            }
+                            previews.push((index, html.into_bytes()));
+                        }
+                        // A template that failed to render has been reported already.
+                        None if templates.has_html(&job.mail.template) => {}
+                        None => {
+                            error!(
+                                "{}: no HTML template to preview (expected `{}`)",
+                                job.path.display(),
+                                templates.html_path(&job.mail.template).display()
+                            );
+                            tally.config_error = true;
+                        }
+                    }
+                    continue;
+                }
                 if options.preview {
                     let mut out = Vec::new();
                     let sender = composed
@@ -444,7 +474,7 @@ pub async fn execute(
     if let Some(mailer) = &mailer
         && !options.problems.is_empty()
     {
-        let facts = facts_of(&mut facts, &mut facts_task).await;
+        let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
         if let Some(report) = problems_report(&options.problems, config, templates, &facts, &run_id)
         {
             let mailer = Arc::clone(mailer);
@@ -503,13 +533,17 @@ pub async fn execute(
 async fn facts_of(
     facts: &mut Option<Arc<Facts>>,
     task: &mut Option<tokio::task::JoinHandle<Facts>>,
+    scope: Scope,
+    config: &Config,
 ) -> Arc<Facts> {
     if let Some(facts) = facts {
         return Arc::clone(facts);
     }
     let gathered = match task.take() {
-        Some(task) => task.await.unwrap_or_else(|_| Facts::gather()),
-        None => Facts::gather(),
+        Some(task) => task
+            .await
+            .unwrap_or_else(|_| Facts::gather(scope, config.timezone)),
+        None => Facts::gather(scope, config.timezone),
     };
     Arc::clone(facts.insert(Arc::new(gathered)))
 }

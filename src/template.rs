@@ -3,16 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-use handlebars::{Handlebars, RenderError, TemplateError};
+use std::collections::{HashMap, HashSet};
+
+use handlebars::template::{Parameter, TemplateElement};
+use handlebars::{Handlebars, RenderError, Template, TemplateError};
 use serde::Serialize;
 
 use crate::error::ConfigError;
+use crate::facts::Scope;
+use crate::helpers;
+use crate::job::Job;
 
 const BUILTIN_DEFAULT: &str = include_str!("builtin/default.txt.hbs");
 
 /// Every template of a templates folder, compiled.
 pub struct Templates {
     dir: PathBuf,
+    /// The file each template and partial was read from, by registry (`txt`, `html`) and name.
+    files: HashMap<(&'static str, String), PathBuf>,
     /// `NAME.txt.hbs` and inline header templates: never HTML-escaped.
     text: Handlebars<'static>,
     /// `NAME.html.hbs`: HTML-escaped.
@@ -29,46 +37,57 @@ impl Templates {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         html.register_escape_fn(handlebars::html_escape);
+        helpers::register(&mut text);
+        helpers::register(&mut html);
         text.register_template_string("default", BUILTIN_DEFAULT)
             .expect("the built-in template compiles");
 
         let mut errors = Vec::new();
-        let mut register =
-            |registry: &mut Handlebars<'static>, name: &str, path: &Path, partial: bool| {
-                if let Err(e) = crate::security::check_trusted(path) {
-                    return errors.push(ConfigError::new(path, e));
-                }
-                let source = match std::fs::read_to_string(path) {
-                    Ok(source) => source,
-                    Err(e) => {
-                        return errors
-                            .push(ConfigError::new(path, format!("cannot read template: {e}")));
-                    }
-                };
-                let result = if partial {
-                    registry.register_partial(name, source)
-                } else {
-                    registry.register_template_string(name, source)
-                };
-                if let Err(e) = result {
-                    errors.push(template_error(path, &e));
+        let mut files = HashMap::new();
+        let mut register = |registry: &mut Handlebars<'static>,
+                            kind: &'static str,
+                            name: &str,
+                            path: &Path,
+                            partial: bool| {
+            if let Err(e) = crate::security::check_trusted(path) {
+                return errors.push(ConfigError::new(path, e));
+            }
+            let source = match std::fs::read_to_string(path) {
+                Ok(source) => source,
+                Err(e) => {
+                    return errors
+                        .push(ConfigError::new(path, format!("cannot read template: {e}")));
                 }
             };
-        for (path, file_name) in files(dir) {
+            let result = if partial {
+                registry.register_partial(name, source)
+            } else {
+                registry.register_template_string(name, source)
+            };
+            match result {
+                Ok(()) => {
+                    files.insert((kind, name.to_owned()), path.to_owned());
+                }
+                Err(e) => errors.push(template_error(path, &e)),
+            }
+        };
+        for (path, file_name) in files_in(dir) {
             if let Some(name) = file_name.strip_suffix(".txt.hbs") {
-                register(&mut text, name, &path, false);
+                register(&mut text, "txt", name, &path, false);
             } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
-                register(&mut html, name, &path, false);
+                register(&mut html, "html", name, &path, false);
             }
         }
-        for (path, file_name) in files(&dir.join("partials")) {
-            if let Some(name) = file_name.strip_suffix(".hbs") {
-                let name = name
-                    .strip_suffix(".txt")
-                    .or_else(|| name.strip_suffix(".html"))
-                    .unwrap_or(name);
-                register(&mut text, name, &path, true);
-                register(&mut html, name, &path, true);
+        for (path, file_name) in files_in(&dir.join("partials")) {
+            // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
+            // `NAME.hbs` serves both.
+            if let Some(name) = file_name.strip_suffix(".txt.hbs") {
+                register(&mut text, "txt", name, &path, true);
+            } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
+                register(&mut html, "html", name, &path, true);
+            } else if let Some(name) = file_name.strip_suffix(".hbs") {
+                register(&mut text, "txt", name, &path, true);
+                register(&mut html, "html", name, &path, true);
             }
         }
         // A broken partial is registered twice (text and HTML) but reported once.
@@ -76,6 +95,7 @@ impl Templates {
         if errors.is_empty() {
             Ok(Templates {
                 dir: dir.to_owned(),
+                files,
                 text,
                 html,
             })
@@ -92,6 +112,16 @@ impl Templates {
     /// Where the text template `name` is expected, for error messages.
     pub fn text_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.txt.hbs"))
+    }
+
+    /// Is there an HTML template called `name`?
+    pub fn has_html(&self, name: &str) -> bool {
+        self.html.has_template(name)
+    }
+
+    /// Where the HTML template `name` is expected, for error messages.
+    pub fn html_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.html.hbs"))
     }
 
     pub fn render_text(&self, name: &str, context: &impl Serialize) -> Result<String, String> {
@@ -124,22 +154,160 @@ impl Templates {
             .map_err(|e| format!("template {template:?}: {}", e.reason()))
     }
 
-    fn render_error(&self, error: &RenderError, kind: &str) -> String {
+    fn render_error(&self, error: &RenderError, kind: &'static str) -> String {
         let file = match error.template_name.as_deref() {
-            Some("default") if kind == "txt" && !self.text_path("default").is_file() => {
-                "(built-in default template)".to_owned()
-            }
-            Some(name) => self
-                .dir
-                .join(format!("{name}.{kind}.hbs"))
-                .display()
-                .to_string(),
+            Some(name) => match self.files.get(&(kind, name.to_owned())) {
+                Some(path) => path.display().to_string(),
+                None if name == "default" => "(built-in default template)".to_owned(),
+                None => self
+                    .dir
+                    .join(format!("{name}.{kind}.hbs"))
+                    .display()
+                    .to_string(),
+            },
             None => self.dir.display().to_string(),
         };
         match (error.line_no, error.column_no) {
             (Some(line), Some(column)) => format!("{file}:{line}:{column}: {}", error.reason()),
             _ => format!("{file}: {}", error.reason()),
         }
+    }
+}
+
+impl Templates {
+    /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
+    /// gathering the system part costs a few milliseconds, so only when one of them does.
+    pub fn facts_scope(&self, job: &Job) -> Scope {
+        let mail = &job.mail;
+        let inline = [&mail.subject, mail.from.as_str()]
+            .into_iter()
+            .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
+            .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()));
+        let mut scan = FactsScan {
+            registry: &self.text,
+            partials: HashSet::new(),
+        };
+        let needed = inline.into_iter().any(|source| {
+            // Unparsable inline templates fail when rendered; they read nothing here.
+            Template::compile(source).is_ok_and(|t| scan.template(&t, true))
+        }) || self
+            .text
+            .get_template(&mail.template)
+            .is_some_and(|t| scan.template(t, true))
+            || {
+                let mut scan = FactsScan {
+                    registry: &self.html,
+                    partials: HashSet::new(),
+                };
+                self.html
+                    .get_template(&mail.template)
+                    .is_some_and(|t| scan.template(t, true))
+            };
+        if needed { Scope::Full } else { Scope::Names }
+    }
+}
+
+/// Looks through a compiled template for reads of `host` other than `host.hostname` and
+/// `host.fqdn`. When unsure (a block that changes the context climbed out of with `../`, a
+/// construct it does not know) it says yes: gathering too much is only slower.
+struct FactsScan<'a> {
+    registry: &'a Handlebars<'static>,
+    partials: HashSet<String>,
+}
+
+impl FactsScan<'_> {
+    /// `root`: whether the template is evaluated with the whole context as `this`.
+    fn template(&mut self, template: &Template, root: bool) -> bool {
+        template.elements.iter().any(|e| self.element(e, root))
+    }
+
+    fn element(&mut self, element: &TemplateElement, root: bool) -> bool {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => false,
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => {
+                // `if` and `unless` keep the context; `each`, `with` and others change it.
+                let keeps = matches!(&h.name, Parameter::Name(n) if n == "if" || n == "unless");
+                self.parameter(&h.name, root)
+                    || h.params.iter().any(|p| self.parameter(p, root))
+                    || h.hash.values().any(|p| self.parameter(p, root))
+                    || h.template
+                        .as_ref()
+                        .is_some_and(|t| self.template(t, root && keeps))
+                    || h.inverse.as_ref().is_some_and(|t| self.template(t, root))
+            }
+            TemplateElement::PartialExpression(d)
+            | TemplateElement::PartialBlock(d)
+            | TemplateElement::DecoratorExpression(d)
+            | TemplateElement::DecoratorBlock(d) => {
+                let partial = match &d.name {
+                    Parameter::Name(name) => Some(name.clone()),
+                    Parameter::Path(path) => Some(raw(path).to_owned()),
+                    _ => None,
+                };
+                let inner_root = root && d.params.is_empty();
+                d.params.iter().any(|p| self.parameter(p, root))
+                    || d.hash.values().any(|p| self.parameter(p, root))
+                    || d.template.as_ref().is_some_and(|t| self.template(t, root))
+                    || partial.is_some_and(|name| {
+                        self.partials.insert(name.clone())
+                            && self
+                                .registry
+                                .get_template(&name)
+                                .is_some_and(|t| self.template(t, inner_root))
+                    })
+            }
+            _ => true,
+        }
+    }
+
+    fn parameter(&mut self, parameter: &Parameter, root: bool) -> bool {
+        match parameter {
+            Parameter::Name(name) => reads_facts(name, root),
+            Parameter::Path(path) => reads_facts(raw(path), root),
+            Parameter::Literal(_) => false,
+            Parameter::Subexpression(sub) => self.element(sub.as_element(), root),
+            _ => true,
+        }
+    }
+}
+
+fn raw(path: &handlebars::Path) -> &str {
+    match path {
+        handlebars::Path::Relative((_, raw)) => raw,
+        handlebars::Path::Local(_) => "@local",
+    }
+}
+
+/// Does the path `raw`, evaluated in the root context (`root`) or another one, read
+/// system facts?
+fn reads_facts(raw: &str, root: bool) -> bool {
+    let mut rest = raw;
+    let mut at_root = root;
+    if let Some(after) = rest.strip_prefix("@root") {
+        rest = after.trim_start_matches(['.', '/']);
+        at_root = true;
+    } else if rest.starts_with('@') {
+        return false;
+    }
+    while let Some(after) = rest.strip_prefix("../") {
+        rest = after;
+        at_root = true;
+    }
+    for this in ["this.", "this/", "./"] {
+        if let Some(after) = rest.strip_prefix(this) {
+            rest = after;
+        }
+    }
+    if !at_root {
+        return false;
+    }
+    let mut segments = rest.split(['.', '/']);
+    match segments.next() {
+        Some("" | "this" | ".") => true,
+        Some("host") => !matches!(segments.next(), Some("hostname" | "fqdn")),
+        _ => false,
     }
 }
 
@@ -153,7 +321,7 @@ fn template_error(path: &Path, error: &TemplateError) -> ConfigError {
 }
 
 /// The files in `dir` with their names, sorted; none if it does not exist.
-fn files(dir: &Path) -> Vec<(PathBuf, String)> {
+fn files_in(dir: &Path) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -190,6 +358,25 @@ mod tests {
     }
 
     #[test]
+    fn render_errors_in_partials_name_the_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/rows.html.hbs"), "\n{{bytes x}}").unwrap();
+        std::fs::write(dir.path().join("t.txt.hbs"), "text").unwrap();
+        std::fs::write(dir.path().join("t.html.hbs"), "{{> rows}}").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let err = templates
+            .render_html("t", &serde_json::json!({"x": "many"}))
+            .unwrap()
+            .unwrap_err();
+        let expected = format!(
+            "{}:2:1: `bytes`: expected a number, got \"many\"",
+            dir.path().join("partials/rows.html.hbs").display()
+        );
+        assert_eq!(err, expected);
+    }
+
+    #[test]
     fn syntax_errors_have_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bad.txt.hbs"), "ok\n{{#each results}}\n").unwrap();
@@ -209,6 +396,158 @@ mod tests {
             .render_text("t", &serde_json::json!({"who": "ops"}))
             .unwrap();
         assert_eq!(out, "body\n-- ops");
+        std::fs::write(dir.path().join("partials/table.txt.hbs"), "text table").unwrap();
+        std::fs::write(dir.path().join("partials/table.html.hbs"), "<table>").unwrap();
+        std::fs::write(dir.path().join("u.txt.hbs"), "{{> table}}").unwrap();
+        std::fs::write(dir.path().join("u.html.hbs"), "{{> table}}").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let context = serde_json::json!({});
+        assert_eq!(templates.render_text("u", &context).unwrap(), "text table");
+        assert_eq!(
+            templates.render_html("u", &context).unwrap().unwrap(),
+            "<table>"
+        );
         assert!(templates.has_text("default"));
+    }
+
+    fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let templates = Templates::load(dir.path()).unwrap();
+        let config =
+            crate::config::Config::parse("", Path::new("reporter.yaml"), dir.path()).unwrap();
+        let job = Job::parse("j", Path::new("jobs/j.yaml"), job, &config).unwrap();
+        templates.facts_scope(&job)
+    }
+
+    #[test]
+    fn system_facts_are_gathered_only_when_read() {
+        let job = "mail: {template: t}\ncommands: [true]\n";
+        let names = [
+            "{{host.hostname}} {{host.fqdn}} {{job.name}}",
+            "{{#each results}}{{host}} {{#if host}}x{{/if}}{{/each}}",
+            "{{#each results}}{{#with this}}{{host}}{{/with}}{{/each}}",
+            "{{#if @root.host.fqdn}}{{../host.hostname}}{{/if}}",
+        ];
+        for text in names {
+            assert_eq!(
+                scope_of(&[("t.txt.hbs", text)], job),
+                Scope::Names,
+                "{text}"
+            );
+        }
+        let full = [
+            "{{host.os}}",
+            "{{#if x}}{{bytes host.memory.total}}{{/if}}",
+            "{{#each host.disks}}{{mount}}{{/each}}",
+            "{{#with host}}{{kernel}}{{/with}}",
+            "{{#each results}}{{@root.host.load.one}}{{/each}}",
+            "{{#each results}}{{../host.uptime}}{{/each}}",
+            "{{#if (gt (lookup host \"cpus\") 1)}}{{/if}}",
+            "{{> sys}}",
+            "{{#each results}}{{else}}{{host.arch}}{{/each}}",
+        ];
+        for text in full {
+            assert_eq!(
+                scope_of(
+                    &[("t.txt.hbs", text), ("partials/sys.hbs", "{{host.kernel}}")],
+                    job
+                ),
+                Scope::Full,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            scope_of(
+                &[("t.txt.hbs", "x"), ("t.html.hbs", "{{host.swap.used}}")],
+                job
+            ),
+            Scope::Full
+        );
+        assert_eq!(
+            scope_of(
+                &[],
+                "mail: {subject: 'load {{host.load.one}}'}\ncommands: [true]\n"
+            ),
+            Scope::Full
+        );
+        assert_eq!(scope_of(&[], "commands: [true]\n"), Scope::Names);
+    }
+
+    /// A context with made-up facts, for rendering the shipped templates.
+    fn sample_context(disks: &[(&str, f64)]) -> serde_json::Value {
+        let disks: Vec<serde_json::Value> = disks
+            .iter()
+            .map(|(mount, percent)| {
+                serde_json::json!({"mount": mount, "device": "/dev/sda1", "fs": "ext4",
+                    "total": 100u64 << 30, "used": (*percent as u64) << 30,
+                    "available": (100 - *percent as u64) << 30, "percent": percent})
+            })
+            .collect();
+        serde_json::json!({
+            "job": {"name": "disk-usage", "description": "Nightly disk usage report", "schedule": "daily"},
+            "host": {"hostname": "web1", "fqdn": "web1.example.com", "os": "Debian GNU/Linux 12",
+                "kernel": "6.1.0", "arch": "x86_64", "uptime_secs": 90000, "uptime": "1d 01h",
+                "boot_time": "2026-11-21T07:00:00Z", "load": {"one": 0.5, "five": 0.25, "fifteen": 0.1},
+                "cpus": 4, "memory": {"total": 8u64 << 30, "used": 2u64 << 30, "available": 6u64 << 30, "percent": 25.0},
+                "swap": {"total": 0, "used": 0, "percent": 0.0}, "disks": disks},
+            "results": [{"name": "df -h", "command": "df -h", "host": null, "target": null,
+                "status": "failed", "exit_code": 0, "signal": null,
+                "stdout": "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 100G 95G 5G 95% /var <&>\n",
+                "stderr": "", "duration_ms": 12, "truncated": false, "started_at": "2026-11-22T06:00:00Z",
+                "changed": null, "matches": ["/dev/sdb1 100G 95G 5G 95% /var <&>"],
+                "stdout_attachment": null, "stderr_attachment": null}],
+            "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
+                "all_ok": false, "status": "failed"},
+            "run": {"id": "r1", "started_at": "2026-11-22T06:00:00Z", "finished_at": "2026-11-22T06:00:01Z",
+                "trigger": "cron", "interrupted": false},
+            "previous": null,
+            "node": null
+        })
+    }
+
+    #[test]
+    fn shipped_disk_report_highlights_full_disks() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = Templates::load(&shipped).unwrap();
+        let context =
+            sample_context(&[("/", 50.0), ("/var", 95.0), ("/srv", 80.0), ("/empty", 0.0)]);
+        let html = templates
+            .render_html("disk-usage", &context)
+            .unwrap()
+            .unwrap();
+        assert_eq!(html.matches("<tr data-mount=").count(), 4, "{html}");
+        assert_eq!(html.matches("data-full=\"true\"").count(), 1, "{html}");
+        assert!(
+            html.contains("<tr data-mount=\"/var\" data-full=\"true\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#c62828\""),
+            "red bar for /var: {html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#e6a700\""),
+            "amber bar for /srv: {html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#2e7d32\""),
+            "green bar for /: {html}"
+        );
+        assert!(
+            html.contains("95% /var &lt;&amp;&gt;"),
+            "escaped output: {html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        let text = templates.render_text("disk-usage", &context).unwrap();
+        assert!(text.contains("95% /var <&>"), "{text}");
+        assert!(
+            text.contains("[##########] 95%   /var  <-- over 90%"),
+            "{text}"
+        );
+        assert!(text.contains("[#####-----] 50%   /\n"), "{text}");
     }
 }

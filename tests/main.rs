@@ -3,6 +3,7 @@
 mod support;
 
 mod config_errors;
+mod content;
 mod daemon;
 mod hardening;
 mod history;
