@@ -15,7 +15,7 @@ use crate::job::{self, Job};
 use crate::mailer::Mailer;
 use crate::report::Trigger;
 use crate::runner::{self, RunOptions};
-use crate::schedule::Period;
+use crate::schedule::{Gaps, Period};
 use crate::template::Templates;
 
 /// Prints configuration problems, once each, the way every command does.
@@ -654,11 +654,11 @@ fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
 /// year, with when that run happens instead.
 fn dst_gaps(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
     let now = chrono::Utc::now();
-    let until = now + chrono::Duration::days(366);
+    let gaps = Gaps::between(config.timezone, now, now + chrono::Duration::days(366));
     jobs.iter()
         .filter_map(|job| {
             let schedule = job.schedule.as_ref()?;
-            let gap = schedule.gap_within(config.timezone, now, until)?;
+            let gap = schedule.gap_within(&gaps)?;
             let text = std::fs::read_to_string(&job.path).unwrap_or_default();
             Some(Source::new(&job.path, &text).error(
                 "schedule",

@@ -77,22 +77,61 @@ impl Schedule {
         }
     }
 
-    /// The first DST gap of `zone` between `from` and `until` into which this schedule
-    /// falls, when the schedule names its hours: what a user would be surprised by.
-    pub fn gap_within(
-        &self,
-        zone: Zone,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Option<GapRun> {
+    /// The first of `gaps` into which this schedule falls, when the schedule names its
+    /// hours: what a user would be surprised by.
+    pub fn gap_within(&self, gaps: &Gaps) -> Option<GapRun> {
         if self.cron.every_hour {
             return None;
         }
-        match zone {
-            Zone::Local => self.cron.gap_within(&chrono::Local, from, until),
-            Zone::Named(tz) => self.cron.gap_within(&tz, from, until),
+        match gaps.zone {
+            Zone::Local => self.cron.first_in(&chrono::Local, &gaps.spans),
+            Zone::Named(tz) => self.cron.first_in(&tz, &gaps.spans),
         }
     }
+}
+
+/// The wall-clock spans a time zone skips (clocks going forward) between two instants,
+/// found once and checked against every schedule.
+#[derive(Debug, Clone)]
+pub struct Gaps {
+    zone: Zone,
+    spans: Vec<(NaiveDateTime, NaiveDateTime)>,
+}
+
+impl Gaps {
+    pub fn between(zone: Zone, from: DateTime<Utc>, until: DateTime<Utc>) -> Gaps {
+        let spans = match zone {
+            Zone::Local => skipped_spans(&chrono::Local, from, until),
+            Zone::Named(tz) => skipped_spans(&tz, from, until),
+        };
+        Gaps { zone, spans }
+    }
+}
+
+/// Offsets change at most a few times a year: compare them hour by hour; each forward jump
+/// skips the wall-clock span `[t + before, next + after)`.
+fn skipped_spans<Z: TimeZone>(
+    zone: &Z,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    let offset = |t: DateTime<Utc>| {
+        t.with_timezone(zone)
+            .naive_local()
+            .signed_duration_since(t.naive_utc())
+    };
+    let mut spans = Vec::new();
+    let mut t = from;
+    let mut before = offset(t);
+    while t < until {
+        let next = t + Duration::hours(1);
+        let after = offset(next);
+        if after > before {
+            spans.push((t.naive_utc() + before, next.naive_utc() + after));
+        }
+        (t, before) = (next, after);
+    }
+    spans
 }
 
 /// A wall-clock time a schedule names that does not exist on that day, and when it runs instead.
@@ -394,42 +433,27 @@ impl Cron {
         }
     }
 
-    fn gap_within<Z: TimeZone>(
+    /// The first time this schedule names inside one of `spans` (wall-clock times that
+    /// do not exist in `zone`), with when it runs instead.
+    fn first_in<Z: TimeZone>(
         &self,
         zone: &Z,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
+        spans: &[(NaiveDateTime, NaiveDateTime)],
     ) -> Option<GapRun> {
-        // Offsets change at most a few times a year: compare them hour by hour, then
-        // look at the wall-clock times each forward jump skips.
-        let offset = |t: DateTime<Utc>| {
-            t.with_timezone(zone)
-                .naive_local()
-                .signed_duration_since(t.naive_utc())
-        };
-        let mut t = from;
-        while t < until {
-            let next = t + Duration::hours(1);
-            let (before, after) = (offset(t), offset(next));
-            if after > before {
-                // The skipped wall-clock span lies within [t + before, next + before + jump).
-                let start = t.naive_utc() + before;
-                let end = next.naive_utc() + after;
-                let mut naive = start - Duration::seconds(1);
-                while let Some(candidate) = self.next_match(naive) {
-                    if candidate >= end {
-                        break;
-                    }
-                    if zone.from_local_datetime(&candidate).earliest().is_none() {
-                        return Some(GapRun {
-                            skipped: candidate,
-                            runs_at: Cron::fire(zone, candidate)?,
-                        });
-                    }
-                    naive = candidate;
+        for &(start, end) in spans {
+            let mut naive = start - Duration::seconds(1);
+            while let Some(candidate) = self.next_match(naive) {
+                if candidate >= end {
+                    break;
                 }
+                if zone.from_local_datetime(&candidate).earliest().is_none() {
+                    return Some(GapRun {
+                        skipped: candidate,
+                        runs_at: Cron::fire(zone, candidate)?,
+                    });
+                }
+                naive = candidate;
             }
-            t = next;
         }
         None
     }
@@ -640,21 +664,16 @@ mod tests {
 
     #[test]
     fn gaps_are_found_with_their_replacement_run() {
-        let berlin = Zone::Named(Tz::Europe__Berlin);
         let (from, until) = (utc("2026-01-01T00:00:00Z"), utc("2027-01-01T00:00:00Z"));
+        let berlin = Gaps::between(Zone::Named(Tz::Europe__Berlin), from, until);
+        let utc_gaps = Gaps::between(Zone::Named(Tz::UTC), from, until);
         let gap = schedule("30 2 * * *")
-            .gap_within(berlin, from, until)
+            .gap_within(&berlin)
             .expect("02:30 is skipped on 2026-03-29");
         assert_eq!(gap.skipped.to_string(), "2026-03-29 02:30:00");
         assert_eq!(gap.runs_at, utc("2026-03-29T01:00:00Z"));
-        assert_eq!(schedule("30 3 * * *").gap_within(berlin, from, until), None);
-        assert_eq!(
-            schedule("*/5 * * * *").gap_within(berlin, from, until),
-            None
-        );
-        assert_eq!(
-            schedule("30 2 * * *").gap_within(Zone::Named(Tz::UTC), from, until),
-            None
-        );
+        assert_eq!(schedule("30 3 * * *").gap_within(&berlin), None);
+        assert_eq!(schedule("*/5 * * * *").gap_within(&berlin), None);
+        assert_eq!(schedule("30 2 * * *").gap_within(&utc_gaps), None);
     }
 }
