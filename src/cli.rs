@@ -16,7 +16,7 @@ use crate::schedule::Period;
 )]
 pub struct Cli {
     /// Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]
-    #[arg(long, global = true, env = "REPORTER_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Say more (-v: each event, -vv: debugging)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -29,6 +29,7 @@ pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod security;
+pub mod smtp;
 pub mod spool;
 pub mod template;
 pub mod timezone;

@@ -2,15 +2,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{TlsMode, TransportConfig};
+use crate::config::TransportConfig;
+use crate::smtp::Relay;
 
 /// Why a message was not delivered; `permanent` for a 5xx rejection.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -30,11 +28,7 @@ impl DeliveryError {
 }
 
 pub enum Transport {
-    Smtp {
-        client: AsyncSmtpTransport<Tokio1Executor>,
-        timeout: Duration,
-        relay: String,
-    },
+    Smtp(Relay),
     Sendmail(AsyncSendmailTransport<Tokio1Executor>),
     File(PathBuf),
 }
@@ -44,30 +38,13 @@ impl Transport {
     pub fn new(config: &TransportConfig, hello: &str) -> Result<Transport, String> {
         match config {
             TransportConfig::Smtp(smtp) => {
-                let tls = || {
-                    TlsParameters::new(smtp.host.clone()).map_err(|e| {
-                        format!("mail.smtp.tls: cannot set up TLS for `{}`: {e}", smtp.host)
-                    })
+                let credentials = match (&smtp.username, &smtp.password_file) {
+                    (Some(user), Some(file)) => {
+                        Some(Credentials::new(user.clone(), read_password(file)?))
+                    }
+                    _ => None,
                 };
-                let mut builder =
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                        .port(smtp.port)
-                        .timeout(Some(smtp.timeout))
-                        .hello_name(ClientId::Domain(hello.to_owned()));
-                builder = match smtp.tls {
-                    TlsMode::None => builder.tls(Tls::None),
-                    TlsMode::Starttls => builder.tls(Tls::Required(tls()?)),
-                    TlsMode::Tls => builder.tls(Tls::Wrapper(tls()?)),
-                };
-                if let (Some(user), Some(file)) = (&smtp.username, &smtp.password_file) {
-                    builder =
-                        builder.credentials(Credentials::new(user.clone(), read_password(file)?));
-                }
-                Ok(Transport::Smtp {
-                    client: builder.build(),
-                    timeout: smtp.timeout,
-                    relay: format!("{}:{}", smtp.host, smtp.port),
-                })
+                Relay::new(smtp, hello, credentials).map(Transport::Smtp)
             }
             TransportConfig::Sendmail { path } => Ok(Transport::Sendmail(
                 AsyncSendmailTransport::new_with_command(path.as_os_str()),
@@ -84,28 +61,14 @@ impl Transport {
         name: &str,
     ) -> Result<(), DeliveryError> {
         match self {
-            Transport::Smtp {
-                client,
-                timeout,
-                relay,
-            } => match tokio::time::timeout(*timeout, client.send_raw(envelope, message)).await {
-                Err(_) => Err(DeliveryError::transient(format!(
-                    "relay {relay} did not finish within {}",
-                    crate::units::HumanDuration(*timeout)
-                ))),
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(DeliveryError {
-                    permanent: e.is_permanent(),
-                    message: format!("relay {relay}: {e}"),
-                }),
-            },
+            Transport::Smtp(relay) => relay.send(envelope, message).await,
             Transport::Sendmail(sendmail) => sendmail
                 .send_raw(envelope, message)
                 .await
                 .map_err(|e| DeliveryError::transient(format!("sendmail: {e}"))),
             Transport::File(dir) => {
                 let path = dir.join(format!("{name}.eml"));
-                write_atomic(&path, message).map_err(|e| {
+                write_atomic(&path, &[message]).map_err(|e| {
                     DeliveryError::transient(format!("cannot write `{}`: {e}", path.display()))
                 })
             }
@@ -127,7 +90,8 @@ fn read_password(path: &Path) -> Result<String, String> {
 
 /// Writes `bytes` to `path` so that a reader (or a crash) never sees a partial file:
 /// a temporary file in the same folder, fsync, rename, fsync of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The parts are written one after the other (no need to join them in memory first).
+pub fn write_atomic(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path
@@ -140,7 +104,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .write(true)
             .create_new(true)
             .open(&temp)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()?;
         std::fs::rename(&temp, path)?;
         std::fs::File::open(dir)?.sync_all()
