@@ -71,11 +71,11 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
     if let Some(reply_to) = &draft.reply_to {
         builder = builder.reply_to(mailbox(reply_to, "reply_to")?);
     }
-    let text = text_part(draft.text.clone(), ContentType::TEXT_PLAIN);
+    let text = text_part(&draft.text, ContentType::TEXT_PLAIN);
     let alternative = |text, html: &String| {
         MultiPart::alternative()
             .singlepart(text)
-            .singlepart(text_part(html.clone(), ContentType::TEXT_HTML))
+            .singlepart(text_part(html, ContentType::TEXT_HTML))
     };
     let attach = |mixed: MultiPart| {
         let plain = ContentType::parse("text/plain; charset=utf-8").expect("a valid content type");
@@ -103,10 +103,10 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, String> {
 
 /// A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable (or
 /// base64 when that is much smaller).
-fn text_part(text: String, content_type: ContentType) -> SinglePart {
+fn text_part(text: &str, content_type: ContentType) -> SinglePart {
     // Line ends are made CRLF here, in one pass: lettre would otherwise insert each `\r`
     // in place, which is quadratic in the number of lines.
-    let body = Body::new_with_encoding(crlf(&text), ContentTransferEncoding::SevenBit)
+    let body = Body::new_with_encoding(crlf(text), ContentTransferEncoding::SevenBit)
         .unwrap_or_else(|crlf_bytes| {
             // lettre picks quoted-printable for mostly-ASCII text, base64 where that is
             // smaller (e.g. output full of replacement characters).

@@ -63,15 +63,19 @@ impl Capture {
 
     /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped.
     pub fn into_text(mut self) -> String {
-        let mut text = clean(&self.head);
+        self.tail.rotate_left(self.start);
+        let tail = clean(&self.tail);
+        let head = clean(&self.head);
+        let mut text = String::with_capacity(head.len() + tail.len() + 48);
+        text.push_str(&head);
+        drop(head);
         if self.omitted > 0 {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
             text.push_str(&format!("[... {} bytes omitted ...]\n", self.omitted));
         }
-        self.tail.rotate_left(self.start);
-        text.push_str(&clean(&self.tail));
+        text.push_str(&tail);
         text
     }
 }
@@ -87,7 +91,11 @@ pub fn clean(bytes: &[u8]) -> String {
     {
         return text.into_owned();
     }
-    let mut out = String::with_capacity(text.len());
+    let controls = text
+        .bytes()
+        .filter(|b| b.is_ascii_control() && *b != b'\n' && *b != b'\t')
+        .count();
+    let mut out = String::with_capacity(text.len() + 2 * controls);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {

@@ -31,7 +31,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn encode(&self) -> Vec<u8> {
+    /// The header block; the message follows it in the file.
+    fn head(&self) -> String {
         let mut head = format!(
             "{MAGIC}\njob: {}\ncreated: {}\n",
             self.job,
@@ -44,9 +45,12 @@ impl Entry {
             head.push_str(&format!("to: {to}\n"));
         }
         head.push('\n');
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&self.message);
-        bytes
+        head
+    }
+
+    #[cfg(test)]
+    fn encode(&self) -> Vec<u8> {
+        [self.head().as_bytes(), &self.message].concat()
     }
 
     fn decode(bytes: &[u8]) -> Result<Entry, String> {
@@ -133,7 +137,7 @@ impl Spool {
     /// Writes a message durably; `name` must be unique (run id and job).
     pub fn put(&self, name: &str, entry: &Entry) -> io::Result<PathBuf> {
         let path = self.dir.join(format!("{name}{SUFFIX}"));
-        write_atomic(&path, &entry.encode())?;
+        write_atomic(&path, &[entry.head().as_bytes(), &entry.message])?;
         Ok(path)
     }
 

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""reporter's performance budgets (SPEC §12), measured side by side with the tools admins
+use today. Prints a table of medians and ratios.
+
+    python3 benches/run.py            # the full run (a few minutes), release build
+    python3 benches/run.py --quick    # seconds: small sizes, checks behaviour, no verdicts
+
+Everything runs on this machine; the only network traffic is to an SMTP sink on loopback.
+"""
+
+import argparse
+import os
+import platform
+import re
+import resource
+import socketserver
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = ROOT / "benches"
+
+
+class Sink(socketserver.ThreadingTCPServer):
+    """A minimal SMTP server on loopback that accepts and counts every message."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), SinkHandler)
+        self.messages = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+
+class SinkHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(b"220 sink ESMTP\r\n")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self.wfile.write(b"354 go on\r\n")
+                while self.rfile.readline() not in (b".\r\n", b".\n", b""):
+                    pass
+                with self.server.lock:
+                    self.server.messages += 1
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == b"EHLO":
+                self.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+class Install:
+    """A temporary reporter installation mailing to the sink."""
+
+    def __init__(self, binary, sink, extra=""):
+        self.binary = binary
+        self.dir = Path(tempfile.mkdtemp(prefix="reporter-bench-"))
+        (self.dir / "jobs").mkdir()
+        (self.dir / "templates").mkdir()
+        (self.dir / "reporter.yaml").write_text(
+            f"state_dir: state\nmail:\n  from: bench@example.com\n  to: [staff@example.com]\n"
+            f"  smtp: {{host: 127.0.0.1, port: {sink.port}, timeout: 10s}}\n{extra}"
+        )
+
+    def job(self, name, text):
+        (self.dir / "jobs" / f"{name}.yaml").write_text(text)
+
+    def argv(self, *args):
+        return [str(self.binary), "--config", str(self.dir / "reporter.yaml"), *args]
+
+
+def run_timed(argv, **kwargs):
+    """Wall time and peak RSS (KiB) of one command, which must succeed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    stderr = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(map(str, argv))} exited {code}:\n{stderr}")
+    return elapsed, usage.ru_maxrss
+
+
+def median_time(argv, repeat, **kwargs):
+    return statistics.median(run_timed(argv, **kwargs)[0] for _ in range(repeat))
+
+
+def targets_job(count, command, timeout="60s"):
+    lines = [f"timeout: {timeout}", "targets:"]
+    lines += [f"  - t{i}" for i in range(count)]
+    lines.append(f"commands: [{command!r}]")
+    return "\n".join(lines) + "\n"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, what, figure, reference="", ratio="", budget="", ok=None):
+        verdict = "" if ok is None else ("met" if ok else "MISSED")
+        self.rows.append((what, figure, reference, ratio, budget, verdict))
+
+    def print(self):
+        head = ("measurement", "reporter", "reference", "ratio", "budget", "")
+        widths = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(len(head))]
+        for row in [head] + self.rows:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
+    parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
+    args = parser.parse_args()
+    quick = args.quick
+    if args.binary:
+        binary = Path(args.binary).resolve()
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        binary = ROOT / "target" / "release" / "reporter"
+    repeat = 1 if quick else 5
+    sink = Sink()
+    table = Table()
+    verdicts = not quick
+    print(f"machine: {machine()}")
+    print(f"binary: {binary}; {'quick run: figures only' if quick else f'medians of {repeat} runs'}\n")
+
+    # 1. Per-command overhead: N x `true` at concurrency 2.
+    count = 200 if quick else 2000
+    install = Install(binary, sink)
+    install.job("many", targets_job(count, "true"))
+    before = sink.messages
+    ours = median_time(install.argv("run", "many", "--jobs", "2"), repeat)
+    assert sink.messages == before + repeat, "every run mails its report"
+    numbers = "\n".join(str(i) for i in range(count)) + "\n"
+    xargs = median_time(["sh", "-c", f"printf '{numbers.replace(chr(10), chr(92) + 'n')}' | xargs -P2 -n1 sh -c true sh"], repeat)
+    table.add(f"{count} x true, pool 2", f"{ours:.3f} s", f"xargs -P2 {xargs:.3f} s", f"{ours / xargs:.2f}", "<= 1.2", ours / xargs <= 1.2 if verdicts else None)
+    if Path("/usr/bin/parallel").exists():
+        parallel = median_time(["sh", "-c", f"seq {count} | parallel -j2 sh -c true"], max(1, repeat // 2))
+        table.add("", "", f"parallel -j2 {parallel:.3f} s", f"{ours / parallel:.2f}")
+    else:
+        table.add("", "", "parallel: not installed (apt-get install parallel)")
+    python = median_time([sys.executable, str(BENCHES / "pool_reference.py"), "2", "true", str(count)], repeat)
+    table.add("", "", f"Python Pool(2) {python:.3f} s", f"{ours / python:.2f}", "<= 1.0", ours / python <= 1.0 if verdicts else None)
+
+    # 2. Makespan: 64 x sleep 0.25 at pool 16; ideal 1.0 s.
+    sleeps, pause, pool = (16, 0.1, 16) if quick else (64, 0.25, 16)
+    ideal = sleeps / pool * pause
+    install.job("sleepy", targets_job(sleeps, f"sleep {pause}"))
+    makespan = median_time(install.argv("run", "sleepy", "--jobs", str(pool)), repeat)
+    table.add(f"{sleeps} x sleep {pause}, pool {pool}", f"{makespan:.3f} s", f"ideal {ideal:.2f} s", f"{makespan / ideal:.3f}", "<= 1.05", makespan / ideal <= 1.05 if verdicts else None)
+
+    # 3. Output flood: one command printing 1 GiB.
+    size = (64 << 20) if quick else (1 << 30)
+    install.job("flood", f"commands: ['head -c {size} /dev/zero']\n")
+    floods = [run_timed(install.argv("run", "flood")) for _ in range(repeat)]
+    flood_time = statistics.median(t for t, _ in floods)
+    flood_rss = max(rss for _, rss in floods) / 1024
+    cat_time = median_time(["sh", "-c", f"head -c {size} /dev/zero | cat > /dev/null"], repeat)
+    rate = size / flood_time / (1 << 30)
+    table.add(f"{size >> 20} MiB on stdout: peak RSS", f"{flood_rss:.1f} MiB", "", "", "<= 32 MiB", flood_rss <= 32 if verdicts else None)
+    table.add("  drained at", f"{rate:.2f} GiB/s", f"cat {size / cat_time / (1 << 30):.2f} GiB/s", f"{cat_time / flood_time:.2f}", ">= 1 GiB/s", rate >= 1 if verdicts else None)
+
+    # 4a. check over 1,000 job files.
+    files = 100 if quick else 1000
+    many = Install(binary, sink)
+    for i in range(files):
+        many.job(f"job{i:04}", f"description: generated {i}\nschedule: '{i % 60} 3 * * *'\ntimeout: 30s\n"
+                 f"commands:\n  - df -h\n  - {{name: inodes, run: df -i, fail_if: '9[0-9]%'}}\n")
+    checked = median_time(many.argv("check"), repeat)
+    table.add(f"check over {files} job files", f"{checked * 1000:.0f} ms", "", "", "<= 200 ms", checked <= 0.2 if verdicts else None)
+
+    # 4b. Start-up to first child: a command that records when it ran, against the same
+    # command started directly (which cancels the cost of sh and date themselves).
+    stamp = install.dir / "stamp"
+    install.job("stamp", f"commands: ['date +%s%N > {stamp}']\n")
+
+    def first_child(argv):
+        started = time.time_ns()
+        run_timed(argv)
+        return (int(stamp.read_text()) - started) / 1e6
+
+    spawn = [first_child(install.argv("preview", "stamp")) for _ in range(repeat * 4)]
+    direct = [first_child(["sh", "-c", f"date +%s%N > {stamp}"]) for _ in range(repeat * 4)]
+    startup = statistics.median(spawn) - statistics.median(direct)
+    table.add("start-up to first child", f"{startup:.2f} ms", f"sh -c directly {statistics.median(direct):.2f} ms", "", "<= 5 ms", startup <= 5 if verdicts else None)
+
+    # 5. Daemon idle between fire times.
+    idle = 3 if quick else 30
+    daemon_install = Install(binary, sink)
+    daemon_install.job("yearly", "schedule: '@yearly'\ncommands: [true]\n")
+    daemon = subprocess.Popen(daemon_install.argv("daemon"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+
+        def status():
+            text = Path(f"/proc/{daemon.pid}/status").read_text()
+            field = lambda name: int(re.search(rf"^{name}:\s+(\d+)", text, re.M).group(1))
+            return field("voluntary_ctxt_switches") + field("nonvoluntary_ctxt_switches"), field("VmHWM"), field("Threads")
+
+        switches_before, _, _ = status()
+        time.sleep(idle)
+        switches_after, hwm, threads = status()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=40)
+    wakeups = switches_after - switches_before
+    table.add(f"daemon idle {idle} s: wake-ups", str(wakeups), f"{threads} thread(s)", "", "~0", wakeups <= 2 if verdicts else None)
+    table.add("  peak RSS", f"{hwm / 1024:.1f} MiB", "", "", "<= 16 MiB", hwm / 1024 <= 16 if verdicts else None)
+
+    # 6. Scale: time per task for growing numbers of tasks.
+    sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
+    per_task = {}
+    for n in sizes:
+        scale = Install(binary, sink)
+        scale.job("scale", targets_job(n, "true"))
+        per_task[n] = median_time(scale.argv("run", "scale", "--jobs", "2"), repeat) / n * 1000
+    for n in sizes:
+        growth = per_task[n] / per_task[sizes[-2]] if n == sizes[-1] else None
+        table.add(f"{n} tasks: per task", f"{per_task[n]:.3f} ms", "", "" if growth is None else f"{growth:.2f} vs {sizes[-2]}",
+                  "linear" if growth is not None else "", (growth <= 1.3) if (verdicts and growth is not None) else None)
+
+    # 7. End to end: run disk-usage against the classic Python script doing the same.
+    disk = Install(binary, sink, f"jobs_dir: {ROOT / 'jobs'}\ntemplates_dir: {ROOT / 'templates'}\n")
+    before = sink.messages
+    ours = median_time(disk.argv("run", "disk-usage"), repeat)
+    classic = median_time([sys.executable, str(BENCHES / "classic_report.py"), str(sink.port)], repeat)
+    assert sink.messages >= before + 2 * repeat, "both mailed every run"
+    table.add("run disk-usage end to end", f"{ours * 1000:.1f} ms", f"classic Python {classic * 1000:.1f} ms", f"{ours / classic:.2f}", "<= 0.25", ours / classic <= 0.25 if verdicts else None)
+
+    table.print()
+    missed = [row for row in table.rows if row[5] == "MISSED"]
+    print(f"\n{len(missed)} budget(s) missed" if verdicts else "\nquick run: behaviour checked, budgets not judged")
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    main()
