@@ -165,8 +165,7 @@ pub fn compose(
         .render_text(TEMPLATE, &context)
         .unwrap_or_else(|e| {
             errors.push(e.clone());
-            let mut text =
-                format!("The digest template failed, so this is a plain list:\n{e}\n\n");
+            let mut text = format!("The digest template failed, so this is a plain list:\n{e}\n\n");
             for section in &sections {
                 text.push_str(&format!(
                     "{}: {} ({} of {} ok)\n",
@@ -194,10 +193,7 @@ pub fn compose(
     let summary_status = context.summary.status;
     let cuts: Vec<String> = sections.iter().flat_map(|s| s.cuts.clone()).collect();
     compose::note_cuts(&mut draft, &cuts);
-    draft.attachments = sections
-        .into_iter()
-        .flat_map(|s| s.attachments)
-        .collect();
+    draft.attachments = sections.into_iter().flat_map(|s| s.attachments).collect();
     let name = format!("{}.digest", run.id);
     let stamp = Stamp {
         job: "digest",
@@ -256,7 +252,10 @@ mod tests {
 
     #[test]
     fn subjects_count_the_jobs_that_went_wrong() {
-        assert_eq!(summary(1, 0, 0, 0).subject("web1"), "[web1] 7 jobs: 1 failed");
+        assert_eq!(
+            summary(1, 0, 0, 0).subject("web1"),
+            "[web1] 7 jobs: 1 failed"
+        );
         assert_eq!(
             summary(2, 1, 1, 0).subject("web1"),
             "[web1] 7 jobs: 2 failed, 1 timeout, 1 error"

@@ -785,9 +785,7 @@ mod tests {
         let mut unmailed = run("disk", &[result("df", Status::Failed, "b")]);
         unmailed.reason = Some("send: never".into());
         history.record(&[unmailed]).unwrap();
-        let recent = history
-            .recent(&["disk".into(), "other".into()], 2)
-            .unwrap();
+        let recent = history.recent(&["disk".into(), "other".into()], 2).unwrap();
         let disk = &recent["disk"];
         let last = disk.last.as_ref().unwrap();
         assert_eq!(last.reason.as_deref(), Some("send: never"));

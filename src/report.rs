@@ -396,7 +396,8 @@ pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
             result.target.as_deref(),
         );
         result.changed = Some(earlier.get(&key).is_none_or(|before| {
-            before.status != result.status || before.digest != digest(&result.stdout, &result.stderr)
+            before.status != result.status
+                || before.digest != digest(&result.stdout, &result.stderr)
         }));
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -16,8 +16,8 @@ use tracing::{error, info, warn};
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Exit, Outcome};
 use crate::compose::{Composed, compose, problems_report};
-use crate::digest::{self, Section};
 use crate::config::Config;
+use crate::digest::{self, Section};
 use crate::error::ConfigError;
 use crate::exit::Tally;
 use crate::facts::{Facts, Scope};
@@ -27,7 +27,6 @@ use crate::job::Job;
 use crate::lock;
 use crate::mail;
 use crate::mailer::Mailer;
-use crate::transport::DeliveryError;
 use crate::pool;
 use crate::report::{
     Context, DiskSample, HostReport, JobInfo, Placement, PreviousResult, RunInfo, Summary,
@@ -35,6 +34,7 @@ use crate::report::{
 };
 use crate::send::{self, Decision};
 use crate::template::Templates;
+use crate::transport::DeliveryError;
 
 /// How to run the selected jobs.
 #[derive(Debug, Clone)]
@@ -425,8 +425,7 @@ pub async fn execute(
                 },
                 results,
                 hosts,
-                previous: previous
-                    .map(|run| run.results.iter().map(PreviousResult::of).collect()),
+                previous: previous.map(|run| run.results.iter().map(PreviousResult::of).collect()),
                 disk_history: disk_history(&facts, &recent, config),
                 node: None,
             };
@@ -505,10 +504,7 @@ pub async fn execute(
             info!("digest: no job's send rule asks for its report; nothing to send");
         } else {
             sections.sort_by_key(|(index, _)| *index);
-            let names: Vec<String> = sections
-                .iter()
-                .map(|(_, s)| s.job.name.clone())
-                .collect();
+            let names: Vec<String> = sections.iter().map(|(_, s)| s.job.name.clone()).collect();
             let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
             let run = RunInfo {
                 id: run_id.clone(),
@@ -670,7 +666,11 @@ impl Outbox {
 }
 
 /// Each current disk's used percentage in the job's earlier runs, by mount.
-fn disk_history(facts: &Facts, recent: &Recent, config: &Config) -> BTreeMap<String, Vec<DiskSample>> {
+fn disk_history(
+    facts: &Facts,
+    recent: &Recent,
+    config: &Config,
+) -> BTreeMap<String, Vec<DiskSample>> {
     let Some(system) = &facts.system else {
         return BTreeMap::new();
     };

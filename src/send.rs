@@ -36,7 +36,9 @@ pub fn decide(
         SendRule::Never => Decision::Skip("send: never".to_owned()),
         SendRule::OnFailure if !summary.all_ok => Decision::Send { recovered: false },
         SendRule::OnFailure if previous_failed => Decision::Send { recovered: true },
-        SendRule::OnFailure => Decision::Skip("send: on-failure, and every result is ok".to_owned()),
+        SendRule::OnFailure => {
+            Decision::Skip("send: on-failure, and every result is ok".to_owned())
+        }
         SendRule::OnChange => match previous {
             Some(previous) if !anything_changed(results, previous) => {
                 Decision::Skip("send: on-change, and nothing changed since the last run".to_owned())
@@ -115,18 +117,31 @@ mod tests {
 
     #[test]
     fn on_change_compares_status_and_output_by_command() {
-        let a = [result("df", Status::Ok, "a"), result("uptime", Status::Ok, "u")];
+        let a = [
+            result("df", Status::Ok, "a"),
+            result("uptime", Status::Ok, "u"),
+        ];
         let send = Decision::Send { recovered: false };
         assert_eq!(after(SendRule::OnChange, None, &a), send, "first run");
         assert_eq!(
             after(SendRule::OnChange, Some(&a), &a),
             Decision::Skip("send: on-change, and nothing changed since the last run".into())
         );
-        let output = [result("df", Status::Ok, "b"), result("uptime", Status::Ok, "u")];
+        let output = [
+            result("df", Status::Ok, "b"),
+            result("uptime", Status::Ok, "u"),
+        ];
         assert_eq!(after(SendRule::OnChange, Some(&a), &output), send);
-        let status = [result("df", Status::Failed, "a"), result("uptime", Status::Ok, "u")];
+        let status = [
+            result("df", Status::Failed, "a"),
+            result("uptime", Status::Ok, "u"),
+        ];
         assert_eq!(after(SendRule::OnChange, Some(&a), &status), send);
-        assert_eq!(after(SendRule::OnChange, Some(&a), &a[..1]), send, "one gone");
+        assert_eq!(
+            after(SendRule::OnChange, Some(&a), &a[..1]),
+            send,
+            "one gone"
+        );
         let reordered = [a[1].clone(), a[0].clone()];
         assert!(matches!(
             after(SendRule::OnChange, Some(&a), &reordered),

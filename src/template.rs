@@ -162,9 +162,7 @@ impl Templates {
             Some(name) => match self.files.get(&(kind, name.to_owned())) {
                 Some(path) => path.display().to_string(),
                 None if name == "default" => "(built-in default template)".to_owned(),
-                None if name == crate::digest::TEMPLATE => {
-                    "(built-in digest template)".to_owned()
-                }
+                None if name == crate::digest::TEMPLATE => "(built-in digest template)".to_owned(),
                 None => self
                     .dir
                     .join(format!("{name}.{kind}.hbs"))
