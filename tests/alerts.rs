@@ -275,6 +275,23 @@ fn the_disk_report_shows_usage_over_earlier_runs() {
     let html = env.run(&["preview", "--html", "disk-usage"]).stdout;
     assert_eq!(html.matches("<tr data-history=").count(), mounts, "{html}");
     assert_eq!(html.matches("data-sample=").count(), 2 * mounts, "{html}");
+
+    // The shipped digest has an HTML version too.
+    let digest = env.run(&[
+        "preview",
+        "--digest",
+        "--html",
+        "disk-usage",
+        "system-summary",
+    ]);
+    assert!(digest.code <= 1, "{}", digest.stderr);
+    assert!(
+        digest.stdout.starts_with("<!DOCTYPE html>")
+            && digest.stdout.contains("<tr data-job=\"disk-usage\">")
+            && digest.stdout.contains("<tr data-job=\"system-summary\">"),
+        "{}",
+        digest.stdout
+    );
 }
 
 fn hostname() -> String {
