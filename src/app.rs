@@ -162,6 +162,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
                 Command::Run(RunArgs {
                     selection,
                     to: Vec::new(),
+                    digest: false,
                 })
             }
             None => {
@@ -187,7 +188,11 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             } else {
                 Trigger::Manual
             };
-            run(&config, &args.selection, args.to, Preview::No, trigger)
+            let mode = Mode {
+                preview: Preview::No,
+                digest: args.digest,
+            };
+            run(&config, &args.selection, args.to, mode, trigger)
         }
         Command::Preview(args) => {
             let preview = if args.html {
@@ -195,13 +200,11 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             } else {
                 Preview::Mbox
             };
-            run(
-                &config,
-                &args.selection,
-                Vec::new(),
+            let mode = Mode {
                 preview,
-                Trigger::Manual,
-            )
+                digest: args.digest,
+            };
+            run(&config, &args.selection, Vec::new(), mode, Trigger::Manual)
         }
         Command::List { json } => list(&config, json),
         Command::Check => check(&config, cli.quiet, argv0),
@@ -219,6 +222,14 @@ enum Preview {
     Html,
 }
 
+/// How a run hands out its reports.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    preview: Preview,
+    /// One message for all the jobs.
+    digest: bool,
+}
+
 /// The period a copy of the binary in `/etc/cron.daily` (and friends) stands for.
 fn cron_period(argv0: Option<&Path>) -> Option<Period> {
     let argv0 = argv0?;
@@ -230,9 +241,10 @@ fn run(
     config: &Config,
     selection: &Selection,
     to: Vec<String>,
-    preview: Preview,
+    mode: Mode,
     trigger: Trigger,
 ) -> i32 {
+    let preview = mode.preview;
     if selection.jobs.is_empty() && !selection.all && selection.schedule.is_none() {
         eprintln!("reporter: error: name the jobs to run, or use --all or --schedule PERIOD");
         return exit::USAGE;
@@ -285,6 +297,7 @@ fn run(
             Vec::new()
         },
         history: history_store(config),
+        digest: mode.digest,
     };
     let mut tally = if jobs.is_empty() && options.problems.is_empty() {
         Tally::default()
@@ -489,6 +502,8 @@ struct HistoryEntry {
     /// `null` for a fire time that was skipped because the job was still running.
     summary: Option<crate::report::Summary>,
     sent: bool,
+    /// Why the report was not mailed (its send rule), or why the run was skipped.
+    reason: Option<String>,
 }
 
 fn history(config: &Config, args: &HistoryArgs) -> i32 {
@@ -517,6 +532,7 @@ fn history(config: &Config, args: &HistoryArgs) -> i32 {
             status: run.status.as_str(),
             summary: (run.status != RunStatus::Skipped).then_some(run.summary),
             sent: run.sent,
+            reason: run.reason.or(run.note),
         })
         .collect();
     if args.json {
@@ -553,7 +569,11 @@ fn history(config: &Config, args: &HistoryArgs) -> i32 {
             e.status,
             results,
             duration,
-            if e.sent { "yes" } else { "no" }
+            match (&e.reason, e.sent) {
+                (_, true) => "yes".to_owned(),
+                (Some(reason), false) => format!("no: {reason}"),
+                (None, false) => "no".to_owned(),
+            }
         );
     }
     exit::OK

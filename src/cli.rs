@@ -103,6 +103,9 @@ pub struct RunArgs {
     /// Send every report to ADDR instead of its recipients (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
+    /// One message for all the selected jobs, a section each, from and to the config's addresses
+    #[arg(long)]
+    pub digest: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,4 +115,7 @@ pub struct PreviewArgs {
     /// Print only the rendered HTML body of each message (to open in a browser)
     #[arg(long)]
     pub html: bool,
+    /// One message for all the selected jobs, a section each
+    #[arg(long)]
+    pub digest: bool,
 }

@@ -17,8 +17,11 @@ use crate::helpers::format_bytes;
 use crate::hosts::HostSpec;
 use crate::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE, Job, job_name};
 use crate::mail::{self, Draft, Stamp};
-use crate::report::{Context, Status, TaskResult};
+use crate::report::{Context, PreviousResult, Status};
 use crate::template::Templates;
+
+/// What the subject of a recovery mail starts with, unless its template uses `run.recovered`.
+pub const RECOVERED: &str = "[recovered] ";
 
 /// A message ready to send, with the name its file gets in an outbox or spool.
 pub struct Composed {
@@ -94,7 +97,7 @@ fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
         .hosts
         .iter()
         .map(|host| {
-            let on_host = |results: &[TaskResult]| -> Vec<TaskResult> {
+            let on_host = |results: &[PreviousResult]| -> Vec<PreviousResult> {
                 results
                     .iter()
                     .filter(|r| r.host.as_deref() == Some(host.name.as_str()))
@@ -109,6 +112,7 @@ fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
                 summary: host.summary.clone(),
                 run: context.run.clone(),
                 previous: context.previous.as_deref().map(on_host),
+                disk_history: context.disk_history.clone(),
                 node: Some(host.name.clone()),
             }
         })
@@ -132,9 +136,9 @@ fn id_part(host: &str) -> String {
 }
 
 /// A built message and the HTML body in it.
-struct Built {
-    message: Message,
-    html: Option<String>,
+pub(crate) struct Built {
+    pub message: Message,
+    pub html: Option<String>,
 }
 
 /// Renders and builds the message with the outputs fitted into [`MESSAGE_LIMIT`]. A
@@ -166,19 +170,7 @@ fn fitted(
             Ok(message) => message,
             Err(e) => return (Err(e), errors),
         };
-        // Quoted-printable at most triples text: below a third of the limit, no need to measure.
-        let raw = draft.text.len()
-            + draft.html.as_ref().map_or(0, String::len)
-            + draft
-                .attachments
-                .iter()
-                .map(|a| a.content.len())
-                .sum::<usize>();
-        let size = if raw < MESSAGE_LIMIT / 3 {
-            raw
-        } else {
-            message.formatted().len()
-        };
+        let size = size(&draft, &message);
         if size <= MESSAGE_LIMIT {
             return (
                 Ok(Built {
@@ -190,28 +182,50 @@ fn fitted(
         }
         if tries == 3 || fitted.size == 0 {
             // What makes it large is the template itself: send the start of the text.
-            let keep = attachments::floor_boundary(&draft.text, MESSAGE_LIMIT / 4);
-            draft.text.truncate(keep);
-            draft.text.push_str(&format!(
-                "\n\n[... the report was cut here: with this template it came to {}, over the {} limit; the HTML version and attachments were left out]\n",
-                format_bytes(size as f64),
-                format_bytes(MESSAGE_LIMIT as f64)
-            ));
-            draft.html = None;
-            draft.attachments.clear();
-            let built = mail::build(&draft, stamp).map(|message| Built {
-                message,
-                html: None,
-            });
-            return (built, errors);
+            return (cut(draft, size, stamp), errors);
         }
         budget = (fitted.size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
     }
     unreachable!("the loop returns by its third try")
 }
 
+/// The size of `message`, built from `draft`; measured only when it may be near the limit.
+pub(crate) fn size(draft: &Draft, message: &Message) -> usize {
+    // Quoted-printable at most triples text: below a third of the limit, no need to measure.
+    let raw = draft.text.len()
+        + draft.html.as_ref().map_or(0, String::len)
+        + draft
+            .attachments
+            .iter()
+            .map(|a| a.content.len())
+            .sum::<usize>();
+    if raw < MESSAGE_LIMIT / 3 {
+        raw
+    } else {
+        message.formatted().len()
+    }
+}
+
+/// The message with only the start of its text, for a template that makes it too large
+/// by itself (`size` bytes).
+pub(crate) fn cut(mut draft: Draft, size: usize, stamp: &Stamp<'_>) -> Result<Built, String> {
+    let keep = attachments::floor_boundary(&draft.text, MESSAGE_LIMIT / 4);
+    draft.text.truncate(keep);
+    draft.text.push_str(&format!(
+        "\n\n[... the report was cut here: with this template it came to {}, over the {} limit; the HTML version and attachments were left out]\n",
+        format_bytes(size as f64),
+        format_bytes(MESSAGE_LIMIT as f64)
+    ));
+    draft.html = None;
+    draft.attachments.clear();
+    mail::build(&draft, stamp).map(|message| Built {
+        message,
+        html: None,
+    })
+}
+
 /// Says at the end of the body what was cut to keep the message small enough.
-fn note_cuts(draft: &mut Draft, cuts: &[String]) {
+pub(crate) fn note_cuts(draft: &mut Draft, cuts: &[String]) {
     if cuts.is_empty() {
         return;
     }
@@ -254,7 +268,12 @@ fn render(
                     .unwrap_or_else(|_| fallback.to_owned())
             })
     };
-    let subject = header(&job.mail.subject, DEFAULT_SUBJECT);
+    let mut subject = header(&job.mail.subject, DEFAULT_SUBJECT);
+    // A subject that does not say so itself is marked: the recovery mail of an
+    // on-failure job must not read like another alert.
+    if context.run.recovered && !job.mail.subject.contains("run.recovered") {
+        subject.insert_str(0, RECOVERED);
+    }
     let from = header(job.mail.from.as_str(), config.mail.from.as_str());
     let recipients = if to_override.is_empty() {
         &job.mail.to

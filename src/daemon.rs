@@ -434,6 +434,7 @@ fn start(
         html: false,
         trigger: Trigger::Daemon,
         history: app::history_store(&config),
+        digest: false,
         // The daemon logs broken job files when it loads them.
         problems: Vec::new(),
     };

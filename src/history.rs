@@ -6,6 +6,7 @@
 //! The history is a convenience next to the mail: a missing or corrupt database is
 //! reported, moved aside and started afresh, and never stops a report from going out.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +60,15 @@ const MIGRATIONS: &[&str] = &[
         started_at TEXT NOT NULL,
         digest TEXT NOT NULL,
         PRIMARY KEY (run, position)
+    );",
+    // 2: why a run was not mailed (its send rule), and the disks' usage per run for the
+    // usage history in reports.
+    "ALTER TABLE runs ADD COLUMN reason TEXT;
+    CREATE TABLE disks (
+        run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        mount TEXT NOT NULL,
+        percent REAL NOT NULL,
+        PRIMARY KEY (run, mount)
     );",
 ];
 
@@ -163,8 +173,28 @@ pub struct RunRecord {
     pub sent: bool,
     /// Why a run was skipped.
     pub note: Option<String>,
+    /// Why the run's report was not mailed: its send rule (`None` when it was mailed, or
+    /// meant to be).
+    pub reason: Option<String>,
     /// Empty for skipped runs, and in listings ([`History::runs`]).
     pub results: Vec<RecordedResult>,
+    /// Each disk's used percentage when the run's report read the facts (mount order).
+    pub disks: Vec<(String, f64)>,
+}
+
+/// One earlier run's disk usage, for the usage history of a report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskRun {
+    pub started_at: DateTime<Utc>,
+    pub disks: Vec<(String, f64)>,
+}
+
+/// What a new run of a job is compared with: its last finished run, and the disk usage of
+/// its recent runs, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Recent {
+    pub last: Option<RunRecord>,
+    pub disks: Vec<DiskRun>,
 }
 
 impl RunRecord {
@@ -189,7 +219,9 @@ impl RunRecord {
             interrupted,
             sent: false,
             note: None,
+            reason: None,
             results: results.iter().map(RecordedResult::of).collect(),
+            disks: Vec::new(),
         }
     }
 
@@ -207,7 +239,9 @@ impl RunRecord {
             interrupted: false,
             sent: false,
             note: Some(note),
+            reason: None,
             results: Vec::new(),
+            disks: Vec::new(),
         }
     }
 }
@@ -260,48 +294,56 @@ impl History {
     /// The last finished run of `job`, with its results: what `previous` and the send
     /// rules compare a new run with. Skipped fire times are not runs here.
     pub fn last_run(&self, job: &str) -> Result<Option<RunRecord>, HistoryError> {
+        self.read(|conn| last_run(conn, job)).map(Option::flatten)
+    }
+
+    /// For each of `jobs`, its last finished run and the disk usage of its newest
+    /// `disk_runs` runs: one connection for a whole run's jobs.
+    pub fn recent(
+        &self,
+        jobs: &[String],
+        disk_runs: usize,
+    ) -> Result<HashMap<String, Recent>, HistoryError> {
         self.read(|conn| {
-            let Some((id, mut run)) = conn
-                .query_row(
-                    &format!(
-                        "SELECT {RUN_COLUMNS} FROM runs WHERE job = ?1 AND status != 'skipped'
-                         ORDER BY started_at DESC, id DESC LIMIT 1"
-                    ),
-                    [job],
-                    run_row,
-                )
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let mut statement = conn.prepare(
-                "SELECT name, command, host, target, status, exit_code, signal, duration_ms,
-                        truncated, started_at, digest
-                 FROM results WHERE run = ?1 ORDER BY position",
+            let mut recent = HashMap::new();
+            let mut statement = conn.prepare_cached(
+                "SELECT runs.id, runs.started_at, disks.mount, disks.percent
+                 FROM (SELECT id, started_at FROM runs
+                       WHERE job = ?1 AND EXISTS (SELECT 1 FROM disks WHERE run = runs.id)
+                       ORDER BY started_at DESC, id DESC LIMIT ?2) AS runs
+                 JOIN disks ON disks.run = runs.id
+                 ORDER BY runs.started_at, runs.id, disks.rowid",
             )?;
-            run.results = statement
-                .query_map([id], |row| {
-                    Ok(RecordedResult {
-                        name: row.get(0)?,
-                        command: row.get(1)?,
-                        host: row.get(2)?,
-                        target: row.get(3)?,
-                        status: match RunStatus::parse(&row.get::<_, String>(4)?) {
-                            RunStatus::Finished(status) => status,
-                            RunStatus::Skipped => Status::Error,
-                        },
-                        exit_code: row.get(5)?,
-                        signal: row.get(6)?,
-                        duration_ms: unsigned(row, 7)?,
-                        truncated: row.get(8)?,
-                        started_at: row.get(9)?,
-                        digest: row.get(10)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(Some(run))
+            for job in jobs {
+                let limit = i64::try_from(disk_runs).unwrap_or(i64::MAX);
+                let mut disks: Vec<(i64, DiskRun)> = Vec::new();
+                let mut rows = statement.query(rusqlite::params![job, limit])?;
+                while let Some(row) = rows.next()? {
+                    let id: i64 = row.get(0)?;
+                    if disks.last().is_none_or(|(last, _)| *last != id) {
+                        let started_at =
+                            DateTime::from_timestamp_millis(row.get(1)?).unwrap_or_default();
+                        disks.push((
+                            id,
+                            DiskRun {
+                                started_at,
+                                disks: Vec::new(),
+                            },
+                        ));
+                    }
+                    if let Some((_, run)) = disks.last_mut() {
+                        run.disks.push((row.get(2)?, row.get(3)?));
+                    }
+                }
+                let entry = Recent {
+                    last: last_run(conn, job)?,
+                    disks: disks.into_iter().map(|(_, run)| run).collect(),
+                };
+                recent.insert(job.clone(), entry);
+            }
+            Ok(recent)
         })
-        .map(Option::flatten)
+        .map(Option::unwrap_or_default)
     }
 
     /// When `job` last came due, whether it ran or was skipped: for `catch_up`.
@@ -457,8 +499,50 @@ fn is_corrupt(error: &rusqlite::Error) -> bool {
     )
 }
 
+fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>> {
+    let Some((id, mut run)) = conn
+        .query_row(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE job = ?1 AND status != 'skipped'
+                 ORDER BY started_at DESC, id DESC LIMIT 1"
+            ),
+            [job],
+            run_row,
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT name, command, host, target, status, exit_code, signal, duration_ms,
+                truncated, started_at, digest
+         FROM results WHERE run = ?1 ORDER BY position",
+    )?;
+    run.results = statement
+        .query_map([id], |row| {
+            Ok(RecordedResult {
+                name: row.get(0)?,
+                command: row.get(1)?,
+                host: row.get(2)?,
+                target: row.get(3)?,
+                status: match RunStatus::parse(&row.get::<_, String>(4)?) {
+                    RunStatus::Finished(status) => status,
+                    RunStatus::Skipped => Status::Error,
+                },
+                exit_code: row.get(5)?,
+                signal: row.get(6)?,
+                duration_ms: unsigned(row, 7)?,
+                truncated: row.get(8)?,
+                started_at: row.get(9)?,
+                digest: row.get(10)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(run))
+}
+
 const RUN_COLUMNS: &str = "id, run_id, job, trigger, started_at, finished_at, status, total, ok, \
-    failed, timeout, error, duration_ms, interrupted, sent, note";
+    failed, timeout, error, duration_ms, interrupted, sent, note, reason";
 
 fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
     let time = |index: usize| -> rusqlite::Result<DateTime<Utc>> {
@@ -496,7 +580,9 @@ fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
             interrupted: row.get(13)?,
             sent: row.get(14)?,
             note: row.get(15)?,
+            reason: row.get(16)?,
             results: Vec::new(),
+            disks: Vec::new(),
         },
     ))
 }
@@ -519,8 +605,8 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
     let s = &run.summary;
     tx.execute(
         "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
-                           failed, timeout, error, duration_ms, interrupted, sent, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           failed, timeout, error, duration_ms, interrupted, sent, note, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         rusqlite::params![
             run.run_id,
             run.job,
@@ -537,6 +623,7 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
             run.interrupted,
             run.sent,
             run.note,
+            run.reason,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -561,6 +648,11 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
             r.started_at,
             r.digest,
         ])?;
+    }
+    let mut statement =
+        tx.prepare_cached("INSERT OR IGNORE INTO disks (run, mount, percent) VALUES (?1, ?2, ?3)")?;
+    for (mount, percent) in &run.disks {
+        statement.execute(rusqlite::params![id, mount, percent])?;
     }
     Ok(())
 }
@@ -675,9 +767,54 @@ mod tests {
         drop(conn);
         let err = history.record(&[run("disk", &[])]).unwrap_err().to_string();
         assert!(
-            err.contains("written by a newer reporter (schema 99, this one knows 1)"),
+            err.contains("written by a newer reporter (schema 99, this one knows 2)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn recent_runs_bring_their_disks_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        for (i, percent) in [10.0, 20.0, 30.0].into_iter().enumerate() {
+            let mut record = run("disk", &[result("df", Status::Ok, "a")]);
+            record.started_at = Utc::now() - chrono::Duration::minutes(10 - i as i64);
+            record.disks = vec![("/".into(), percent), ("/var".into(), 1.0)];
+            history.record(&[record]).unwrap();
+        }
+        let mut unmailed = run("disk", &[result("df", Status::Failed, "b")]);
+        unmailed.reason = Some("send: never".into());
+        history.record(&[unmailed]).unwrap();
+        let recent = history.recent(&["disk".into(), "other".into()], 2).unwrap();
+        let disk = &recent["disk"];
+        let last = disk.last.as_ref().unwrap();
+        assert_eq!(last.reason.as_deref(), Some("send: never"));
+        assert_eq!(last.results[0].status, Status::Failed);
+        let percents: Vec<f64> = disk.disks.iter().map(|r| r.disks[0].1).collect();
+        assert_eq!(percents, [20.0, 30.0], "the newest two, oldest first");
+        assert_eq!(disk.disks[1].disks[1], ("/var".to_owned(), 1.0));
+        assert!(recent["other"].last.is_none());
+    }
+
+    #[test]
+    fn a_first_version_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let conn = Connection::open(history.path()).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
+             failed, timeout, error, duration_ms, interrupted, sent) VALUES
+             ('r0', 'disk', 'cron', ?1, ?1, 'ok', 0, 0, 0, 0, 0, 0, 0, 1)",
+            [Utc::now().timestamp_millis() - 1000],
+        )
+        .unwrap();
+        drop(conn);
+        let old = history.last_run("disk").unwrap().unwrap();
+        assert_eq!((old.run_id.as_str(), old.reason), ("r0", None));
+        history.record(&[run("disk", &[])]).unwrap();
+        assert_eq!(history.runs(None, 10).unwrap().len(), 2);
     }
 
     #[test]

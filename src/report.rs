@@ -1,7 +1,7 @@
 //! A job's report: results classified into statuses, summarised, and put into the template
 //! context of SPEC §3.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::command::{Exit, Outcome};
 use crate::facts::Facts;
+use crate::history::{RecordedResult, RunRecord, digest};
 use crate::job::{CommandDef, Job};
 use crate::timezone::Zone;
 
@@ -279,6 +280,8 @@ pub struct RunInfo {
     pub finished_at: String,
     pub trigger: Trigger,
     pub interrupted: bool,
+    /// Every result is ok again after the last run failed (`send: on-failure` mails this).
+    pub recovered: bool,
 }
 
 /// `job`.
@@ -309,10 +312,100 @@ pub struct Context<'a> {
     pub hosts: Vec<HostReport>,
     pub summary: Summary,
     pub run: RunInfo,
-    pub previous: Option<Vec<TaskResult>>,
+    pub previous: Option<Vec<PreviousResult>>,
+    /// Each disk's used percentage in the job's earlier runs, oldest first, by mount: every
+    /// mount of `host.disks` is a key (with no runs yet, an empty list).
+    pub disk_history: BTreeMap<String, Vec<DiskSample>>,
     pub node: Option<String>,
 }
 
+/// One entry of `previous`: a result of the last recorded run, in the shape of `results`.
+/// The history keeps a digest of the output, not the output: `stdout` and `stderr` are null.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousResult {
+    pub name: String,
+    pub command: String,
+    pub host: Option<String>,
+    pub target: Option<String>,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub duration_ms: u64,
+    pub truncated: bool,
+    pub started_at: String,
+    pub changed: Option<bool>,
+    pub matches: Vec<String>,
+    pub stdout_attachment: Option<String>,
+    pub stderr_attachment: Option<String>,
+}
+
+impl PreviousResult {
+    pub fn of(recorded: &RecordedResult) -> PreviousResult {
+        PreviousResult {
+            name: recorded.name.clone(),
+            command: recorded.command.clone(),
+            host: recorded.host.clone(),
+            target: recorded.target.clone(),
+            status: recorded.status,
+            exit_code: recorded.exit_code,
+            signal: recorded.signal,
+            stdout: None,
+            stderr: None,
+            duration_ms: recorded.duration_ms,
+            truncated: recorded.truncated,
+            started_at: recorded.started_at.clone(),
+            changed: None,
+            matches: Vec::new(),
+            stdout_attachment: None,
+            stderr_attachment: None,
+        }
+    }
+}
+
+/// A disk's used percentage in one earlier run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskSample {
+    pub percent: f64,
+    /// When that run started (RFC 3339, configured time zone).
+    pub at: String,
+}
+
+/// Sets each result's `changed`: whether its status or output differs from the result of
+/// `previous` run with the same command, host and target (a new command has changed).
+/// Without a previous run it stays null.
+pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
+    let Some(previous) = previous else {
+        return;
+    };
+    let earlier: HashMap<(&str, Option<&str>, Option<&str>), &RecordedResult> = previous
+        .results
+        .iter()
+        .map(|r| {
+            (
+                (r.command.as_str(), r.host.as_deref(), r.target.as_deref()),
+                r,
+            )
+        })
+        .collect();
+    for result in results {
+        let key = (
+            result.command.as_str(),
+            result.host.as_deref(),
+            result.target.as_deref(),
+        );
+        result.changed = Some(earlier.get(&key).is_none_or(|before| {
+            before.status != result.status
+                || before.digest != digest(&result.stdout, &result.stderr)
+        }));
+    }
+}
+
+/// Whether anything differs from the previous run: a result changed, or one is gone.
+pub fn anything_changed(results: &[TaskResult], previous: &RunRecord) -> bool {
+    results.len() != previous.results.len() || results.iter().any(|r| r.changed != Some(false))
+}
 impl<'a> Context<'a> {
     /// The same context with other results, without copying the old ones (and their
     /// output) first.
@@ -329,6 +422,7 @@ impl<'a> Context<'a> {
             summary: self.summary.clone(),
             run: self.run.clone(),
             previous: self.previous.clone(),
+            disk_history: self.disk_history.clone(),
             node: self.node.clone(),
         }
     }

@@ -1,24 +1,27 @@
 //! A run: every command of every selected job through one pool; each job's report rendered
 //! and sent as soon as its own commands are done; the tally of what happened.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::address::AddressSpec;
 use crate::command::{self, CommandSpec, Exit, Outcome};
-use crate::compose::{compose, problems_report};
+use crate::compose::{Composed, compose, problems_report};
 use crate::config::Config;
+use crate::digest::{self, Section};
 use crate::error::ConfigError;
 use crate::exit::Tally;
 use crate::facts::{Facts, Scope};
-use crate::history::{History, RunRecord};
+use crate::history::{History, HistoryError, Recent, RunRecord};
 use crate::hosts::{self, HostSpec};
 use crate::job::Job;
 use crate::lock;
@@ -26,9 +29,12 @@ use crate::mail;
 use crate::mailer::Mailer;
 use crate::pool;
 use crate::report::{
-    Context, HostReport, JobInfo, Placement, RunInfo, Summary, TaskResult, Trigger, millis, rfc3339,
+    Context, DiskSample, HostReport, JobInfo, Placement, PreviousResult, RunInfo, Summary,
+    TaskResult, Trigger, mark_changes, millis, rfc3339,
 };
+use crate::send::{self, Decision};
 use crate::template::Templates;
+use crate::transport::DeliveryError;
 
 /// How to run the selected jobs.
 #[derive(Debug, Clone)]
@@ -44,9 +50,15 @@ pub struct RunOptions {
     /// Problems with the configuration found before the run: mailed to the config's
     /// `mail.to` in a report of their own, so a broken job does not go unnoticed.
     pub problems: Vec<ConfigError>,
-    /// Where each job's run is recorded once its mail has gone; `None` records nothing.
+    /// Where each job's run is recorded once its mail has gone, and what `previous` and
+    /// the send rules compare it with; `None` records nothing and compares with nothing.
     pub history: Option<History>,
+    /// `--digest`: one message for all the jobs, a section each.
+    pub digest: bool,
 }
+
+/// How many earlier runs a report's disk usage history shows.
+const DISK_RUNS: usize = 13;
 
 /// One task of the pool: which job, which result slot, what to start.
 struct Task {
@@ -325,38 +337,55 @@ pub async fn execute(
     };
     // The facts may need a resolver lookup and reading /proc: gather them while the
     // commands run, and the system part only when a template reads it.
-    let scope = jobs
-        .iter()
-        .map(|job| templates.facts_scope(job))
-        .max()
-        .unwrap_or(Scope::Names);
+    let scopes: Vec<Scope> = jobs.iter().map(|job| templates.facts_scope(job)).collect();
+    let digest_scope = if options.digest {
+        templates.template_scope(digest::TEMPLATE)
+    } else {
+        Scope::Names
+    };
+    let scope = scopes.iter().copied().fold(digest_scope, Scope::max);
     let zone = config.timezone;
     let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
+    // What the send rules and `previous` compare with, read while the commands run.
+    let recent_task = options.history.clone().map(|history| {
+        let names: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
+        tokio::task::spawn_blocking(move || history.recent(&names, DISK_RUNS))
+    });
 
     let mut facts: Option<Arc<Facts>> = None;
     let mut facts_task = Some(facts_task);
+    let mut recent: Option<HashMap<String, Recent>> = None;
+    let mut recent_task = recent_task;
     let mut pending: Vec<usize> = runs
         .iter()
         .enumerate()
         .filter(|(_, r)| r.remaining == 0)
         .map(|(i, _)| i)
         .collect();
-    let mut deliveries = JoinSet::new();
-    let mut previews: Vec<(usize, Vec<u8>)> = Vec::new();
-    let mailer = (!options.preview).then(|| Arc::new(Mailer::new(config)));
+    let mut out = Outbox {
+        mailer: (!options.preview).then(|| Arc::new(Mailer::new(config))),
+        deliveries: JoinSet::new(),
+        previews: Vec::new(),
+    };
     // What earlier runs could not deliver goes out first, while the commands run.
-    let flush = mailer.as_ref().map(|mailer| {
+    let flush = out.mailer.as_ref().map(|mailer| {
         let (mailer, waiting) = (Arc::clone(mailer), mailer.spool().list());
         tokio::spawn(async move { mailer.flush(waiting).await })
     });
     let mut records: Vec<RunRecord> = Vec::new();
+    let mut sections: Vec<(usize, Section)> = Vec::new();
+    let digest_started = SystemTime::now();
 
     loop {
         for index in pending.drain(..) {
             let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
+            let recent = recent_of(&mut recent, &mut recent_task)
+                .await
+                .remove(&jobs[index].name)
+                .unwrap_or_default();
             let job = &jobs[index];
             let job_run = &mut runs[index];
-            let results: Vec<TaskResult> = job_run
+            let mut results: Vec<TaskResult> = job_run
                 .slots
                 .drain(..)
                 .zip(job_run.outcomes.drain(..))
@@ -376,7 +405,10 @@ pub async fn execute(
                     )
                 })
                 .collect();
+            let previous = recent.last.as_ref();
+            mark_changes(&mut results, previous);
             let summary = Summary::of(&results, millis(job_run.started.elapsed()));
+            let decision = send::decide(job.send, &summary, &results, previous);
             let hosts = HostReport::group(&results, summary.duration_ms);
             tally.command_failed |= !summary.all_ok;
             let context = Context {
@@ -389,16 +421,15 @@ pub async fn execute(
                     finished_at: rfc3339(SystemTime::now(), config.timezone),
                     trigger: options.trigger,
                     interrupted: *cancel.borrow(),
+                    recovered: decision.recovered(),
                 },
                 results,
                 hosts,
-                previous: None,
+                previous: previous.map(|run| run.results.iter().map(PreviousResult::of).collect()),
+                disk_history: disk_history(&facts, &recent, config),
                 node: None,
             };
-            let (messages, render_failed) =
-                compose(job, &context, templates, config, &options.to, &run_id);
-            tally.config_error |= render_failed;
-            if options.history.is_some() && !options.preview {
+            let mut record = (options.history.is_some() && !options.preview).then(|| {
                 let mut record = RunRecord::finished(
                     &run_id,
                     &job.name,
@@ -408,55 +439,52 @@ pub async fn execute(
                     &context.results,
                     context.run.interrupted,
                 );
+                if scopes[index] == Scope::Full
+                    && let Some(system) = &facts.system
+                {
+                    record.disks = system
+                        .disks
+                        .iter()
+                        .map(|d| (d.mount.clone(), d.percent))
+                        .collect();
+                }
+                record
+            });
+            if let Decision::Skip(reason) = decision {
+                if options.preview {
+                    warn!("{}: run would not mail this report ({reason})", job.name);
+                } else {
+                    info!("{}: not mailed ({reason})", job.name);
+                }
+                if let Some(mut record) = record {
+                    record.reason = Some(reason);
+                    records.push(record);
+                }
+                continue;
+            }
+            if options.digest {
+                sections.push((index, Section::of(job, &context, jobs.len())));
+                if let Some(mut record) = record {
+                    record.sent = true;
+                    records.push(record);
+                }
+                continue;
+            }
+            let (messages, render_failed) =
+                compose(job, &context, templates, config, &options.to, &run_id);
+            tally.config_error |= render_failed;
+            if let Some(mut record) = record.take() {
                 record.sent = !messages.is_empty();
                 records.push(record);
             }
             for composed in messages {
-                if options.preview && options.html {
-                    match composed.html {
-                        Some(mut html) => {
-                            if !html.ends_with('\n') {
-                                html.push('\n');
-                            }
-                            previews.push((index, html.into_bytes()));
-                        }
-                        // A template that failed to render has been reported already.
-                        None if templates.has_html(&job.mail.template) => {}
-                        None => {
-                            error!(
-                                "{}: no HTML template to preview (expected `{}`)",
-                                job.path.display(),
-                                templates.html_path(&job.mail.template).display()
-                            );
-                            tally.config_error = true;
-                        }
-                    }
-                    continue;
-                }
-                if options.preview {
-                    let mut out = Vec::new();
-                    let sender = composed
-                        .message
-                        .envelope()
-                        .from()
-                        .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
-                    mail::write_mbox(
-                        &mut out,
-                        &composed.message.formatted(),
-                        &sender,
-                        composed.date,
-                    );
-                    previews.push((index, out));
-                    continue;
-                }
-                let mailer = Arc::clone(mailer.as_ref().expect("a run has a mailer"));
-                let job_name = job.name.clone();
-                deliveries.spawn(async move {
-                    let result = mailer
-                        .deliver(&job_name, &composed.name, &composed.message)
-                        .await;
-                    (job_name, result)
-                });
+                let expected = (
+                    templates.has_html(&job.mail.template),
+                    templates.html_path(&job.mail.template),
+                    job.path.as_path(),
+                );
+                tally.config_error |=
+                    !out.dispatch(composed, index, vec![job.name.clone()], options, expected);
             }
         }
 
@@ -471,31 +499,68 @@ pub async fn execute(
         }
     }
 
-    if let Some(mailer) = &mailer
+    if options.digest {
+        if sections.is_empty() {
+            info!("digest: no job's send rule asks for its report; nothing to send");
+        } else {
+            sections.sort_by_key(|(index, _)| *index);
+            let names: Vec<String> = sections.iter().map(|(_, s)| s.job.name.clone()).collect();
+            let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
+            let run = RunInfo {
+                id: run_id.clone(),
+                started_at: rfc3339(digest_started, config.timezone),
+                finished_at: rfc3339(SystemTime::now(), config.timezone),
+                trigger: options.trigger,
+                interrupted: *cancel.borrow(),
+                recovered: false,
+            };
+            let sections = sections.into_iter().map(|(_, s)| s).collect();
+            let (composed, render_failed) =
+                digest::compose(sections, &facts, &run, templates, config, &options.to);
+            tally.config_error |= render_failed;
+            match composed {
+                Some(composed) => {
+                    let expected = (
+                        templates.has_html(digest::TEMPLATE),
+                        templates.html_path(digest::TEMPLATE),
+                        config.templates_dir.as_path(),
+                    );
+                    tally.config_error |= !out.dispatch(composed, 0, names, options, expected);
+                }
+                None => {
+                    for record in records.iter_mut().filter(|r| names.contains(&r.job)) {
+                        record.sent = false;
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(mailer) = &out.mailer
         && !options.problems.is_empty()
     {
         let facts = facts_of(&mut facts, &mut facts_task, scope, config).await;
         if let Some(report) = problems_report(&options.problems, config, templates, &facts, &run_id)
         {
             let mailer = Arc::clone(mailer);
-            deliveries.spawn(async move {
+            out.deliveries.spawn(async move {
                 let result = mailer
                     .deliver("reporter", &report.name, &report.message)
                     .await;
-                (String::new(), result)
+                (Vec::new(), result)
             });
         }
     }
-    while let Some(delivery) = deliveries.join_next().await {
+    while let Some(delivery) = out.deliveries.join_next().await {
         // The mailer has said what went wrong; here it only counts, and the history notes
         // which jobs' mail did not go out.
         match delivery {
             Ok((_, Ok(()))) => {}
-            Ok((job, Err(_))) => {
+            Ok((jobs, Err(_))) => {
                 tally.undelivered = true;
                 records
                     .iter_mut()
-                    .filter(|r| r.job == job)
+                    .filter(|r| jobs.contains(&r.job))
                     .for_each(|r| r.sent = false);
             }
             Err(_) => tally.undelivered = true,
@@ -515,6 +580,7 @@ pub async fn execute(
     }
 
     if options.preview {
+        let mut previews = out.previews;
         previews.sort_by_key(|(index, _)| *index);
         let mut stdout = std::io::stdout().lock();
         for (_, mbox) in previews {
@@ -527,6 +593,128 @@ pub async fn execute(
         let _ = stdout.flush();
     }
     tally
+}
+
+/// Where the composed messages go: printed for a preview, else delivered.
+struct Outbox {
+    mailer: Option<Arc<Mailer>>,
+    deliveries: JoinSet<(Vec<String>, Result<(), DeliveryError>)>,
+    /// The printed messages, by the selection order of their jobs.
+    previews: Vec<(usize, Vec<u8>)>,
+}
+
+impl Outbox {
+    /// Prints `composed` (a preview, placed by `order`) or starts delivering it on behalf of
+    /// `jobs`. `expected` is whether its HTML template exists, where it would be, and the
+    /// file to blame when `preview --html` has none: false for that configuration error.
+    fn dispatch(
+        &mut self,
+        composed: Composed,
+        order: usize,
+        jobs: Vec<String>,
+        options: &RunOptions,
+        expected: (bool, PathBuf, &Path),
+    ) -> bool {
+        if options.preview && options.html {
+            let (has_html, html_path, blame) = expected;
+            match composed.html {
+                Some(mut html) => {
+                    if !html.ends_with('\n') {
+                        html.push('\n');
+                    }
+                    self.previews.push((order, html.into_bytes()));
+                }
+                // A template that failed to render has been reported already.
+                None if has_html => {}
+                None => {
+                    error!(
+                        "{}: no HTML template to preview (expected `{}`)",
+                        blame.display(),
+                        html_path.display()
+                    );
+                    return false;
+                }
+            }
+            return true;
+        }
+        if options.preview {
+            let mut out = Vec::new();
+            let sender = composed
+                .message
+                .envelope()
+                .from()
+                .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
+            mail::write_mbox(
+                &mut out,
+                &composed.message.formatted(),
+                &sender,
+                composed.date,
+            );
+            self.previews.push((order, out));
+            return true;
+        }
+        let mailer = Arc::clone(self.mailer.as_ref().expect("a run has a mailer"));
+        self.deliveries.spawn(async move {
+            let label = jobs.join(", ");
+            let result = mailer
+                .deliver(&label, &composed.name, &composed.message)
+                .await;
+            (jobs, result)
+        });
+        true
+    }
+}
+
+/// Each current disk's used percentage in the job's earlier runs, by mount.
+fn disk_history(
+    facts: &Facts,
+    recent: &Recent,
+    config: &Config,
+) -> BTreeMap<String, Vec<DiskSample>> {
+    let Some(system) = &facts.system else {
+        return BTreeMap::new();
+    };
+    system
+        .disks
+        .iter()
+        .map(|disk| {
+            let samples = recent
+                .disks
+                .iter()
+                .filter_map(|run| {
+                    let (_, percent) = run.disks.iter().find(|(mount, _)| *mount == disk.mount)?;
+                    Some(DiskSample {
+                        percent: *percent,
+                        at: rfc3339(run.started_at.into(), config.timezone),
+                    })
+                })
+                .collect();
+            (disk.mount.clone(), samples)
+        })
+        .collect()
+}
+
+/// The history's view of the jobs, waiting for the read to finish the first time. A
+/// history that cannot be read is reported once; the jobs then have no previous run.
+async fn recent_of<'a>(
+    recent: &'a mut Option<HashMap<String, Recent>>,
+    task: &mut Option<tokio::task::JoinHandle<Result<HashMap<String, Recent>, HistoryError>>>,
+) -> &'a mut HashMap<String, Recent> {
+    if recent.is_none() {
+        let read = match task.take() {
+            Some(task) => match task.await {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) => {
+                    error!("{e}");
+                    HashMap::new()
+                }
+                Err(_) => HashMap::new(),
+            },
+            None => HashMap::new(),
+        };
+        *recent = Some(read);
+    }
+    recent.get_or_insert_with(HashMap::new)
 }
 
 /// The facts, waiting for their gathering to finish the first time.

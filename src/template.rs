@@ -15,6 +15,7 @@ use crate::helpers;
 use crate::job::Job;
 
 const BUILTIN_DEFAULT: &str = include_str!("builtin/default.txt.hbs");
+const BUILTIN_DIGEST: &str = include_str!("builtin/digest.txt.hbs");
 
 /// Every template of a templates folder, compiled.
 pub struct Templates {
@@ -41,6 +42,8 @@ impl Templates {
         helpers::register(&mut html);
         text.register_template_string("default", BUILTIN_DEFAULT)
             .expect("the built-in template compiles");
+        text.register_template_string(crate::digest::TEMPLATE, BUILTIN_DIGEST)
+            .expect("the built-in digest template compiles");
 
         let mut errors = Vec::new();
         let mut files = HashMap::new();
@@ -159,6 +162,7 @@ impl Templates {
             Some(name) => match self.files.get(&(kind, name.to_owned())) {
                 Some(path) => path.display().to_string(),
                 None if name == "default" => "(built-in default template)".to_owned(),
+                None if name == crate::digest::TEMPLATE => "(built-in digest template)".to_owned(),
                 None => self
                     .dir
                     .join(format!("{name}.{kind}.hbs"))
@@ -204,6 +208,24 @@ impl Templates {
                     .is_some_and(|t| scan.template(t, true))
             };
         if needed { Scope::Full } else { Scope::Names }
+    }
+
+    /// Which facts the template `name` (text and HTML versions) reads.
+    pub fn template_scope(&self, name: &str) -> Scope {
+        let reads = |registry: &Handlebars<'static>| {
+            let mut scan = FactsScan {
+                registry,
+                partials: HashSet::new(),
+            };
+            registry
+                .get_template(name)
+                .is_some_and(|t| scan.template(t, true))
+        };
+        if reads(&self.text) || reads(&self.html) {
+            Scope::Full
+        } else {
+            Scope::Names
+        }
     }
 }
 
@@ -505,6 +527,8 @@ mod tests {
             "run": {"id": "r1", "started_at": "2026-11-22T06:00:00Z", "finished_at": "2026-11-22T06:00:01Z",
                 "trigger": "cron", "interrupted": false},
             "previous": null,
+            "disk_history": {"/": [{"percent": 40.0, "at": "2026-11-20T06:00:00Z"},
+                {"percent": 45.0, "at": "2026-11-21T06:00:00Z"}], "/var": [], "/srv": [], "/empty": []},
             "node": null
         })
     }
@@ -542,6 +566,12 @@ mod tests {
             "escaped output: {html}"
         );
         assert!(!html.contains("<script"), "{html}");
+        // The usage of earlier runs, under the mounts that have some.
+        assert_eq!(html.matches("<tr data-history=").count(), 1, "{html}");
+        let history = &html[html.find("<tr data-history=\"/\"").expect("a row for /")..];
+        let history = &history[..history.find("</tr>\n  </table>").unwrap_or(history.len())];
+        assert_eq!(history.matches("data-sample=").count(), 2, "{history}");
+        assert!(history.contains("40% &rarr; 50% now"), "{history}");
         let text = templates.render_text("disk-usage", &context).unwrap();
         assert!(text.contains("95% /var <&>"), "{text}");
         assert!(

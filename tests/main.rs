@@ -2,6 +2,7 @@
 
 mod support;
 
+mod alerts;
 mod config_errors;
 mod content;
 mod daemon;

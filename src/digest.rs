@@ -1,0 +1,273 @@
+//! `--digest`: the reports of all selected jobs in one message, a section each, for a
+//! cron.daily that should send one morning mail instead of ten.
+//!
+//! Each job's section is cut down when the job finishes (its outputs fitted into its share
+//! of the message budget), so a run holds no more output than one message can carry.
+
+use serde::Serialize;
+use tracing::error;
+
+use crate::address::AddressSpec;
+use crate::attachments::{self, Attachment, MESSAGE_LIMIT};
+use crate::compose::{self, Built, Composed};
+use crate::config::Config;
+use crate::facts::Facts;
+use crate::job::Job;
+use crate::mail::{self, Draft, Stamp};
+use crate::report::{
+    Context, HostReport, JobInfo, PreviousResult, RunInfo, Status, Summary, TaskResult,
+};
+use crate::template::Templates;
+
+/// The template a digest is rendered with: built in, replaced by `templates/digest.txt.hbs`
+/// (and given an HTML version by `templates/digest.html.hbs`).
+pub const TEMPLATE: &str = "digest";
+
+/// One job's section: what its own message would have shown, outputs fitted.
+#[derive(Debug, Serialize)]
+pub struct Section {
+    pub job: JobInfo,
+    pub summary: Summary,
+    pub results: Vec<TaskResult>,
+    pub hosts: Vec<HostReport>,
+    pub run: RunInfo,
+    pub previous: Option<Vec<PreviousResult>>,
+    #[serde(skip)]
+    attachments: Vec<Attachment>,
+    #[serde(skip)]
+    cuts: Vec<String>,
+}
+
+impl Section {
+    /// `job`'s section, its outputs fitted into an equal share of the message for each of
+    /// the `jobs` selected.
+    pub fn of(job: &Job, context: &Context<'_>, jobs: usize) -> Section {
+        let budget = MESSAGE_LIMIT / 4 * 3 / jobs.max(1);
+        let fitted = attachments::fit(
+            &job.name,
+            &context.results,
+            job.mail.attach_output_over,
+            budget,
+        );
+        let hosts = if context.hosts.is_empty() {
+            Vec::new()
+        } else {
+            HostReport::group(&fitted.results, context.summary.duration_ms)
+        };
+        Section {
+            job: context.job.clone(),
+            summary: context.summary.clone(),
+            results: fitted.results,
+            hosts,
+            run: context.run.clone(),
+            previous: context.previous.clone(),
+            attachments: fitted.attachments,
+            cuts: fitted.cuts,
+        }
+    }
+}
+
+/// `summary` of a digest: its jobs counted by their worst status.
+#[derive(Debug, Serialize)]
+struct DigestSummary {
+    jobs: usize,
+    ok: usize,
+    failed: usize,
+    timeout: usize,
+    error: usize,
+    recovered: usize,
+    all_ok: bool,
+    status: Status,
+}
+
+impl DigestSummary {
+    fn of(sections: &[Section]) -> DigestSummary {
+        let count = |s| sections.iter().filter(|x| x.summary.status == s).count();
+        DigestSummary {
+            jobs: sections.len(),
+            ok: count(Status::Ok),
+            failed: count(Status::Failed),
+            timeout: count(Status::Timeout),
+            error: count(Status::Error),
+            recovered: sections.iter().filter(|x| x.run.recovered).count(),
+            all_ok: sections.iter().all(|x| x.summary.all_ok),
+            status: sections
+                .iter()
+                .map(|x| x.summary.status)
+                .max()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `[web1] 7 jobs: 1 failed, 1 timeout`, or `[web1] 2 jobs: all ok`.
+    fn subject(&self, hostname: &str) -> String {
+        let mut parts: Vec<String> = [
+            (self.failed, "failed"),
+            (self.timeout, "timeout"),
+            (self.error, "error"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            parts.push("all ok".to_owned());
+        }
+        if self.recovered > 0 {
+            parts.push(format!("{} recovered", self.recovered));
+        }
+        let plural = if self.jobs == 1 { "" } else { "s" };
+        format!(
+            "[{hostname}] {} job{plural}: {}",
+            self.jobs,
+            parts.join(", ")
+        )
+    }
+}
+
+/// The context of the digest template.
+#[derive(Debug, Serialize)]
+struct DigestContext<'a> {
+    host: &'a Facts,
+    run: &'a RunInfo,
+    summary: DigestSummary,
+    jobs: &'a [Section],
+}
+
+/// The digest of `sections` (in selection order), from and to the config's addresses
+/// (or `to_override`). The flag says whether a template failed.
+pub fn compose(
+    sections: Vec<Section>,
+    facts: &Facts,
+    run: &RunInfo,
+    templates: &Templates,
+    config: &Config,
+    to_override: &[AddressSpec],
+) -> (Option<Composed>, bool) {
+    let context = DigestContext {
+        host: facts,
+        run,
+        summary: DigestSummary::of(&sections),
+        jobs: &sections,
+    };
+    let mut errors = Vec::new();
+    let address = |spec: &AddressSpec| {
+        templates
+            .render_inline(spec.as_str(), &context)
+            .unwrap_or_else(|_| spec.as_str().to_owned())
+    };
+    let recipients = if to_override.is_empty() {
+        &config.mail.to
+    } else {
+        to_override
+    };
+    let text = templates
+        .render_text(TEMPLATE, &context)
+        .unwrap_or_else(|e| {
+            errors.push(e.clone());
+            let mut text = format!("The digest template failed, so this is a plain list:\n{e}\n\n");
+            for section in &sections {
+                text.push_str(&format!(
+                    "{}: {} ({} of {} ok)\n",
+                    section.job.name,
+                    section.summary.status.as_str(),
+                    section.summary.ok,
+                    section.summary.total
+                ));
+            }
+            text
+        });
+    let html = templates
+        .render_html(TEMPLATE, &context)
+        .and_then(|html| html.map_err(|e| errors.push(e)).ok());
+    let mut draft = Draft {
+        from: address(&config.mail.from),
+        to: recipients.iter().map(address).collect(),
+        cc: Vec::new(),
+        reply_to: None,
+        subject: context.summary.subject(&facts.hostname),
+        text,
+        html,
+        attachments: Vec::new(),
+    };
+    let summary_status = context.summary.status;
+    let cuts: Vec<String> = sections.iter().flat_map(|s| s.cuts.clone()).collect();
+    compose::note_cuts(&mut draft, &cuts);
+    draft.attachments = sections.into_iter().flat_map(|s| s.attachments).collect();
+    let name = format!("{}.digest", run.id);
+    let stamp = Stamp {
+        job: "digest",
+        status: summary_status,
+        message_id: format!("<{name}@{}>", facts.fqdn),
+        date: config.timezone.now(),
+    };
+    for e in &errors {
+        error!("{e}");
+    }
+    let built = mail::build(&draft, &stamp).and_then(|message| {
+        let size = compose::size(&draft, &message);
+        if size <= MESSAGE_LIMIT {
+            Ok(Built {
+                message,
+                html: draft.html,
+            })
+        } else {
+            compose::cut(draft, size, &stamp)
+        }
+    });
+    let failed = !errors.is_empty();
+    match built {
+        Ok(Built { message, html }) => (
+            Some(Composed {
+                message,
+                name,
+                date: stamp.date,
+                html,
+            }),
+            failed,
+        ),
+        Err(e) => {
+            error!("the digest cannot be mailed: {e}");
+            (None, true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(failed: usize, timeout: usize, error: usize, recovered: usize) -> DigestSummary {
+        DigestSummary {
+            jobs: 7,
+            ok: 7 - failed - timeout - error,
+            failed,
+            timeout,
+            error,
+            recovered,
+            all_ok: failed + timeout + error == 0,
+            status: Status::Ok,
+        }
+    }
+
+    #[test]
+    fn subjects_count_the_jobs_that_went_wrong() {
+        assert_eq!(
+            summary(1, 0, 0, 0).subject("web1"),
+            "[web1] 7 jobs: 1 failed"
+        );
+        assert_eq!(
+            summary(2, 1, 1, 0).subject("web1"),
+            "[web1] 7 jobs: 2 failed, 1 timeout, 1 error"
+        );
+        assert_eq!(
+            summary(0, 0, 0, 1).subject("web1"),
+            "[web1] 7 jobs: all ok, 1 recovered"
+        );
+        let one = DigestSummary {
+            jobs: 1,
+            ..summary(0, 0, 0, 0)
+        };
+        assert_eq!(one.subject("db"), "[db] 1 job: all ok");
+    }
+}
