@@ -424,6 +424,12 @@ impl History {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", true)?;
+            // Each run opens and closes the database; checkpointing on every close would
+            // fsync it each time. SQLite checkpoints by itself as the log grows.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
             Ok(conn)
         };
         let mut conn = match open() {
