@@ -23,7 +23,9 @@ pub const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long output is still read after the command itself exited (a background grandchild
 /// may hold the pipe open forever).
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
-const READ_BUFFER: usize = 64 << 10;
+/// Below glibc's 64 KiB consolidation threshold, so a buffer freed after each command does
+/// not make malloc sweep its free lists; reads still drain a pipe in two calls.
+const READ_BUFFER: usize = 32 << 10;
 
 /// Everything needed to start one child.
 #[derive(Debug, Clone)]
@@ -132,8 +134,9 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
 
     let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
     let (mut out, mut err) = (Capture::new(spec.max_output), Capture::new(spec.max_output));
-    let mut out_buf = vec![0u8; READ_BUFFER];
-    let mut err_buf = vec![0u8; READ_BUFFER];
+    // Filled without zeroing first: most commands print a few lines.
+    let mut out_buf = Vec::with_capacity(READ_BUFFER);
+    let mut err_buf = Vec::with_capacity(READ_BUFFER);
     let mut status = None;
     let mut phase = Phase::Running;
     let mut deadline = start + spec.timeout;
@@ -148,11 +151,17 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     while status.is_none() || stdout.is_some() || stderr.is_some() {
         tokio::select! {
             n = read_some(&mut stdout, &mut out_buf) => match n {
-                Ok(n) if n > 0 => out.push(&out_buf[..n]),
+                Ok(n) if n > 0 => {
+                    out.push(&out_buf);
+                    out_buf.clear();
+                }
                 _ => stdout = None,
             },
             n = read_some(&mut stderr, &mut err_buf) => match n {
-                Ok(n) if n > 0 => err.push(&err_buf[..n]),
+                Ok(n) if n > 0 => {
+                    err.push(&err_buf);
+                    err_buf.clear();
+                }
                 _ => stderr = None,
             },
             exited = child.wait(), if status.is_none() => {
@@ -221,9 +230,12 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
 }
 
 /// Reads from a pipe that may already be closed (then it never completes).
-async fn read_some(pipe: &mut Option<impl AsyncRead + Unpin>, buf: &mut [u8]) -> io::Result<usize> {
+async fn read_some(
+    pipe: &mut Option<impl AsyncRead + Unpin>,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
     match pipe {
-        Some(pipe) => pipe.read(buf).await,
+        Some(pipe) => pipe.read_buf(buf).await,
         None => std::future::pending().await,
     }
 }
