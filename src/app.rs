@@ -33,16 +33,27 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
     })
 }
 
-/// Loads the templates; broken ones are reported and left out.
+/// Loads every template; broken ones are reported and left out.
 pub(crate) fn load_templates(config: &Config, errors: &mut Vec<ConfigError>) -> Templates {
-    match Templates::load(&config.templates_dir) {
-        Ok(templates) => templates,
-        Err(mut problems) => {
-            errors.append(&mut problems);
-            Templates::load(Path::new("/nonexistent"))
-                .unwrap_or_else(|_| unreachable!("the built-in template compiles"))
-        }
+    let (templates, mut problems) = Templates::load_some(&config.templates_dir, None);
+    errors.append(&mut problems);
+    templates
+}
+
+/// Loads only the templates `jobs` use (and the built-in ones, and the digest's).
+fn templates_for(
+    config: &Config,
+    jobs: &[Job],
+    digest: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Templates {
+    let mut names: Vec<&str> = jobs.iter().map(|job| job.mail.template.as_str()).collect();
+    if digest {
+        names.push(crate::digest::TEMPLATE);
     }
+    let (templates, mut problems) = Templates::load_some(&config.templates_dir, Some(&names));
+    errors.append(&mut problems);
+    templates
 }
 
 /// The jobs a selection names, validated; the problems of the others.
@@ -276,8 +287,8 @@ fn run(
         report(&unknown_groups);
         return exit::USAGE;
     }
-    let templates = load_templates(config, &mut errors);
     let mut jobs = select(config, selection, &mut errors);
+    let templates = templates_for(config, &jobs, mode.digest, &mut errors);
     if let Some(hosts) = hosts {
         for job in &mut jobs {
             job.hosts.clone_from(&hosts);

@@ -32,6 +32,17 @@ impl Templates {
     /// Compiles the built-in template and everything in `dir` (which need not exist);
     /// every broken file is reported.
     pub fn load(dir: &Path) -> Result<Templates, Vec<ConfigError>> {
+        match Templates::load_some(dir, None) {
+            (templates, errors) if errors.is_empty() => Ok(templates),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Like [`Templates::load`], but compiles only the templates named in `wanted` (text and
+    /// HTML) and the partials they use: compiling is most of the cost of loading, and a run
+    /// of one job needs one template. `None` compiles everything (for `check`). A broken
+    /// file is reported and left out; the others are usable.
+    pub fn load_some(dir: &Path, wanted: Option<&[&str]>) -> (Templates, Vec<ConfigError>) {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
@@ -47,11 +58,18 @@ impl Templates {
 
         let mut errors = Vec::new();
         let mut files = HashMap::new();
+        // The partials the wanted templates use, found as their files are read; `None`: all.
+        let mut used_partials: Option<HashSet<String>> = wanted.map(|_| HashSet::new());
+        let is_wanted = |name: &str| wanted.is_none_or(|names| names.contains(&name));
         let mut register = |registry: &mut Handlebars<'static>,
                             kind: &'static str,
                             name: &str,
                             path: &Path,
-                            partial: bool| {
+                            partial: bool,
+                            used: &mut Option<HashSet<String>>| {
+            if partial && used.as_ref().is_some_and(|used| !used.contains(name)) {
+                return;
+            }
             if let Err(e) = crate::security::check_trusted(path) {
                 return errors.push(ConfigError::new(path, e));
             }
@@ -62,6 +80,12 @@ impl Templates {
                         .push(ConfigError::new(path, format!("cannot read template: {e}")));
                 }
             };
+            if let Some(names) = used.as_mut() {
+                if !partials_used(&source, names) {
+                    // A partial chosen at render time: any of them may be needed.
+                    *used = None;
+                }
+            }
             let result = if partial {
                 registry.register_partial(name, source)
             } else {
@@ -74,37 +98,67 @@ impl Templates {
                 Err(e) => errors.push(template_error(path, &e)),
             }
         };
-        for (path, file_name) in files_in(dir) {
-            if let Some(name) = file_name.strip_suffix(".txt.hbs") {
-                register(&mut text, "txt", name, &path, false);
-            } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
-                register(&mut html, "html", name, &path, false);
+        if let Some(names) = used_partials.as_mut() {
+            // The built-in templates may use partials a folder provides.
+            for source in [BUILTIN_DEFAULT, BUILTIN_DIGEST] {
+                partials_used(source, names);
             }
         }
-        for (path, file_name) in files_in(&dir.join("partials")) {
-            // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
-            // `NAME.hbs` serves both.
-            if let Some(name) = file_name.strip_suffix(".txt.hbs") {
-                register(&mut text, "txt", name, &path, true);
-            } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
-                register(&mut html, "html", name, &path, true);
-            } else if let Some(name) = file_name.strip_suffix(".hbs") {
-                register(&mut text, "txt", name, &path, true);
-                register(&mut html, "html", name, &path, true);
+        for (path, file_name) in files_in(dir) {
+            if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(|n| is_wanted(n)) {
+                register(&mut text, "txt", name, &path, false, &mut used_partials);
+            } else if let Some(name) = file_name.strip_suffix(".html.hbs").filter(|n| is_wanted(n))
+            {
+                register(&mut html, "html", name, &path, false, &mut used_partials);
+            }
+        }
+        // Partials use partials: read them until no new name turns up.
+        let partial_files = files_in(&dir.join("partials"));
+        let mut registered: HashSet<(&'static str, String)> = HashSet::new();
+        loop {
+            let before = registered.len();
+            let was_all = used_partials.is_none();
+            for (path, file_name) in &partial_files {
+                // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
+                // `NAME.hbs` serves both.
+                let (name, kinds): (&str, &[&'static str]) =
+                    if let Some(name) = file_name.strip_suffix(".txt.hbs") {
+                        (name, &["txt"])
+                    } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
+                        (name, &["html"])
+                    } else if let Some(name) = file_name.strip_suffix(".hbs") {
+                        (name, &["txt", "html"])
+                    } else {
+                        continue;
+                    };
+                for &kind in kinds {
+                    if registered.contains(&(kind, name.to_owned())) {
+                        continue;
+                    }
+                    if used_partials
+                        .as_ref()
+                        .is_some_and(|used| !used.contains(name))
+                    {
+                        continue;
+                    }
+                    registered.insert((kind, name.to_owned()));
+                    let registry = if kind == "txt" { &mut text } else { &mut html };
+                    register(registry, kind, name, path, true, &mut used_partials);
+                }
+            }
+            if registered.len() == before && was_all == used_partials.is_none() {
+                break;
             }
         }
         // A broken partial is registered twice (text and HTML) but reported once.
         errors.dedup();
-        if errors.is_empty() {
-            Ok(Templates {
-                dir: dir.to_owned(),
-                files,
-                text,
-                html,
-            })
-        } else {
-            Err(errors)
-        }
+        let templates = Templates {
+            dir: dir.to_owned(),
+            files,
+            text,
+            html,
+        };
+        (templates, errors)
     }
 
     /// Is there a text template called `name` (a file, or the built-in `default`)?
@@ -342,6 +396,34 @@ fn template_error(path: &Path, error: &TemplateError) -> ConfigError {
     }
 }
 
+/// Adds the names of the partials `source` includes (`{{> name}}`, `{{#> name}}`) to
+/// `names`; `false` when it picks one at render time (`{{> (expression)}}`).
+fn partials_used(source: &str, names: &mut HashSet<String>) -> bool {
+    let mut rest = source;
+    while let Some(at) = rest.find("{{") {
+        rest = &rest[at + 2..];
+        let tag = rest
+            .trim_start_matches('~')
+            .trim_start_matches('#')
+            .trim_start();
+        let Some(tag) = tag.strip_prefix('>') else {
+            continue;
+        };
+        let tag = tag.trim_start();
+        if tag.starts_with('(') || tag.starts_with('[') {
+            return false;
+        }
+        let name: String = tag
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~')
+            .collect();
+        if !name.is_empty() {
+            names.insert(name);
+        }
+    }
+    true
+}
+
 /// The files in `dir` with their names, sorted; none if it does not exist.
 fn files_in(dir: &Path) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -359,6 +441,43 @@ fn files_in(dir: &Path) -> Vec<(PathBuf, String)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn partial_names_are_found() {
+        let mut names = HashSet::new();
+        assert!(partials_used(
+            "a {{> head}} b {{~#> frame title=x}}{{/frame}} {{>tail~}}",
+            &mut names
+        ));
+        let mut sorted: Vec<_> = names.into_iter().collect();
+        sorted.sort();
+        assert_eq!(sorted, ["frame", "head", "tail"]);
+        assert!(!partials_used(
+            "{{> (lookup . \"name\")}}",
+            &mut HashSet::new()
+        ));
+    }
+
+    #[test]
+    fn loading_some_compiles_what_they_use_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/outer.hbs"), "[{{> inner}}]").unwrap();
+        std::fs::write(dir.path().join("partials/inner.hbs"), "{{who}}").unwrap();
+        std::fs::write(dir.path().join("partials/broken.hbs"), "{{#if}}").unwrap();
+        std::fs::write(dir.path().join("used.txt.hbs"), "{{> outer}}").unwrap();
+        std::fs::write(dir.path().join("other.txt.hbs"), "{{#each}}").unwrap();
+        let (templates, errors) = Templates::load_some(dir.path(), Some(&["used"]));
+        assert!(errors.is_empty(), "{errors:?}");
+        let out = templates
+            .render_text("used", &serde_json::json!({"who": "ops"}))
+            .unwrap();
+        assert_eq!(out, "[ops]");
+        assert!(!templates.has_text("other"));
+        let (_, errors) = Templates::load_some(dir.path(), None);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
     use super::*;
 
     #[test]
