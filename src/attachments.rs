@@ -236,24 +236,7 @@ mod tests {
     use crate::report::Status;
 
     fn result(name: &str, stdout: &str, stderr: &str) -> TaskResult {
-        TaskResult {
-            name: name.into(),
-            command: name.into(),
-            host: None,
-            target: None,
-            status: Status::Ok,
-            exit_code: Some(0),
-            signal: None,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            duration_ms: 1,
-            truncated: false,
-            started_at: String::new(),
-            changed: None,
-            matches: Vec::new(),
-            stdout_attachment: None,
-            stderr_attachment: None,
-        }
+        TaskResult::fixture(name, Status::Ok, stdout, stderr)
     }
 
     #[test]

@@ -668,24 +668,7 @@ mod tests {
     use super::*;
 
     fn result(name: &str, status: Status, stdout: &str) -> TaskResult {
-        TaskResult {
-            name: name.into(),
-            command: name.into(),
-            host: None,
-            target: None,
-            status,
-            exit_code: Some(0),
-            signal: None,
-            stdout: stdout.into(),
-            stderr: String::new(),
-            duration_ms: 3,
-            truncated: false,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            changed: None,
-            matches: Vec::new(),
-            stdout_attachment: None,
-            stderr_attachment: None,
-        }
+        TaskResult::fixture(name, status, stdout, "")
     }
 
     fn run(job: &str, results: &[TaskResult]) -> RunRecord {

@@ -114,6 +114,31 @@ pub fn matching_lines(pattern: &regex::Regex, text: &str) -> Vec<String> {
 }
 
 impl TaskResult {
+    /// A finished result for tests: `name` is also the command, stderr is `stderr`.
+    #[cfg(test)]
+    pub fn fixture(name: &str, status: Status, stdout: &str, stderr: &str) -> TaskResult {
+        TaskResult {
+            name: name.into(),
+            command: name.into(),
+            host: None,
+            target: None,
+            status,
+            exit_code: Some(0),
+            signal: None,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            duration_ms: 1,
+            truncated: false,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            changed: None,
+            matches: Vec::new(),
+            stdout_attachment: None,
+            stderr_attachment: None,
+        }
+    }
+}
+
+impl TaskResult {
     pub fn new(
         def: &CommandDef,
         command: String,

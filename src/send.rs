@@ -54,24 +54,7 @@ mod tests {
     use crate::report::{Trigger, mark_changes};
 
     fn result(command: &str, status: Status, stdout: &str) -> TaskResult {
-        TaskResult {
-            name: command.into(),
-            command: command.into(),
-            host: None,
-            target: None,
-            status,
-            exit_code: Some(0),
-            signal: None,
-            stdout: stdout.into(),
-            stderr: String::new(),
-            duration_ms: 1,
-            truncated: false,
-            started_at: String::new(),
-            changed: None,
-            matches: Vec::new(),
-            stdout_attachment: None,
-            stderr_attachment: None,
-        }
+        TaskResult::fixture(command, status, stdout, "")
     }
 
     fn record(results: &[TaskResult]) -> RunRecord {
