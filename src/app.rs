@@ -21,7 +21,7 @@ use crate::template::Templates;
 /// Prints configuration problems, once each, the way every command does.
 pub(crate) fn report(errors: &[ConfigError]) {
     for error in errors {
-        eprintln!("reporter: error: {error}");
+        tracing::error!("{error}");
     }
 }
 
@@ -185,9 +185,14 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
     };
     let triggered_by_cron =
         matches!(&command, Command::Run(args) if args.selection.schedule.is_some());
-    if let Command::Daemon(args) = command {
-        return crate::daemon::main(cli.config.as_deref(), args);
+    match command {
+        Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
+        // Neither needs a configuration.
+        Command::Completions { shell } => return completions(shell),
+        Command::Man => return man(),
+        _ => {}
     }
+    let color = cli.color.enabled(&std::io::stdout());
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
@@ -217,11 +222,35 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             };
             run(&config, &args.selection, Vec::new(), mode, Trigger::Manual)
         }
-        Command::List { json } => list(&config, json),
+        Command::List { json } => list(&config, json, color),
         Command::Check => check(&config, cli.quiet, argv0),
         Command::Flush => flush(&config),
-        Command::History(args) => history(&config, &args),
-        Command::Daemon(_) => unreachable!("the daemon loads its own configuration"),
+        Command::History(args) => history(&config, &args, color),
+        Command::Daemon(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled before the configuration is loaded")
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> i32 {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "reporter",
+        &mut std::io::stdout(),
+    );
+    exit::OK
+}
+
+fn man() -> i32 {
+    use clap::CommandFactory;
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            tracing::error!("cannot write the manual page: {e}");
+            exit::USAGE
+        }
     }
 }
 
@@ -257,7 +286,7 @@ fn run(
 ) -> i32 {
     let preview = mode.preview;
     if selection.jobs.is_empty() && !selection.all && selection.schedule.is_none() {
-        eprintln!("reporter: error: name the jobs to run, or use --all or --schedule PERIOD");
+        tracing::error!("name the jobs to run, or use --all or --schedule PERIOD");
         return exit::USAGE;
     }
     let mut errors = Vec::new();
@@ -363,12 +392,12 @@ fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     }
     errors.append(&mut lint_cron_folders(argv0));
     for warning in dst_gaps(config, &jobs) {
-        eprintln!("reporter: warning: {warning}");
+        tracing::warn!("{warning}");
     }
     report(&errors);
     if !errors.is_empty() {
-        eprintln!(
-            "reporter: {} problem{} found",
+        tracing::error!(
+            "{} problem{} found",
             errors.len(),
             if errors.len() == 1 { "" } else { "s" }
         );
@@ -394,7 +423,7 @@ struct ListEntry {
     last_status: Option<String>,
 }
 
-fn list(config: &Config, json: bool) -> i32 {
+fn list(config: &Config, json: bool, color: bool) -> i32 {
     let (jobs, errors) = job::load_all(&config.jobs_dir, config);
     report(&errors);
     let now = chrono::Utc::now();
@@ -407,7 +436,7 @@ fn list(config: &Config, json: bool) -> i32 {
                 h.last_run(&job.name)
                     .map_err(|e| {
                         if !std::mem::replace(&mut history_failed, true) {
-                            eprintln!("reporter: warning: {e}");
+                            tracing::warn!("{e}");
                         }
                     })
                     .ok()
@@ -451,11 +480,11 @@ fn list(config: &Config, json: bool) -> i32 {
         );
         for e in &entries {
             println!(
-                "{:width$}  {:schedule_width$}  {:25}  {:11}  {}",
+                "{:width$}  {:schedule_width$}  {:25}  {}  {}",
                 e.name,
                 dash(&e.schedule),
                 dash(&e.next_run),
-                dash(&e.last_status),
+                crate::log::status(&dash(&e.last_status), 11, color),
                 e.description.as_deref().unwrap_or("")
             );
         }
@@ -474,7 +503,7 @@ fn flush(config: &Config) -> i32 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("reporter: error: cannot start the runtime: {e}");
+            tracing::error!("cannot start the runtime: {e}");
             return exit::USAGE;
         }
     };
@@ -517,10 +546,10 @@ struct HistoryEntry {
     reason: Option<String>,
 }
 
-fn history(config: &Config, args: &HistoryArgs) -> i32 {
+fn history(config: &Config, args: &HistoryArgs, color: bool) -> i32 {
     let Some(store) = history_store(config) else {
-        eprintln!(
-            "reporter: error: the run history is off (`history_days: 0` in `{}`)",
+        tracing::error!(
+            "the run history is off (`history_days: 0` in `{}`)",
             config.display_path().display()
         );
         return exit::USAGE;
@@ -528,7 +557,7 @@ fn history(config: &Config, args: &HistoryArgs) -> i32 {
     let runs = match store.runs(args.job.as_deref(), args.limit as usize) {
         Ok(runs) => runs,
         Err(e) => {
-            eprintln!("reporter: error: {e}");
+            tracing::error!("{e}");
             return exit::USAGE;
         }
     };
@@ -573,11 +602,11 @@ fn history(config: &Config, args: &HistoryArgs) -> i32 {
             None => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  {}",
+            "{:25}  {:width$}  {:7}  {}  {:>7}  {:>9}  {}",
             e.started_at,
             e.job,
             trigger.as_str().unwrap_or_default(),
-            e.status,
+            crate::log::status(e.status, 7, color),
             results,
             duration,
             match (&e.reason, e.sent) {

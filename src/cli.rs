@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::hosts::HostSpec;
+use crate::log::ColorChoice;
 use crate::schedule::Period;
 
 #[derive(Debug, Parser)]
@@ -24,6 +25,9 @@ pub struct Cli {
     /// Print errors only
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -48,6 +52,13 @@ pub enum Command {
     History(HistoryArgs),
     /// Run the jobs on their schedules until SIGTERM
     Daemon(DaemonArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `reporter man > /usr/local/share/man/man1/reporter.1`
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -109,8 +109,8 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     if let Some(pidfile) = &pidfile
         && let Some(pid) = running_pid(pidfile)
     {
-        eprintln!(
-            "reporter: error: {}: a daemon is already running as process {pid}",
+        tracing::error!(
+            "{}: a daemon is already running as process {pid}",
             pidfile.display()
         );
         return exit::USAGE;
@@ -118,7 +118,7 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     let log = match log_file.as_deref().map(open_log).transpose() {
         Ok(log) => log,
         Err(e) => {
-            eprintln!("reporter: error: {e}");
+            tracing::error!("{e}");
             return exit::USAGE;
         }
     };
@@ -126,7 +126,7 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
         match detach() {
             Ok(ready) => Some(ready),
             Err(e) => {
-                eprintln!("reporter: error: cannot detach: {e}");
+                tracing::error!("cannot detach: {e}");
                 return exit::USAGE;
             }
         }
@@ -136,7 +136,7 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
     if let Some(pidfile) = &pidfile
         && let Err(e) = write_pidfile(pidfile)
     {
-        eprintln!("reporter: error: {}: {e}", pidfile.display());
+        tracing::error!("{}: {e}", pidfile.display());
         return exit::USAGE;
     }
     if let Some(log) = &log {

@@ -60,6 +60,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     // The daemon logs each event with a timestamp by default; -v adds detail.
     let daemon = matches!(cli.command, Some(cli::Command::Daemon(_)));
-    log::init(cli.verbose + u8::from(daemon), cli.quiet, daemon);
+    // Its log usually ends up in a file or the journal: colour only when asked for.
+    let color = match cli.color {
+        log::ColorChoice::Auto if daemon => log::ColorChoice::Never,
+        choice => choice,
+    };
+    log::init(cli.verbose + u8::from(daemon), cli.quiet, daemon, color);
     app::main(cli, argv0.as_deref())
 }

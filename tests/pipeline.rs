@@ -335,3 +335,56 @@ fn date_header_uses_the_configured_time_zone() {
     let date = env.smtp.wait_for(1)[0].header("Date").unwrap();
     assert!(date.ends_with(" +0900"), "{date}");
 }
+
+#[test]
+fn completions_and_man_page_need_no_configuration() {
+    let env = Env::new("");
+    std::fs::remove_file(env.path("reporter.yaml")).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = env.run(&["completions", shell]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("preview"), "{shell}: {}", run.stdout);
+    }
+    let run = env.run(&["completions", "tcsh"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("invalid value 'tcsh'"),
+        "{}",
+        run.stderr
+    );
+    let man = env.run(&["man"]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH reporter"),
+        "{}",
+        &man.stdout[..200]
+    );
+}
+
+#[test]
+fn color_marks_statuses_only_when_asked() {
+    let env = Env::new("");
+    env.job("fine", "commands: [true]\n");
+    assert_eq!(env.run(&["run", "fine"]).code, 0);
+    let plain = env.run(&["list"]);
+    assert!(!plain.stdout.contains('\x1b'), "not a terminal: no colour");
+    let colored = env.run(&["--color", "always", "list"]);
+    assert!(
+        colored.stdout.contains("\x1b[32mok\x1b[0m"),
+        "{}",
+        colored.stdout
+    );
+    let errors = env.run(&["--color", "always", "run", "missing"]);
+    assert!(
+        errors
+            .stderr
+            .starts_with("reporter: \x1b[1;31merror: \x1b[0m"),
+        "{:?}",
+        errors.stderr
+    );
+    assert!(
+        errors.stderr.contains("no job `missing`"),
+        "{:?}",
+        errors.stderr
+    );
+}
