@@ -394,6 +394,15 @@ fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     for warning in dst_gaps(config, &jobs) {
         tracing::warn!("{warning}");
     }
+    // As root the loaders refuse such files outright; anyone else gets a warning.
+    if !nix::unistd::Uid::effective().is_root() {
+        for warning in writable_files(config)
+            .iter()
+            .filter_map(|p| crate::security::writable_by_others(p))
+        {
+            tracing::warn!("{warning}");
+        }
+    }
     report(&errors);
     if !errors.is_empty() {
         tracing::error!(
@@ -708,6 +717,26 @@ fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
         }
     }
     problems
+}
+
+/// The config file, the job files and the template files.
+fn writable_files(config: &Config) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config.file.iter().cloned().collect();
+    files.extend(job::job_files(&config.jobs_dir, &mut Vec::new()));
+    for dir in [
+        config.templates_dir.clone(),
+        config.templates_dir.join("partials"),
+    ] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            files.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file()),
+            );
+        }
+    }
+    files
 }
 
 /// Schedules that name a wall-clock time the configured time zone skips in the coming

@@ -31,6 +31,20 @@ pub fn check_trusted(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// For `check` run by another user: a file others can write lets them change what reporter
+/// runs (and reporter as root would refuse it).
+pub fn writable_by_others(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    (meta.mode() & 0o022 != 0).then(|| {
+        format!(
+            "`{}` is writable by group or others (mode {:04o}): they can change what reporter runs, and reporter running as root refuses it (fix: chmod go-w {})",
+            path.display(),
+            meta.mode() & 0o7777,
+            path.display()
+        )
+    })
+}
+
 fn owned_by_root(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     if meta.uid() != 0 {
         return Err(format!(

@@ -208,3 +208,37 @@ fn unknown_user_is_a_config_error() {
         run.stderr
     );
 }
+
+#[test]
+fn check_warns_other_users_about_files_anyone_could_change() {
+    let env = Env::new("");
+    let open = env.job("open", "commands: [echo open]\n");
+    chmod(&open, 0o666);
+    let run = if running_as_root() {
+        chmod(env.dir.path(), 0o755);
+        Run::from(
+            Command::new("setpriv")
+                .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+                .arg(env!("CARGO_BIN_EXE_reporter"))
+                .args([
+                    "--config",
+                    env.path("reporter.yaml").to_str().unwrap(),
+                    "check",
+                ])
+                .env("HOME", "/nonexistent")
+                .output()
+                .expect("setpriv (util-linux) runs"),
+        )
+    } else {
+        env.run(&["check"])
+    };
+    assert_eq!(run.code, 0, "a warning, not an error: {}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "reporter: warning: `{}` is writable by group or others (mode 0666): they can change what reporter runs",
+            open.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
