@@ -421,7 +421,7 @@ impl History {
         let open = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(&self.path)?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            use_wal(&conn)?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", true)?;
             // Each run opens and closes the database; checkpointing on every close would
@@ -600,6 +600,39 @@ fn signed(n: impl TryInto<i64>) -> i64 {
 
 fn unsigned<T: TryFrom<i64> + Default>(row: &rusqlite::Row, index: usize) -> rusqlite::Result<T> {
     Ok(T::try_from(row.get::<_, i64>(index)?).unwrap_or_default())
+}
+
+/// Switches the database to WAL (a setting kept in the file, so once). The switch needs the
+/// file to itself and SQLite does not wait for that: two processes creating the database at
+/// once would see "database is locked", so a busy switch is retried for a while.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mode = |conn: &Connection| {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+    };
+    let mut tries = 0;
+    loop {
+        match mode(conn) {
+            Ok(current) if current.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => match conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_busy(&e) && tries < 100 => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) if is_busy(&e) && tries < 100 => {}
+            Err(e) => return Err(e),
+        }
+        tries += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
