@@ -11,6 +11,23 @@ fn running_as_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
+/// `reporter check` on `env`, run by root as the unprivileged user `nobody`.
+fn check_as_nobody(env: &Env) -> Run {
+    chmod(env.dir.path(), 0o755);
+    let output = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_reporter"))
+        .args([
+            "--config",
+            env.path("reporter.yaml").to_str().unwrap(),
+            "check",
+        ])
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("setpriv (util-linux) runs");
+    Run::from(output)
+}
+
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -162,19 +179,7 @@ fn user_needs_root() {
     // Run reporter itself as an unprivileged user.
     let env = Env::new("");
     env.job("as-nobody", "user: daemon\ncommands: [id]\n");
-    chmod(env.dir.path(), 0o755);
-    let output = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_reporter"))
-        .args([
-            "--config",
-            env.path("reporter.yaml").to_str().unwrap(),
-            "check",
-        ])
-        .env("HOME", "/nonexistent")
-        .output()
-        .expect("setpriv (util-linux) runs");
-    let run = Run::from(output);
+    let run = check_as_nobody(&env);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("as-nobody.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid 65534)"),
@@ -215,20 +220,7 @@ fn check_warns_other_users_about_files_anyone_could_change() {
     let open = env.job("open", "commands: [echo open]\n");
     chmod(&open, 0o666);
     let run = if running_as_root() {
-        chmod(env.dir.path(), 0o755);
-        Run::from(
-            Command::new("setpriv")
-                .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-                .arg(env!("CARGO_BIN_EXE_reporter"))
-                .args([
-                    "--config",
-                    env.path("reporter.yaml").to_str().unwrap(),
-                    "check",
-                ])
-                .env("HOME", "/nonexistent")
-                .output()
-                .expect("setpriv (util-linux) runs"),
-        )
+        check_as_nobody(&env)
     } else {
         env.run(&["check"])
     };
