@@ -27,8 +27,8 @@ pub(crate) fn report(errors: &[ConfigError]) {
 
 fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
     let path = config::discover(explicit);
-    Config::load(path.as_deref()).map_err(|e| {
-        report(&[e]);
+    Config::load(path.as_deref()).map_err(|errors| {
+        report(&errors);
         exit::USAGE
     })
 }

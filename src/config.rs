@@ -166,7 +166,7 @@ pub fn discover(explicit: Option<&Path>) -> Option<PathBuf> {
 
 impl Config {
     /// Reads the configuration at `path`, or the built-in defaults when there is none.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
         let Some(path) = path else {
             let source = Source::new(Path::new("(built-in defaults)"), "");
             return Config::from_raw(
@@ -174,11 +174,12 @@ impl Config {
                 &source,
                 None,
                 Path::new("/etc/reporter"),
-            );
+            )
+            .map_err(|e| vec![e]);
         };
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, format!("cannot read config: {e}")))?;
-        crate::security::check_trusted(path).map_err(|e| ConfigError::new(path, e))?;
+            .map_err(|e| vec![ConfigError::new(path, format!("cannot read config: {e}"))])?;
+        crate::security::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e)])?;
         let base = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
@@ -187,7 +188,8 @@ impl Config {
     }
 
     /// Parses config text; `base` is the folder relative paths are taken from.
-    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
+    /// Every problem of the file is reported, not only the first.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, Vec<ConfigError>> {
         // An empty file (or one with only comments) means "all defaults".
         let source = Source::new(path, text);
         let raw = if text
@@ -196,9 +198,9 @@ impl Config {
         {
             RawConfig::default()
         } else {
-            source.parse()?
+            source.parse_all()?
         };
-        Config::from_raw(raw, &source, Some(path), base)
+        Config::from_raw(raw, &source, Some(path), base).map_err(|e| vec![e])
     }
 
     fn from_raw(
@@ -332,6 +334,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/r/reporter.yaml"), Path::new("/etc/r"))
+            .map_err(|mut errors| errors.remove(0))
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Loaded {
 /// Loads the config, templates and jobs. A broken config is fatal; a broken job file
 /// leaves that job out (or, on reload, keeps its previous version from `old`).
 fn load(path: Option<&Path>, old: Option<&Loaded>) -> Result<Loaded, Vec<ConfigError>> {
-    let config = Config::load(path).map_err(|e| vec![e])?;
+    let config = Config::load(path)?;
     let mut errors = Vec::new();
     let templates = app::load_templates(&config, &mut errors);
     let (jobs, mut problems) = job::load_all(&config.jobs_dir, &config);

@@ -64,10 +64,35 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Parses the text into `T`, reporting the first problem with its position and key path.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+    /// Parses the text into `T` and, when it has problems, finds as many as it can: after
+    /// each one the offending key is left out and the rest parsed again, so a file with
+    /// several mistakes shows them all at once. (A YAML syntax error stops at the first.)
+    pub fn parse_all<T: serde::de::DeserializeOwned>(&self) -> Result<T, Vec<ConfigError>> {
+        const MAX_PROBLEMS: usize = 50;
         let deserializer = serde_yaml::Deserializer::from_str(self.text);
-        serde_path_to_error::deserialize(deserializer).map_err(|e| self.yaml_error(e))
+        let first = match serde_path_to_error::deserialize::<_, T>(deserializer) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        let mut path: Vec<Segment> = first.path().iter().map(Segment::of).collect();
+        let mut errors = vec![self.yaml_error(first)];
+        let Ok(mut tree) = serde_yaml::from_str::<serde_yaml::Value>(self.text) else {
+            return Err(errors);
+        };
+        while errors.len() < MAX_PROBLEMS && remove(&mut tree, &path) {
+            match serde_path_to_error::deserialize::<_, T>(tree.clone()) {
+                Ok(_) => break,
+                Err(e) => {
+                    path = e.path().iter().map(Segment::of).collect();
+                    let error = self.yaml_error(e);
+                    if errors.contains(&error) {
+                        break;
+                    }
+                    errors.push(error);
+                }
+            }
+        }
+        Err(errors)
     }
 
     /// An error about the value at `key` (e.g. `commands[1].timeout`), located in the file.
@@ -107,7 +132,10 @@ impl<'a> Source<'a> {
         let key = (key != "." && !key.is_empty()).then_some(key);
         // The parser points at an unknown key itself, and only roughly at a bad value.
         let location = if message.starts_with("unknown field") {
-            parser_location
+            parser_location.or_else(|| {
+                key.as_deref()
+                    .and_then(|k| self.position(&format!("{KEY_MARK}{k}")))
+            })
         } else {
             key.as_deref()
                 .and_then(|k| self.position(k))
@@ -122,8 +150,56 @@ impl<'a> Source<'a> {
     }
 }
 
+/// One step of a key path, owned.
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(String),
+    Index(usize),
+    Other,
+}
+
+impl Segment {
+    fn of(segment: &serde_path_to_error::Segment) -> Segment {
+        match segment {
+            serde_path_to_error::Segment::Map { key } => Segment::Key(key.clone()),
+            serde_path_to_error::Segment::Seq { index } => Segment::Index(*index),
+            _ => Segment::Other,
+        }
+    }
+}
+
+/// Leaves out the value at `path` (a whole list, when the path ends inside one, so later
+/// indices keep their meaning). `false` when there is nothing left to remove.
+fn remove(tree: &mut serde_yaml::Value, path: &[Segment]) -> bool {
+    match path.split_last() {
+        None => false,
+        Some((Segment::Key(key), parents)) => walk(tree, parents)
+            .and_then(serde_yaml::Value::as_mapping_mut)
+            .is_some_and(|map| map.remove(key.as_str()).is_some()),
+        Some((_, parents)) => remove(tree, parents),
+    }
+}
+
+fn walk<'a>(
+    mut node: &'a mut serde_yaml::Value,
+    path: &[Segment],
+) -> Option<&'a mut serde_yaml::Value> {
+    for segment in path {
+        node = match segment {
+            Segment::Key(key) => node.get_mut(key.as_str())?,
+            Segment::Index(index) => node.get_mut(*index)?,
+            Segment::Other => return None,
+        };
+    }
+    Some(node)
+}
+
+/// Marks the position of a mapping key (rather than its value) in [`value_positions`].
+const KEY_MARK: &str = "\u{0}key:";
+
 /// Where each value of a YAML document starts (1-based line and column), by key path in
-/// the notation of error messages: `mail.to[0]`, `commands[1].timeout`.
+/// the notation of error messages: `mail.to[0]`, `commands[1].timeout`; and where each
+/// key starts, under the same path after [`KEY_MARK`].
 fn value_positions(text: &str) -> HashMap<String, (usize, usize)> {
     use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
     use yaml_rust2::scanner::Marker;
@@ -143,9 +219,19 @@ fn value_positions(text: &str) -> HashMap<String, (usize, usize)> {
             let path = match self.stack.last_mut() {
                 None => String::new(),
                 Some(Frame::Map {
-                    key: key @ None, ..
+                    path,
+                    key: key @ None,
                 }) => {
-                    *key = Some(scalar.unwrap_or_default().to_owned());
+                    let name = scalar.unwrap_or_default().to_owned();
+                    let full = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    self.positions
+                        .entry(format!("{KEY_MARK}{full}"))
+                        .or_insert((mark.line(), mark.col() + 1));
+                    *key = Some(name);
                     return None;
                 }
                 Some(Frame::Map { path, key }) => {
@@ -220,7 +306,8 @@ mod tests {
     fn yaml_errors_carry_file_line_and_key() {
         let text = "name: x\nitems:\n  - timeout: 5s\n  - timeout: 5 minutes\n";
         let err = Source::new(Path::new("jobs/a.yaml"), text)
-            .parse::<Doc>()
+            .parse_all::<Doc>()
+            .map_err(|mut errors| errors.remove(0))
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -232,7 +319,8 @@ mod tests {
     fn unknown_keys_are_named() {
         let text = "name: x\nitems: []\ntimeot: 3s\n";
         let err = Source::new(Path::new("a.yaml"), text)
-            .parse::<Doc>()
+            .parse_all::<Doc>()
+            .map_err(|mut errors| errors.remove(0))
             .unwrap_err();
         let shown = err.to_string();
         assert_eq!(
@@ -254,7 +342,8 @@ mod tests {
     #[test]
     fn syntax_errors_have_a_position() {
         let err = Source::new(Path::new("a.yaml"), "name: [x\n")
-            .parse::<Doc>()
+            .parse_all::<Doc>()
+            .map_err(|mut errors| errors.remove(0))
             .unwrap_err();
         assert!(err.location.is_some(), "{err}");
     }

@@ -296,7 +296,7 @@ impl Job {
             )]);
         }
         let source = Source::new(path, text);
-        let raw: RawJob = source.parse().map_err(|e| vec![e])?;
+        let raw: RawJob = source.parse_all()?;
         Job::from_raw(name, &source, raw, config)
     }
 
@@ -635,6 +635,39 @@ mod tests {
         );
         let err = first_error("commands: [df\n");
         assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn several_mistakes_in_one_file_are_all_reported() {
+        let text = "tmeout: 5s\ncommands:\n  - run: df\n    timeout: 5 minutes\n  - {run: df -i, nmae: x}\nmail:\n  to: [nobody]\n";
+        let shown: Vec<String> = parse(text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("jobs/disk.yaml:1:1: tmeout: unknown field `tmeout`"),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.iter().any(|e| e.starts_with(
+                "jobs/disk.yaml:4:14: commands[0].timeout: invalid duration \"5 minutes\""
+            )),
+            "{shown:#?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|e| e
+                    .starts_with("jobs/disk.yaml:5:18: commands[1].nmae: unknown field `nmae`")),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.iter().any(|e| e
+                .starts_with("jobs/disk.yaml:7:8: mail.to[0]: invalid mail address \"nobody\"")),
+            "{shown:#?}"
+        );
     }
 
     #[test]

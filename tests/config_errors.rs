@@ -123,3 +123,29 @@ fn every_problem_is_reported_not_only_the_first() {
     }
     assert!(stderr.contains("4 problems found"), "{stderr}");
 }
+
+#[test]
+fn several_mistakes_in_one_file_are_reported_together() {
+    let env = Env::new("pool_sise: 3\nshel: /bin/bash\n");
+    env.job(
+        "disk",
+        "comands: [df]\ntimeout: 5 minutes\nmail: {to: [nobody]}\n",
+    );
+    let stderr = check(&env);
+    for expected in [
+        "reporter.yaml:6:1: pool_sise: unknown field `pool_sise`",
+        "reporter.yaml:7:1: shel: unknown field `shel`",
+    ] {
+        assert!(stderr.contains(expected), "{expected} missing in {stderr}");
+    }
+    // A broken config stops there; with it fixed, the job's three mistakes show at once.
+    env.write_config("");
+    let stderr = check(&env);
+    for expected in [
+        "disk.yaml:1:1: comands: unknown field `comands`",
+        "disk.yaml:2:10: timeout: invalid duration \"5 minutes\"",
+        "disk.yaml:3:13: mail.to[0]: invalid mail address \"nobody\"",
+    ] {
+        assert!(stderr.contains(expected), "{expected} missing in {stderr}");
+    }
+}
