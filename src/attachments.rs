@@ -36,6 +36,25 @@ pub struct Fitted {
     pub size: usize,
 }
 
+/// The bytes of output of `results`, stdout and stderr.
+pub fn total(results: &[TaskResult]) -> usize {
+    results
+        .iter()
+        .map(|r| r.stdout.len() + r.stderr.len())
+        .sum()
+}
+
+/// Whether [`fit`] would change anything: an output to attach, or more than `budget` bytes
+/// of output. Most reports need neither, and are rendered without copying their outputs.
+pub fn needed(results: &[TaskResult], attach_over: Option<u64>, budget: usize) -> bool {
+    let attach =
+        |text: &str| !text.is_empty() && attach_over.is_some_and(|limit| text.len() as u64 > limit);
+    total(results) > budget
+        || results
+            .iter()
+            .any(|r| attach(&r.stdout) || attach(&r.stderr))
+}
+
 /// Moves the outputs of `results` longer than `attach_over` bytes into attachments named
 /// after `job` and the command, then cuts the largest outputs (in the body and attached)
 /// until all of them together fit in `budget` bytes.
@@ -237,6 +256,19 @@ mod tests {
 
     fn result(name: &str, stdout: &str, stderr: &str) -> TaskResult {
         TaskResult::fixture(name, Status::Ok, stdout, stderr)
+    }
+
+    #[test]
+    fn fitting_is_needed_only_for_long_or_too_much_output() {
+        let results = [result("a", "short\n", ""), result("b", "", "err\n")];
+        assert!(!needed(&results, None, 100));
+        assert!(!needed(&results, Some(64), 100));
+        assert!(
+            needed(&results, Some(3), 100),
+            "an output over attach_output_over"
+        );
+        assert!(needed(&results, None, 5), "more output than the budget");
+        assert_eq!(total(&results), 10);
     }
 
     #[test]

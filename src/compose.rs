@@ -156,16 +156,25 @@ fn fitted(
     // a quarter.
     let mut budget = MESSAGE_LIMIT / 4 * 3;
     for tries in 1.. {
-        let fitted = attachments::fit(
-            &job.name,
-            &context.results,
-            job.mail.attach_output_over,
-            budget,
-        );
-        let context = context.with_results(fitted.results);
-        let (mut draft, errors) = render(job, &context, templates, config, to_override);
-        note_cuts(&mut draft, &fitted.cuts);
-        draft.attachments = fitted.attachments;
+        let attach_over = job.mail.attach_output_over;
+        let fitted = attachments::needed(&context.results, attach_over, budget)
+            .then(|| attachments::fit(&job.name, &context.results, attach_over, budget));
+        let refitted;
+        let (view, cuts, attached, fitted_size) = match fitted {
+            Some(fitted) => {
+                refitted = context.with_results(fitted.results);
+                (&refitted, fitted.cuts, fitted.attachments, fitted.size)
+            }
+            None => (
+                context,
+                Vec::new(),
+                Vec::new(),
+                attachments::total(&context.results),
+            ),
+        };
+        let (mut draft, errors) = render(job, view, templates, config, to_override);
+        note_cuts(&mut draft, &cuts);
+        draft.attachments = attached;
         let message = match mail::build(&draft, stamp) {
             Ok(message) => message,
             Err(e) => return (Err(e), errors),
@@ -180,11 +189,11 @@ fn fitted(
                 errors,
             );
         }
-        if tries == 3 || fitted.size == 0 {
+        if tries == 3 || fitted_size == 0 {
             // What makes it large is the template itself: send the start of the text.
             return (cut(draft, size, stamp), errors);
         }
-        budget = (fitted.size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
+        budget = (fitted_size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
     }
     unreachable!("the loop returns by its third try")
 }
