@@ -267,20 +267,27 @@ fn render(
     to_override: &[AddressSpec],
 ) -> (Draft, Vec<String>) {
     let mut errors = Vec::new();
+    // The context is converted for Handlebars once, for the body and every header.
+    let recovered = context.run.recovered;
+    let prepared = Templates::prepare(context).unwrap_or_else(|e| {
+        errors.push(e);
+        handlebars::Context::wraps(serde_json::Value::Null).expect("null converts")
+    });
+    let context = &prepared;
     let mut header = |template: &str, fallback: &str| {
         templates
-            .render_inline(template, context)
+            .render_inline_in(template, context)
             .unwrap_or_else(|e| {
                 errors.push(format!("{}: {e}", job.path.display()));
                 templates
-                    .render_inline(fallback, context)
+                    .render_inline_in(fallback, context)
                     .unwrap_or_else(|_| fallback.to_owned())
             })
     };
     let mut subject = header(&job.mail.subject, DEFAULT_SUBJECT);
     // A subject that does not say so itself is marked: the recovery mail of an
     // on-failure job must not read like another alert.
-    if context.run.recovered && !job.mail.subject.contains("run.recovered") {
+    if recovered && !job.mail.subject.contains("run.recovered") {
         subject.insert_str(0, RECOVERED);
     }
     let from = header(job.mail.from.as_str(), config.mail.from.as_str());
@@ -311,18 +318,18 @@ fn render(
         .map(|a| header(a.as_str(), admin));
 
     let text = templates
-        .render_text(&job.mail.template, context)
+        .render_text_in(&job.mail.template, context)
         .unwrap_or_else(|e| {
             errors.push(e.clone());
             let fallback = templates
-                .render_text(DEFAULT_TEMPLATE, context)
+                .render_text_in(DEFAULT_TEMPLATE, context)
                 .unwrap_or_default();
             format!(
                 "The template of this job failed, so the built-in one was used:\n{e}\n\n{fallback}"
             )
         });
     let html = templates
-        .render_html(&job.mail.template, context)
+        .render_html_in(&job.mail.template, context)
         .and_then(|html| html.map_err(|e| errors.push(e)).ok());
     (
         Draft {

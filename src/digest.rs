@@ -151,9 +151,14 @@ pub fn compose(
         jobs: &sections,
     };
     let mut errors = Vec::new();
+    // Converted for Handlebars once, for the body and every address.
+    let prepared = Templates::prepare(&context).unwrap_or_else(|e| {
+        errors.push(e);
+        handlebars::Context::wraps(serde_json::Value::Null).expect("null converts")
+    });
     let address = |spec: &AddressSpec| {
         templates
-            .render_inline(spec.as_str(), &context)
+            .render_inline_in(spec.as_str(), &prepared)
             .unwrap_or_else(|_| spec.as_str().to_owned())
     };
     let recipients = if to_override.is_empty() {
@@ -162,7 +167,7 @@ pub fn compose(
         to_override
     };
     let text = templates
-        .render_text(TEMPLATE, &context)
+        .render_text_in(TEMPLATE, &prepared)
         .unwrap_or_else(|e| {
             errors.push(e.clone());
             let mut text = format!("The digest template failed, so this is a plain list:\n{e}\n\n");
@@ -178,7 +183,7 @@ pub fn compose(
             text
         });
     let html = templates
-        .render_html(TEMPLATE, &context)
+        .render_html_in(TEMPLATE, &prepared)
         .and_then(|html| html.map_err(|e| errors.push(e)).ok());
     let mut draft = Draft {
         from: address(&config.mail.from),

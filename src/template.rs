@@ -182,8 +182,23 @@ impl Templates {
     }
 
     pub fn render_text(&self, name: &str, context: &impl Serialize) -> Result<String, String> {
+        self.render_text_in(name, &Self::prepare(context)?)
+    }
+
+    /// The template data of `context`, converted once for several renderings (the body,
+    /// the subject, every address) instead of once each.
+    pub fn prepare(context: &impl Serialize) -> Result<handlebars::Context, String> {
+        handlebars::Context::wraps(context)
+            .map_err(|e| format!("cannot prepare the template data: {}", e.reason()))
+    }
+
+    pub fn render_text_in(
+        &self,
+        name: &str,
+        context: &handlebars::Context,
+    ) -> Result<String, String> {
         self.text
-            .render(name, context)
+            .render_with_context(name, context)
             .map_err(|e| self.render_error(&e, "txt"))
     }
 
@@ -193,9 +208,21 @@ impl Templates {
         name: &str,
         context: &impl Serialize,
     ) -> Option<Result<String, String>> {
+        let prepared = match Self::prepare(context) {
+            Ok(prepared) => prepared,
+            Err(e) => return self.html.has_template(name).then_some(Err(e)),
+        };
+        self.render_html_in(name, &prepared)
+    }
+
+    pub fn render_html_in(
+        &self,
+        name: &str,
+        context: &handlebars::Context,
+    ) -> Option<Result<String, String>> {
         self.html.has_template(name).then(|| {
             self.html
-                .render(name, context)
+                .render_with_context(name, context)
                 .map_err(|e| self.render_error(&e, "html"))
         })
     }
@@ -206,8 +233,16 @@ impl Templates {
         template: &str,
         context: &impl Serialize,
     ) -> Result<String, String> {
+        self.render_inline_in(template, &Self::prepare(context)?)
+    }
+
+    pub fn render_inline_in(
+        &self,
+        template: &str,
+        context: &handlebars::Context,
+    ) -> Result<String, String> {
         self.text
-            .render_template(template, context)
+            .render_template_with_context(template, context)
             .map_err(|e| format!("template {template:?}: {}", e.reason()))
     }
 
