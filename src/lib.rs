@@ -25,6 +25,7 @@ pub mod log;
 pub mod mail;
 pub mod mailer;
 pub mod output;
+pub mod plan;
 pub mod pool;
 pub mod report;
 pub mod runner;
