@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use reporter::facts::{Facts, Scope};
-use reporter::timezone::Zone;
+use reporter::report::{Facts, Scope};
+use reporter::schedule::Zone;
 
 fn measure(label: &str, rounds: u32, gather: impl Fn()) {
     let mut best = Duration::MAX;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::hosts::HostSpec;
+use crate::config::hosts::HostSpec;
 use crate::log::ColorChoice;
 use crate::schedule::Period;
 

@@ -1,43 +1,26 @@
 //! reporter: runs sysadmin report jobs described in YAML, renders their results with
 //! Handlebars and mails them through the local relay.
 //!
-//! Data flows one way: config and job files → validated [`job::Job`]s → tasks in the
-//! [`pool`] → [`report`] context → rendered [`mail`] → [`transport`].
+//! The folders are the stages of a run, each using only the ones below it: [`app`] and
+//! [`daemon`] → [`run`] → [`mail`], [`render`], [`history`] → [`report`] → [`exec`] →
+//! [`config`] → [`schedule`]. Data flows the same way: config and job files → validated
+//! jobs → tasks in the pool → results → report context → rendered messages → the relay or
+//! the spool → the history.
 
-pub mod address;
 pub mod app;
-pub mod attachments;
 pub mod cli;
-pub mod command;
-pub mod compose;
 pub mod config;
 pub mod daemon;
-pub mod digest;
-pub mod error;
+pub mod exec;
 pub mod exit;
-pub mod facts;
-pub mod helpers;
 pub mod history;
-pub mod hosts;
-pub mod job;
-pub mod lock;
 pub mod log;
 pub mod mail;
-pub mod mailer;
-pub mod output;
-pub mod plan;
-pub mod pool;
+pub mod render;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod schedule;
-pub mod security;
-pub mod send;
-pub mod smtp;
-pub mod spool;
-pub mod template;
-pub mod timezone;
-pub mod transport;
-pub mod units;
+pub mod state;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use tracing::{Event, Level, Subscriber};
+
+use crate::config::ConfigError;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -71,6 +73,13 @@ impl ColorChoice {
                 stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         }
+    }
+}
+
+/// Prints configuration problems, once each, the way every command does.
+pub fn problems(errors: &[ConfigError]) {
+    for error in errors {
+        tracing::error!("{error}");
     }
 }
 

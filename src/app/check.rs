@@ -1,0 +1,228 @@
+//! `reporter check`: the configuration, every job and every template validated, templated
+//! addresses rendered with this host's facts, and the installation around them linted
+//! (copies of the binary that run-parts would skip, files others can write, schedules
+//! that fall into a DST gap).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::address::parse_mailbox;
+use crate::config::error::Source;
+use crate::config::{Config, ConfigError, Job, job, trust};
+use crate::exit;
+use crate::log;
+use crate::mail::message::one_line;
+use crate::report::{Facts, Scope};
+use crate::run::load::{self, Workload};
+use crate::schedule::{Gaps, Period};
+
+/// `reporter check`: every problem of the configuration, the jobs and the templates, and
+/// of the installation around them.
+pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
+    let mut errors: Vec<ConfigError> = load::password_problem(config).into_iter().collect();
+    let Workload {
+        jobs,
+        templates,
+        mut problems,
+    } = Workload::everything(config);
+    errors.append(&mut problems);
+    // Address templates are rendered with this host's facts, as a run would.
+    let facts = Facts::gather(Scope::Full, config.timezone);
+    let context = serde_json::json!({
+        "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
+        "node": "localhost",
+    });
+    let addresses = jobs.iter().flat_map(|job| {
+        let mail = &job.mail;
+        let fields = [
+            ("mail.from", Some(&mail.from)),
+            ("mail.reply_to", mail.reply_to.as_ref()),
+        ];
+        let lists = mail
+            .to
+            .iter()
+            .map(|a| ("mail.to", Some(a)))
+            .chain(mail.cc.iter().map(|a| ("mail.cc", Some(a))));
+        fields
+            .into_iter()
+            .chain(lists)
+            .filter_map(move |(key, a)| Some((job, key, a?)))
+    });
+    for (job, key, address) in addresses.filter(|(_, _, a)| a.is_template()) {
+        let rendered = templates.render_inline(address.as_str(), &context);
+        let parsed = match rendered {
+            Ok(rendered) => parse_mailbox(&one_line(&rendered))
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = parsed {
+            errors.push(ConfigError::at_key(&job.path, key, e));
+        }
+    }
+    errors.append(&mut lint_cron_folders(argv0));
+    for warning in dst_gaps(config, &jobs) {
+        tracing::warn!("{warning}");
+    }
+    // As root the loaders refuse such files outright; anyone else gets a warning.
+    if !nix::unistd::Uid::effective().is_root() {
+        for warning in writable_files(config)
+            .iter()
+            .filter_map(|p| trust::writable_by_others(p))
+        {
+            tracing::warn!("{warning}");
+        }
+    }
+    log::problems(&errors);
+    if !errors.is_empty() {
+        tracing::error!(
+            "{} problem{} found",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        return exit::USAGE;
+    }
+    if !quiet {
+        println!(
+            "{}: {} job{} ok",
+            config.display_path().display(),
+            jobs.len(),
+            if jobs.len() == 1 { "" } else { "s" }
+        );
+    }
+    exit::OK
+}
+
+/// Copies of this binary in `cron.*` folders that `run-parts` would never run: a name
+/// with characters other than letters, digits, `_` and `-` (Debian's run-parts skips
+/// `reporter.sh` without a word), or no exec bit. Looks in `/etc/cron.*` and in the
+/// `cron.*` folder this copy was started from.
+fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let mut folders: Vec<PathBuf> = ["hourly", "daily", "weekly", "monthly"]
+        .iter()
+        .map(|p| PathBuf::from(format!("/etc/cron.{p}")))
+        .collect();
+    for own in [Some(exe.as_path()), argv0]
+        .into_iter()
+        .flatten()
+        .filter_map(Path::parent)
+    {
+        let is_cron_folder = own
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| Period::from_cron_folder(n).is_some());
+        if is_cron_folder && !folders.iter().any(|f| f == own) {
+            folders.push(own.to_owned());
+        }
+    }
+    let exe_len = std::fs::metadata(&exe).map(|m| m.len()).ok();
+    let exe_real = std::fs::canonicalize(&exe).ok();
+    let mut exe_bytes: Option<Vec<u8>> = None;
+    let mut problems = Vec::new();
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let is_copy = meta.is_file()
+                && (std::fs::canonicalize(&path).ok() == exe_real
+                    || Some(meta.len()) == exe_len
+                        && std::fs::read(&path).is_ok_and(|bytes| {
+                            let exe_bytes = exe_bytes
+                                .get_or_insert_with(|| std::fs::read(&exe).unwrap_or_default());
+                            bytes == *exe_bytes
+                        }));
+            if !is_copy {
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                let suggestion: String = name
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                let suggestion = if suggestion.is_empty() {
+                    "reporter".to_owned()
+                } else {
+                    suggestion
+                };
+                problems.push(ConfigError::new(
+                    &path,
+                    format!(
+                        "run-parts skips this copy of reporter: its name may only have letters, digits, `_` and `-` (rename it to `{}`)",
+                        folder.join(suggestion).display()
+                    ),
+                ));
+            }
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o111 == 0 {
+                problems.push(ConfigError::new(
+                    &path,
+                    format!(
+                        "run-parts skips this copy of reporter: it is not executable (chmod 0755 {})",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The config file, the job files and the template files.
+fn writable_files(config: &Config) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config.file.iter().cloned().collect();
+    files.extend(job::job_files(&config.jobs_dir, &mut Vec::new()));
+    for dir in [
+        config.templates_dir.clone(),
+        config.templates_dir.join("partials"),
+    ] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            files.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file()),
+            );
+        }
+    }
+    files
+}
+
+/// Schedules that name a wall-clock time the configured time zone skips in the coming
+/// year, with when that run happens instead.
+fn dst_gaps(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
+    let now = chrono::Utc::now();
+    let gaps = Gaps::between(config.timezone, now, now + chrono::Duration::days(366));
+    jobs.iter()
+        .filter_map(|job| {
+            let schedule = job.schedule.as_ref()?;
+            let gap = schedule.gap_within(&gaps)?;
+            let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+            Some(Source::new(&job.path, &text).error(
+                "schedule",
+                format!(
+                    "`{schedule}` names {}, which does not exist on {} in time zone {} (clocks go forward); that day it runs at {} instead",
+                    gap.skipped.format("%H:%M:%S"),
+                    gap.skipped.format("%Y-%m-%d"),
+                    config.timezone,
+                    config.timezone.rfc3339(gap.runs_at)
+                ),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! `reporter history`: the recorded runs, newest first, as a table or JSON.
+
+use serde::Serialize;
+
+use crate::cli::HistoryArgs;
+use crate::config::Config;
+use crate::exit;
+use crate::history::RunStatus;
+use crate::log;
+use crate::report::{Summary, Trigger};
+use crate::run::load;
+
+/// One run in `history --json` (SPEC §5).
+#[derive(Serialize)]
+struct HistoryEntry {
+    run_id: String,
+    job: String,
+    trigger: Trigger,
+    started_at: String,
+    finished_at: String,
+    status: &'static str,
+    /// `null` for a fire time that was skipped because the job was still running.
+    summary: Option<Summary>,
+    sent: bool,
+    /// Why the report was not mailed (its send rule), or why the run was skipped.
+    reason: Option<String>,
+}
+
+/// `reporter history`: the recorded runs, newest first.
+pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Result<i32> {
+    let Some(store) = load::history_store(config) else {
+        anyhow::bail!(
+            "the run history is off (`history_days: 0` in `{}`)",
+            config.display_path().display()
+        );
+    };
+    let runs = store.runs(args.job.as_deref(), args.limit as usize)?;
+    let entries: Vec<HistoryEntry> = runs
+        .into_iter()
+        .map(|run| HistoryEntry {
+            run_id: run.run_id,
+            job: run.job,
+            trigger: run.trigger,
+            started_at: config.timezone.rfc3339(run.started_at),
+            finished_at: config.timezone.rfc3339(run.finished_at),
+            status: run.status.as_str(),
+            summary: (run.status != RunStatus::Skipped).then_some(run.summary),
+            sent: run.sent,
+            reason: run.reason.or(run.note),
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("history entries serialize")
+        );
+        return Ok(exit::OK);
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.job.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    println!(
+        "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  SENT",
+        "STARTED", "JOB", "TRIGGER", "STATUS", "RESULTS", "DURATION"
+    );
+    for e in &entries {
+        let (results, duration) = match &e.summary {
+            Some(s) => (
+                format!("{}/{}", s.ok, s.total),
+                format!("{} ms", s.duration_ms),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "{:25}  {:width$}  {:7}  {}  {:>7}  {:>9}  {}",
+            e.started_at,
+            e.job,
+            e.trigger.as_str(),
+            log::status(e.status, 7, color),
+            results,
+            duration,
+            match (&e.reason, e.sent) {
+                (_, true) => "yes".to_owned(),
+                (Some(reason), false) => format!("no: {reason}"),
+                (None, false) => "no".to_owned(),
+            }
+        );
+    }
+    Ok(exit::OK)
+}

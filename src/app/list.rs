@@ -1,0 +1,91 @@
+//! `reporter list`: the jobs with their schedule, next run and last recorded status.
+
+use serde::Serialize;
+
+use crate::config::{Config, job};
+use crate::exit;
+use crate::log;
+use crate::run::load;
+
+#[derive(Serialize)]
+struct ListEntry {
+    name: String,
+    description: Option<String>,
+    schedule: Option<String>,
+    next_run: Option<String>,
+    last_status: Option<String>,
+}
+
+/// `reporter list`: each job with its schedule, next run and last status.
+pub fn list(config: &Config, json: bool, color: bool) -> i32 {
+    let (jobs, errors) = job::load_all(&config.jobs_dir, config);
+    log::problems(&errors);
+    let now = chrono::Utc::now();
+    let history = load::history_store(config);
+    let mut history_failed = false;
+    let entries: Vec<ListEntry> = jobs
+        .iter()
+        .map(|job| {
+            let last = history.as_ref().and_then(|h| {
+                h.last_run(&job.name)
+                    .map_err(|e| {
+                        if !std::mem::replace(&mut history_failed, true) {
+                            tracing::warn!("{e}");
+                        }
+                    })
+                    .ok()
+                    .flatten()
+            });
+            ListEntry {
+                name: job.name.clone(),
+                description: job.description.clone(),
+                schedule: job.schedule.as_ref().map(ToString::to_string),
+                next_run: job
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.next_after(now, config.timezone))
+                    .map(|t| config.timezone.rfc3339(t)),
+                last_status: last.map(|run| run.status.as_str().to_owned()),
+            }
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("list entries serialize")
+        );
+    } else {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        let width = entries
+            .iter()
+            .map(|e| e.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let schedule_width = entries
+            .iter()
+            .map(|e| dash(&e.schedule).len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        println!(
+            "{:width$}  {:schedule_width$}  {:25}  {:11}  DESCRIPTION",
+            "NAME", "SCHEDULE", "NEXT RUN", "LAST STATUS"
+        );
+        for e in &entries {
+            println!(
+                "{:width$}  {:schedule_width$}  {:25}  {}  {}",
+                e.name,
+                dash(&e.schedule),
+                dash(&e.next_run),
+                log::status(&dash(&e.last_status), 11, color),
+                e.description.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if errors.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
+    }
+}

@@ -1,0 +1,108 @@
+//! `reporter run` and `reporter preview`: the selection on the command line loaded, its
+//! problems reported, and the jobs handed to a run.
+
+use std::path::Path;
+
+use crate::cli::Selection;
+use crate::config::address::AddressSpec;
+use crate::config::hosts;
+use crate::config::{Config, ConfigError};
+use crate::exit::{self, Tally};
+use crate::log;
+use crate::report::Trigger;
+use crate::run::load::{self, Pick, Workload};
+use crate::run::{self, Mode, RunOptions};
+
+/// Where problems with the command line itself are said to be.
+const COMMAND_LINE: &str = "(command line)";
+
+/// Runs the jobs `selection` names in `mode`; `to` is `--to`.
+pub fn run(
+    config: &Config,
+    selection: &Selection,
+    to: &[String],
+    mode: Mode,
+    digest: bool,
+    trigger: Trigger,
+) -> i32 {
+    let Some(pick) = pick(selection) else {
+        tracing::error!("name the jobs to run, or use --all or --schedule PERIOD");
+        return exit::USAGE;
+    };
+    let mut errors = Vec::new();
+    let to: Vec<AddressSpec> = to
+        .iter()
+        .filter_map(|a| {
+            a.parse()
+                .map_err(|e: crate::config::address::AddressError| {
+                    errors.push(ConfigError::at_key(
+                        Path::new(COMMAND_LINE),
+                        "--to",
+                        e.to_string(),
+                    ))
+                })
+                .ok()
+        })
+        .collect();
+    errors.extend(load::password_problem(config));
+    let mut unknown_groups = Vec::new();
+    let hosts = selection.hosts.as_ref().map(|hosts| {
+        hosts::expand_groups(hosts, &config.host_groups, |_, group| {
+            unknown_groups.push(ConfigError::at_key(
+                Path::new(COMMAND_LINE),
+                "--hosts",
+                format!("unknown host group `@{group}` (not in the config's host_groups)"),
+            ));
+        })
+    });
+    if !unknown_groups.is_empty() {
+        // A one-off run on the wrong hosts is worse than none.
+        log::problems(&unknown_groups);
+        return exit::USAGE;
+    }
+    let Workload {
+        mut jobs,
+        templates,
+        mut problems,
+    } = Workload::pick(config, &pick, digest);
+    errors.append(&mut problems);
+    if let Some(hosts) = hosts {
+        for job in &mut jobs {
+            job.hosts.clone_from(&hosts);
+        }
+    }
+    log::problems(&errors);
+    let options = RunOptions {
+        mode,
+        digest,
+        to,
+        trigger,
+        problems: if mode == Mode::Send {
+            errors.clone()
+        } else {
+            Vec::new()
+        },
+        history: load::history_store(config),
+    };
+    let pool_size = selection.pool_size.map_or(config.pool_size, usize::from);
+    let mut tally = if jobs.is_empty() && options.problems.is_empty() {
+        Tally::default()
+    } else {
+        run::run(config, &templates, jobs, &options, pool_size)
+    };
+    tally.config_error |= !errors.is_empty();
+    tally.code()
+}
+
+/// Which jobs the command line names; `None` when it names none.
+fn pick(selection: &Selection) -> Option<Pick> {
+    if let Some(period) = selection.schedule {
+        Some(Pick::Period(period))
+    } else if selection.all {
+        Some(Pick::All)
+    } else if !selection.jobs.is_empty() {
+        Some(Pick::Names(selection.jobs.clone()))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,496 @@
+//! Job files (`jobs/NAME.yaml`): the validated [`Job`], with every default applied from the
+//! config's `defaults:` and `mail:`, and the jobs folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::account::RunAs;
+use crate::config::address::{AddressList, AddressSpec};
+use crate::config::error::{ConfigError, Source};
+use crate::config::global::Config;
+use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
+use crate::config::raw::{RawJob, RawJobMail, SendRule};
+use crate::config::trust;
+use crate::schedule::Schedule;
+
+pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
+/// The default subject of a `mail.per_host` job's messages: each is about one host.
+pub const DEFAULT_NODE_SUBJECT: &str = "{{job.name}} on {{node}}: {{summary.status}}";
+pub const DEFAULT_TEMPLATE: &str = "default";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
+const MAX_COMMANDS: usize = 1000;
+
+/// One command of a validated job.
+#[derive(Debug, Clone)]
+pub struct CommandDef {
+    pub name: String,
+    pub run: String,
+    pub timeout: Duration,
+    pub ok_exit_codes: Vec<i32>,
+    pub fail_if: Option<regex::Regex>,
+}
+
+/// A job's validated `mail:` settings, merged with `defaults:` and the config's `mail:`.
+#[derive(Debug, Clone)]
+pub struct JobMail {
+    pub from: AddressSpec,
+    pub to: Vec<AddressSpec>,
+    pub cc: Vec<AddressSpec>,
+    pub reply_to: Option<AddressSpec>,
+    pub subject: String,
+    pub template: String,
+    pub attach_output_over: Option<u64>,
+    pub per_host: bool,
+}
+
+/// A job that can run: every value checked, every default applied.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub schedule: Option<Schedule>,
+    pub send: SendRule,
+    pub catch_up: bool,
+    pub max_output: u64,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    /// The account the commands run as.
+    pub user: Option<RunAs>,
+    /// Hosts with `@group`s expanded, in the order listed; empty means local.
+    pub hosts: Vec<HostSpec>,
+    pub targets: Vec<TargetSpec>,
+    pub mail: JobMail,
+    pub commands: Vec<CommandDef>,
+}
+
+/// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
+pub fn job_name(file_name: &str) -> Option<&str> {
+    if file_name.starts_with('.') || file_name.ends_with('~') {
+        return None;
+    }
+    file_name
+        .strip_suffix(".yaml")
+        .or_else(|| file_name.strip_suffix(".yml"))
+}
+
+impl Job {
+    /// Parses and validates the text of job file `path`.
+    pub fn parse(
+        name: &str,
+        path: &Path,
+        text: &str,
+        config: &Config,
+    ) -> Result<Job, Vec<ConfigError>> {
+        if !is_name(name) {
+            return Err(vec![ConfigError::new(
+                path,
+                format!("job name {name:?} must be letters, digits, `-` and `_` (rename the file)"),
+            )]);
+        }
+        if text.trim().is_empty() {
+            return Err(vec![ConfigError::new(
+                path,
+                "empty job file (expected at least `commands:`)",
+            )]);
+        }
+        let source = Source::new(path, text);
+        let raw: RawJob = source.parse_all()?;
+        Job::from_raw(name, &source, raw, config)
+    }
+
+    /// Reads and validates one job file.
+    pub fn load(path: &Path, config: &Config) -> Result<Job, Vec<ConfigError>> {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let name = job_name(file_name).unwrap_or(file_name);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![ConfigError::new(path, format!("cannot read job file: {e}"))])?;
+        trust::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
+        Job::parse(name, path, &text, config)
+    }
+
+    fn from_raw(
+        name: &str,
+        source: &Source,
+        raw: RawJob,
+        config: &Config,
+    ) -> Result<Job, Vec<ConfigError>> {
+        let path = source.path;
+        let mut errors = Vec::new();
+        let defaults = &config.defaults;
+        let no_mail = RawJobMail::default();
+        let job_mail = raw.mail.as_ref().unwrap_or(&no_mail);
+        let default_mail = defaults.mail.as_ref().unwrap_or(&no_mail);
+
+        let timeout = raw
+            .timeout
+            .or(defaults.timeout)
+            .map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let mut commands = Vec::new();
+        let raw_commands = raw.commands.unwrap_or_default();
+        if raw_commands.len() > MAX_COMMANDS {
+            errors.push(source.error(
+                "commands",
+                format!(
+                    "{} commands (at most {MAX_COMMANDS}; use `targets:` for many similar ones)",
+                    raw_commands.len()
+                ),
+            ));
+        }
+        for (i, command) in raw_commands.into_iter().enumerate() {
+            if command.run.trim().is_empty() {
+                errors.push(source.error(format!("commands[{i}].run"), "empty command"));
+                continue;
+            }
+            if let Some(code) = command
+                .ok_exit_codes
+                .iter()
+                .flatten()
+                .find(|c| !(0..=255).contains(*c))
+            {
+                errors.push(source.error(
+                    format!("commands[{i}].ok_exit_codes"),
+                    format!("exit code {code} out of range (0-255)"),
+                ));
+            }
+            commands.push(CommandDef {
+                name: command
+                    .name
+                    .unwrap_or_else(|| command.run.trim().to_owned()),
+                run: command.run,
+                timeout: command.timeout.map_or(timeout, |d| d.0),
+                ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
+                fail_if: command.fail_if.map(|p| p.0),
+            });
+        }
+
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (section, vars) in [("defaults.env", &defaults.env), ("env", &raw.env)] {
+            for (key, value) in vars.iter().flatten() {
+                if key.is_empty() || key.contains('=') || key.contains('\0') {
+                    errors.push(source.error(format!("{section}.{key}"), "invalid variable name"));
+                }
+                env.insert(key.clone(), value.0.clone());
+            }
+        }
+
+        let cwd = raw
+            .cwd
+            .or_else(|| defaults.cwd.clone())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        if !cwd.is_absolute() {
+            errors.push(source.error(
+                "cwd",
+                format!("{:?} is not an absolute path", cwd.display().to_string()),
+            ));
+        }
+        let user = match raw.user.or_else(|| defaults.user.clone()) {
+            Some(user)
+                if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':') =>
+            {
+                errors.push(source.error("user", format!("invalid user name {user:?}")));
+                None
+            }
+            Some(user) => RunAs::resolve(&user)
+                .map_err(|e| errors.push(source.error("user", e.to_string())))
+                .ok(),
+            None => None,
+        };
+
+        let hosts = hosts::expand_groups(
+            &raw.hosts
+                .or_else(|| defaults.hosts.clone())
+                .unwrap_or_default(),
+            &config.host_groups,
+            |i, group| {
+                errors.push(source.error(
+                    format!("hosts[{i}]"),
+                    format!("unknown host group `@{group}` (not in the config's host_groups)"),
+                ));
+            },
+        );
+
+        let targets = raw.targets.unwrap_or_default();
+        if targets.is_empty()
+            && let Some(i) = commands.iter().position(|c| c.run.contains(TARGET))
+        {
+            errors.push(source.error(
+                format!("commands[{i}]"),
+                format!("`{TARGET}` in `run` needs a `targets:` list to take its values from"),
+            ));
+        }
+        let target_count: u128 = targets.iter().map(TargetSpec::count).sum();
+        if target_count > MAX_TARGETS {
+            errors.push(source.error(
+                "targets",
+                format!("{target_count} targets in all (at most {MAX_TARGETS})"),
+            ));
+        }
+
+        let pick = |f: fn(&RawJobMail) -> Option<AddressList>| {
+            f(job_mail).or_else(|| f(default_mail)).map(|l| l.0)
+        };
+        let per_host = job_mail.per_host.or(default_mail.per_host).unwrap_or(false);
+        let default_subject = if per_host {
+            DEFAULT_NODE_SUBJECT
+        } else {
+            DEFAULT_SUBJECT
+        };
+        let mail = JobMail {
+            from: job_mail
+                .from
+                .clone()
+                .or_else(|| default_mail.from.clone())
+                .unwrap_or_else(|| config.mail.from.clone()),
+            to: pick(|m| m.to.clone())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| config.mail.to.clone()),
+            cc: pick(|m| m.cc.clone()).unwrap_or_default(),
+            reply_to: job_mail
+                .reply_to
+                .clone()
+                .or_else(|| default_mail.reply_to.clone()),
+            subject: job_mail
+                .subject
+                .clone()
+                .or_else(|| default_mail.subject.clone())
+                .map_or_else(|| default_subject.to_owned(), |s| s.0),
+            template: job_mail
+                .template
+                .clone()
+                .or_else(|| default_mail.template.clone())
+                .map_or_else(|| DEFAULT_TEMPLATE.to_owned(), |t| t.0),
+            attach_output_over: job_mail
+                .attach_output_over
+                .or(default_mail.attach_output_over)
+                .map(|s| s.0),
+            per_host,
+        };
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Job {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            description: raw.description,
+            schedule: raw.schedule,
+            send: raw.send.or(defaults.send).unwrap_or_default(),
+            catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
+            max_output: raw
+                .max_output
+                .or(defaults.max_output)
+                .map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
+            env: env.into_iter().collect(),
+            cwd,
+            user,
+            hosts,
+            targets,
+            mail,
+            commands,
+        })
+    }
+}
+
+/// Every job file in `dir`, sorted by name: the valid jobs and the problems of the others.
+pub fn load_all(dir: &Path, config: &Config) -> (Vec<Job>, Vec<ConfigError>) {
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for path in job_files(dir, &mut errors) {
+        match Job::load(&path, config) {
+            Ok(job) => jobs.push(job),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    (jobs, errors)
+}
+
+/// The job files in `dir` (see [`job_name`]), sorted by file name.
+pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(ConfigError::new(
+                dir,
+                format!("cannot read jobs folder: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().and_then(job_name).is_some())
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            "host_groups: {web: [web1, web2]}\n",
+            Path::new("r.yaml"),
+            Path::new("/etc/r"),
+        )
+        .unwrap()
+    }
+
+    fn parse(text: &str) -> Result<Job, Vec<ConfigError>> {
+        Job::parse("disk", Path::new("jobs/disk.yaml"), text, &config())
+    }
+
+    fn first_error(text: &str) -> String {
+        parse(text).unwrap_err()[0].to_string()
+    }
+
+    #[test]
+    fn shorthand_and_full_commands() {
+        let job = parse("commands:\n  - df -h\n  - {name: inodes, run: df -i, timeout: 5s, ok_exit_codes: [0, 1]}\n").unwrap();
+        assert_eq!(job.commands[0].name, "df -h");
+        assert_eq!(job.commands[0].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(job.commands[1].name, "inodes");
+        assert_eq!(job.commands[1].timeout, Duration::from_secs(5));
+        assert_eq!(job.commands[1].ok_exit_codes, [0, 1]);
+        assert_eq!(job.mail.subject, DEFAULT_SUBJECT);
+        assert_eq!(job.mail.to[0].as_str(), "root@localhost");
+    }
+
+    #[test]
+    fn facts_only_job_is_valid() {
+        assert!(
+            parse("description: facts\nmail: {template: summary}\n")
+                .unwrap()
+                .commands
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn host_groups_expand_in_order() {
+        let job = parse("hosts: [db1, \"@web\", localhost]\ncommands: [uptime]\n").unwrap();
+        let shown: Vec<String> = job.hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["db1", "web1", "web2", "localhost"]);
+        let job = parse("hosts: [\"@web\", web2, web1]\ncommands: [uptime]\n").unwrap();
+        assert_eq!(job.hosts.len(), 2, "each host once: {:?}", job.hosts);
+        let err = first_error("hosts: [\"@db\"]\ncommands: [uptime]\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:1:9: hosts[0]: unknown host group `@db` (not in the config's host_groups)"
+        );
+    }
+
+    #[test]
+    fn per_host_messages_name_their_host_by_default() {
+        let job = parse("hosts: [web1]\nmail: {per_host: true}\ncommands: [uptime]\n").unwrap();
+        assert_eq!(job.mail.subject, DEFAULT_NODE_SUBJECT);
+        let job = parse("hosts: [web1]\nmail: {per_host: true, subject: x}\ncommands: [uptime]\n")
+            .unwrap();
+        assert_eq!(job.mail.subject, "x");
+    }
+
+    #[test]
+    fn target_placeholder_needs_targets() {
+        let err = first_error("commands:\n  - uptime\n  - ping -c 1 {{target}}\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:5: commands[1]: `{{target}}` in `run` needs a `targets:` list to take its values from"
+        );
+        assert!(parse("targets: [a]\ncommands: ['ping -c 1 {{target}}']\n").is_ok());
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let err = first_error("commands:\n  - run: df\n    timeout: 5 minutes\n");
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:14: commands[0].timeout: invalid duration \"5 minutes\" (expected e.g. 30s, 5m, 1h30m)"
+        );
+        let err = first_error("commands: [df]\ntimeot: 5s\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:2:1: timeot: unknown field `timeot`, expected one of"),
+            "{err}"
+        );
+        let err = first_error("commands:\n  - {run: df, fail_if: '(9'}\n");
+        assert!(
+            err.contains("commands[0].fail_if: invalid regular expression"),
+            "{err}"
+        );
+        let err = first_error("mail: {to: not-an-address}\ncommands: [df]\n");
+        assert!(
+            err.contains("mail.to: invalid mail address \"not-an-address\""),
+            "{err}"
+        );
+        let err = first_error("max_output: 1KiB\ncommands: [df]\n");
+        assert!(
+            err.contains("max_output: max_output \"1KiB\" out of range"),
+            "{err}"
+        );
+        let err = first_error("commands: [df\n");
+        assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn several_mistakes_in_one_file_are_all_reported() {
+        let text = "tmeout: 5s\ncommands:\n  - run: df\n    timeout: 5 minutes\n  - {run: df -i, nmae: x}\nmail:\n  to: [nobody]\n";
+        let shown: Vec<String> = parse(text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("jobs/disk.yaml:1:1: tmeout: unknown field `tmeout`"),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.iter().any(|e| e.starts_with(
+                "jobs/disk.yaml:4:14: commands[0].timeout: invalid duration \"5 minutes\""
+            )),
+            "{shown:#?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|e| e
+                    .starts_with("jobs/disk.yaml:5:18: commands[1].nmae: unknown field `nmae`")),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.iter().any(|e| e
+                .starts_with("jobs/disk.yaml:7:8: mail.to[0]: invalid mail address \"nobody\"")),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn several_semantic_errors_are_all_reported() {
+        let errors = parse("cwd: tmp\nuser: \"a b\"\ncommands: [\"  \"]\n").unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn bad_file_names() {
+        let err = Job::parse(
+            "disk usage",
+            Path::new("jobs/disk usage.yaml"),
+            "commands: [df]",
+            &config(),
+        )
+        .unwrap_err();
+        assert!(err[0].to_string().contains("must be letters, digits"));
+        assert_eq!(job_name("disk.yaml"), Some("disk"));
+        assert_eq!(job_name("disk.yml"), Some("disk"));
+        assert_eq!(job_name(".disk.yaml"), None);
+        assert_eq!(job_name("disk.yaml~"), None);
+        assert_eq!(job_name("disk.yaml.dpkg-old"), None);
+    }
+}

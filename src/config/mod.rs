@@ -1,0 +1,18 @@
+//! What the user wrote, validated: `reporter.yaml` and the job files, from their raw serde
+//! shapes to a [`Config`] and [`Job`]s that can only exist in a valid state, with every
+//! problem located by file, line and key.
+
+pub mod account;
+pub mod address;
+pub mod error;
+pub mod global;
+pub mod hosts;
+pub mod job;
+pub mod raw;
+pub mod trust;
+pub mod units;
+
+pub use error::ConfigError;
+pub use global::{Config, MailConfig, SmtpConfig, SshConfig, TransportConfig, discover};
+pub use job::{CommandDef, Job, JobMail};
+pub use raw::{SendRule, TlsMode};

@@ -1,0 +1,104 @@
+//! What the daemon runs from: one loaded configuration, its templates and its scheduled
+//! jobs, and each job's next fire time; reloaded on SIGHUP without losing a due run.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, error, warn};
+
+use crate::config::job::job_name;
+use crate::config::{Config, ConfigError, Job};
+use crate::render::Templates;
+use crate::run::load::Workload;
+
+pub struct Loaded {
+    pub config: Arc<Config>,
+    pub templates: Arc<Templates>,
+    /// The jobs with a schedule, by name.
+    pub jobs: HashMap<String, Job>,
+}
+
+impl Loaded {
+    /// Loads the config, templates and jobs. A broken config is fatal; a broken job file
+    /// leaves that job out (or, on reload, keeps its previous version from `old`).
+    pub fn load(path: Option<&Path>, old: Option<&Loaded>) -> Result<Loaded, Vec<ConfigError>> {
+        let config = Config::load(path)?;
+        let Workload {
+            mut jobs,
+            templates,
+            problems,
+        } = Workload::everything(&config);
+        if let Some(old) = old {
+            for problem in &problems {
+                let name = problem
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(job_name);
+                if let Some(previous) = name.and_then(|n| old.jobs.get(n))
+                    && !jobs.iter().any(|j| j.name == previous.name)
+                {
+                    warn!("{}: keeping the previous version of the job", previous.name);
+                    jobs.push(previous.clone());
+                }
+            }
+        }
+        for problem in &problems {
+            error!("{problem}");
+        }
+        let jobs = jobs
+            .into_iter()
+            .filter(|j| j.schedule.is_some())
+            .map(|j| (j.name.clone(), j))
+            .collect();
+        Ok(Loaded {
+            config: Arc::new(config),
+            templates: Arc::new(templates),
+            jobs,
+        })
+    }
+
+    /// Each job's next fire time after now, keeping the pending one of a job whose
+    /// schedule and time zone did not change since `old` (so a reload never loses a due run).
+    pub fn fire_times(
+        &self,
+        pending: &HashMap<String, DateTime<Utc>>,
+        old: Option<&Loaded>,
+    ) -> HashMap<String, DateTime<Utc>> {
+        let now = Utc::now();
+        self.jobs
+            .values()
+            .filter_map(|job| {
+                let schedule = job.schedule.as_ref()?;
+                let unchanged = old.is_some_and(|old| {
+                    old.config.timezone == self.config.timezone
+                        && old.jobs.get(&job.name).and_then(|j| j.schedule.as_ref())
+                            == Some(schedule)
+                });
+                let at = match pending.get(&job.name) {
+                    Some(at) if unchanged => *at,
+                    _ => schedule.next_after(now, self.config.timezone)?,
+                };
+                debug!(
+                    "{}: next run at {}",
+                    job.name,
+                    self.config.timezone.rfc3339(at)
+                );
+                Some((job.name.clone(), at))
+            })
+            .collect()
+    }
+
+    /// The fire time of `name` after `now`, if it has one.
+    pub fn next_after(&self, name: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let job = self.jobs.get(name)?;
+        let at = job
+            .schedule
+            .as_ref()?
+            .next_after(now, self.config.timezone)?;
+        debug!("{name}: next run at {}", self.config.timezone.rfc3339(at));
+        Some(at)
+    }
+}

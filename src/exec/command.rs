@@ -1,0 +1,310 @@
+//! One child process: spawned in its own process group with stdin from `/dev/null`, both
+//! output streams read concurrently into bounded captures, and on timeout or interruption
+//! the whole group signalled (SIGTERM, then SIGKILL after a grace period).
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::account::RunAs;
+use crate::exec::capture::Capture;
+use crate::exec::run_as;
+
+/// How long a group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long output is still read after the command itself exited (a background grandchild
+/// may hold the pipe open forever).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// Below glibc's 64 KiB consolidation threshold, so a buffer freed after each command does
+/// not make malloc sweep its free lists; reads still drain a pipe in two calls.
+const READ_BUFFER: usize = 32 << 10;
+
+/// Everything needed to start one child.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// `PATH` for the child.
+    pub path: String,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Duration,
+    /// Cap per stream (stdout and stderr each).
+    pub max_output: u64,
+    /// Run as this account instead of reporter's own.
+    pub user: Option<RunAs>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// It could not be started; the reason.
+    NotStarted(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit: Exit,
+    /// The timeout fired and the group was killed.
+    pub timed_out: bool,
+    /// The run was interrupted (SIGINT/SIGTERM) and the group was killed.
+    pub interrupted: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+}
+
+impl Outcome {
+    pub fn not_started(reason: String) -> Outcome {
+        Outcome {
+            exit: Exit::NotStarted(reason),
+            timed_out: false,
+            interrupted: false,
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: false,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+enum Phase {
+    Running,
+    /// SIGTERM sent; SIGKILL at the deadline.
+    Terminating,
+    /// The command exited (or was killed); output is read until EOF or the deadline.
+    Draining,
+}
+
+/// Runs `spec` to completion, timeout or cancellation (`cancel` turning true).
+pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .env("PATH", &spec.path)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(user) = &spec.user {
+        run_as::apply(&mut command, user);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
+    };
+    let group = child.id().map(|id| Pid::from_raw(id as i32));
+    let signal_group = |signal| {
+        if let Some(group) = group {
+            // ESRCH just means the group is already gone.
+            let _ = killpg(group, signal);
+        }
+    };
+
+    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+    let (mut out, mut err) = (Capture::new(spec.max_output), Capture::new(spec.max_output));
+    // Filled without zeroing first: most commands print a few lines.
+    let mut out_buf = Vec::with_capacity(READ_BUFFER);
+    let mut err_buf = Vec::with_capacity(READ_BUFFER);
+    let mut status = None;
+    let mut phase = Phase::Running;
+    let mut deadline = start + spec.timeout;
+    let (mut timed_out, mut interrupted, mut cancel_gone) = (false, false, false);
+    if *cancel.borrow() {
+        interrupted = true;
+        signal_group(Signal::SIGTERM);
+        phase = Phase::Terminating;
+        deadline = Instant::now() + KILL_GRACE;
+    }
+
+    while status.is_none() || stdout.is_some() || stderr.is_some() {
+        tokio::select! {
+            n = read_some(&mut stdout, &mut out_buf) => match n {
+                Ok(n) if n > 0 => {
+                    out.push(&out_buf);
+                    out_buf.clear();
+                }
+                _ => stdout = None,
+            },
+            n = read_some(&mut stderr, &mut err_buf) => match n {
+                Ok(n) if n > 0 => {
+                    err.push(&err_buf);
+                    err_buf.clear();
+                }
+                _ => stderr = None,
+            },
+            exited = child.wait(), if status.is_none() => {
+                status = Some(exited);
+                if !matches!(phase, Phase::Draining) {
+                    phase = Phase::Draining;
+                    deadline = Instant::now() + DRAIN_GRACE;
+                }
+            }
+            changed = cancel.changed(), if !interrupted && !cancel_gone => {
+                if changed.is_err() {
+                    cancel_gone = true;
+                } else if *cancel.borrow() && matches!(phase, Phase::Running) {
+                    interrupted = true;
+                    signal_group(Signal::SIGTERM);
+                    phase = Phase::Terminating;
+                    deadline = Instant::now() + KILL_GRACE;
+                }
+            }
+            () = sleep_until(deadline) => match phase {
+                Phase::Running => {
+                    timed_out = true;
+                    signal_group(Signal::SIGTERM);
+                    phase = Phase::Terminating;
+                    deadline = Instant::now() + KILL_GRACE;
+                }
+                Phase::Terminating => {
+                    signal_group(Signal::SIGKILL);
+                    phase = Phase::Draining;
+                    deadline = Instant::now() + DRAIN_GRACE;
+                }
+                Phase::Draining => {
+                    // Whoever still holds the pipes is not waited for; what was read is kept.
+                    signal_group(Signal::SIGKILL);
+                    if status.is_none() {
+                        status = Some(child.wait().await);
+                    }
+                    break;
+                }
+            },
+        }
+    }
+    // Nothing the command started may outlive it, even when it exited on its own.
+    signal_group(Signal::SIGKILL);
+
+    let exit = match status {
+        Some(Ok(status)) => match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::NotStarted("unknown exit status".to_owned()),
+        },
+        Some(Err(e)) => Exit::NotStarted(format!("cannot wait for the command: {e}")),
+        None => Exit::NotStarted("command state unknown".to_owned()),
+    };
+    let truncated = out.truncated() || err.truncated();
+    Outcome {
+        exit,
+        timed_out,
+        interrupted,
+        stdout: out.into_text(),
+        stderr: err.into_text(),
+        truncated,
+        started_at,
+        duration: start.elapsed(),
+    }
+}
+
+/// Reads from a pipe that may already be closed (then it never completes).
+async fn read_some(
+    pipe: &mut Option<impl AsyncRead + Unpin>,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    match pipe {
+        Some(pipe) => pipe.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn spawn_error(spec: &CommandSpec, error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::NotFound && !spec.cwd.is_dir() {
+        return format!(
+            "cannot start: working directory `{}` does not exist",
+            spec.cwd.display()
+        );
+    }
+    format!("cannot start `{}`: {error}", spec.program.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str, timeout: Duration) -> CommandSpec {
+        CommandSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            path: crate::config::global::DEFAULT_PATH.to_owned(),
+            env: vec![("GREETING".into(), "hi".into())],
+            cwd: "/".into(),
+            timeout,
+            max_output: 1 << 20,
+            user: None,
+        }
+    }
+
+    fn run_now(spec: &CommandSpec) -> Outcome {
+        let runtime = crate::exec::runtime().unwrap();
+        let (_keep, cancel) = watch::channel(false);
+        runtime.block_on(run(spec, cancel))
+    }
+
+    #[test]
+    fn captures_both_streams_and_the_exit_code() {
+        let outcome = run_now(&spec(
+            "echo $GREETING; echo oops >&2; exit 3",
+            Duration::from_secs(10),
+        ));
+        assert_eq!(outcome.exit, Exit::Code(3));
+        assert_eq!(outcome.stdout, "hi\n");
+        assert_eq!(outcome.stderr, "oops\n");
+        assert!(!outcome.timed_out);
+    }
+
+    #[test]
+    fn timeout_kills_the_group() {
+        let outcome = run_now(&spec("echo started; sleep 30", Duration::from_millis(200)));
+        assert!(outcome.timed_out);
+        assert_eq!(outcome.exit, Exit::Signal(15));
+        assert_eq!(outcome.stdout, "started\n");
+        assert!(
+            outcome.duration < Duration::from_secs(5),
+            "{:?}",
+            outcome.duration
+        );
+    }
+
+    #[test]
+    fn missing_shell_is_not_started() {
+        let mut spec = spec("true", Duration::from_secs(5));
+        spec.program = "/nonexistent/sh".into();
+        let Exit::NotStarted(reason) = run_now(&spec).exit else {
+            panic!("should not start")
+        };
+        assert!(reason.contains("/nonexistent/sh"), "{reason}");
+    }
+
+    #[test]
+    fn bad_cwd_is_not_started() {
+        let mut spec = spec("true", Duration::from_secs(5));
+        spec.cwd = "/nonexistent/dir".into();
+        let Exit::NotStarted(reason) = run_now(&spec).exit else {
+            panic!("should not start")
+        };
+        assert!(
+            reason.contains("working directory `/nonexistent/dir` does not exist"),
+            "{reason}"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Child processes: one command spawned, supervised and killed with its process group,
+//! its output captured within a cap, many of them through a bounded pool, one run of a
+//! job at a time across processes, and the account they run as.
+
+pub mod capture;
+pub mod command;
+pub mod lock;
+pub mod pool;
+pub mod run_as;
+pub mod runtime;
+
+pub use command::{CommandSpec, Exit, Outcome};
+pub use pool::Pool;
+pub use runtime::runtime;

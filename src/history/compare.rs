@@ -1,0 +1,202 @@
+//! A new run against the job's last recorded one: which results changed, and whether the
+//! report is mailed under the job's send rule (SPEC §10).
+
+use std::collections::HashMap;
+
+use crate::config::SendRule;
+use crate::history::record::{RecordedResult, RunRecord, RunStatus, fingerprint};
+use crate::report::{Status, Summary, TaskResult};
+
+/// Sets each result's `changed`: whether its status or output differs from the result of
+/// `previous` run with the same command, host and target (a new command has changed).
+/// Without a previous run it stays null.
+pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
+    let Some(previous) = previous else {
+        return;
+    };
+    let earlier: HashMap<(&str, Option<&str>, Option<&str>), &RecordedResult> = previous
+        .results
+        .iter()
+        .map(|r| {
+            let core = &r.core;
+            (
+                (
+                    core.command.as_str(),
+                    core.host.as_deref(),
+                    core.target.as_deref(),
+                ),
+                r,
+            )
+        })
+        .collect();
+    for result in results {
+        let core = &result.core;
+        let key = (
+            core.command.as_str(),
+            core.host.as_deref(),
+            core.target.as_deref(),
+        );
+        result.changed = Some(earlier.get(&key).is_none_or(|before| {
+            before.core.status != core.status
+                || before.fingerprint != fingerprint(&result.stdout, &result.stderr)
+        }));
+    }
+}
+
+/// Whether anything differs from the previous run: a result changed, or one is gone.
+pub fn anything_changed(results: &[TaskResult], previous: &RunRecord) -> bool {
+    results.len() != previous.results.len() || results.iter().any(|r| r.changed != Some(false))
+}
+
+/// What to do with a finished run's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Mail it; `recovered`: it is the first all-ok run after a failing one.
+    Send { recovered: bool },
+    /// Do not mail it, for this reason (recorded in the history).
+    Skip(String),
+}
+
+impl Decision {
+    pub fn recovered(&self) -> bool {
+        matches!(self, Decision::Send { recovered: true })
+    }
+}
+
+/// Applies `rule` to a run with `summary` and `results` (their `changed` already set),
+/// after `previous`, the job's last recorded run (`None` for its first).
+pub fn decide(
+    rule: SendRule,
+    summary: &Summary,
+    results: &[TaskResult],
+    previous: Option<&RunRecord>,
+) -> Decision {
+    let previous_failed = previous.is_some_and(|p| p.status != RunStatus::Finished(Status::Ok));
+    match rule {
+        SendRule::Always => Decision::Send {
+            recovered: summary.all_ok && previous_failed,
+        },
+        SendRule::Never => Decision::Skip("send: never".to_owned()),
+        SendRule::OnFailure if !summary.all_ok => Decision::Send { recovered: false },
+        SendRule::OnFailure if previous_failed => Decision::Send { recovered: true },
+        SendRule::OnFailure => {
+            Decision::Skip("send: on-failure, and every result is ok".to_owned())
+        }
+        SendRule::OnChange => match previous {
+            Some(previous) if !anything_changed(results, previous) => {
+                Decision::Skip("send: on-change, and nothing changed since the last run".to_owned())
+            }
+            _ => Decision::Send { recovered: false },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Trigger;
+
+    fn result(command: &str, status: Status, stdout: &str) -> TaskResult {
+        TaskResult::fixture(command, status, stdout, "")
+    }
+
+    fn record(results: &[TaskResult]) -> RunRecord {
+        RunRecord::finished(
+            "r",
+            "j",
+            Trigger::Manual,
+            std::time::SystemTime::now(),
+            &Summary::of(results, 1),
+            results,
+            false,
+        )
+    }
+
+    /// The decision for `now` after `before` (`None`: a first run), with `changed` marked.
+    fn after(rule: SendRule, before: Option<&[TaskResult]>, now: &[TaskResult]) -> Decision {
+        let previous = before.map(record);
+        let mut now = now.to_vec();
+        mark_changes(&mut now, previous.as_ref());
+        decide(rule, &Summary::of(&now, 1), &now, previous.as_ref())
+    }
+
+    #[test]
+    fn on_failure_mails_failures_and_one_recovery() {
+        let ok = [result("df", Status::Ok, "a")];
+        let failed = [result("df", Status::Failed, "a")];
+        let send = Decision::Send { recovered: false };
+        assert_eq!(after(SendRule::OnFailure, None, &failed), send);
+        assert_eq!(after(SendRule::OnFailure, Some(&failed), &failed), send);
+        assert_eq!(
+            after(SendRule::OnFailure, Some(&failed), &ok),
+            Decision::Send { recovered: true }
+        );
+        assert!(matches!(
+            after(SendRule::OnFailure, Some(&ok), &ok),
+            Decision::Skip(_)
+        ));
+        assert!(matches!(
+            after(SendRule::OnFailure, None, &ok),
+            Decision::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn on_change_compares_status_and_output_by_command() {
+        let a = [
+            result("df", Status::Ok, "a"),
+            result("uptime", Status::Ok, "u"),
+        ];
+        let send = Decision::Send { recovered: false };
+        assert_eq!(after(SendRule::OnChange, None, &a), send, "first run");
+        assert_eq!(
+            after(SendRule::OnChange, Some(&a), &a),
+            Decision::Skip("send: on-change, and nothing changed since the last run".into())
+        );
+        let output = [
+            result("df", Status::Ok, "b"),
+            result("uptime", Status::Ok, "u"),
+        ];
+        assert_eq!(after(SendRule::OnChange, Some(&a), &output), send);
+        let status = [
+            result("df", Status::Failed, "a"),
+            result("uptime", Status::Ok, "u"),
+        ];
+        assert_eq!(after(SendRule::OnChange, Some(&a), &status), send);
+        assert_eq!(
+            after(SendRule::OnChange, Some(&a), &a[..1]),
+            send,
+            "one gone"
+        );
+        let reordered = [a[1].clone(), a[0].clone()];
+        assert!(matches!(
+            after(SendRule::OnChange, Some(&a), &reordered),
+            Decision::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn changed_is_null_without_a_previous_run() {
+        let mut now = vec![result("df", Status::Ok, "a")];
+        mark_changes(&mut now, None);
+        assert_eq!(now[0].changed, None);
+        let before = record(&[result("other", Status::Ok, "a")]);
+        mark_changes(&mut now, Some(&before));
+        assert_eq!(now[0].changed, Some(true), "a new command has changed");
+    }
+
+    #[test]
+    fn always_and_never() {
+        let ok = [result("df", Status::Ok, "a")];
+        let failed = [result("df", Status::Failed, "a")];
+        assert_eq!(
+            after(SendRule::Always, Some(&ok), &ok),
+            Decision::Send { recovered: false }
+        );
+        assert!(after(SendRule::Always, Some(&failed), &ok).recovered());
+        assert_eq!(
+            after(SendRule::Never, Some(&ok), &failed),
+            Decision::Skip("send: never".into())
+        );
+    }
+}

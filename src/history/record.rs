@@ -1,0 +1,164 @@
+//! What the history keeps of a run: the run with its summary, each result without its
+//! output (a fingerprint instead), and the disks' usage, as written and as read back.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+use crate::report::{ResultCore, Status, Summary, TaskResult, Trigger};
+
+/// How a recorded run ended: the worst result status, or skipped because the job was
+/// still running from its previous fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Finished(Status),
+    Skipped,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Finished(status) => status.as_str(),
+            RunStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> RunStatus {
+        match text {
+            "skipped" => RunStatus::Skipped,
+            _ => RunStatus::Finished(Status::parse(text)),
+        }
+    }
+}
+
+/// One result of a recorded run: what `results` held, with the output reduced to a
+/// fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedResult {
+    pub core: ResultCore,
+    /// [`fingerprint`] of stdout and stderr: equal fingerprints mean equal output.
+    pub fingerprint: String,
+}
+
+impl RecordedResult {
+    pub fn of(result: &TaskResult) -> RecordedResult {
+        RecordedResult {
+            core: result.core.clone(),
+            fingerprint: fingerprint(&result.stdout, &result.stderr),
+        }
+    }
+}
+
+/// One run of one job.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub job: String,
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub status: RunStatus,
+    pub summary: Summary,
+    pub interrupted: bool,
+    /// Every message of the run reached the relay (or the mail folder).
+    pub sent: bool,
+    /// Why a run was skipped.
+    pub note: Option<String>,
+    /// Why the run's report was not mailed: its send rule (`None` when it was mailed, or
+    /// meant to be).
+    pub reason: Option<String>,
+    /// Empty for skipped runs, and in listings (`History::runs`).
+    pub results: Vec<RecordedResult>,
+    /// Each disk's used percentage when the run's report read the facts (mount order).
+    pub disks: Vec<(String, f64)>,
+}
+
+/// One earlier run's disk usage, for the usage history of a report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskRun {
+    pub started_at: DateTime<Utc>,
+    pub disks: Vec<(String, f64)>,
+}
+
+/// What a new run of a job is compared with: its last finished run, and the disk usage of
+/// its recent runs, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Recent {
+    pub last: Option<RunRecord>,
+    pub disks: Vec<DiskRun>,
+}
+
+impl RunRecord {
+    /// A run whose commands finished; `sent` is settled once its mail has gone.
+    pub fn finished(
+        run_id: &str,
+        job: &str,
+        trigger: Trigger,
+        started_at: SystemTime,
+        summary: &Summary,
+        results: &[TaskResult],
+        interrupted: bool,
+    ) -> RunRecord {
+        RunRecord {
+            run_id: run_id.to_owned(),
+            job: job.to_owned(),
+            trigger,
+            started_at: started_at.into(),
+            finished_at: Utc::now(),
+            status: RunStatus::Finished(summary.status),
+            summary: summary.clone(),
+            interrupted,
+            sent: false,
+            note: None,
+            reason: None,
+            results: results.iter().map(RecordedResult::of).collect(),
+            disks: Vec::new(),
+        }
+    }
+
+    /// A fire time at which the job did not start, and why.
+    pub fn skipped(run_id: &str, job: &str, trigger: Trigger, note: String) -> RunRecord {
+        let now = Utc::now();
+        RunRecord {
+            run_id: run_id.to_owned(),
+            job: job.to_owned(),
+            trigger,
+            started_at: now,
+            finished_at: now,
+            status: RunStatus::Skipped,
+            summary: Summary::of(&[], 0),
+            interrupted: false,
+            sent: false,
+            note: Some(note),
+            reason: None,
+            results: Vec::new(),
+            disks: Vec::new(),
+        }
+    }
+}
+
+/// A stable fingerprint of a command's output (SipHash-1-3, 128 bits, fixed keys), so
+/// that runs can be compared without storing what they printed.
+pub fn fingerprint(stdout: &str, stderr: &str) -> String {
+    use std::hash::Hasher;
+    let mut hasher = siphasher::sip128::SipHasher13::new();
+    hasher.write_u64(stdout.len() as u64);
+    hasher.write(stdout.as_bytes());
+    hasher.write(stderr.as_bytes());
+    format!(
+        "{:032x}",
+        siphasher::sip128::Hasher128::finish128(&hasher).as_u128()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_tell_outputs_apart() {
+        assert_eq!(fingerprint("a", "b"), fingerprint("a", "b"));
+        assert_ne!(fingerprint("ab", ""), fingerprint("a", "b"));
+        assert_eq!(fingerprint("", "").len(), 32);
+    }
+}

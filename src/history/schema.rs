@@ -1,0 +1,125 @@
+//! The history's schema and how a database file is brought up to it: numbered migrations
+//! recorded in `PRAGMA user_version`, and WAL mode for concurrent readers and one writer.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Schema versions, in order; `PRAGMA user_version` says how many have been applied.
+/// Never edit a released step: add a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs and their results.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        job TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        timeout INTEGER NOT NULL,
+        error INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        interrupted INTEGER NOT NULL,
+        sent INTEGER NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX runs_by_job ON runs (job, started_at);
+    CREATE INDEX runs_by_start ON runs (started_at);
+    CREATE TABLE results (
+        run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        command TEXT NOT NULL,
+        host TEXT,
+        target TEXT,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        duration_ms INTEGER NOT NULL,
+        truncated INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (run, position)
+    );",
+    // 2: why a run was not mailed (its send rule), and the disks' usage per run for the
+    // usage history in reports.
+    "ALTER TABLE runs ADD COLUMN reason TEXT;
+    CREATE TABLE disks (
+        run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        mount TEXT NOT NULL,
+        percent REAL NOT NULL,
+        PRIMARY KEY (run, mount)
+    );",
+];
+
+/// Why a database could not be brought up to the schema.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("written by a newer reporter (schema {found}, this one knows {known}); left alone")]
+    Newer { found: i64, known: usize },
+}
+
+/// Applies the migrations `conn`'s database has not had yet.
+pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    let version = |conn: &Connection| -> rusqlite::Result<i64> {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    };
+    let known = MIGRATIONS.len();
+    if version(conn)? == known as i64 {
+        return Ok(());
+    }
+    // Another process may be migrating too: decide inside the write lock.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
+    if current > known as i64 {
+        return Err(SchemaError::Newer {
+            found: current,
+            known,
+        });
+    }
+    for step in &MIGRATIONS[current as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", known as i64)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Switches the database to WAL (a setting kept in the file, so once). The switch needs the
+/// file to itself and SQLite does not wait for that: two processes creating the database at
+/// once would see "database is locked", so a busy switch is retried for a while.
+pub fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mode = |conn: &Connection| {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+    };
+    let mut tries = 0;
+    loop {
+        match mode(conn) {
+            Ok(current) if current.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => match conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_busy(&e) && tries < 100 => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) if is_busy(&e) && tries < 100 => {}
+            Err(e) => return Err(e),
+        }
+        tries += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}

@@ -1,0 +1,570 @@
+//! The run history: every run of every job in `state_dir/history.sqlite3` (SPEC §10).
+//!
+//! Cron, the daemon and people at a shell may all run reporter at once, so every
+//! operation opens its own connection, works in one short transaction and closes it:
+//! WAL lets readers and one writer proceed together and the busy timeout queues writers.
+//! The history is a convenience next to the mail: a missing or corrupt database is
+//! reported, moved aside and started afresh, and never stops a report from going out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
+use tracing::error;
+
+use crate::history::record::{DiskRun, Recent, RecordedResult, RunRecord, RunStatus};
+use crate::history::schema::{self, SchemaError};
+use crate::report::{ResultCore, Status, Summary, Trigger};
+
+pub const FILE_NAME: &str = "history.sqlite3";
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history `{path}`: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("history `{path}`: cannot create its folder: {source}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "history `{path}`: written by a newer reporter (schema {found}, this one knows {known}); left alone"
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+}
+
+/// The history database of one state folder.
+#[derive(Debug, Clone)]
+pub struct History {
+    path: PathBuf,
+    keep: chrono::Duration,
+}
+
+impl History {
+    pub fn new(state_dir: &Path, history_days: u32) -> History {
+        History {
+            path: state_dir.join(FILE_NAME),
+            keep: chrono::Duration::days(i64::from(history_days)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records `runs` in one transaction and prunes what is older than `history_days`.
+    pub fn record(&self, runs: &[RunRecord]) -> Result<(), HistoryError> {
+        self.write(|tx| {
+            for run in runs {
+                insert(tx, run)?;
+            }
+            let cutoff = (Utc::now() - self.keep).timestamp_millis();
+            tx.execute("DELETE FROM runs WHERE started_at < ?1", [cutoff])?;
+            Ok(())
+        })
+    }
+
+    /// The last finished run of `job`, with its results: what `previous` and the send
+    /// rules compare a new run with. Skipped fire times are not runs here.
+    pub fn last_run(&self, job: &str) -> Result<Option<RunRecord>, HistoryError> {
+        self.read(|conn| last_run(conn, job)).map(Option::flatten)
+    }
+
+    /// For each of `jobs`, its last finished run and the disk usage of its newest
+    /// `disk_runs` runs: one connection for a whole run's jobs.
+    pub fn recent(
+        &self,
+        jobs: &[String],
+        disk_runs: usize,
+    ) -> Result<HashMap<String, Recent>, HistoryError> {
+        self.read(|conn| {
+            let mut recent = HashMap::new();
+            let mut statement = conn.prepare_cached(
+                "SELECT runs.id, runs.started_at, disks.mount, disks.percent
+                 FROM (SELECT id, started_at FROM runs
+                       WHERE job = ?1 AND EXISTS (SELECT 1 FROM disks WHERE run = runs.id)
+                       ORDER BY started_at DESC, id DESC LIMIT ?2) AS runs
+                 JOIN disks ON disks.run = runs.id
+                 ORDER BY runs.started_at, runs.id, disks.rowid",
+            )?;
+            for job in jobs {
+                let limit = i64::try_from(disk_runs).unwrap_or(i64::MAX);
+                let mut disks: Vec<(i64, DiskRun)> = Vec::new();
+                let mut rows = statement.query(rusqlite::params![job, limit])?;
+                while let Some(row) = rows.next()? {
+                    let id: i64 = row.get(0)?;
+                    if disks.last().is_none_or(|(last, _)| *last != id) {
+                        let started_at =
+                            DateTime::from_timestamp_millis(row.get(1)?).unwrap_or_default();
+                        disks.push((
+                            id,
+                            DiskRun {
+                                started_at,
+                                disks: Vec::new(),
+                            },
+                        ));
+                    }
+                    if let Some((_, run)) = disks.last_mut() {
+                        run.disks.push((row.get(2)?, row.get(3)?));
+                    }
+                }
+                let entry = Recent {
+                    last: last_run(conn, job)?,
+                    disks: disks.into_iter().map(|(_, run)| run).collect(),
+                };
+                recent.insert(job.clone(), entry);
+            }
+            Ok(recent)
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// When `job` last came due, whether it ran or was skipped: for `catch_up`.
+    pub fn last_started(&self, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        self.read(|conn| {
+            let millis: Option<i64> = conn.query_row(
+                "SELECT max(started_at) FROM runs WHERE job = ?1",
+                [job],
+                |row| row.get(0),
+            )?;
+            Ok(millis.and_then(DateTime::from_timestamp_millis))
+        })
+        .map(Option::flatten)
+    }
+
+    /// The newest `limit` runs (of `job`, or of every job), newest first, without results.
+    pub fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR job = ?1
+                 ORDER BY started_at DESC, id DESC LIMIT ?2"
+            ))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let runs = statement
+                .query_map(rusqlite::params![job, limit], run_row)?
+                .map(|row| row.map(|(_, run)| run))
+                .collect::<Result<_, _>>()?;
+            Ok(runs)
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// Runs `work` in a write transaction, recreating a corrupt database once.
+    fn write<T>(
+        &self,
+        work: impl Fn(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T, HistoryError> {
+        let attempt = || -> Result<T, HistoryError> {
+            let mut conn = self.connect()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.error(e))?;
+            let value = work(&tx).map_err(|e| self.error(e))?;
+            tx.commit().map_err(|e| self.error(e))?;
+            Ok(value)
+        };
+        match attempt() {
+            Err(HistoryError::Sqlite { source, .. }) if is_corrupt(&source) => {
+                self.quarantine(&source);
+                attempt()
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `work` on the database if there is one; `Ok(None)` when there is none yet.
+    fn read<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let conn = self.connect()?;
+        work(&conn).map(Some).map_err(|e| self.error(e))
+    }
+
+    fn connect(&self) -> Result<Connection, HistoryError> {
+        if let Some(folder) = self.path.parent() {
+            std::fs::create_dir_all(folder).map_err(|source| HistoryError::Folder {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(&self.path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            schema::use_wal(&conn)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            // Each run opens and closes the database; checkpointing on every close would
+            // fsync it each time. SQLite checkpoints by itself as the log grows.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
+            Ok(conn)
+        };
+        let mut conn = match open() {
+            Err(e) if is_corrupt(&e) => {
+                self.quarantine(&e);
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| self.error(e))?;
+        schema::migrate(&mut conn).map_err(|e| match e {
+            SchemaError::Sqlite(e) => self.error(e),
+            SchemaError::Newer { found, known } => HistoryError::Newer {
+                path: self.path.clone(),
+                found,
+                known,
+            },
+        })?;
+        Ok(conn)
+    }
+
+    /// Moves a corrupt database aside (keeping it for inspection) so a new one can start.
+    fn quarantine(&self, cause: &rusqlite::Error) {
+        let aside = self.path.with_extension("sqlite3.corrupt");
+        error!(
+            "history `{}` is unreadable ({cause}): moved it to `{}` and started a new one",
+            self.path.display(),
+            aside.display()
+        );
+        // Another process may have moved it already.
+        let _ = std::fs::rename(&self.path, &aside);
+        for suffix in ["-wal", "-shm"] {
+            let mut side = self.path.clone().into_os_string();
+            side.push(suffix);
+            let _ = std::fs::remove_file(side);
+        }
+    }
+
+    fn error(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>> {
+    let Some((id, mut run)) = conn
+        .query_row(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE job = ?1 AND status != 'skipped'
+                 ORDER BY started_at DESC, id DESC LIMIT 1"
+            ),
+            [job],
+            run_row,
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT name, command, host, target, status, exit_code, signal, duration_ms,
+                truncated, started_at, digest
+         FROM results WHERE run = ?1 ORDER BY position",
+    )?;
+    run.results = statement
+        .query_map([id], |row| {
+            Ok(RecordedResult {
+                core: ResultCore {
+                    name: row.get(0)?,
+                    command: row.get(1)?,
+                    host: row.get(2)?,
+                    target: row.get(3)?,
+                    status: Status::parse(&row.get::<_, String>(4)?),
+                    exit_code: row.get(5)?,
+                    signal: row.get(6)?,
+                    duration_ms: unsigned(row, 7)?,
+                    truncated: row.get(8)?,
+                    started_at: row.get(9)?,
+                },
+                fingerprint: row.get(10)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(run))
+}
+
+const RUN_COLUMNS: &str = "id, run_id, job, trigger, started_at, finished_at, status, total, ok, \
+    failed, timeout, error, duration_ms, interrupted, sent, note, reason";
+
+fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
+    let time = |index: usize| -> rusqlite::Result<DateTime<Utc>> {
+        Ok(DateTime::from_timestamp_millis(row.get(index)?).unwrap_or_default())
+    };
+    let status = RunStatus::parse(&row.get::<_, String>(6)?);
+    let summary = Summary {
+        total: unsigned(row, 7)?,
+        ok: unsigned(row, 8)?,
+        failed: unsigned(row, 9)?,
+        timeout: unsigned(row, 10)?,
+        error: unsigned(row, 11)?,
+        duration_ms: unsigned(row, 12)?,
+        all_ok: status == RunStatus::Finished(Status::Ok),
+        status: match status {
+            RunStatus::Finished(status) => status,
+            RunStatus::Skipped => Status::Ok,
+        },
+    };
+    let trigger = Trigger::parse(&row.get::<_, String>(3)?);
+    Ok((
+        row.get(0)?,
+        RunRecord {
+            run_id: row.get(1)?,
+            job: row.get(2)?,
+            trigger,
+            started_at: time(4)?,
+            finished_at: time(5)?,
+            status,
+            summary,
+            interrupted: row.get(13)?,
+            sent: row.get(14)?,
+            note: row.get(15)?,
+            reason: row.get(16)?,
+            results: Vec::new(),
+            disks: Vec::new(),
+        },
+    ))
+}
+
+/// SQLite integers are signed 64-bit; counts and milliseconds never come near the limit.
+fn signed(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+fn unsigned<T: TryFrom<i64> + Default>(row: &rusqlite::Row, index: usize) -> rusqlite::Result<T> {
+    Ok(T::try_from(row.get::<_, i64>(index)?).unwrap_or_default())
+}
+
+fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
+    let trigger = run.trigger.as_str();
+    let s = &run.summary;
+    tx.execute(
+        "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
+                           failed, timeout, error, duration_ms, interrupted, sent, note, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        rusqlite::params![
+            run.run_id,
+            run.job,
+            trigger,
+            run.started_at.timestamp_millis(),
+            run.finished_at.timestamp_millis(),
+            run.status.as_str(),
+            signed(s.total),
+            signed(s.ok),
+            signed(s.failed),
+            signed(s.timeout),
+            signed(s.error),
+            signed(s.duration_ms),
+            run.interrupted,
+            run.sent,
+            run.note,
+            run.reason,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut statement = tx.prepare_cached(
+        "INSERT INTO results (run, position, name, command, host, target, status, exit_code,
+                              signal, duration_ms, truncated, started_at, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for (position, result) in run.results.iter().enumerate() {
+        let r = &result.core;
+        statement.execute(rusqlite::params![
+            id,
+            signed(position),
+            r.name,
+            r.command,
+            r.host,
+            r.target,
+            r.status.as_str(),
+            r.exit_code,
+            r.signal,
+            signed(r.duration_ms),
+            r.truncated,
+            r.started_at,
+            result.fingerprint,
+        ])?;
+    }
+    let mut statement =
+        tx.prepare_cached("INSERT OR IGNORE INTO disks (run, mount, percent) VALUES (?1, ?2, ?3)")?;
+    for (mount, percent) in &run.disks {
+        statement.execute(rusqlite::params![id, mount, percent])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    use crate::history::record::fingerprint;
+    use crate::history::schema::MIGRATIONS;
+    use crate::report::TaskResult;
+
+    fn result(name: &str, status: Status, stdout: &str) -> TaskResult {
+        TaskResult::fixture(name, status, stdout, "")
+    }
+
+    fn run(job: &str, results: &[TaskResult]) -> RunRecord {
+        let summary = Summary::of(results, 7);
+        RunRecord::finished(
+            "r1",
+            job,
+            Trigger::Manual,
+            SystemTime::now(),
+            &summary,
+            results,
+            false,
+        )
+    }
+
+    #[test]
+    fn records_and_reads_back_the_last_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(&dir.path().join("state"), 90);
+        assert!(history.last_run("disk").unwrap().is_none(), "no file yet");
+        assert!(!history.path().exists(), "reading does not create it");
+        history
+            .record(&[run("disk", &[result("df", Status::Ok, "a")])])
+            .unwrap();
+        let mut second = run(
+            "disk",
+            &[
+                result("df", Status::Ok, "b"),
+                result("df -i", Status::Failed, ""),
+            ],
+        );
+        second.sent = true;
+        history
+            .record(&[
+                second,
+                RunRecord::skipped("r2", "disk", Trigger::Daemon, "still running".into()),
+            ])
+            .unwrap();
+        let last = history.last_run("disk").unwrap().expect("a run");
+        assert_eq!(last.status, RunStatus::Finished(Status::Failed));
+        assert!(last.sent);
+        assert_eq!(last.results.len(), 2);
+        assert_eq!(last.results[0].fingerprint, fingerprint("b", ""));
+        assert_eq!(last.results[1].core.status, Status::Failed);
+        let runs = history.runs(None, 10).unwrap();
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[0].status, RunStatus::Skipped, "newest first");
+        assert_eq!(history.runs(Some("other"), 10).unwrap().len(), 0);
+        assert_eq!(history.runs(Some("disk"), 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn old_runs_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 30);
+        let mut old = run("disk", &[result("df", Status::Ok, "a")]);
+        old.started_at = Utc::now() - chrono::Duration::days(31);
+        history.record(&[old]).unwrap();
+        history.record(&[run("disk", &[])]).unwrap();
+        let runs = history.runs(None, 10).unwrap();
+        assert_eq!(runs.len(), 1);
+        let conn = Connection::open(history.path()).unwrap();
+        let results: i64 = conn
+            .query_row("SELECT count(*) FROM results", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(results, 0, "results go with their run");
+    }
+
+    #[test]
+    fn a_corrupt_database_is_moved_aside_and_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        std::fs::write(history.path(), vec![b'x'; 8192]).unwrap();
+        history.record(&[run("disk", &[])]).unwrap();
+        assert_eq!(history.runs(None, 10).unwrap().len(), 1);
+        assert!(dir.path().join("history.sqlite3.corrupt").exists());
+    }
+
+    #[test]
+    fn a_newer_schema_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let conn = Connection::open(history.path()).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = history.record(&[run("disk", &[])]).unwrap_err().to_string();
+        assert!(
+            err.contains("written by a newer reporter (schema 99, this one knows 2)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recent_runs_bring_their_disks_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        for (i, percent) in [10.0, 20.0, 30.0].into_iter().enumerate() {
+            let mut record = run("disk", &[result("df", Status::Ok, "a")]);
+            record.started_at = Utc::now() - chrono::Duration::minutes(10 - i as i64);
+            record.disks = vec![("/".into(), percent), ("/var".into(), 1.0)];
+            history.record(&[record]).unwrap();
+        }
+        let mut unmailed = run("disk", &[result("df", Status::Failed, "b")]);
+        unmailed.reason = Some("send: never".into());
+        history.record(&[unmailed]).unwrap();
+        let recent = history.recent(&["disk".into(), "other".into()], 2).unwrap();
+        let disk = &recent["disk"];
+        let last = disk.last.as_ref().unwrap();
+        assert_eq!(last.reason.as_deref(), Some("send: never"));
+        assert_eq!(last.results[0].core.status, Status::Failed);
+        let percents: Vec<f64> = disk.disks.iter().map(|r| r.disks[0].1).collect();
+        assert_eq!(percents, [20.0, 30.0], "the newest two, oldest first");
+        assert_eq!(disk.disks[1].disks[1], ("/var".to_owned(), 1.0));
+        assert!(recent["other"].last.is_none());
+    }
+
+    #[test]
+    fn a_first_version_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let conn = Connection::open(history.path()).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
+             failed, timeout, error, duration_ms, interrupted, sent) VALUES
+             ('r0', 'disk', 'cron', ?1, ?1, 'ok', 0, 0, 0, 0, 0, 0, 0, 1)",
+            [Utc::now().timestamp_millis() - 1000],
+        )
+        .unwrap();
+        drop(conn);
+        let old = history.last_run("disk").unwrap().unwrap();
+        assert_eq!((old.run_id.as_str(), old.reason), ("r0", None));
+        history.record(&[run("disk", &[])]).unwrap();
+        assert_eq!(history.runs(None, 10).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,307 @@
+//! From a job's report context to its messages: rendering the templates (falling back to
+//! the built-in one when a template fails, so the report still goes out) and building the
+//! RFC 5322 message with its identity headers, fitted under the size limit.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset};
+use lettre::Message;
+use tracing::error;
+
+use crate::config::address::AddressSpec;
+use crate::config::hosts::HostSpec;
+use crate::config::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE};
+use crate::config::{Config, Job};
+use crate::mail::fit::{self, MESSAGE_LIMIT};
+use crate::mail::message::{self, BuildError, Built, Draft, Stamp};
+use crate::render::{RenderError, Templates};
+use crate::report::{Context, PreviousResult};
+
+/// What the subject of a recovery mail starts with, unless its template uses `run.recovered`.
+pub const RECOVERED: &str = "[recovered] ";
+
+/// A message ready to send, with the name its file gets in an outbox or spool.
+pub struct Composed {
+    pub message: Message,
+    pub name: String,
+    pub date: DateTime<FixedOffset>,
+    /// The rendered HTML body, for `preview --html`.
+    pub html: Option<String>,
+}
+
+/// What went wrong while composing; the message still goes out where it can.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A header template (subject, address) of a job file.
+    #[error("{}: {source}", path.display())]
+    Header { path: PathBuf, source: RenderError },
+    #[error("{}: {source}; the report cannot be mailed", path.display())]
+    Build { path: PathBuf, source: BuildError },
+}
+
+/// What composing gave, and whether the configuration was at fault on the way (a template
+/// that failed, an address that did not parse: each reported as it happened; the run
+/// then exits 2).
+pub struct Composition<T> {
+    pub messages: T,
+    pub broken: bool,
+}
+
+/// What every message of a run is composed with.
+pub struct Composer<'a> {
+    pub templates: &'a Templates,
+    pub config: &'a Config,
+    /// `--to`: every report goes here instead of its recipients (and without Cc).
+    pub to: &'a [AddressSpec],
+    pub run_id: &'a str,
+}
+
+impl Composer<'_> {
+    /// Renders `job`'s report into its messages: one, or with `mail.per_host` one per host,
+    /// each seeing only that host's results and the host as `node`.
+    pub fn job(&self, job: &Job, context: &Context<'_>) -> Composition<Vec<Composed>> {
+        let contexts = if job.mail.per_host {
+            per_host(context).into_iter().map(Cow::Owned).collect()
+        } else {
+            vec![Cow::Borrowed(context)]
+        };
+        let date = self.config.timezone.now();
+        let mut broken = false;
+        let mut messages = Vec::new();
+        for context in contexts {
+            let name = match &context.node {
+                Some(node) => format!("{}.{}.{}", self.run_id, job.name, id_part(node)),
+                None => format!("{}.{}", self.run_id, job.name),
+            };
+            let stamp = Stamp {
+                job: &job.name,
+                status: context.summary.status,
+                message_id: format!("<{name}@{}>", context.host.fqdn),
+                date,
+            };
+            let (built, errors) = self.fitted(job, &context, &stamp);
+            let built = built.map_err(|source| ComposeError::Build {
+                path: job.path.clone(),
+                source,
+            });
+            for e in errors.iter().chain(built.as_ref().err()) {
+                error!("{e}");
+            }
+            broken |= !errors.is_empty() || built.is_err();
+            if let Ok(Built { message, html }) = built {
+                messages.push(Composed {
+                    message,
+                    name,
+                    date,
+                    html,
+                });
+            }
+        }
+        Composition { messages, broken }
+    }
+
+    /// The recipients of a message that would go to `own`, unless `--to` says otherwise.
+    pub fn recipients<'s>(&'s self, own: &'s [AddressSpec]) -> &'s [AddressSpec] {
+        if self.to.is_empty() { own } else { self.to }
+    }
+
+    /// Renders and builds the message with the outputs fitted into [`MESSAGE_LIMIT`]. A
+    /// message still too large (a template that repeats the output) is measured and built
+    /// again with proportionally less output. Returns it with the render errors.
+    fn fitted(
+        &self,
+        job: &Job,
+        context: &Context<'_>,
+        stamp: &Stamp<'_>,
+    ) -> (Result<Built, BuildError>, Vec<ComposeError>) {
+        // Headers, the template's own text and the transfer encoding rarely take more than
+        // a quarter.
+        let mut budget = MESSAGE_LIMIT / 4 * 3;
+        let attach_over = job.mail.attach_output_over;
+        for tries in 1.. {
+            let fitted = fit::needed(&context.results, attach_over, budget)
+                .then(|| fit::fit(&job.name, &context.results, attach_over, budget));
+            let refitted;
+            let (view, cuts, attached, fitted_size) = match fitted {
+                Some(fitted) => {
+                    refitted = context.with_results(fitted.results);
+                    (&refitted, fitted.cuts, fitted.attachments, fitted.size)
+                }
+                None => (
+                    context,
+                    Vec::new(),
+                    Vec::new(),
+                    fit::total(&context.results),
+                ),
+            };
+            let (mut draft, errors) = self.render(job, view);
+            fit::note_cuts(&mut draft, &cuts);
+            draft.attachments = attached;
+            let message = match message::build(&draft, stamp) {
+                Ok(message) => message,
+                Err(e) => return (Err(e), errors),
+            };
+            let size = fit::size(&draft, &message);
+            if size <= MESSAGE_LIMIT {
+                let html = draft.html;
+                return (Ok(Built { message, html }), errors);
+            }
+            if tries == 3 || fitted_size == 0 {
+                // What makes it large is the template itself: send the start of the text.
+                return (fit::cut(draft, size, stamp), errors);
+            }
+            budget = (fitted_size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
+        }
+        unreachable!("the loop returns by its third try")
+    }
+
+    /// Renders a job's message; a template that fails falls back to the built-in one (with
+    /// the error on top), so the report still goes out. Returns what failed.
+    fn render(&self, job: &Job, context: &Context<'_>) -> (Draft, Vec<ComposeError>) {
+        let (templates, config) = (self.templates, self.config);
+        let mut errors = Vec::new();
+        // The context is converted for Handlebars once, for the body and every header.
+        let recovered = context.run.recovered;
+        let prepared = Templates::prepare(context).unwrap_or_else(|e| {
+            errors.push(e.into());
+            handlebars::Context::wraps(serde_json::Value::Null).expect("null converts")
+        });
+        let context = &prepared;
+        let mut header = |template: &str, fallback: &str| {
+            templates
+                .render_inline_in(template, context)
+                .unwrap_or_else(|source| {
+                    errors.push(ComposeError::Header {
+                        path: job.path.clone(),
+                        source,
+                    });
+                    templates
+                        .render_inline_in(fallback, context)
+                        .unwrap_or_else(|_| fallback.to_owned())
+                })
+        };
+        let mut subject = header(&job.mail.subject, DEFAULT_SUBJECT);
+        // A subject that does not say so itself is marked: the recovery mail of an
+        // on-failure job must not read like another alert.
+        if recovered && !job.mail.subject.contains("run.recovered") {
+            subject.insert_str(0, RECOVERED);
+        }
+        let from = header(job.mail.from.as_str(), config.mail.from.as_str());
+        // An address template that fails to render falls back to the config's first recipient.
+        let admin = config.mail.to[0].as_str();
+        let to: Vec<String> = self
+            .recipients(&job.mail.to)
+            .iter()
+            .map(|a| header(a.as_str(), admin))
+            .collect();
+        let cc: Vec<String> = if self.to.is_empty() {
+            job.mail
+                .cc
+                .iter()
+                .map(|a| header(a.as_str(), admin))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let reply_to = job
+            .mail
+            .reply_to
+            .as_ref()
+            .map(|a| header(a.as_str(), admin));
+
+        let text = templates
+            .render_text_in(&job.mail.template, context)
+            .unwrap_or_else(|e| {
+                let fallback = templates
+                    .render_text_in(DEFAULT_TEMPLATE, context)
+                    .unwrap_or_default();
+                let text = format!(
+                    "The template of this job failed, so the built-in one was used:\n{e}\n\n{fallback}"
+                );
+                errors.push(e.into());
+                text
+            });
+        let html = templates
+            .render_html_in(&job.mail.template, context)
+            .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
+        let draft = Draft {
+            from,
+            to,
+            cc,
+            reply_to,
+            subject,
+            text,
+            html,
+            attachments: Vec::new(),
+        };
+        (draft, errors)
+    }
+}
+
+/// One context per host, in the order the job lists them, each with only that host's
+/// results; a job without `hosts:` runs here, and its one message is about `localhost`.
+fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
+    if context.hosts.is_empty() {
+        return vec![Context {
+            node: Some(HostSpec::Local.to_string()),
+            ..context.clone()
+        }];
+    }
+    context
+        .hosts
+        .iter()
+        .map(|host| {
+            let on_host = |results: &[PreviousResult]| -> Vec<PreviousResult> {
+                results
+                    .iter()
+                    .filter(|r| r.core.host.as_deref() == Some(host.name.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            Context {
+                job: context.job.clone(),
+                host: context.host,
+                results: host.results.clone(),
+                hosts: vec![host.clone()],
+                summary: host.summary.clone(),
+                run: context.run.clone(),
+                previous: context.previous.as_deref().map(on_host),
+                disk_history: context.disk_history.clone(),
+                node: Some(host.name.clone()),
+            }
+        })
+        .collect()
+}
+
+/// `host` made fit for a Message-ID and a file name: characters other than letters, digits,
+/// `-`, `_` and single inner dots become `=XX`, so different hosts stay different.
+fn id_part(host: &str) -> String {
+    let mut part = String::with_capacity(host.len());
+    let bytes = host.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        let inner_dot = byte == b'.' && i > 0 && i + 1 < bytes.len() && bytes[i - 1] != b'.';
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || inner_dot {
+            part.push(char::from(byte));
+        } else {
+            part.push_str(&format!("={byte:02X}"));
+        }
+    }
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_become_distinct_id_parts() {
+        assert_eq!(id_part("web1.example.com"), "web1.example.com");
+        assert_eq!(id_part("admin@db1:2222"), "admin=40db1=3A2222");
+        assert_eq!(id_part("[::1]:22"), "=5B=3A=3A1=5D=3A22");
+        assert_eq!(id_part(".a..b."), "=2Ea.=2Eb=2E");
+        assert_ne!(id_part("a@b"), id_part("a=40b"));
+    }
+}

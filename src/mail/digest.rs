@@ -1,0 +1,273 @@
+//! `--digest`: the reports of all selected jobs in one message, a section each, for a
+//! cron.daily that should send one morning mail instead of ten.
+//!
+//! Each job's section is cut down when the job finishes (its outputs fitted into its share
+//! of the message budget), so a run holds no more output than one message can carry.
+
+use serde::Serialize;
+use tracing::error;
+
+use crate::config::Job;
+use crate::config::address::AddressSpec;
+use crate::mail::compose::{ComposeError, Composed, Composer, Composition};
+use crate::mail::fit::{self, MESSAGE_LIMIT};
+use crate::mail::message::{self, Attachment, Built, Draft, Stamp};
+use crate::render::{DIGEST_TEMPLATE, Templates};
+use crate::report::{
+    Context, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Status, Summary, TaskResult,
+};
+
+/// One job's section: what its own message would have shown, outputs fitted.
+#[derive(Debug, Serialize)]
+pub struct Section {
+    pub job: JobInfo,
+    pub summary: Summary,
+    pub results: Vec<TaskResult>,
+    pub hosts: Vec<HostReport>,
+    pub run: RunInfo,
+    pub previous: Option<Vec<PreviousResult>>,
+    #[serde(skip)]
+    attachments: Vec<Attachment>,
+    #[serde(skip)]
+    cuts: Vec<String>,
+}
+
+impl Section {
+    /// `job`'s section, its outputs fitted into an equal share of the message for each of
+    /// the `jobs` selected.
+    pub fn of(job: &Job, context: &Context<'_>, jobs: usize) -> Section {
+        let budget = MESSAGE_LIMIT / 4 * 3 / jobs.max(1);
+        let fitted = fit::fit(
+            &job.name,
+            &context.results,
+            job.mail.attach_output_over,
+            budget,
+        );
+        let hosts = if context.hosts.is_empty() {
+            Vec::new()
+        } else {
+            HostReport::group(&fitted.results, context.summary.duration_ms)
+        };
+        Section {
+            job: context.job.clone(),
+            summary: context.summary.clone(),
+            results: fitted.results,
+            hosts,
+            run: context.run.clone(),
+            previous: context.previous.clone(),
+            attachments: fitted.attachments,
+            cuts: fitted.cuts,
+        }
+    }
+}
+
+/// `summary` of a digest: its jobs counted by their worst status.
+#[derive(Debug, Serialize)]
+struct DigestSummary {
+    jobs: usize,
+    ok: usize,
+    failed: usize,
+    timeout: usize,
+    error: usize,
+    recovered: usize,
+    all_ok: bool,
+    status: Status,
+}
+
+impl DigestSummary {
+    fn of(sections: &[Section]) -> DigestSummary {
+        let count = |s| sections.iter().filter(|x| x.summary.status == s).count();
+        DigestSummary {
+            jobs: sections.len(),
+            ok: count(Status::Ok),
+            failed: count(Status::Failed),
+            timeout: count(Status::Timeout),
+            error: count(Status::Error),
+            recovered: sections.iter().filter(|x| x.run.recovered).count(),
+            all_ok: sections.iter().all(|x| x.summary.all_ok),
+            status: sections
+                .iter()
+                .map(|x| x.summary.status)
+                .max()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `[web1] 7 jobs: 1 failed, 1 timeout`, or `[web1] 2 jobs: all ok`.
+    fn subject(&self, hostname: &str) -> String {
+        let mut parts: Vec<String> = [
+            (self.failed, "failed"),
+            (self.timeout, "timeout"),
+            (self.error, "error"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            parts.push("all ok".to_owned());
+        }
+        if self.recovered > 0 {
+            parts.push(format!("{} recovered", self.recovered));
+        }
+        let plural = if self.jobs == 1 { "" } else { "s" };
+        format!(
+            "[{hostname}] {} job{plural}: {}",
+            self.jobs,
+            parts.join(", ")
+        )
+    }
+}
+
+/// The context of the digest template.
+#[derive(Debug, Serialize)]
+struct DigestContext<'a> {
+    host: &'a Facts,
+    run: &'a RunInfo,
+    summary: DigestSummary,
+    jobs: &'a [Section],
+}
+
+impl Composer<'_> {
+    /// The digest of `sections` (in selection order), from and to the config's addresses
+    /// (or `--to`).
+    pub fn digest(
+        &self,
+        sections: Vec<Section>,
+        facts: &Facts,
+        run: &RunInfo,
+    ) -> Composition<Option<Composed>> {
+        let context = DigestContext {
+            host: facts,
+            run,
+            summary: DigestSummary::of(&sections),
+            jobs: &sections,
+        };
+        let templates = self.templates;
+        let mut errors: Vec<ComposeError> = Vec::new();
+        // Converted for Handlebars once, for the body and every address.
+        let prepared = Templates::prepare(&context).unwrap_or_else(|e| {
+            errors.push(e.into());
+            handlebars::Context::wraps(serde_json::Value::Null).expect("null converts")
+        });
+        let address = |spec: &AddressSpec| {
+            templates
+                .render_inline_in(spec.as_str(), &prepared)
+                .unwrap_or_else(|_| spec.as_str().to_owned())
+        };
+        let text = templates
+            .render_text_in(DIGEST_TEMPLATE, &prepared)
+            .unwrap_or_else(|e| {
+                let mut text =
+                    format!("The digest template failed, so this is a plain list:\n{e}\n\n");
+                for section in &sections {
+                    text.push_str(&format!(
+                        "{}: {} ({} of {} ok)\n",
+                        section.job.name,
+                        section.summary.status.as_str(),
+                        section.summary.ok,
+                        section.summary.total
+                    ));
+                }
+                errors.push(e.into());
+                text
+            });
+        let html = templates
+            .render_html_in(DIGEST_TEMPLATE, &prepared)
+            .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
+        let mut draft = Draft {
+            from: address(&self.config.mail.from),
+            to: self
+                .recipients(&self.config.mail.to)
+                .iter()
+                .map(address)
+                .collect(),
+            cc: Vec::new(),
+            reply_to: None,
+            subject: context.summary.subject(&facts.hostname),
+            text,
+            html,
+            attachments: Vec::new(),
+        };
+        let summary_status = context.summary.status;
+        let cuts: Vec<String> = sections.iter().flat_map(|s| s.cuts.clone()).collect();
+        fit::note_cuts(&mut draft, &cuts);
+        draft.attachments = sections.into_iter().flat_map(|s| s.attachments).collect();
+        let name = format!("{}.digest", run.id);
+        let stamp = Stamp {
+            job: "digest",
+            status: summary_status,
+            message_id: format!("<{name}@{}>", facts.fqdn),
+            date: self.config.timezone.now(),
+        };
+        for e in &errors {
+            error!("{e}");
+        }
+        let built = message::build(&draft, &stamp).and_then(|message| {
+            let size = fit::size(&draft, &message);
+            if size <= MESSAGE_LIMIT {
+                let html = draft.html;
+                Ok(Built { message, html })
+            } else {
+                fit::cut(draft, size, &stamp)
+            }
+        });
+        match built {
+            Ok(Built { message, html }) => Composition {
+                messages: Some(Composed {
+                    message,
+                    name,
+                    date: stamp.date,
+                    html,
+                }),
+                broken: !errors.is_empty(),
+            },
+            Err(e) => {
+                error!("the digest cannot be mailed: {e}");
+                Composition {
+                    messages: None,
+                    broken: true,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(failed: usize, timeout: usize, error: usize, recovered: usize) -> DigestSummary {
+        DigestSummary {
+            jobs: 7,
+            ok: 7 - failed - timeout - error,
+            failed,
+            timeout,
+            error,
+            recovered,
+            all_ok: failed + timeout + error == 0,
+            status: Status::Ok,
+        }
+    }
+
+    #[test]
+    fn subjects_count_the_jobs_that_went_wrong() {
+        assert_eq!(
+            summary(1, 0, 0, 0).subject("web1"),
+            "[web1] 7 jobs: 1 failed"
+        );
+        assert_eq!(
+            summary(2, 1, 1, 0).subject("web1"),
+            "[web1] 7 jobs: 2 failed, 1 timeout, 1 error"
+        );
+        assert_eq!(
+            summary(0, 0, 0, 1).subject("web1"),
+            "[web1] 7 jobs: all ok, 1 recovered"
+        );
+        let one = DigestSummary {
+            jobs: 1,
+            ..summary(0, 0, 0, 0)
+        };
+        assert_eq!(one.subject("db"), "[db] 1 job: all ok");
+    }
+}

@@ -1,0 +1,196 @@
+//! Getting messages out: each new message goes into the spool first and is then sent;
+//! what earlier runs could not deliver is retried, buried in `spool/dead` when the relay
+//! rejects it for good or it has waited longer than `spool_max_age`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use lettre::Message;
+use tokio::sync::OnceCell;
+use tracing::{error, info, warn};
+
+use crate::config::units::HumanDuration;
+use crate::config::{Config, TransportConfig};
+use crate::mail::spool::{Entry, Spool};
+use crate::mail::transport::Transport;
+use crate::mail::transport::error::{DeliveryError, TransportError};
+use crate::report::facts;
+
+/// What became of one spooled message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Sent,
+    /// Another process is sending it, or already has.
+    Skipped,
+    /// Still in the spool for a later retry.
+    Kept(String),
+    /// Moved to `spool/dead`.
+    Buried(String),
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    pub sent: usize,
+    pub kept: usize,
+    pub buried: usize,
+}
+
+pub struct Mailer {
+    spool: Spool,
+    transport_config: TransportConfig,
+    hello: String,
+    max_age: Duration,
+    transport: OnceCell<Result<Transport, TransportError>>,
+}
+
+impl Mailer {
+    pub fn new(config: &Config) -> Mailer {
+        Mailer {
+            spool: Spool::new(&config.state_dir),
+            transport_config: config.mail.transport.clone(),
+            hello: facts::hostname(),
+            max_age: config.mail.spool_max_age,
+            transport: OnceCell::new(),
+        }
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    async fn transport(&self) -> Result<&Transport, DeliveryError> {
+        let transport = self
+            .transport
+            .get_or_init(|| async { Transport::new(&self.transport_config, &self.hello) })
+            .await;
+        transport
+            .as_ref()
+            .map_err(|e| DeliveryError::transient(e.to_string()))
+    }
+
+    /// Spools and sends a new message of `job`; `name` is unique to it (run id and job).
+    /// `Ok` when the relay took it; otherwise the message waits in the spool (or, if even
+    /// the spool cannot be written, is printed on stderr as a last resort).
+    pub async fn deliver(
+        &self,
+        job: &str,
+        name: &str,
+        message: &Message,
+    ) -> Result<(), DeliveryError> {
+        let entry = Entry {
+            job: job.to_owned(),
+            envelope: message.envelope().clone(),
+            created: SystemTime::now(),
+            message: message.formatted(),
+        };
+        let path = match self.spool.put(name, &entry) {
+            Ok(path) => path,
+            Err(e) => {
+                warn!(
+                    "{job}: cannot write to the spool `{}`: {e}; sending directly",
+                    self.spool.dir().display()
+                );
+                let result = match self.transport().await {
+                    Ok(transport) => transport.send(&entry.envelope, &entry.message, name).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    error!("{job}: report neither delivered ({e}) nor spooled; here it is:");
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = stderr.write_all(&entry.message);
+                    let _ = stderr.flush();
+                }
+                return result;
+            }
+        };
+        match self.send_spooled(&path).await {
+            Fate::Sent | Fate::Skipped => Ok(()),
+            Fate::Kept(reason) => Err(DeliveryError::transient(reason)),
+            Fate::Buried(reason) => Err(DeliveryError {
+                permanent: true,
+                message: reason,
+            }),
+        }
+    }
+
+    /// Sends one spooled message and removes it, or keeps or buries it, saying so on stderr.
+    pub async fn send_spooled(&self, path: &Path) -> Fate {
+        let claim = match self.spool.claim(path) {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return Fate::Skipped,
+            Err(e) => {
+                error!("{e}; moving it to `{}`", self.spool.dead_dir().display());
+                let _ = self.spool.bury(path);
+                return Fate::Buried(e.to_string());
+            }
+        };
+        let job = claim.entry.job.clone();
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("message")
+            .to_owned();
+        let result = match self.transport().await {
+            Ok(transport) => {
+                transport
+                    .send(&claim.entry.envelope, &claim.entry.message, &name)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let age = claim.entry.created.elapsed().unwrap_or_default();
+        match result {
+            Ok(()) => {
+                if let Err(e) = self.spool.remove(claim) {
+                    warn!(
+                        "{job}: delivered, but `{}` could not be removed ({e}); it may be sent again",
+                        path.display()
+                    );
+                }
+                info!("{job}: report delivered");
+                Fate::Sent
+            }
+            Err(e) if e.permanent || age > self.max_age => {
+                let why = if e.permanent {
+                    format!("rejected permanently: {e}")
+                } else {
+                    format!(
+                        "undeliverable for more than {}: {e}",
+                        HumanDuration(self.max_age)
+                    )
+                };
+                drop(claim);
+                match self.spool.bury(path) {
+                    Ok(dead) => error!("{job}: report {why}; moved to `{}`", dead.display()),
+                    Err(bury) => {
+                        error!("{job}: report {why}; cannot move it to the dead letters: {bury}")
+                    }
+                }
+                Fate::Buried(why)
+            }
+            Err(e) => {
+                warn!(
+                    "{job}: report not delivered ({e}); kept in `{}` for the next try",
+                    path.display()
+                );
+                Fate::Kept(e.message)
+            }
+        }
+    }
+
+    /// Retries every message in the spool.
+    pub async fn flush(&self, paths: Vec<std::path::PathBuf>) -> FlushReport {
+        let mut report = FlushReport::default();
+        for path in paths {
+            match self.send_spooled(&path).await {
+                Fate::Sent => report.sent += 1,
+                Fate::Skipped => {}
+                Fate::Kept(_) => report.kept += 1,
+                Fate::Buried(_) => report.buried += 1,
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,12 @@
+//! `transport: file`: one `.eml` file per message in a folder, written atomically.
+
+use std::path::Path;
+
+use crate::mail::transport::error::DeliveryError;
+use crate::state::write_atomic;
+
+pub fn write(dir: &Path, name: &str, message: &[u8]) -> Result<(), DeliveryError> {
+    let path = dir.join(format!("{name}.eml"));
+    write_atomic(&path, &[message])
+        .map_err(|e| DeliveryError::transient(format!("cannot write `{}`: {e}", path.display())))
+}

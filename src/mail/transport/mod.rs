@@ -1,0 +1,65 @@
+//! Handing messages to the relay: SMTP, a sendmail binary, or a folder of `.eml` files.
+
+pub mod error;
+pub mod file;
+pub mod sendmail;
+pub mod smtp;
+
+use std::path::{Path, PathBuf};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+
+use crate::config::TransportConfig;
+use crate::config::trust;
+use crate::mail::transport::error::{DeliveryError, TransportError};
+use crate::mail::transport::sendmail::Sendmail;
+use crate::mail::transport::smtp::Relay;
+
+pub enum Transport {
+    Smtp(Relay),
+    Sendmail(Sendmail),
+    File(PathBuf),
+}
+
+impl Transport {
+    /// Sets up the transport; `hello` is the name given in EHLO. Reads the SMTP password file.
+    pub fn new(config: &TransportConfig, hello: &str) -> Result<Transport, TransportError> {
+        match config {
+            TransportConfig::Smtp(smtp) => {
+                let credentials = match (&smtp.username, &smtp.password_file) {
+                    (Some(user), Some(file)) => {
+                        Some(Credentials::new(user.clone(), read_password(file)?))
+                    }
+                    _ => None,
+                };
+                Relay::new(smtp, hello, credentials).map(Transport::Smtp)
+            }
+            TransportConfig::Sendmail { path } => Ok(Transport::Sendmail(Sendmail::new(path))),
+            TransportConfig::File { dir } => Ok(Transport::File(dir.clone())),
+        }
+    }
+
+    /// Delivers one message as it is; `name` names the `.eml` file of the file transport.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        name: &str,
+    ) -> Result<(), DeliveryError> {
+        match self {
+            Transport::Smtp(relay) => relay.send(envelope, message).await,
+            Transport::Sendmail(sendmail) => sendmail.send(envelope, message).await,
+            Transport::File(dir) => file::write(dir, name, message),
+        }
+    }
+}
+
+fn read_password(path: &Path) -> Result<String, TransportError> {
+    trust::check_password_file(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| TransportError::PasswordRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}

@@ -1,0 +1,604 @@
+//! The Handlebars stage: the built-in `default` template, the templates folder, and rendering
+//! in strict mode (a misspelt variable is an error, not an empty string).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use handlebars::{Handlebars, Template, TemplateError};
+use serde::Serialize;
+
+use crate::config::job::DEFAULT_TEMPLATE;
+use crate::config::trust;
+use crate::config::{ConfigError, Job};
+use crate::render::helpers;
+use crate::render::scan::{self, partials_used};
+use crate::report::Scope;
+
+/// The template a digest is rendered with: built in, replaced by `templates/digest.txt.hbs`
+/// (and given an HTML version by `templates/digest.html.hbs`).
+pub const DIGEST_TEMPLATE: &str = "digest";
+
+const BUILTIN_DEFAULT: &str = include_str!("builtin/default.txt.hbs");
+const BUILTIN_DIGEST: &str = include_str!("builtin/digest.txt.hbs");
+
+/// A template that failed to render, located in its file where Handlebars knows where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{file}:{line}:{column}: {reason}")]
+    At {
+        file: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("{file}: {reason}")]
+    In { file: String, reason: String },
+    /// A header template (subject, address), written inline in a job file.
+    #[error("template {template:?}: {reason}")]
+    Inline { template: String, reason: String },
+    #[error("cannot prepare the template data: {0}")]
+    Data(String),
+}
+
+/// Every template of a templates folder, compiled.
+pub struct Templates {
+    dir: PathBuf,
+    /// The file each template and partial was read from, by registry (`txt`, `html`) and name.
+    files: HashMap<(&'static str, String), PathBuf>,
+    /// `NAME.txt.hbs` and inline header templates: never HTML-escaped.
+    text: Handlebars<'static>,
+    /// `NAME.html.hbs`: HTML-escaped.
+    html: Handlebars<'static>,
+}
+
+impl Templates {
+    /// Compiles the built-in template and everything in `dir` (which need not exist);
+    /// every broken file is reported.
+    pub fn load(dir: &Path) -> Result<Templates, Vec<ConfigError>> {
+        match Templates::load_some(dir, None) {
+            (templates, errors) if errors.is_empty() => Ok(templates),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Like [`Templates::load`], but compiles only the templates named in `wanted` (text and
+    /// HTML) and the partials they use: compiling is most of the cost of loading, and a run
+    /// of one job needs one template. `None` compiles everything (for `check`). A broken
+    /// file is reported and left out; the others are usable.
+    pub fn load_some(dir: &Path, wanted: Option<&[&str]>) -> (Templates, Vec<ConfigError>) {
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        html.register_escape_fn(handlebars::html_escape);
+        helpers::register(&mut text);
+        helpers::register(&mut html);
+        text.register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
+            .expect("the built-in template compiles");
+        text.register_template_string(DIGEST_TEMPLATE, BUILTIN_DIGEST)
+            .expect("the built-in digest template compiles");
+
+        let mut errors = Vec::new();
+        let mut files = HashMap::new();
+        // The partials the wanted templates use, found as their files are read; `None`: all.
+        let mut used_partials: Option<HashSet<String>> = wanted.map(|_| HashSet::new());
+        let is_wanted = |name: &str| wanted.is_none_or(|names| names.contains(&name));
+        let mut register = |registry: &mut Handlebars<'static>,
+                            kind: &'static str,
+                            name: &str,
+                            path: &Path,
+                            partial: bool,
+                            used: &mut Option<HashSet<String>>| {
+            if partial && used.as_ref().is_some_and(|used| !used.contains(name)) {
+                return;
+            }
+            if let Err(e) = trust::check_trusted(path) {
+                return errors.push(ConfigError::new(path, e.to_string()));
+            }
+            let source = match std::fs::read_to_string(path) {
+                Ok(source) => source,
+                Err(e) => {
+                    return errors
+                        .push(ConfigError::new(path, format!("cannot read template: {e}")));
+                }
+            };
+            if let Some(names) = used.as_mut() {
+                if !partials_used(&source, names) {
+                    // A partial chosen at render time: any of them may be needed.
+                    *used = None;
+                }
+            }
+            let result = if partial {
+                registry.register_partial(name, source)
+            } else {
+                registry.register_template_string(name, source)
+            };
+            match result {
+                Ok(()) => {
+                    files.insert((kind, name.to_owned()), path.to_owned());
+                }
+                Err(e) => errors.push(template_error(path, &e)),
+            }
+        };
+        if let Some(names) = used_partials.as_mut() {
+            // The built-in templates may use partials a folder provides.
+            for source in [BUILTIN_DEFAULT, BUILTIN_DIGEST] {
+                partials_used(source, names);
+            }
+        }
+        for (path, file_name) in files_in(dir) {
+            if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(|n| is_wanted(n)) {
+                register(&mut text, "txt", name, &path, false, &mut used_partials);
+            } else if let Some(name) = file_name.strip_suffix(".html.hbs").filter(|n| is_wanted(n))
+            {
+                register(&mut html, "html", name, &path, false, &mut used_partials);
+            }
+        }
+        // Partials use partials: read them until no new name turns up.
+        let partial_files = files_in(&dir.join("partials"));
+        let mut registered: HashSet<(&'static str, String)> = HashSet::new();
+        loop {
+            let before = registered.len();
+            let was_all = used_partials.is_none();
+            for (path, file_name) in &partial_files {
+                // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
+                // `NAME.hbs` serves both.
+                let (name, kinds): (&str, &[&'static str]) =
+                    if let Some(name) = file_name.strip_suffix(".txt.hbs") {
+                        (name, &["txt"])
+                    } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
+                        (name, &["html"])
+                    } else if let Some(name) = file_name.strip_suffix(".hbs") {
+                        (name, &["txt", "html"])
+                    } else {
+                        continue;
+                    };
+                for &kind in kinds {
+                    if registered.contains(&(kind, name.to_owned())) {
+                        continue;
+                    }
+                    if used_partials
+                        .as_ref()
+                        .is_some_and(|used| !used.contains(name))
+                    {
+                        continue;
+                    }
+                    registered.insert((kind, name.to_owned()));
+                    let registry = if kind == "txt" { &mut text } else { &mut html };
+                    register(registry, kind, name, path, true, &mut used_partials);
+                }
+            }
+            if registered.len() == before && was_all == used_partials.is_none() {
+                break;
+            }
+        }
+        // A broken partial is registered twice (text and HTML) but reported once.
+        errors.dedup();
+        let templates = Templates {
+            dir: dir.to_owned(),
+            files,
+            text,
+            html,
+        };
+        (templates, errors)
+    }
+
+    /// Is there a text template called `name` (a file, or the built-in `default`)?
+    pub fn has_text(&self, name: &str) -> bool {
+        self.text.has_template(name)
+    }
+
+    /// Where the text template `name` is expected, for error messages.
+    pub fn text_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.txt.hbs"))
+    }
+
+    /// Is there an HTML template called `name`?
+    pub fn has_html(&self, name: &str) -> bool {
+        self.html.has_template(name)
+    }
+
+    /// Where the HTML template `name` is expected, for error messages.
+    pub fn html_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.html.hbs"))
+    }
+
+    pub fn render_text(&self, name: &str, context: &impl Serialize) -> Result<String, RenderError> {
+        self.render_text_in(name, &Self::prepare(context)?)
+    }
+
+    /// The template data of `context`, converted once for several renderings (the body,
+    /// the subject, every address) instead of once each.
+    pub fn prepare(context: &impl Serialize) -> Result<handlebars::Context, RenderError> {
+        handlebars::Context::wraps(context).map_err(|e| RenderError::Data(e.reason().to_string()))
+    }
+
+    pub fn render_text_in(
+        &self,
+        name: &str,
+        context: &handlebars::Context,
+    ) -> Result<String, RenderError> {
+        self.text
+            .render_with_context(name, context)
+            .map_err(|e| self.render_error(&e, "txt"))
+    }
+
+    /// The HTML alternative, when `templates/NAME.html.hbs` exists.
+    pub fn render_html(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+    ) -> Option<Result<String, RenderError>> {
+        let prepared = match Self::prepare(context) {
+            Ok(prepared) => prepared,
+            Err(e) => return self.html.has_template(name).then_some(Err(e)),
+        };
+        self.render_html_in(name, &prepared)
+    }
+
+    pub fn render_html_in(
+        &self,
+        name: &str,
+        context: &handlebars::Context,
+    ) -> Option<Result<String, RenderError>> {
+        self.html.has_template(name).then(|| {
+            self.html
+                .render_with_context(name, context)
+                .map_err(|e| self.render_error(&e, "html"))
+        })
+    }
+
+    /// Renders a header template (subject, address) without escaping.
+    pub fn render_inline(
+        &self,
+        template: &str,
+        context: &impl Serialize,
+    ) -> Result<String, RenderError> {
+        self.render_inline_in(template, &Self::prepare(context)?)
+    }
+
+    pub fn render_inline_in(
+        &self,
+        template: &str,
+        context: &handlebars::Context,
+    ) -> Result<String, RenderError> {
+        self.text
+            .render_template_with_context(template, context)
+            .map_err(|e| RenderError::Inline {
+                template: template.to_owned(),
+                reason: e.reason().to_string(),
+            })
+    }
+
+    fn render_error(&self, error: &handlebars::RenderError, kind: &'static str) -> RenderError {
+        let file = match error.template_name.as_deref() {
+            Some(name) => match self.files.get(&(kind, name.to_owned())) {
+                Some(path) => path.display().to_string(),
+                None if name == DEFAULT_TEMPLATE => "(built-in default template)".to_owned(),
+                None if name == DIGEST_TEMPLATE => "(built-in digest template)".to_owned(),
+                None => self
+                    .dir
+                    .join(format!("{name}.{kind}.hbs"))
+                    .display()
+                    .to_string(),
+            },
+            None => self.dir.display().to_string(),
+        };
+        let reason = error.reason().to_string();
+        match (error.line_no, error.column_no) {
+            (Some(line), Some(column)) => RenderError::At {
+                file,
+                line,
+                column,
+                reason,
+            },
+            _ => RenderError::In { file, reason },
+        }
+    }
+}
+
+impl Templates {
+    /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
+    /// gathering the system part costs a few milliseconds, so only when one of them does.
+    pub fn facts_scope(&self, job: &Job) -> Scope {
+        let mail = &job.mail;
+        let inline = [&mail.subject, mail.from.as_str()]
+            .into_iter()
+            .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
+            .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()));
+        let needed = inline.into_iter().any(|source| {
+            // Unparsable inline templates fail when rendered; they read nothing here.
+            Template::compile(source).is_ok_and(|t| scan::reads_system_facts(&self.text, &t))
+        }) || self.template_scope(&mail.template) == Scope::Full;
+        if needed { Scope::Full } else { Scope::Names }
+    }
+
+    /// Which facts the template `name` (text and HTML versions) reads.
+    pub fn template_scope(&self, name: &str) -> Scope {
+        let reads = |registry: &Handlebars<'static>| {
+            registry
+                .get_template(name)
+                .is_some_and(|t| scan::reads_system_facts(registry, t))
+        };
+        if reads(&self.text) || reads(&self.html) {
+            Scope::Full
+        } else {
+            Scope::Names
+        }
+    }
+}
+
+fn template_error(path: &Path, error: &TemplateError) -> ConfigError {
+    ConfigError {
+        path: path.to_owned(),
+        location: error.pos(),
+        key: None,
+        message: error.reason().to_string(),
+    }
+}
+
+/// The files in `dir` with their names, sorted; none if it does not exist.
+fn files_in(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, String)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter_map(|e| Some((e.path(), e.file_name().into_string().ok()?)))
+        .filter(|(_, name)| !name.starts_with('.'))
+        .collect();
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[test]
+    fn loading_some_compiles_what_they_use_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/outer.hbs"), "[{{> inner}}]").unwrap();
+        std::fs::write(dir.path().join("partials/inner.hbs"), "{{who}}").unwrap();
+        std::fs::write(dir.path().join("partials/broken.hbs"), "{{#if}}").unwrap();
+        std::fs::write(dir.path().join("used.txt.hbs"), "{{> outer}}").unwrap();
+        std::fs::write(dir.path().join("other.txt.hbs"), "{{#each}}").unwrap();
+        let (templates, errors) = Templates::load_some(dir.path(), Some(&["used"]));
+        assert!(errors.is_empty(), "{errors:?}");
+        let out = templates
+            .render_text("used", &serde_json::json!({"who": "ops"}))
+            .unwrap();
+        assert_eq!(out, "[ops]");
+        assert!(!templates.has_text("other"));
+        let (_, errors) = Templates::load_some(dir.path(), None);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    use super::*;
+
+    #[test]
+    fn text_is_not_escaped_and_strict_mode_names_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.txt.hbs"), "{{out}}\n{{missing}}\n").unwrap();
+        std::fs::write(dir.path().join("t.html.hbs"), "<p>{{out}}</p>").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let context = serde_json::json!({"out": "a < b & c"});
+        let err = templates
+            .render_text("t", &context)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.txt.hbs:2:"), "{err}");
+        assert!(err.contains("missing"), "{err}");
+        let html = templates.render_html("t", &context).unwrap().unwrap();
+        assert_eq!(html, "<p>a &lt; b &amp; c</p>");
+        assert_eq!(
+            templates.render_inline("{{out}}", &context).unwrap(),
+            "a < b & c"
+        );
+    }
+
+    #[test]
+    fn render_errors_in_partials_name_the_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/rows.html.hbs"), "\n{{bytes x}}").unwrap();
+        std::fs::write(dir.path().join("t.txt.hbs"), "text").unwrap();
+        std::fs::write(dir.path().join("t.html.hbs"), "{{> rows}}").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let err = templates
+            .render_html("t", &serde_json::json!({"x": "many"}))
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        let expected = format!(
+            "{}:2:1: `bytes`: expected a number, got \"many\"",
+            dir.path().join("partials/rows.html.hbs").display()
+        );
+        assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn syntax_errors_have_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.txt.hbs"), "ok\n{{#each results}}\n").unwrap();
+        let errors = Templates::load(dir.path()).err().unwrap();
+        let shown = errors[0].to_string();
+        assert!(shown.contains("bad.txt.hbs:"), "{shown}");
+    }
+
+    #[test]
+    fn partials_are_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/footer.hbs"), "-- {{who}}").unwrap();
+        std::fs::write(dir.path().join("t.txt.hbs"), "body\n{{> footer}}").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let out = templates
+            .render_text("t", &serde_json::json!({"who": "ops"}))
+            .unwrap();
+        assert_eq!(out, "body\n-- ops");
+        std::fs::write(dir.path().join("partials/table.txt.hbs"), "text table").unwrap();
+        std::fs::write(dir.path().join("partials/table.html.hbs"), "<table>").unwrap();
+        std::fs::write(dir.path().join("u.txt.hbs"), "{{> table}}").unwrap();
+        std::fs::write(dir.path().join("u.html.hbs"), "{{> table}}").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let context = serde_json::json!({});
+        assert_eq!(templates.render_text("u", &context).unwrap(), "text table");
+        assert_eq!(
+            templates.render_html("u", &context).unwrap().unwrap(),
+            "<table>"
+        );
+        assert!(templates.has_text("default"));
+    }
+
+    fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let templates = Templates::load(dir.path()).unwrap();
+        let config =
+            crate::config::Config::parse("", Path::new("reporter.yaml"), dir.path()).unwrap();
+        let job = Job::parse("j", Path::new("jobs/j.yaml"), job, &config).unwrap();
+        templates.facts_scope(&job)
+    }
+
+    #[test]
+    fn system_facts_are_gathered_only_when_read() {
+        let job = "mail: {template: t}\ncommands: [true]\n";
+        let names = [
+            "{{host.hostname}} {{host.fqdn}} {{job.name}}",
+            "{{#each results}}{{host}} {{#if host}}x{{/if}}{{/each}}",
+            "{{#each results}}{{#with this}}{{host}}{{/with}}{{/each}}",
+            "{{#if @root.host.fqdn}}{{../host.hostname}}{{/if}}",
+        ];
+        for text in names {
+            assert_eq!(
+                scope_of(&[("t.txt.hbs", text)], job),
+                Scope::Names,
+                "{text}"
+            );
+        }
+        let full = [
+            "{{host.os}}",
+            "{{#if x}}{{bytes host.memory.total}}{{/if}}",
+            "{{#each host.disks}}{{mount}}{{/each}}",
+            "{{#with host}}{{kernel}}{{/with}}",
+            "{{#each results}}{{@root.host.load.one}}{{/each}}",
+            "{{#each results}}{{../host.uptime}}{{/each}}",
+            "{{#if (gt (lookup host \"cpus\") 1)}}{{/if}}",
+            "{{> sys}}",
+            "{{#each results}}{{else}}{{host.arch}}{{/each}}",
+        ];
+        for text in full {
+            assert_eq!(
+                scope_of(
+                    &[("t.txt.hbs", text), ("partials/sys.hbs", "{{host.kernel}}")],
+                    job
+                ),
+                Scope::Full,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            scope_of(
+                &[("t.txt.hbs", "x"), ("t.html.hbs", "{{host.swap.used}}")],
+                job
+            ),
+            Scope::Full
+        );
+        assert_eq!(
+            scope_of(
+                &[],
+                "mail: {subject: 'load {{host.load.one}}'}\ncommands: [true]\n"
+            ),
+            Scope::Full
+        );
+        assert_eq!(scope_of(&[], "commands: [true]\n"), Scope::Names);
+    }
+
+    /// A context with made-up facts, for rendering the shipped templates.
+    fn sample_context(disks: &[(&str, f64)]) -> serde_json::Value {
+        let disks: Vec<serde_json::Value> = disks
+            .iter()
+            .map(|(mount, percent)| {
+                serde_json::json!({"mount": mount, "device": "/dev/sda1", "fs": "ext4",
+                    "total": 100u64 << 30, "used": (*percent as u64) << 30,
+                    "available": (100 - *percent as u64) << 30, "percent": percent})
+            })
+            .collect();
+        serde_json::json!({
+            "job": {"name": "disk-usage", "description": "Nightly disk usage report", "schedule": "daily"},
+            "host": {"hostname": "web1", "fqdn": "web1.example.com", "os": "Debian GNU/Linux 12",
+                "kernel": "6.1.0", "arch": "x86_64", "uptime_secs": 90000, "uptime": "1d 01h",
+                "boot_time": "2026-11-21T07:00:00Z", "load": {"one": 0.5, "five": 0.25, "fifteen": 0.1},
+                "cpus": 4, "memory": {"total": 8u64 << 30, "used": 2u64 << 30, "available": 6u64 << 30, "percent": 25.0},
+                "swap": {"total": 0, "used": 0, "percent": 0.0}, "disks": disks},
+            "results": [{"name": "df -h", "command": "df -h", "host": null, "target": null,
+                "status": "failed", "exit_code": 0, "signal": null,
+                "stdout": "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 100G 95G 5G 95% /var <&>\n",
+                "stderr": "", "duration_ms": 12, "truncated": false, "started_at": "2026-11-22T06:00:00Z",
+                "changed": null, "matches": ["/dev/sdb1 100G 95G 5G 95% /var <&>"],
+                "stdout_attachment": null, "stderr_attachment": null}],
+            "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
+                "all_ok": false, "status": "failed"},
+            "run": {"id": "r1", "started_at": "2026-11-22T06:00:00Z", "finished_at": "2026-11-22T06:00:01Z",
+                "trigger": "cron", "interrupted": false},
+            "previous": null,
+            "disk_history": {"/": [{"percent": 40.0, "at": "2026-11-20T06:00:00Z"},
+                {"percent": 45.0, "at": "2026-11-21T06:00:00Z"}], "/var": [], "/srv": [], "/empty": []},
+            "node": null
+        })
+    }
+
+    #[test]
+    fn shipped_disk_report_highlights_full_disks() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = Templates::load(&shipped).unwrap();
+        let context =
+            sample_context(&[("/", 50.0), ("/var", 95.0), ("/srv", 80.0), ("/empty", 0.0)]);
+        let html = templates
+            .render_html("disk-usage", &context)
+            .unwrap()
+            .unwrap();
+        assert_eq!(html.matches("<tr data-mount=").count(), 4, "{html}");
+        assert_eq!(html.matches("data-full=\"true\"").count(), 1, "{html}");
+        assert!(
+            html.contains("<tr data-mount=\"/var\" data-full=\"true\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#c62828\""),
+            "red bar for /var: {html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#e6a700\""),
+            "amber bar for /srv: {html}"
+        );
+        assert!(
+            html.contains("bgcolor=\"#2e7d32\""),
+            "green bar for /: {html}"
+        );
+        assert!(
+            html.contains("95% /var &lt;&amp;&gt;"),
+            "escaped output: {html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        // The usage of earlier runs, under the mounts that have some.
+        assert_eq!(html.matches("<tr data-history=").count(), 1, "{html}");
+        let history = &html[html.find("<tr data-history=\"/\"").expect("a row for /")..];
+        let history = &history[..history.find("</tr>\n  </table>").unwrap_or(history.len())];
+        assert_eq!(history.matches("data-sample=").count(), 2, "{history}");
+        assert!(history.contains("40% &rarr; 50% now"), "{history}");
+        let text = templates.render_text("disk-usage", &context).unwrap();
+        assert!(text.contains("95% /var <&>"), "{text}");
+        assert!(
+            text.contains("[##########] 95%   /var  <-- over 90%"),
+            "{text}"
+        );
+        assert!(text.contains("[#####-----] 50%   /\n"), "{text}");
+    }
+}

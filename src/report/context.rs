@@ -1,0 +1,142 @@
+//! The template context of SPEC §3: everything a report's templates can read.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::Job;
+use crate::report::facts::Facts;
+use crate::report::result::{HostReport, ResultCore, Summary, TaskResult};
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Manual,
+    Cron,
+    Daemon,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Cron => "cron",
+            Trigger::Daemon => "daemon",
+        }
+    }
+
+    /// The trigger `as_str` wrote; anything else reads as manual.
+    pub fn parse(text: &str) -> Trigger {
+        match text {
+            "cron" => Trigger::Cron,
+            "daemon" => Trigger::Daemon,
+            _ => Trigger::Manual,
+        }
+    }
+}
+
+/// `run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub trigger: Trigger,
+    pub interrupted: bool,
+    /// Every result is ok again after the last run failed (`send: on-failure` mails this).
+    pub recovered: bool,
+}
+
+/// `job`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub schedule: Option<String>,
+}
+
+impl JobInfo {
+    pub fn of(job: &Job) -> JobInfo {
+        JobInfo {
+            name: job.name.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// The whole template context.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context<'a> {
+    pub job: JobInfo,
+    pub host: &'a Facts,
+    pub results: Vec<TaskResult>,
+    /// `results` grouped by host (empty for a job that runs only here).
+    pub hosts: Vec<HostReport>,
+    pub summary: Summary,
+    pub run: RunInfo,
+    pub previous: Option<Vec<PreviousResult>>,
+    /// Each disk's used percentage in the job's earlier runs, oldest first, by mount: every
+    /// mount of `host.disks` is a key (with no runs yet, an empty list).
+    pub disk_history: BTreeMap<String, Vec<DiskSample>>,
+    pub node: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    /// The same context with other results, without copying the old ones (and their
+    /// output) first.
+    pub fn with_results(&self, results: Vec<TaskResult>) -> Context<'a> {
+        Context {
+            job: self.job.clone(),
+            host: self.host,
+            hosts: if self.hosts.is_empty() {
+                Vec::new()
+            } else {
+                HostReport::group(&results, self.summary.duration_ms)
+            },
+            results,
+            summary: self.summary.clone(),
+            run: self.run.clone(),
+            previous: self.previous.clone(),
+            disk_history: self.disk_history.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+/// One entry of `previous`: a result of the last recorded run, in the shape of `results`.
+/// The history keeps a digest of the output, not the output: `stdout` and `stderr` are null.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousResult {
+    #[serde(flatten)]
+    pub core: ResultCore,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub changed: Option<bool>,
+    pub matches: Vec<String>,
+    pub stdout_attachment: Option<String>,
+    pub stderr_attachment: Option<String>,
+}
+
+impl PreviousResult {
+    pub fn of(core: &ResultCore) -> PreviousResult {
+        PreviousResult {
+            core: core.clone(),
+            stdout: None,
+            stderr: None,
+            changed: None,
+            matches: Vec::new(),
+            stdout_attachment: None,
+            stderr_attachment: None,
+        }
+    }
+}
+
+/// A disk's used percentage in one earlier run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskSample {
+    pub percent: f64,
+    /// When that run started (RFC 3339, configured time zone).
+    pub at: String,
+}

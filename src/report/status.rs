@@ -1,0 +1,123 @@
+//! A result's status (`ok`, `failed`, `timeout`, `error`) and how a finished command earns it.
+
+use serde::Serialize;
+
+use crate::config::CommandDef;
+use crate::exec::{Exit, Outcome};
+
+/// A result's status, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Ok,
+    Failed,
+    Timeout,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+
+    /// The status `as_str` wrote; anything else reads as the worst.
+    pub fn parse(text: &str) -> Status {
+        match text {
+            "ok" => Status::Ok,
+            "failed" => Status::Failed,
+            "timeout" => Status::Timeout,
+            _ => Status::Error,
+        }
+    }
+
+    /// How a finished command counts, given what the job accepts.
+    pub fn classify(def: &CommandDef, outcome: &Outcome) -> Status {
+        if outcome.timed_out {
+            return Status::Timeout;
+        }
+        if outcome.interrupted {
+            return Status::Error;
+        }
+        match &outcome.exit {
+            Exit::NotStarted(_) => Status::Error,
+            Exit::Signal(_) => Status::Failed,
+            Exit::Code(code) if !def.ok_exit_codes.contains(code) => Status::Failed,
+            Exit::Code(_) => match &def.fail_if {
+                Some(pattern) if pattern.is_match(&outcome.stdout) => Status::Failed,
+                _ => Status::Ok,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn def(ok: &[i32], fail_if: Option<&str>) -> CommandDef {
+        CommandDef {
+            name: "c".into(),
+            run: "c".into(),
+            timeout: Duration::from_secs(1),
+            ok_exit_codes: ok.to_vec(),
+            fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
+        }
+    }
+
+    fn outcome(exit: Exit, stdout: &str) -> Outcome {
+        Outcome {
+            exit,
+            stdout: stdout.into(),
+            ..Outcome::not_started(String::new())
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Code(0), "")),
+            Status::Ok
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Code(1), "")),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0, 1], None), &outcome(Exit::Code(1), "")),
+            Status::Ok
+        );
+        assert_eq!(
+            Status::classify(
+                &def(&[0], Some("9[0-9]%")),
+                &outcome(Exit::Code(0), "/ 93%")
+            ),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::Signal(9), "")),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::classify(&def(&[0], None), &outcome(Exit::NotStarted("x".into()), "")),
+            Status::Error
+        );
+        let timed_out = Outcome {
+            timed_out: true,
+            ..outcome(Exit::Signal(15), "")
+        };
+        assert_eq!(
+            Status::classify(&def(&[0], None), &timed_out),
+            Status::Timeout
+        );
+        for status in [Status::Ok, Status::Failed, Status::Timeout, Status::Error] {
+            assert_eq!(Status::parse(status.as_str()), status);
+        }
+    }
+}

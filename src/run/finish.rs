@@ -1,0 +1,149 @@
+//! A job whose commands are done becomes its report: the results in definition order,
+//! compared with the job's last run, summarised and put into the template context; the
+//! send rule decides whether it is mailed; and its history record is prepared.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::config::Job;
+use crate::history::compare::{decide, mark_changes};
+use crate::history::{Decision, Recent, RunRecord};
+use crate::report::format::millis;
+use crate::report::{
+    Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Scope, Summary,
+    TaskResult, Trigger,
+};
+use crate::run::plan::Done;
+use crate::schedule::Zone;
+
+/// What every job of a run finishes with.
+pub struct RunMeta<'a> {
+    pub run_id: &'a str,
+    pub trigger: Trigger,
+    pub zone: Zone,
+    /// Turns true when the run is interrupted.
+    pub cancel: &'a watch::Receiver<bool>,
+    /// Whether the run is recorded in the history (not for a preview, nor with it off).
+    pub recording: bool,
+}
+
+impl RunMeta<'_> {
+    /// `run` of a report that started at `started_at` and is finished now.
+    pub fn info(&self, started_at: SystemTime, recovered: bool) -> RunInfo {
+        RunInfo {
+            id: self.run_id.to_owned(),
+            started_at: self.zone.rfc3339(started_at),
+            finished_at: self.zone.rfc3339(SystemTime::now()),
+            trigger: self.trigger,
+            interrupted: *self.cancel.borrow(),
+            recovered,
+        }
+    }
+}
+
+/// A finished job: its report, what its send rule decided, and its history record.
+pub struct Finished<'a> {
+    pub context: Context<'a>,
+    pub decision: Decision,
+    /// `None` when the run is not recorded; `sent` and `reason` are settled by the outbox.
+    pub record: Option<RunRecord>,
+}
+
+/// Turns `done`, the outcomes of `job`'s tasks, into its report. `recent` is what the
+/// history holds of the job; `scope` says whether its templates read the system facts
+/// (its disks' usage is then recorded).
+pub fn finish_job<'a>(
+    job: &Job,
+    done: Done,
+    facts: &'a Facts,
+    recent: &Recent,
+    scope: Scope,
+    meta: &RunMeta<'_>,
+) -> Finished<'a> {
+    let mut results: Vec<TaskResult> = done
+        .outcomes
+        .into_iter()
+        .map(|(slot, outcome)| {
+            TaskResult::new(
+                &job.commands[slot.command],
+                slot.text,
+                slot.placement,
+                outcome,
+                meta.zone,
+            )
+        })
+        .collect();
+    let previous = recent.last.as_ref();
+    mark_changes(&mut results, previous);
+    let summary = Summary::of(&results, millis(done.started.elapsed()));
+    let decision = decide(job.send, &summary, &results, previous);
+    let context = Context {
+        job: JobInfo::of(job),
+        host: facts,
+        hosts: HostReport::group(&results, summary.duration_ms),
+        summary,
+        run: meta.info(done.started_at, decision.recovered()),
+        results,
+        previous: previous.map(|run| {
+            run.results
+                .iter()
+                .map(|r| PreviousResult::of(&r.core))
+                .collect()
+        }),
+        disk_history: disk_history(facts, recent, meta.zone),
+        node: None,
+    };
+    let record = meta.recording.then(|| {
+        let mut record = RunRecord::finished(
+            meta.run_id,
+            &job.name,
+            meta.trigger,
+            done.started_at,
+            &context.summary,
+            &context.results,
+            context.run.interrupted,
+        );
+        if scope == Scope::Full
+            && let Some(system) = &facts.system
+        {
+            record.disks = system
+                .disks
+                .iter()
+                .map(|d| (d.mount.clone(), d.percent))
+                .collect();
+        }
+        record
+    });
+    Finished {
+        context,
+        decision,
+        record,
+    }
+}
+
+/// Each current disk's used percentage in the job's earlier runs, by mount.
+fn disk_history(facts: &Facts, recent: &Recent, zone: Zone) -> BTreeMap<String, Vec<DiskSample>> {
+    let Some(system) = &facts.system else {
+        return BTreeMap::new();
+    };
+    system
+        .disks
+        .iter()
+        .map(|disk| {
+            let samples = recent
+                .disks
+                .iter()
+                .filter_map(|run| {
+                    let (_, percent) = run.disks.iter().find(|(mount, _)| *mount == disk.mount)?;
+                    Some(DiskSample {
+                        percent: *percent,
+                        at: zone.rfc3339(run.started_at),
+                    })
+                })
+                .collect();
+            (disk.mount.clone(), samples)
+        })
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! What a run works from: the jobs it selects (by name, all of them, or those of a cron
+//! period), the templates they use, and every problem found on the way. `run`, `preview`,
+//! `check` and the daemon all load through here.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::job::{self, job_name};
+use crate::config::{Config, ConfigError, Job, SmtpConfig, TransportConfig, trust};
+use crate::history::History;
+use crate::render::{DIGEST_TEMPLATE, Templates};
+use crate::schedule::Period;
+
+/// Which jobs a run takes.
+#[derive(Debug, Clone)]
+pub enum Pick {
+    /// By name: the file stems in `jobs_dir`.
+    Names(Vec<String>),
+    All,
+    /// Those whose schedule is this period (what `cron.daily` and friends run).
+    Period(Period),
+}
+
+/// The valid jobs of a selection with their templates, and the problems of the rest.
+pub struct Workload {
+    pub jobs: Vec<Job>,
+    pub templates: Templates,
+    pub problems: Vec<ConfigError>,
+}
+
+impl Workload {
+    /// The jobs `pick` selects and only the templates they use (and the digest's, with
+    /// `digest`): compiling is most of the cost of loading.
+    pub fn pick(config: &Config, pick: &Pick, digest: bool) -> Workload {
+        let mut problems = Vec::new();
+        let jobs = select(config, pick, &mut problems);
+        let mut names: Vec<&str> = jobs.iter().map(|job| job.mail.template.as_str()).collect();
+        if digest {
+            names.push(DIGEST_TEMPLATE);
+        }
+        let (templates, mut broken) = Templates::load_some(&config.templates_dir, Some(&names));
+        problems.append(&mut broken);
+        let jobs = with_templates(jobs, &templates, &mut problems);
+        Workload {
+            jobs,
+            templates,
+            problems,
+        }
+    }
+
+    /// Every job and every template (for `check` and the daemon).
+    pub fn everything(config: &Config) -> Workload {
+        let (templates, mut problems) = Templates::load_some(&config.templates_dir, None);
+        let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
+        problems.append(&mut broken);
+        let jobs = with_templates(jobs, &templates, &mut problems);
+        Workload {
+            jobs,
+            templates,
+            problems,
+        }
+    }
+}
+
+/// The run history, unless `history_days: 0` turns it off.
+pub fn history_store(config: &Config) -> Option<History> {
+    (config.history_days > 0).then(|| History::new(&config.state_dir, config.history_days))
+}
+
+/// The SMTP password file must be private; checked up front so the problem is a
+/// configuration error and not only a failed delivery.
+pub fn password_problem(config: &Config) -> Option<ConfigError> {
+    let TransportConfig::Smtp(SmtpConfig {
+        password_file: Some(file),
+        ..
+    }) = &config.mail.transport
+    else {
+        return None;
+    };
+    let e = trust::check_password_file(file).err()?;
+    Some(ConfigError::at_key(
+        config.display_path(),
+        "mail.smtp.password_file",
+        e.to_string(),
+    ))
+}
+
+/// The jobs `pick` selects, validated; the problems of the others.
+fn select(config: &Config, pick: &Pick, problems: &mut Vec<ConfigError>) -> Vec<Job> {
+    match pick {
+        Pick::All | Pick::Period(_) => {
+            let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
+            problems.append(&mut broken);
+            match pick {
+                Pick::Period(period) => jobs
+                    .into_iter()
+                    .filter(|j| j.schedule.as_ref().and_then(|s| s.period()) == Some(*period))
+                    .collect(),
+                _ => jobs,
+            }
+        }
+        Pick::Names(names) => names
+            .iter()
+            .filter_map(|name| match find_job(&config.jobs_dir, name) {
+                Some(path) => Job::load(&path, config)
+                    .map_err(|mut e| problems.append(&mut e))
+                    .ok(),
+                None => {
+                    problems.push(ConfigError::new(
+                        &config.jobs_dir.join(format!("{name}.yaml")),
+                        format!(
+                            "no job `{name}` (known jobs: {})",
+                            known_jobs(&config.jobs_dir)
+                        ),
+                    ));
+                    None
+                }
+            })
+            .collect(),
+    }
+}
+
+fn find_job(dir: &Path, name: &str) -> Option<PathBuf> {
+    ["yaml", "yml"]
+        .iter()
+        .map(|ext| dir.join(format!("{name}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+fn known_jobs(dir: &Path) -> String {
+    let names: Vec<String> = job::job_files(dir, &mut Vec::new())
+        .iter()
+        .filter_map(|p| {
+            p.file_name()?
+                .to_str()
+                .and_then(job_name)
+                .map(str::to_owned)
+        })
+        .collect();
+    if names.is_empty() {
+        format!("none in `{}`", dir.display())
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Drops the jobs whose template does not exist, reporting each.
+fn with_templates(
+    jobs: Vec<Job>,
+    templates: &Templates,
+    problems: &mut Vec<ConfigError>,
+) -> Vec<Job> {
+    jobs.into_iter()
+        .filter(|job| {
+            let found = templates.has_text(&job.mail.template);
+            if !found {
+                let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+                problems.push(crate::config::error::Source::new(&job.path, &text).error(
+                    "mail.template",
+                    format!(
+                        "template `{}` not found (expected `{}`)",
+                        job.mail.template,
+                        templates.text_path(&job.mail.template).display()
+                    ),
+                ));
+            }
+            found
+        })
+        .collect()
+}

@@ -1,0 +1,106 @@
+//! What a report needs besides its results, read while the commands run: the facts about
+//! this machine (its system part only when a template reads it) and the jobs' history.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tracing::error;
+
+use crate::config::Job;
+use crate::history::{History, HistoryError, Recent};
+use crate::render::{DIGEST_TEMPLATE, Templates};
+use crate::report::{Facts, Scope};
+use crate::schedule::Zone;
+
+/// How many earlier runs a report's disk usage history shows.
+const DISK_RUNS: usize = 13;
+
+pub struct Lookups {
+    /// Per job (in plan order): which facts its templates read.
+    scopes: Vec<Scope>,
+    /// What the whole run reads: the widest of the jobs' scopes (and the digest's).
+    scope: Scope,
+    zone: Zone,
+    facts: Option<Arc<Facts>>,
+    facts_task: Option<JoinHandle<Facts>>,
+    recent: Option<HashMap<String, Recent>>,
+    recent_task: Option<JoinHandle<Result<HashMap<String, Recent>, HistoryError>>>,
+}
+
+impl Lookups {
+    /// Starts gathering the facts `jobs` (and the digest, with `digest`) read, and reading
+    /// what `history` holds of them, each on a blocking thread.
+    pub fn start(
+        jobs: &[Job],
+        templates: &Templates,
+        digest: bool,
+        history: Option<&History>,
+        zone: Zone,
+    ) -> Lookups {
+        let scopes: Vec<Scope> = jobs.iter().map(|job| templates.facts_scope(job)).collect();
+        let digest_scope = if digest {
+            templates.template_scope(DIGEST_TEMPLATE)
+        } else {
+            Scope::Names
+        };
+        let scope = scopes.iter().copied().fold(digest_scope, Scope::max);
+        // The facts may need a resolver lookup and reading /proc: off the thread that
+        // starts commands.
+        let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
+        let recent_task = history.cloned().map(|history| {
+            let names: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
+            tokio::task::spawn_blocking(move || history.recent(&names, DISK_RUNS))
+        });
+        Lookups {
+            scopes,
+            scope,
+            zone,
+            facts: None,
+            facts_task: Some(facts_task),
+            recent: None,
+            recent_task,
+        }
+    }
+
+    /// Which facts the templates of the job at `index` read.
+    pub fn scope_of(&self, index: usize) -> Scope {
+        self.scopes[index]
+    }
+
+    /// The facts, waiting for their gathering to finish the first time.
+    pub async fn facts(&mut self) -> Arc<Facts> {
+        if let Some(facts) = &self.facts {
+            return Arc::clone(facts);
+        }
+        let gathered = match self.facts_task.take() {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        let gathered = gathered.unwrap_or_else(|| Facts::gather(self.scope, self.zone));
+        Arc::clone(self.facts.insert(Arc::new(gathered)))
+    }
+
+    /// What the history holds of `job`, waiting for the read to finish the first time. A
+    /// history that cannot be read is reported once; the jobs then have no previous run.
+    pub async fn recent(&mut self, job: &str) -> Recent {
+        if self.recent.is_none() {
+            let read = match self.recent_task.take() {
+                Some(task) => match task.await {
+                    Ok(Ok(read)) => read,
+                    Ok(Err(e)) => {
+                        error!("{e}");
+                        HashMap::new()
+                    }
+                    Err(_) => HashMap::new(),
+                },
+                None => HashMap::new(),
+            };
+            self.recent = Some(read);
+        }
+        self.recent
+            .as_mut()
+            .and_then(|recent| recent.remove(job))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,178 @@
+//! One run, as stages: [`plan`] (lock the jobs, lay out their tasks) → the pool runs them
+//! → [`finish`] each job as soon as its own tasks are done (results, context, send rule)
+//! → the [`outbox`] composes and delivers (or prints) → [`record`] writes the history.
+//! [`lookups`] reads the facts and the history while the commands run; [`load`] is how
+//! `run`, `preview` and the daemon get their jobs and templates.
+
+pub mod finish;
+pub mod load;
+pub mod lookups;
+pub mod options;
+pub mod outbox;
+pub mod plan;
+pub mod record;
+
+use std::time::SystemTime;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+use crate::config::{Config, Job};
+use crate::exec::Pool;
+use crate::exit::Tally;
+use crate::mail::Composer;
+use crate::render::Templates;
+use crate::run::finish::{RunMeta, finish_job};
+use crate::run::lookups::Lookups;
+use crate::run::outbox::Outbox;
+use crate::run::plan::Plan;
+use crate::run::record::Recorder;
+
+pub use options::{Mode, RunOptions};
+
+/// Runs `jobs` through a pool of `pool_size` commands, and sends (or prints) their reports.
+/// SIGINT and SIGTERM stop the commands; the reports still go out, marked interrupted.
+pub fn run(
+    config: &Config,
+    templates: &Templates,
+    jobs: Vec<Job>,
+    options: &RunOptions,
+    pool_size: usize,
+) -> Tally {
+    let runtime = match crate::exec::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return Tally {
+                config_error: true,
+                ..Tally::default()
+            };
+        }
+    };
+    runtime.block_on(async {
+        let (cancel_sender, cancel) = watch::channel(false);
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let pool = Pool::new(pool_size);
+        let execution = execute(config, templates, jobs, options, &pool, cancel);
+        tokio::pin!(execution);
+        let mut caught = None;
+        loop {
+            tokio::select! {
+                mut tally = &mut execution => {
+                    tally.interrupted = caught;
+                    return tally;
+                }
+                Some(()) = recv(&mut interrupt) => {
+                    warn!("interrupted: stopping the running commands");
+                    caught.get_or_insert(libc::SIGINT);
+                    let _ = cancel_sender.send(true);
+                }
+                Some(()) = recv(&mut terminate) => {
+                    warn!("terminated: stopping the running commands");
+                    caught.get_or_insert(libc::SIGTERM);
+                    let _ = cancel_sender.send(true);
+                }
+            }
+        }
+    })
+}
+
+/// Runs `jobs` to the end inside a Tokio runtime, their tasks in `pool`. When `cancel`
+/// turns true, running commands' groups are killed, no more start, and the reports go out
+/// marked interrupted.
+pub async fn execute(
+    config: &Config,
+    templates: &Templates,
+    jobs: Vec<Job>,
+    options: &RunOptions,
+    pool: &Pool,
+    cancel: watch::Receiver<bool>,
+) -> Tally {
+    let run_id = new_run_id();
+    let sending = options.mode == Mode::Send;
+    let mut plan = Plan::new(jobs, config, sending);
+    let mut progress = plan.start(pool, &cancel);
+    let mut lookups = Lookups::start(
+        &plan.jobs,
+        templates,
+        options.digest,
+        options.history.as_ref(),
+        config.timezone,
+    );
+    let mut recorder = Recorder::new(options.history.clone().filter(|_| sending));
+    let composer = Composer {
+        templates,
+        config,
+        to: &options.to,
+        run_id: &run_id,
+    };
+    let mut outbox = Outbox::open(
+        composer,
+        config,
+        options.mode,
+        options.digest,
+        plan.jobs.len(),
+    );
+    let meta = RunMeta {
+        run_id: &run_id,
+        trigger: options.trigger,
+        zone: config.timezone,
+        cancel: &cancel,
+        recording: recorder.is_on(),
+    };
+    let mut tally = Tally::default();
+    while let Some(done) = progress.next().await {
+        let (index, job) = (done.index, &plan.jobs[done.index]);
+        let facts = lookups.facts().await;
+        let recent = lookups.recent(&job.name).await;
+        let finished = finish_job(job, done, &facts, &recent, lookups.scope_of(index), &meta);
+        tally.command_failed |= !finished.context.summary.all_ok;
+        outbox.take(index, job, finished, &mut recorder);
+    }
+    let facts = lookups.facts().await;
+    outbox.send_digest(&facts, &meta, &mut recorder).await;
+    outbox.send_problems(&options.problems, &facts);
+    let closed = outbox.close(&mut recorder).await;
+    tally.undelivered = closed.undelivered;
+    tally.config_error = closed.broken;
+    drop(plan);
+    recorder.write();
+    tally
+}
+
+/// A unique id for this run: time, pid and a few random bits.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!(
+        "{}.{}.{:06x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id(),
+        hasher.finish() & 0xff_ffff
+    )
+}
+
+async fn recv(signal: &mut Option<Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_differ() {
+        assert_ne!(new_run_id(), new_run_id());
+    }
+}
