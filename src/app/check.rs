@@ -100,11 +100,33 @@ fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
     let Ok(exe) = std::env::current_exe() else {
         return Vec::new();
     };
+    let mut this = ThisBinary {
+        len: std::fs::metadata(&exe).map(|m| m.len()).ok(),
+        real: std::fs::canonicalize(&exe).ok(),
+        bytes: None,
+        path: exe,
+    };
+    let mut problems = Vec::new();
+    for folder in cron_folders(&this.path, argv0) {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths.iter().filter(|p| this.is_copy(p)) {
+            problems.extend(run_parts_skips(&folder, path));
+        }
+    }
+    problems
+}
+
+/// `/etc/cron.*`, and the `cron.*` folder this copy was started from.
+fn cron_folders(exe: &Path, argv0: Option<&Path>) -> Vec<PathBuf> {
     let mut folders: Vec<PathBuf> = ["hourly", "daily", "weekly", "monthly"]
         .iter()
         .map(|p| PathBuf::from(format!("/etc/cron.{p}")))
         .collect();
-    for own in [Some(exe.as_path()), argv0]
+    for own in [Some(exe), argv0]
         .into_iter()
         .flatten()
         .filter_map(Path::parent)
@@ -117,68 +139,73 @@ fn lint_cron_folders(argv0: Option<&Path>) -> Vec<ConfigError> {
             folders.push(own.to_owned());
         }
     }
-    let exe_len = std::fs::metadata(&exe).map(|m| m.len()).ok();
-    let exe_real = std::fs::canonicalize(&exe).ok();
-    let mut exe_bytes: Option<Vec<u8>> = None;
-    let mut problems = Vec::new();
-    for folder in folders {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
+    folders
+}
+
+/// The running binary, to recognise copies of it.
+struct ThisBinary {
+    path: PathBuf,
+    len: Option<u64>,
+    real: Option<PathBuf>,
+    /// Read the first time a file of the same length turns up.
+    bytes: Option<Vec<u8>>,
+}
+
+impl ThisBinary {
+    /// Whether `path` is this binary: a link to it, or a file with the same bytes.
+    fn is_copy(&mut self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
         };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
-        paths.sort();
-        for path in paths {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            let is_copy = meta.is_file()
-                && (std::fs::canonicalize(&path).ok() == exe_real
-                    || Some(meta.len()) == exe_len
-                        && std::fs::read(&path).is_ok_and(|bytes| {
-                            let exe_bytes = exe_bytes
-                                .get_or_insert_with(|| std::fs::read(&exe).unwrap_or_default());
-                            bytes == *exe_bytes
-                        }));
-            if !is_copy {
-                continue;
-            }
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                let suggestion: String = name
-                    .split('.')
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                    .collect();
-                let suggestion = if suggestion.is_empty() {
-                    "reporter".to_owned()
-                } else {
-                    suggestion
-                };
-                problems.push(ConfigError::new(
-                    &path,
-                    format!(
-                        "run-parts skips this copy of reporter: its name may only have letters, digits, `_` and `-` (rename it to `{}`)",
-                        folder.join(suggestion).display()
-                    ),
-                ));
-            }
-            use std::os::unix::fs::PermissionsExt;
-            if meta.permissions().mode() & 0o111 == 0 {
-                problems.push(ConfigError::new(
-                    &path,
-                    format!(
-                        "run-parts skips this copy of reporter: it is not executable (chmod 0755 {})",
-                        path.display()
-                    ),
-                ));
-            }
-        }
+        meta.is_file()
+            && (std::fs::canonicalize(path).ok() == self.real
+                || Some(meta.len()) == self.len
+                    && std::fs::read(path).is_ok_and(|bytes| {
+                        let own = self
+                            .bytes
+                            .get_or_insert_with(|| std::fs::read(&self.path).unwrap_or_default());
+                        bytes == *own
+                    }))
+    }
+}
+
+/// Why run-parts would skip the copy at `path` in `folder`: a name with anything but
+/// letters, digits, `_` and `-`, or no exec bit.
+fn run_parts_skips(folder: &Path, path: &Path) -> Vec<ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut problems = Vec::new();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.is_empty() || !name.chars().all(allowed) {
+        let suggestion: String = name
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| allowed(*c))
+            .collect();
+        let suggestion = if suggestion.is_empty() {
+            "reporter".to_owned()
+        } else {
+            suggestion
+        };
+        problems.push(ConfigError::new(
+            path,
+            format!(
+                "run-parts skips this copy of reporter: its name may only have letters, digits, `_` and `-` (rename it to `{}`)",
+                folder.join(suggestion).display()
+            ),
+        ));
+    }
+    let executable = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    if !executable {
+        problems.push(ConfigError::new(
+            path,
+            format!(
+                "run-parts skips this copy of reporter: it is not executable (chmod 0755 {})",
+                path.display()
+            ),
+        ));
     }
     problems
 }

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
 /// One problem in a configuration, job or template file.
 ///
 /// Displays as `FILE:LINE:COLUMN: KEY: MESSAGE`, leaving out what is not known, e.g.
@@ -201,86 +204,89 @@ const KEY_MARK: &str = "\u{0}key:";
 /// the notation of error messages: `mail.to[0]`, `commands[1].timeout`; and where each
 /// key starts, under the same path after [`KEY_MARK`].
 fn value_positions(text: &str) -> HashMap<String, (usize, usize)> {
-    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-    use yaml_rust2::scanner::Marker;
-
-    enum Frame {
-        Map { path: String, key: Option<String> },
-        Seq { path: String, next: usize },
-    }
-    #[derive(Default)]
-    struct Walker {
-        stack: Vec<Frame>,
-        positions: HashMap<String, (usize, usize)>,
-    }
-    impl Walker {
-        /// A node starts: the path it lives at, or `None` when it is a mapping key.
-        fn node(&mut self, mark: Marker, scalar: Option<&str>) -> Option<String> {
-            let path = match self.stack.last_mut() {
-                None => String::new(),
-                Some(Frame::Map {
-                    path,
-                    key: key @ None,
-                }) => {
-                    let name = scalar.unwrap_or_default().to_owned();
-                    let full = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    self.positions
-                        .entry(format!("{KEY_MARK}{full}"))
-                        .or_insert((mark.line(), mark.col() + 1));
-                    *key = Some(name);
-                    return None;
-                }
-                Some(Frame::Map { path, key }) => {
-                    let key = key.take().unwrap_or_default();
-                    if path.is_empty() {
-                        key
-                    } else {
-                        format!("{path}.{key}")
-                    }
-                }
-                Some(Frame::Seq { path, next }) => {
-                    *next += 1;
-                    format!("{path}[{}]", *next - 1)
-                }
-            };
-            self.positions
-                .entry(path.clone())
-                .or_insert((mark.line(), mark.col() + 1));
-            Some(path)
-        }
-    }
-    impl MarkedEventReceiver for Walker {
-        fn on_event(&mut self, event: Event, mark: Marker) {
-            match event {
-                Event::Scalar(value, ..) => {
-                    self.node(mark, Some(&value));
-                }
-                Event::Alias(_) => {
-                    self.node(mark, None);
-                }
-                Event::MappingStart(..) => {
-                    let path = self.node(mark, None).unwrap_or_default();
-                    self.stack.push(Frame::Map { path, key: None });
-                }
-                Event::SequenceStart(..) => {
-                    let path = self.node(mark, None).unwrap_or_default();
-                    self.stack.push(Frame::Seq { path, next: 0 });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    self.stack.pop();
-                }
-                _ => {}
-            }
-        }
-    }
     let mut walker = Walker::default();
     // A syntax error stops the walk; what was seen up to it is still useful.
     let _ = Parser::new_from_str(text).load(&mut walker, false);
     walker.positions
+}
+
+/// A mapping or sequence being walked, with its path.
+enum Frame {
+    Map { path: String, key: Option<String> },
+    Seq { path: String, next: usize },
+}
+
+/// Follows the parser's events, keeping the key path of the node it is in.
+#[derive(Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    positions: HashMap<String, (usize, usize)>,
+}
+
+impl Walker {
+    /// A node starts: the path it lives at, or `None` when it is a mapping key.
+    fn node(&mut self, mark: Marker, scalar: Option<&str>) -> Option<String> {
+        let path = match self.stack.last_mut() {
+            None => String::new(),
+            Some(Frame::Map {
+                path,
+                key: key @ None,
+            }) => {
+                let name = scalar.unwrap_or_default().to_owned();
+                let full = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                self.positions
+                    .entry(format!("{KEY_MARK}{full}"))
+                    .or_insert((mark.line(), mark.col() + 1));
+                *key = Some(name);
+                return None;
+            }
+            Some(Frame::Map { path, key }) => {
+                let key = key.take().unwrap_or_default();
+                if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                }
+            }
+            Some(Frame::Seq { path, next }) => {
+                *next += 1;
+                format!("{path}[{}]", *next - 1)
+            }
+        };
+        self.positions
+            .entry(path.clone())
+            .or_insert((mark.line(), mark.col() + 1));
+        Some(path)
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(value, ..) => {
+                self.node(mark, Some(&value));
+            }
+            Event::Alias(_) => {
+                self.node(mark, None);
+            }
+            Event::MappingStart(..) => {
+                let path = self.node(mark, None).unwrap_or_default();
+                self.stack.push(Frame::Map { path, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.node(mark, None).unwrap_or_default();
+                self.stack.push(Frame::Seq { path, next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

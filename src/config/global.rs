@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::{HostSpec, is_name};
-use crate::config::raw::{RawConfig, RawDefaults, TlsMode, TransportKind};
+use crate::config::raw::{RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;
 
@@ -118,7 +118,7 @@ impl Config {
     }
 
     fn from_raw(
-        raw: RawConfig,
+        mut raw: RawConfig,
         source: &Source,
         file: Option<&Path>,
         base: &Path,
@@ -133,51 +133,8 @@ impl Config {
                 .map_or(4, |n| n.get() * 2)
                 .max(4),
         };
-        for (name, members) in &raw.host_groups {
-            if !is_name(name) {
-                return Err(source.error(
-                    format!("host_groups.{name}"),
-                    "a group name is letters, digits, `-` and `_`",
-                ));
-            }
-            if let Some(i) = members.iter().position(|h| matches!(h, HostSpec::Group(_))) {
-                return Err(source.error(
-                    format!("host_groups.{name}[{i}]"),
-                    format!("`{}`: a group lists hosts, not other groups", members[i]),
-                ));
-            }
-        }
-        let smtp = raw.mail.smtp;
-        let tls = smtp.tls.unwrap_or(TlsMode::None);
-        if smtp.username.is_some() != smtp.password_file.is_some() {
-            return Err(source.error("mail.smtp", "`username` and `password_file` go together"));
-        }
-        let transport = match raw.mail.transport.unwrap_or(TransportKind::Smtp) {
-            TransportKind::Smtp => TransportConfig::Smtp(SmtpConfig {
-                host: smtp.host.unwrap_or_else(|| "localhost".to_owned()),
-                port: smtp.port.unwrap_or(match tls {
-                    TlsMode::None => 25,
-                    TlsMode::Starttls => 587,
-                    TlsMode::Tls => 465,
-                }),
-                tls,
-                username: smtp.username,
-                password_file: smtp.password_file.map(relative),
-                timeout: smtp.timeout.map_or(Duration::from_secs(30), |d| d.0),
-            }),
-            TransportKind::Sendmail => TransportConfig::Sendmail {
-                path: raw
-                    .mail
-                    .sendmail
-                    .path
-                    .unwrap_or_else(|| "/usr/sbin/sendmail".into()),
-            },
-            TransportKind::File => TransportConfig::File {
-                dir: raw.mail.file.dir.map(relative).ok_or_else(|| {
-                    source.error("mail.file.dir", "required with `transport: file`")
-                })?,
-            },
-        };
+        check_host_groups(&raw.host_groups, source)?;
+        let transport = TransportConfig::from_raw(&mut raw.mail, source, &relative)?;
         let default_from = "reporter@{{host.fqdn}}"
             .parse()
             .expect("built-in address is valid");
@@ -228,6 +185,69 @@ impl Config {
             .as_deref()
             .unwrap_or(Path::new("(built-in defaults)"))
     }
+}
+
+impl TransportConfig {
+    /// `mail.transport` with its section; `relative` makes paths config-relative.
+    fn from_raw(
+        mail: &mut RawMail,
+        source: &Source,
+        relative: &dyn Fn(PathBuf) -> PathBuf,
+    ) -> Result<TransportConfig, ConfigError> {
+        let smtp = std::mem::take(&mut mail.smtp);
+        let tls = smtp.tls.unwrap_or(TlsMode::None);
+        if smtp.username.is_some() != smtp.password_file.is_some() {
+            return Err(source.error("mail.smtp", "`username` and `password_file` go together"));
+        }
+        Ok(match mail.transport.unwrap_or(TransportKind::Smtp) {
+            TransportKind::Smtp => TransportConfig::Smtp(SmtpConfig {
+                host: smtp.host.unwrap_or_else(|| "localhost".to_owned()),
+                port: smtp.port.unwrap_or(match tls {
+                    TlsMode::None => 25,
+                    TlsMode::Starttls => 587,
+                    TlsMode::Tls => 465,
+                }),
+                tls,
+                username: smtp.username,
+                password_file: smtp.password_file.map(relative),
+                timeout: smtp.timeout.map_or(Duration::from_secs(30), |d| d.0),
+            }),
+            TransportKind::Sendmail => TransportConfig::Sendmail {
+                path: mail
+                    .sendmail
+                    .path
+                    .take()
+                    .unwrap_or_else(|| "/usr/sbin/sendmail".into()),
+            },
+            TransportKind::File => TransportConfig::File {
+                dir: mail.file.dir.take().map(relative).ok_or_else(|| {
+                    source.error("mail.file.dir", "required with `transport: file`")
+                })?,
+            },
+        })
+    }
+}
+
+/// Group names are names, and groups list hosts, not other groups.
+fn check_host_groups(
+    groups: &BTreeMap<String, Vec<HostSpec>>,
+    source: &Source,
+) -> Result<(), ConfigError> {
+    for (name, members) in groups {
+        if !is_name(name) {
+            return Err(source.error(
+                format!("host_groups.{name}"),
+                "a group name is letters, digits, `-` and `_`",
+            ));
+        }
+        if let Some(i) = members.iter().position(|h| matches!(h, HostSpec::Group(_))) {
+            return Err(source.error(
+                format!("host_groups.{name}[{i}]"),
+                format!("`{}`: a group lists hosts, not other groups", members[i]),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `/var/lib/reporter` for root, else `$XDG_STATE_HOME/reporter` or `~/.local/state/reporter`.

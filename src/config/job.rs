@@ -10,7 +10,7 @@ use crate::config::address::{AddressList, AddressSpec};
 use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
-use crate::config::raw::{RawJob, RawJobMail, SendRule};
+use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
 
@@ -120,31 +120,125 @@ impl Job {
         raw: RawJob,
         config: &Config,
     ) -> Result<Job, Vec<ConfigError>> {
-        let path = source.path;
-        let mut errors = Vec::new();
         let defaults = &config.defaults;
         let no_mail = RawJobMail::default();
-        let job_mail = raw.mail.as_ref().unwrap_or(&no_mail);
-        let default_mail = defaults.mail.as_ref().unwrap_or(&no_mail);
-
+        let mail = JobMail::merge(
+            raw.mail.as_ref().unwrap_or(&no_mail),
+            defaults.mail.as_ref().unwrap_or(&no_mail),
+            config,
+        );
+        let mut check = Check {
+            source,
+            errors: Vec::new(),
+        };
         let timeout = raw
             .timeout
             .or(defaults.timeout)
             .map_or(DEFAULT_TIMEOUT, |d| d.0);
-        let mut commands = Vec::new();
-        let raw_commands = raw.commands.unwrap_or_default();
-        if raw_commands.len() > MAX_COMMANDS {
-            errors.push(source.error(
+        let commands = check.commands(raw.commands.unwrap_or_default(), timeout);
+        let env = check.env(&[("defaults.env", &defaults.env), ("env", &raw.env)]);
+        let cwd = check.cwd(raw.cwd.or_else(|| defaults.cwd.clone()));
+        let user = check.user(raw.user.or_else(|| defaults.user.clone()));
+        let hosts = check.hosts(
+            &raw.hosts
+                .or_else(|| defaults.hosts.clone())
+                .unwrap_or_default(),
+            config,
+        );
+        let targets = raw.targets.unwrap_or_default();
+        check.targets(&targets, &commands);
+        if !check.errors.is_empty() {
+            return Err(check.errors);
+        }
+        Ok(Job {
+            name: name.to_owned(),
+            path: source.path.to_owned(),
+            description: raw.description,
+            schedule: raw.schedule,
+            send: raw.send.or(defaults.send).unwrap_or_default(),
+            catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
+            max_output: raw
+                .max_output
+                .or(defaults.max_output)
+                .map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
+            env,
+            cwd,
+            user,
+            hosts,
+            targets,
+            mail,
+            commands,
+        })
+    }
+}
+
+impl JobMail {
+    /// The job's `mail:` over the config's `defaults.mail:` over the config's `mail:`.
+    fn merge(job: &RawJobMail, defaults: &RawJobMail, config: &Config) -> JobMail {
+        let pick =
+            |f: fn(&RawJobMail) -> Option<AddressList>| f(job).or_else(|| f(defaults)).map(|l| l.0);
+        let per_host = job.per_host.or(defaults.per_host).unwrap_or(false);
+        let default_subject = if per_host {
+            DEFAULT_NODE_SUBJECT
+        } else {
+            DEFAULT_SUBJECT
+        };
+        JobMail {
+            from: job
+                .from
+                .clone()
+                .or_else(|| defaults.from.clone())
+                .unwrap_or_else(|| config.mail.from.clone()),
+            to: pick(|m| m.to.clone())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| config.mail.to.clone()),
+            cc: pick(|m| m.cc.clone()).unwrap_or_default(),
+            reply_to: job.reply_to.clone().or_else(|| defaults.reply_to.clone()),
+            subject: job
+                .subject
+                .clone()
+                .or_else(|| defaults.subject.clone())
+                .map_or_else(|| default_subject.to_owned(), |s| s.0),
+            template: job
+                .template
+                .clone()
+                .or_else(|| defaults.template.clone())
+                .map_or_else(|| DEFAULT_TEMPLATE.to_owned(), |t| t.0),
+            attach_output_over: job
+                .attach_output_over
+                .or(defaults.attach_output_over)
+                .map(|s| s.0),
+            per_host,
+        }
+    }
+}
+
+/// The checks of one job file's values that serde cannot make, each problem collected
+/// with its key and position so that a file with several shows them all.
+struct Check<'a> {
+    source: &'a Source<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(self.source.error(key, message));
+    }
+
+    fn commands(&mut self, raw: Vec<RawCommand>, timeout: Duration) -> Vec<CommandDef> {
+        if raw.len() > MAX_COMMANDS {
+            self.error(
                 "commands",
                 format!(
                     "{} commands (at most {MAX_COMMANDS}; use `targets:` for many similar ones)",
-                    raw_commands.len()
+                    raw.len()
                 ),
-            ));
+            );
         }
-        for (i, command) in raw_commands.into_iter().enumerate() {
+        let mut commands = Vec::new();
+        for (i, command) in raw.into_iter().enumerate() {
             if command.run.trim().is_empty() {
-                errors.push(source.error(format!("commands[{i}].run"), "empty command"));
+                self.error(format!("commands[{i}].run"), "empty command");
                 continue;
             }
             if let Some(code) = command
@@ -153,10 +247,10 @@ impl Job {
                 .flatten()
                 .find(|c| !(0..=255).contains(*c))
             {
-                errors.push(source.error(
+                self.error(
                     format!("commands[{i}].ok_exit_codes"),
                     format!("exit code {code} out of range (0-255)"),
-                ));
+                );
             }
             commands.push(CommandDef {
                 name: command
@@ -168,132 +262,73 @@ impl Job {
                 fail_if: command.fail_if.map(|p| p.0),
             });
         }
+        commands
+    }
 
+    /// The variables of `sections` (`defaults.env`, then the job's `env`), later ones winning.
+    fn env(
+        &mut self,
+        sections: &[(&str, &Option<BTreeMap<String, EnvValue>>)],
+    ) -> Vec<(String, String)> {
         let mut env: BTreeMap<String, String> = BTreeMap::new();
-        for (section, vars) in [("defaults.env", &defaults.env), ("env", &raw.env)] {
+        for (section, vars) in sections {
             for (key, value) in vars.iter().flatten() {
                 if key.is_empty() || key.contains('=') || key.contains('\0') {
-                    errors.push(source.error(format!("{section}.{key}"), "invalid variable name"));
+                    self.error(format!("{section}.{key}"), "invalid variable name");
                 }
                 env.insert(key.clone(), value.0.clone());
             }
         }
+        env.into_iter().collect()
+    }
 
-        let cwd = raw
-            .cwd
-            .or_else(|| defaults.cwd.clone())
-            .unwrap_or_else(|| PathBuf::from("/"));
+    fn cwd(&mut self, cwd: Option<PathBuf>) -> PathBuf {
+        let cwd = cwd.unwrap_or_else(|| PathBuf::from("/"));
         if !cwd.is_absolute() {
-            errors.push(source.error(
+            self.error(
                 "cwd",
                 format!("{:?} is not an absolute path", cwd.display().to_string()),
-            ));
+            );
         }
-        let user = match raw.user.or_else(|| defaults.user.clone()) {
-            Some(user)
-                if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':') =>
-            {
-                errors.push(source.error("user", format!("invalid user name {user:?}")));
-                None
-            }
-            Some(user) => RunAs::resolve(&user)
-                .map_err(|e| errors.push(source.error("user", e.to_string())))
-                .ok(),
-            None => None,
-        };
+        cwd
+    }
 
-        let hosts = hosts::expand_groups(
-            &raw.hosts
-                .or_else(|| defaults.hosts.clone())
-                .unwrap_or_default(),
-            &config.host_groups,
-            |i, group| {
-                errors.push(source.error(
-                    format!("hosts[{i}]"),
-                    format!("unknown host group `@{group}` (not in the config's host_groups)"),
-                ));
-            },
-        );
+    fn user(&mut self, user: Option<String>) -> Option<RunAs> {
+        let user = user?;
+        if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c == ':') {
+            self.error("user", format!("invalid user name {user:?}"));
+            return None;
+        }
+        RunAs::resolve(&user)
+            .map_err(|e| self.error("user", e.to_string()))
+            .ok()
+    }
 
-        let targets = raw.targets.unwrap_or_default();
+    fn hosts(&mut self, hosts: &[HostSpec], config: &Config) -> Vec<HostSpec> {
+        hosts::expand_groups(hosts, &config.host_groups, |i, group| {
+            self.error(
+                format!("hosts[{i}]"),
+                format!("unknown host group `@{group}` (not in the config's host_groups)"),
+            );
+        })
+    }
+
+    fn targets(&mut self, targets: &[TargetSpec], commands: &[CommandDef]) {
         if targets.is_empty()
             && let Some(i) = commands.iter().position(|c| c.run.contains(TARGET))
         {
-            errors.push(source.error(
+            self.error(
                 format!("commands[{i}]"),
                 format!("`{TARGET}` in `run` needs a `targets:` list to take its values from"),
-            ));
+            );
         }
-        let target_count: u128 = targets.iter().map(TargetSpec::count).sum();
-        if target_count > MAX_TARGETS {
-            errors.push(source.error(
+        let count: u128 = targets.iter().map(TargetSpec::count).sum();
+        if count > MAX_TARGETS {
+            self.error(
                 "targets",
-                format!("{target_count} targets in all (at most {MAX_TARGETS})"),
-            ));
+                format!("{count} targets in all (at most {MAX_TARGETS})"),
+            );
         }
-
-        let pick = |f: fn(&RawJobMail) -> Option<AddressList>| {
-            f(job_mail).or_else(|| f(default_mail)).map(|l| l.0)
-        };
-        let per_host = job_mail.per_host.or(default_mail.per_host).unwrap_or(false);
-        let default_subject = if per_host {
-            DEFAULT_NODE_SUBJECT
-        } else {
-            DEFAULT_SUBJECT
-        };
-        let mail = JobMail {
-            from: job_mail
-                .from
-                .clone()
-                .or_else(|| default_mail.from.clone())
-                .unwrap_or_else(|| config.mail.from.clone()),
-            to: pick(|m| m.to.clone())
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| config.mail.to.clone()),
-            cc: pick(|m| m.cc.clone()).unwrap_or_default(),
-            reply_to: job_mail
-                .reply_to
-                .clone()
-                .or_else(|| default_mail.reply_to.clone()),
-            subject: job_mail
-                .subject
-                .clone()
-                .or_else(|| default_mail.subject.clone())
-                .map_or_else(|| default_subject.to_owned(), |s| s.0),
-            template: job_mail
-                .template
-                .clone()
-                .or_else(|| default_mail.template.clone())
-                .map_or_else(|| DEFAULT_TEMPLATE.to_owned(), |t| t.0),
-            attach_output_over: job_mail
-                .attach_output_over
-                .or(default_mail.attach_output_over)
-                .map(|s| s.0),
-            per_host,
-        };
-
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(Job {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            description: raw.description,
-            schedule: raw.schedule,
-            send: raw.send.or(defaults.send).unwrap_or_default(),
-            catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
-            max_output: raw
-                .max_output
-                .or(defaults.max_output)
-                .map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
-            env: env.into_iter().collect(),
-            cwd,
-            user,
-            hosts,
-            targets,
-            mail,
-            commands,
-        })
     }
 }
 

@@ -94,6 +94,67 @@ enum Phase {
 pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();
+    let mut child = match command(spec).spawn() {
+        Ok(child) => child,
+        Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
+    };
+    let mut watch = Watch {
+        group: child.id().map(|id| Pid::from_raw(id as i32)),
+        phase: Phase::Running,
+        deadline: start + spec.timeout,
+        timed_out: false,
+        interrupted: false,
+    };
+    if *cancel.borrow() {
+        watch.interrupt();
+    }
+    let mut out = Stream::new(child.stdout.take(), spec.max_output);
+    let mut err = Stream::new(child.stderr.take(), spec.max_output);
+    let mut status = None;
+    let mut cancel_gone = false;
+    while status.is_none() || out.is_open() || err.is_open() {
+        tokio::select! {
+            () = out.read() => {}
+            () = err.read() => {}
+            exited = child.wait(), if status.is_none() => {
+                status = Some(exited);
+                watch.exited();
+            }
+            changed = cancel.changed(), if !watch.interrupted && !cancel_gone => {
+                if changed.is_err() {
+                    cancel_gone = true;
+                } else if *cancel.borrow() {
+                    watch.interrupt();
+                }
+            }
+            () = sleep_until(watch.deadline) => {
+                if watch.expire() {
+                    // Whoever still holds the pipes is not waited for; what was read is kept.
+                    if status.is_none() {
+                        status = Some(child.wait().await);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    // Nothing the command started may outlive it, even when it exited on its own.
+    watch.signal(Signal::SIGKILL);
+    let truncated = out.capture.truncated() || err.capture.truncated();
+    Outcome {
+        exit: exit_of(status),
+        timed_out: watch.timed_out,
+        interrupted: watch.interrupted,
+        stdout: out.capture.into_text(),
+        stderr: err.capture.into_text(),
+        truncated,
+        started_at,
+        duration: start.elapsed(),
+    }
+}
+
+/// The child of `spec`: its own process group, stdin from `/dev/null`, both outputs piped.
+fn command(spec: &CommandSpec) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -107,94 +168,109 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     if let Some(user) = &spec.user {
         run_as::apply(&mut command, user);
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
-    };
-    let group = child.id().map(|id| Pid::from_raw(id as i32));
-    let signal_group = |signal| {
-        if let Some(group) = group {
+    command
+}
+
+/// Where a running command is on its way out, and what it took to get there.
+struct Watch {
+    group: Option<Pid>,
+    phase: Phase,
+    deadline: Instant,
+    timed_out: bool,
+    interrupted: bool,
+}
+
+impl Watch {
+    fn signal(&self, signal: Signal) {
+        if let Some(group) = self.group {
             // ESRCH just means the group is already gone.
             let _ = killpg(group, signal);
         }
-    };
-
-    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
-    let (mut out, mut err) = (Capture::new(spec.max_output), Capture::new(spec.max_output));
-    // Filled without zeroing first: most commands print a few lines.
-    let mut out_buf = Vec::with_capacity(READ_BUFFER);
-    let mut err_buf = Vec::with_capacity(READ_BUFFER);
-    let mut status = None;
-    let mut phase = Phase::Running;
-    let mut deadline = start + spec.timeout;
-    let (mut timed_out, mut interrupted, mut cancel_gone) = (false, false, false);
-    if *cancel.borrow() {
-        interrupted = true;
-        signal_group(Signal::SIGTERM);
-        phase = Phase::Terminating;
-        deadline = Instant::now() + KILL_GRACE;
     }
 
-    while status.is_none() || stdout.is_some() || stderr.is_some() {
-        tokio::select! {
-            n = read_some(&mut stdout, &mut out_buf) => match n {
-                Ok(n) if n > 0 => {
-                    out.push(&out_buf);
-                    out_buf.clear();
-                }
-                _ => stdout = None,
-            },
-            n = read_some(&mut stderr, &mut err_buf) => match n {
-                Ok(n) if n > 0 => {
-                    err.push(&err_buf);
-                    err_buf.clear();
-                }
-                _ => stderr = None,
-            },
-            exited = child.wait(), if status.is_none() => {
-                status = Some(exited);
-                if !matches!(phase, Phase::Draining) {
-                    phase = Phase::Draining;
-                    deadline = Instant::now() + DRAIN_GRACE;
-                }
-            }
-            changed = cancel.changed(), if !interrupted && !cancel_gone => {
-                if changed.is_err() {
-                    cancel_gone = true;
-                } else if *cancel.borrow() && matches!(phase, Phase::Running) {
-                    interrupted = true;
-                    signal_group(Signal::SIGTERM);
-                    phase = Phase::Terminating;
-                    deadline = Instant::now() + KILL_GRACE;
-                }
-            }
-            () = sleep_until(deadline) => match phase {
-                Phase::Running => {
-                    timed_out = true;
-                    signal_group(Signal::SIGTERM);
-                    phase = Phase::Terminating;
-                    deadline = Instant::now() + KILL_GRACE;
-                }
-                Phase::Terminating => {
-                    signal_group(Signal::SIGKILL);
-                    phase = Phase::Draining;
-                    deadline = Instant::now() + DRAIN_GRACE;
-                }
-                Phase::Draining => {
-                    // Whoever still holds the pipes is not waited for; what was read is kept.
-                    signal_group(Signal::SIGKILL);
-                    if status.is_none() {
-                        status = Some(child.wait().await);
-                    }
-                    break;
-                }
-            },
+    /// SIGTERM to the group; SIGKILL follows after [`KILL_GRACE`].
+    fn terminate(&mut self) {
+        self.signal(Signal::SIGTERM);
+        self.phase = Phase::Terminating;
+        self.deadline = Instant::now() + KILL_GRACE;
+    }
+
+    /// The run is interrupted: a running command is stopped.
+    fn interrupt(&mut self) {
+        if matches!(self.phase, Phase::Running) {
+            self.interrupted = true;
+            self.terminate();
         }
     }
-    // Nothing the command started may outlive it, even when it exited on its own.
-    signal_group(Signal::SIGKILL);
 
-    let exit = match status {
+    /// The command exited: what it wrote is read for [`DRAIN_GRACE`] more.
+    fn exited(&mut self) {
+        if !matches!(self.phase, Phase::Draining) {
+            self.phase = Phase::Draining;
+            self.deadline = Instant::now() + DRAIN_GRACE;
+        }
+    }
+
+    /// The deadline passed: the next step of the way out. `true` when reading is over.
+    fn expire(&mut self) -> bool {
+        match self.phase {
+            Phase::Running => {
+                self.timed_out = true;
+                self.terminate();
+                false
+            }
+            Phase::Terminating => {
+                self.signal(Signal::SIGKILL);
+                self.phase = Phase::Draining;
+                self.deadline = Instant::now() + DRAIN_GRACE;
+                false
+            }
+            Phase::Draining => {
+                self.signal(Signal::SIGKILL);
+                true
+            }
+        }
+    }
+}
+
+/// One output pipe of the child, read into its bounded capture until it closes.
+struct Stream<R> {
+    pipe: Option<R>,
+    capture: Capture,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Stream<R> {
+    fn new(pipe: Option<R>, cap: u64) -> Stream<R> {
+        Stream {
+            pipe,
+            capture: Capture::new(cap),
+            // Filled without zeroing first: most commands print a few lines.
+            buf: Vec::with_capacity(READ_BUFFER),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// Reads what the pipe has; never completes once it is closed.
+    async fn read(&mut self) {
+        let Some(pipe) = &mut self.pipe else {
+            return std::future::pending().await;
+        };
+        match pipe.read_buf(&mut self.buf).await {
+            Ok(n) if n > 0 => {
+                self.capture.push(&self.buf);
+                self.buf.clear();
+            }
+            _ => self.pipe = None,
+        }
+    }
+}
+
+fn exit_of(status: Option<io::Result<std::process::ExitStatus>>) -> Exit {
+    match status {
         Some(Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Exit::Code(code),
             (None, Some(signal)) => Exit::Signal(signal),
@@ -202,28 +278,6 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         },
         Some(Err(e)) => Exit::NotStarted(format!("cannot wait for the command: {e}")),
         None => Exit::NotStarted("command state unknown".to_owned()),
-    };
-    let truncated = out.truncated() || err.truncated();
-    Outcome {
-        exit,
-        timed_out,
-        interrupted,
-        stdout: out.into_text(),
-        stderr: err.into_text(),
-        truncated,
-        started_at,
-        duration: start.elapsed(),
-    }
-}
-
-/// Reads from a pipe that may already be closed (then it never completes).
-async fn read_some(
-    pipe: &mut Option<impl AsyncRead + Unpin>,
-    buf: &mut Vec<u8>,
-) -> io::Result<usize> {
-    match pipe {
-        Some(pipe) => pipe.read_buf(buf).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -129,6 +129,37 @@ struct DigestContext<'a> {
 }
 
 impl Composer<'_> {
+    /// The digest's text and HTML bodies; a text template that fails gives a plain list.
+    fn digest_body(
+        &self,
+        prepared: &handlebars::Context,
+        sections: &[Section],
+        errors: &mut Vec<ComposeError>,
+    ) -> (String, Option<String>) {
+        let templates = self.templates;
+        let text = templates
+            .render_text_in(DIGEST_TEMPLATE, prepared)
+            .unwrap_or_else(|e| {
+                let mut text =
+                    format!("The digest template failed, so this is a plain list:\n{e}\n\n");
+                for section in sections {
+                    text.push_str(&format!(
+                        "{}: {} ({} of {} ok)\n",
+                        section.job.name,
+                        section.summary.status.as_str(),
+                        section.summary.ok,
+                        section.summary.total
+                    ));
+                }
+                errors.push(e.into());
+                text
+            });
+        let html = templates
+            .render_html_in(DIGEST_TEMPLATE, prepared)
+            .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
+        (text, html)
+    }
+
     /// The digest of `sections` (in selection order), from and to the config's addresses
     /// (or `--to`).
     pub fn digest(
@@ -155,26 +186,7 @@ impl Composer<'_> {
                 .render_inline_in(spec.as_str(), &prepared)
                 .unwrap_or_else(|_| spec.as_str().to_owned())
         };
-        let text = templates
-            .render_text_in(DIGEST_TEMPLATE, &prepared)
-            .unwrap_or_else(|e| {
-                let mut text =
-                    format!("The digest template failed, so this is a plain list:\n{e}\n\n");
-                for section in &sections {
-                    text.push_str(&format!(
-                        "{}: {} ({} of {} ok)\n",
-                        section.job.name,
-                        section.summary.status.as_str(),
-                        section.summary.ok,
-                        section.summary.total
-                    ));
-                }
-                errors.push(e.into());
-                text
-            });
-        let html = templates
-            .render_html_in(DIGEST_TEMPLATE, &prepared)
-            .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
+        let (text, html) = self.digest_body(&prepared, &sections, &mut errors);
         let mut draft = Draft {
             from: address(&self.config.mail.from),
             to: self

@@ -66,122 +66,25 @@ impl Templates {
     /// of one job needs one template. `None` compiles everything (for `check`). A broken
     /// file is reported and left out; the others are usable.
     pub fn load_some(dir: &Path, wanted: Option<&[&str]>) -> (Templates, Vec<ConfigError>) {
-        let mut text = Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
-        let mut html = Handlebars::new();
-        html.set_strict_mode(true);
-        html.register_escape_fn(handlebars::html_escape);
-        helpers::register(&mut text);
-        helpers::register(&mut html);
-        text.register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
-            .expect("the built-in template compiles");
-        text.register_template_string(DIGEST_TEMPLATE, BUILTIN_DIGEST)
-            .expect("the built-in digest template compiles");
-
-        let mut errors = Vec::new();
-        let mut files = HashMap::new();
-        // The partials the wanted templates use, found as their files are read; `None`: all.
-        let mut used_partials: Option<HashSet<String>> = wanted.map(|_| HashSet::new());
-        let is_wanted = |name: &str| wanted.is_none_or(|names| names.contains(&name));
-        let mut register = |registry: &mut Handlebars<'static>,
-                            kind: &'static str,
-                            name: &str,
-                            path: &Path,
-                            partial: bool,
-                            used: &mut Option<HashSet<String>>| {
-            if partial && used.as_ref().is_some_and(|used| !used.contains(name)) {
-                return;
-            }
-            if let Err(e) = trust::check_trusted(path) {
-                return errors.push(ConfigError::new(path, e.to_string()));
-            }
-            let source = match std::fs::read_to_string(path) {
-                Ok(source) => source,
-                Err(e) => {
-                    return errors
-                        .push(ConfigError::new(path, format!("cannot read template: {e}")));
-                }
-            };
-            if let Some(names) = used.as_mut() {
-                if !partials_used(&source, names) {
-                    // A partial chosen at render time: any of them may be needed.
-                    *used = None;
-                }
-            }
-            let result = if partial {
-                registry.register_partial(name, source)
-            } else {
-                registry.register_template_string(name, source)
-            };
-            match result {
-                Ok(()) => {
-                    files.insert((kind, name.to_owned()), path.to_owned());
-                }
-                Err(e) => errors.push(template_error(path, &e)),
-            }
-        };
-        if let Some(names) = used_partials.as_mut() {
-            // The built-in templates may use partials a folder provides.
-            for source in [BUILTIN_DEFAULT, BUILTIN_DIGEST] {
-                partials_used(source, names);
-            }
-        }
+        let mut loader = Loader::new(wanted.is_some());
         for (path, file_name) in files_in(dir) {
-            if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(|n| is_wanted(n)) {
-                register(&mut text, "txt", name, &path, false, &mut used_partials);
-            } else if let Some(name) = file_name.strip_suffix(".html.hbs").filter(|n| is_wanted(n))
-            {
-                register(&mut html, "html", name, &path, false, &mut used_partials);
+            let wanted = |name: &&str| wanted.is_none_or(|names| names.contains(name));
+            if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(wanted) {
+                loader.register(TEXT, name, &path, false);
+            } else if let Some(name) = file_name.strip_suffix(".html.hbs").filter(wanted) {
+                loader.register(HTML, name, &path, false);
             }
         }
-        // Partials use partials: read them until no new name turns up.
-        let partial_files = files_in(&dir.join("partials"));
-        let mut registered: HashSet<(&'static str, String)> = HashSet::new();
-        loop {
-            let before = registered.len();
-            let was_all = used_partials.is_none();
-            for (path, file_name) in &partial_files {
-                // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
-                // `NAME.hbs` serves both.
-                let (name, kinds): (&str, &[&'static str]) =
-                    if let Some(name) = file_name.strip_suffix(".txt.hbs") {
-                        (name, &["txt"])
-                    } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
-                        (name, &["html"])
-                    } else if let Some(name) = file_name.strip_suffix(".hbs") {
-                        (name, &["txt", "html"])
-                    } else {
-                        continue;
-                    };
-                for &kind in kinds {
-                    if registered.contains(&(kind, name.to_owned())) {
-                        continue;
-                    }
-                    if used_partials
-                        .as_ref()
-                        .is_some_and(|used| !used.contains(name))
-                    {
-                        continue;
-                    }
-                    registered.insert((kind, name.to_owned()));
-                    let registry = if kind == "txt" { &mut text } else { &mut html };
-                    register(registry, kind, name, path, true, &mut used_partials);
-                }
-            }
-            if registered.len() == before && was_all == used_partials.is_none() {
-                break;
-            }
-        }
+        loader.partials(&dir.join("partials"));
         // A broken partial is registered twice (text and HTML) but reported once.
-        errors.dedup();
+        loader.errors.dedup();
         let templates = Templates {
             dir: dir.to_owned(),
-            files,
-            text,
-            html,
+            files: loader.files,
+            text: loader.text,
+            html: loader.html,
         };
-        (templates, errors)
+        (templates, loader.errors)
     }
 
     /// Is there a text template called `name` (a file, or the built-in `default`)?
@@ -221,7 +124,7 @@ impl Templates {
     ) -> Result<String, RenderError> {
         self.text
             .render_with_context(name, context)
-            .map_err(|e| self.render_error(&e, "txt"))
+            .map_err(|e| self.render_error(&e, TEXT))
     }
 
     /// The HTML alternative, when `templates/NAME.html.hbs` exists.
@@ -245,7 +148,7 @@ impl Templates {
         self.html.has_template(name).then(|| {
             self.html
                 .render_with_context(name, context)
-                .map_err(|e| self.render_error(&e, "html"))
+                .map_err(|e| self.render_error(&e, HTML))
         })
     }
 
@@ -325,6 +228,131 @@ impl Templates {
             Scope::Full
         } else {
             Scope::Names
+        }
+    }
+}
+
+/// The two registries, by the name their files end in.
+const TEXT: &str = "txt";
+const HTML: &str = "html";
+
+/// A registry in strict mode with the helpers, escaping HTML or not.
+fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(escape);
+    helpers::register(&mut registry);
+    registry
+}
+
+/// Templates being loaded: what is registered so far, what failed, and which partials the
+/// wanted templates need.
+struct Loader {
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+    /// The file each template and partial was read from, by registry and name.
+    files: HashMap<(&'static str, String), PathBuf>,
+    errors: Vec<ConfigError>,
+    /// The partials the wanted templates use, found as their files are read; `None`: all.
+    used: Option<HashSet<String>>,
+}
+
+impl Loader {
+    /// A loader with the built-in templates; `some`: only the partials that turn out to be
+    /// used are read.
+    fn new(some: bool) -> Loader {
+        let mut text = registry(handlebars::no_escape);
+        text.register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
+            .expect("the built-in template compiles");
+        text.register_template_string(DIGEST_TEMPLATE, BUILTIN_DIGEST)
+            .expect("the built-in digest template compiles");
+        let mut used = some.then(HashSet::new);
+        if let Some(names) = used.as_mut() {
+            // The built-in templates may use partials a folder provides.
+            for source in [BUILTIN_DEFAULT, BUILTIN_DIGEST] {
+                partials_used(source, names);
+            }
+        }
+        Loader {
+            text,
+            html: registry(handlebars::html_escape),
+            files: HashMap::new(),
+            errors: Vec::new(),
+            used,
+        }
+    }
+
+    fn needs(&self, partial: &str) -> bool {
+        self.used.as_ref().is_none_or(|used| used.contains(partial))
+    }
+
+    /// Reads, checks and compiles one file into the `kind` registry.
+    fn register(&mut self, kind: &'static str, name: &str, path: &Path, partial: bool) {
+        if let Err(e) = trust::check_trusted(path) {
+            return self.errors.push(ConfigError::new(path, e.to_string()));
+        }
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(e) => {
+                let message = format!("cannot read template: {e}");
+                return self.errors.push(ConfigError::new(path, message));
+            }
+        };
+        if let Some(names) = self.used.as_mut()
+            && !partials_used(&source, names)
+        {
+            // A partial chosen at render time: any of them may be needed.
+            self.used = None;
+        }
+        let registry = if kind == TEXT {
+            &mut self.text
+        } else {
+            &mut self.html
+        };
+        let result = if partial {
+            registry.register_partial(name, source)
+        } else {
+            registry.register_template_string(name, source)
+        };
+        match result {
+            Ok(()) => {
+                self.files.insert((kind, name.to_owned()), path.to_owned());
+            }
+            Err(e) => self.errors.push(template_error(path, &e)),
+        }
+    }
+
+    /// The partials in `dir` that are needed. Partials use partials: they are read until no
+    /// new name turns up.
+    fn partials(&mut self, dir: &Path) {
+        let files = files_in(dir);
+        let mut registered: HashSet<(&'static str, String)> = HashSet::new();
+        loop {
+            let before = registered.len();
+            let was_all = self.used.is_none();
+            for (path, file_name) in &files {
+                // `NAME.txt.hbs` and `NAME.html.hbs` are the two versions of one partial;
+                // `NAME.hbs` serves both.
+                let (name, kinds): (&str, &[&'static str]) =
+                    if let Some(name) = file_name.strip_suffix(".txt.hbs") {
+                        (name, &[TEXT])
+                    } else if let Some(name) = file_name.strip_suffix(".html.hbs") {
+                        (name, &[HTML])
+                    } else if let Some(name) = file_name.strip_suffix(".hbs") {
+                        (name, &[TEXT, HTML])
+                    } else {
+                        continue;
+                    };
+                for &kind in kinds {
+                    if !self.needs(name) || !registered.insert((kind, name.to_owned())) {
+                        continue;
+                    }
+                    self.register(kind, name, path, true);
+                }
+            }
+            if registered.len() == before && was_all == self.used.is_none() {
+                break;
+            }
         }
     }
 }
