@@ -1,3 +1,5 @@
+//! The `reporter` binary: the library's command line, and its exit code.
+
 fn main() {
     // Big buffers (command output, message bodies) are mapped and unmapped on their own,
     // so memory freed after one report is returned rather than kept fragmented in the heap.

@@ -32,6 +32,20 @@ pub struct CommandDef {
     pub fail_if: Option<regex::Regex>,
 }
 
+impl CommandDef {
+    /// A command `c` for tests, ok with `ok` exit codes unless stdout matches `fail_if`.
+    #[cfg(test)]
+    pub fn fixture(ok: &[i32], fail_if: Option<&str>) -> CommandDef {
+        CommandDef {
+            name: "c".into(),
+            run: "c".into(),
+            timeout: Duration::from_secs(1),
+            ok_exit_codes: ok.to_vec(),
+            fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
+        }
+    }
+}
+
 /// A job's validated `mail:` settings, merged with `defaults:` and the config's `mail:`.
 #[derive(Debug, Clone)]
 pub struct JobMail {

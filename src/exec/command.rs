@@ -68,6 +68,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A command that ended with `exit` after printing `stdout`, for tests.
+    #[cfg(test)]
+    pub fn fixture(exit: Exit, stdout: &str) -> Outcome {
+        Outcome {
+            exit,
+            stdout: stdout.into(),
+            ..Outcome::not_started(String::new())
+        }
+    }
+
     pub fn not_started(reason: String) -> Outcome {
         Outcome {
             exit: Exit::NotStarted(reason),

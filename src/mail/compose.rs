@@ -13,8 +13,8 @@ use crate::config::address::AddressSpec;
 use crate::config::hosts::HostSpec;
 use crate::config::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE};
 use crate::config::{Config, Job};
-use crate::mail::fit::{self, MESSAGE_LIMIT};
-use crate::mail::message::{self, BuildError, Built, Draft, Stamp};
+use crate::mail::fit::{self, MESSAGE_LIMIT, Measured};
+use crate::mail::message::{BuildError, Built, Draft, Stamp};
 use crate::render::{RenderError, Templates};
 use crate::report::{Context, PreviousResult};
 
@@ -140,19 +140,15 @@ impl Composer<'_> {
             let (mut draft, errors) = self.render(job, view);
             fit::note_cuts(&mut draft, &cuts);
             draft.attachments = attached;
-            let message = match message::build(&draft, stamp) {
-                Ok(message) => message,
+            let size = match fit::measure(draft, stamp) {
+                Ok(Measured::Fits(built)) => return (Ok(built), errors),
+                Ok(Measured::Over { draft, size }) if tries == 3 || fitted_size == 0 => {
+                    // What makes it large is the template itself: send the start of the text.
+                    return (fit::cut(draft, size, stamp), errors);
+                }
+                Ok(Measured::Over { size, .. }) => size,
                 Err(e) => return (Err(e), errors),
             };
-            let size = fit::size(&draft, &message);
-            if size <= MESSAGE_LIMIT {
-                let html = draft.html;
-                return (Ok(Built { message, html }), errors);
-            }
-            if tries == 3 || fitted_size == 0 {
-                // What makes it large is the template itself: send the start of the text.
-                return (fit::cut(draft, size, stamp), errors);
-            }
             budget = (fitted_size as f64 * MESSAGE_LIMIT as f64 / size as f64 * 0.9) as usize;
         }
         unreachable!("the loop returns by its third try")

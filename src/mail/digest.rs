@@ -11,7 +11,7 @@ use crate::config::Job;
 use crate::config::address::AddressSpec;
 use crate::mail::compose::{ComposeError, Composed, Composer, Composition};
 use crate::mail::fit::{self, MESSAGE_LIMIT};
-use crate::mail::message::{self, Attachment, Built, Draft, Stamp};
+use crate::mail::message::{Attachment, Built, Draft, Stamp};
 use crate::render::{DIGEST_TEMPLATE, Templates};
 use crate::report::{
     Context, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Status, Summary, TaskResult,
@@ -215,15 +215,7 @@ impl Composer<'_> {
         for e in &errors {
             error!("{e}");
         }
-        let built = message::build(&draft, &stamp).and_then(|message| {
-            let size = fit::size(&draft, &message);
-            if size <= MESSAGE_LIMIT {
-                let html = draft.html;
-                Ok(Built { message, html })
-            } else {
-                fit::cut(draft, size, &stamp)
-            }
-        });
+        let built = fit::within_limit(draft, &stamp);
         match built {
             Ok(Built { message, html }) => Composition {
                 messages: Some(Composed {

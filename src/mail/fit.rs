@@ -128,8 +128,40 @@ pub fn fit(job: &str, results: &[TaskResult], attach_over: Option<u64>, budget: 
     }
 }
 
+/// A draft built into its message and measured against [`MESSAGE_LIMIT`].
+pub enum Measured {
+    Fits(Built),
+    /// Too large: the draft it was built from, and its size.
+    Over {
+        draft: Draft,
+        size: usize,
+    },
+}
+
+/// Builds `draft` and measures it.
+pub fn measure(draft: Draft, stamp: &Stamp<'_>) -> Result<Measured, BuildError> {
+    let message = build(&draft, stamp)?;
+    let size = size(&draft, &message);
+    Ok(if size <= MESSAGE_LIMIT {
+        Measured::Fits(Built {
+            message,
+            html: draft.html,
+        })
+    } else {
+        Measured::Over { draft, size }
+    })
+}
+
+/// Builds `draft`, cut to its start when it is over the limit.
+pub fn within_limit(draft: Draft, stamp: &Stamp<'_>) -> Result<Built, BuildError> {
+    match measure(draft, stamp)? {
+        Measured::Fits(built) => Ok(built),
+        Measured::Over { draft, size } => cut(draft, size, stamp),
+    }
+}
+
 /// The size of `message`, built from `draft`; measured only when it may be near the limit.
-pub fn size(draft: &Draft, message: &Message) -> usize {
+fn size(draft: &Draft, message: &Message) -> usize {
     // Quoted-printable at most triples text: below a third of the limit, no need to measure.
     let raw = draft.text.len()
         + draft.html.as_ref().map_or(0, String::len)

@@ -254,24 +254,13 @@ impl HostReport {
 mod tests {
     use super::*;
     use std::str::FromStr;
-    use std::time::Duration;
 
     fn def(ok: &[i32], fail_if: Option<&str>) -> CommandDef {
-        CommandDef {
-            name: "c".into(),
-            run: "c".into(),
-            timeout: Duration::from_secs(1),
-            ok_exit_codes: ok.to_vec(),
-            fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
-        }
+        CommandDef::fixture(ok, fail_if)
     }
 
     fn outcome(exit: Exit, stdout: &str) -> Outcome {
-        Outcome {
-            exit,
-            stdout: stdout.into(),
-            ..Outcome::not_started(String::new())
-        }
+        Outcome::fixture(exit, stdout)
     }
 
     #[test]

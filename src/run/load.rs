@@ -39,12 +39,7 @@ impl Workload {
         }
         let (templates, mut broken) = Templates::load_some(&config.templates_dir, Some(&names));
         problems.append(&mut broken);
-        let jobs = with_templates(jobs, &templates, &mut problems);
-        Workload {
-            jobs,
-            templates,
-            problems,
-        }
+        Workload::of(jobs, templates, problems)
     }
 
     /// Every job and every template (for `check` and the daemon).
@@ -52,6 +47,11 @@ impl Workload {
         let (templates, mut problems) = Templates::load_some(&config.templates_dir, None);
         let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
         problems.append(&mut broken);
+        Workload::of(jobs, templates, problems)
+    }
+
+    /// `jobs` without those whose template does not exist, each of which is reported.
+    fn of(jobs: Vec<Job>, templates: Templates, mut problems: Vec<ConfigError>) -> Workload {
         let jobs = with_templates(jobs, &templates, &mut problems);
         Workload {
             jobs,
