@@ -1,7 +1,7 @@
 //! Send rules, `previous`/`changed` and `--digest`: sequences of real runs against a real
 //! SMTP server, with the run history in a real SQLite file in between.
 
-use crate::support::{Env, Run, repo};
+use crate::support::{Env, Run, hostname};
 
 /// A job whose one command prints the flag file and fails unless it says `ok`.
 fn flagged_job(env: &Env, name: &str, extra: &str) {
@@ -29,15 +29,6 @@ fn mail_run(env: &Env, args: &[&str]) -> (Run, Vec<String>) {
         .map(|m| m.header("Subject").unwrap_or_default())
         .collect();
     (run, subjects)
-}
-
-fn history(env: &Env, job: &str) -> Vec<serde_json::Value> {
-    let run = env.run(&["history", job, "--json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let runs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let mut runs = runs.as_array().unwrap().clone();
-    runs.reverse();
-    runs
 }
 
 #[test]
@@ -68,7 +59,8 @@ fn on_failure_mails_failures_and_once_on_recovery() {
         "{recovery}"
     );
 
-    let runs = history(&env, "raid");
+    let mut runs = env.history_json(&["raid"]);
+    runs.reverse();
     let sent: Vec<bool> = runs.iter().map(|r| r["sent"].as_bool().unwrap()).collect();
     assert_eq!(sent, [false, true, true, true, false]);
     assert_eq!(
@@ -97,7 +89,8 @@ fn on_change_mails_the_first_run_and_then_only_changes() {
     // An unchanged failing run is not mailed but still exits 1: the exit code says how the
     // commands did, whatever the send rule decided.
     assert_eq!(mailed, [(0, 1), (0, 0), (1, 1), (1, 0), (0, 1)]);
-    let runs = history(&env, "updates");
+    let mut runs = env.history_json(&["updates"]);
+    runs.reverse();
     assert_eq!(
         runs[3]["reason"],
         "send: on-change, and nothing changed since the last run"
@@ -114,7 +107,7 @@ fn never_records_without_mailing() {
     let (run, subjects) = mail_run(&env, &["run", "quiet"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(subjects.is_empty(), "{subjects:?}");
-    let runs = history(&env, "quiet");
+    let runs = env.history_json(&["quiet"]);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["reason"], "send: never");
     assert_eq!(runs[0]["status"], "failed");
@@ -207,13 +200,13 @@ fn a_digest_has_a_section_per_job_its_rule_lets_through() {
         "gamma's rule leaves it out: {body}"
     );
 
-    let gamma = history(&env, "gamma");
+    let gamma = env.history_json(&["gamma"]);
     assert_eq!(gamma[0]["sent"], false);
     assert_eq!(
         gamma[0]["reason"],
         "send: on-failure, and every result is ok"
     );
-    assert_eq!(history(&env, "beta")[0]["sent"], true);
+    assert_eq!(env.history_json(&["beta"])[0]["sent"], true);
 
     // No section at all: no message.
     let (run, subjects) = mail_run(&env, &["run", "--digest", "gamma"]);
@@ -260,11 +253,7 @@ fn a_digest_previews_as_one_message() {
 
 #[test]
 fn the_disk_report_shows_usage_over_earlier_runs() {
-    let env = Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo().join("jobs").display(),
-        repo().join("templates").display()
-    ));
+    let env = Env::shipped();
     let first = env.run(&["preview", "--html", "disk-usage"]).stdout;
     assert_eq!(first.matches("<tr data-history=").count(), 0, "{first}");
     let mounts = first.matches("<tr data-mount=").count();
@@ -292,10 +281,4 @@ fn the_disk_report_shows_usage_over_earlier_runs() {
         "{}",
         digest.stdout
     );
-}
-
-fn hostname() -> String {
-    let out = std::process::Command::new("hostname").output().unwrap();
-    let name = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    name.split('.').next().unwrap().to_owned()
 }

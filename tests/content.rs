@@ -6,17 +6,7 @@ use std::process::Command;
 
 use mail_parser::{MessagePart, MimeHeaders};
 
-use crate::support::{Env, repo};
-
-/// A config that uses the shipped jobs and templates of the checkout.
-fn shipped() -> Env {
-    let repo = repo();
-    Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo.join("jobs").display(),
-        repo.join("templates").display()
-    ))
-}
+use crate::support::Env;
 
 /// The MIME tree of a message, e.g. `multipart/mixed[text/plain,text/plain(x.txt)]`.
 fn structure(message: &mail_parser::Message<'_>) -> String {
@@ -82,7 +72,7 @@ fn facts_reach_templates() {
 
 #[test]
 fn facts_only_system_summary_is_multipart_alternative() {
-    let env = shipped();
+    let env = Env::shipped();
     let run = env.run(&["run", "system-summary"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let message = &env.smtp.wait_for(1)[0];
@@ -330,7 +320,7 @@ fn chromium(page: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn html_disk_report_renders_in_chromium() {
-    let env = shipped();
+    let env = Env::shipped();
     let html = env.run(&["preview", "--html", "disk-usage"]);
     assert!(html.code <= 1, "{}", html.stderr);
     assert!(

@@ -78,21 +78,7 @@ impl Drop for Daemon {
 }
 
 fn jobs_received(env: &Env, job: &str) -> usize {
-    env.smtp
-        .received()
-        .iter()
-        .filter(|m| m.header("X-Reporter-Job").as_deref() == Some(job))
-        .count()
-}
-
-fn history(env: &Env, job: &str) -> Vec<serde_json::Value> {
-    let run = env.run(&["history", job, "--json", "--limit", "1000"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str::<serde_json::Value>(&run.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    env.smtp.jobs().iter().filter(|j| *j == job).count()
 }
 
 #[test]
@@ -120,7 +106,7 @@ fn every_second_job_mails_until_sigterm_then_exits_zero() {
         log.contains("SIGTERM: stopping") && log.contains("daemon stopped"),
         "{log}"
     );
-    let runs = history(&env, "tick");
+    let runs = env.history_json(&["tick", "--limit", "1000"]);
     assert!(runs.len() >= 3, "{runs:?}");
     assert!(
         runs.iter()
@@ -200,7 +186,7 @@ fn a_job_never_overlaps_itself_and_sigterm_waits_for_it() {
         jobs_received(&env, "slow") >= 1,
         "its report went out before exit"
     );
-    let runs = history(&env, "slow");
+    let runs = env.history_json(&["slow", "--limit", "1000"]);
     let skipped: Vec<_> = runs.iter().filter(|r| r["status"] == "skipped").collect();
     assert!(!skipped.is_empty(), "{runs:?}");
     assert_eq!(skipped[0]["summary"], serde_json::Value::Null);
@@ -351,8 +337,7 @@ fn detach_needs_a_pidfile_and_a_log_file() {
 
 #[test]
 fn mail_left_in_the_spool_goes_out_when_the_daemon_starts() {
-    let env = Env::new("");
-    env.write_config_for(crate::support::smtp::closed_port(), "");
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
     assert_eq!(env.run(&["run", "lost"]).code, 75);
     assert_eq!(env.spooled("state/spool").len(), 1);

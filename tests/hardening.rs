@@ -157,12 +157,7 @@ fn a_second_run_of_a_running_job_skips_it() {
     assert!(first.wait().unwrap().success());
     let messages = env.smtp.wait_for(2);
     std::thread::sleep(Duration::from_millis(300));
-    let jobs: Vec<String> = env
-        .smtp
-        .received()
-        .iter()
-        .map(|m| m.header("X-Reporter-Job").unwrap())
-        .collect();
+    let jobs = env.smtp.jobs();
     assert_eq!(messages.len(), 2, "{jobs:?}");
     assert!(
         jobs.contains(&"slow".to_owned()) && jobs.contains(&"quick".to_owned()),

@@ -4,14 +4,6 @@ use std::process::Stdio;
 
 use crate::support::Env;
 
-fn history(env: &Env, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["history", "--json"];
-    all.extend_from_slice(args);
-    let run = env.run(&all);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
 #[test]
 fn several_runs_are_recorded_newest_first() {
     let env = Env::new("");
@@ -26,8 +18,7 @@ fn several_runs_are_recorded_newest_first() {
         "the history lives in state_dir"
     );
 
-    let runs = history(&env, &[]);
-    let runs = runs.as_array().unwrap();
+    let runs = env.history_json(&[]);
     assert_eq!(runs.len(), 4, "{runs:?}");
     let first = &runs[3];
     assert_eq!(first["job"], "disk");
@@ -43,8 +34,8 @@ fn several_runs_are_recorded_newest_first() {
     assert_eq!(runs[0]["run_id"], runs[1]["run_id"]);
     assert_ne!(runs[0]["run_id"], runs[3]["run_id"]);
 
-    let disk = history(&env, &["disk", "--limit", "1"]);
-    assert_eq!(disk.as_array().unwrap().len(), 1);
+    let disk = env.history_json(&["disk", "--limit", "1"]);
+    assert_eq!(disk.len(), 1);
     assert_eq!(disk[0]["job"], "disk");
 
     let text = env.run(&["history", "load"]);
@@ -54,17 +45,10 @@ fn several_runs_are_recorded_newest_first() {
 
 #[test]
 fn an_undelivered_report_is_recorded_as_not_sent() {
-    let env = Env::new("");
-    env.write(
-        "reporter.yaml",
-        &format!(
-            "state_dir: state\nmail:\n  from: r@test.example\n  to: [a@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 2s}}\n",
-            crate::support::smtp::closed_port()
-        ),
-    );
+    let env = Env::refusing();
     env.job("disk", "commands: [echo a]\n");
     assert_eq!(env.run(&["run", "disk"]).code, 75);
-    let runs = history(&env, &[]);
+    let runs = env.history_json(&[]);
     assert_eq!(runs[0]["status"], "ok");
     assert_eq!(runs[0]["sent"], false);
 }
@@ -85,7 +69,7 @@ fn a_corrupt_history_is_recreated_and_the_mail_still_goes_out() {
         "{}",
         run.stderr
     );
-    assert_eq!(history(&env, &[]).as_array().unwrap().len(), 1);
+    assert_eq!(env.history_json(&[]).len(), 1);
 }
 
 #[test]
@@ -114,8 +98,8 @@ fn two_processes_write_at_once() {
         assert!(output.status.success(), "{stderr}");
         assert!(!stderr.contains("history"), "{stderr}");
     }
-    let runs = history(&env, &["--limit", "100"]);
-    assert_eq!(runs.as_array().unwrap().len(), 6, "{runs}");
+    let runs = env.history_json(&["--limit", "100"]);
+    assert_eq!(runs.len(), 6, "{runs:?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::{DOWN, Sshd};
-use crate::support::{Env, repo};
+use crate::support::{Env, processes_matching, repo};
 
 /// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
 fn env_with(sshd: &Sshd, extra: &str) -> Env {
@@ -190,42 +190,25 @@ fn a_timeout_leaves_no_ssh_process_behind() {
         started.elapsed()
     );
     assert!(
-        processes_with(&marker)
+        processes_matching(&marker)
             .iter()
-            .all(|p| !p.starts_with("ssh")),
+            .all(|p| !p.cmdline.starts_with("ssh")),
         "ssh outlived the run: {:?}",
-        processes_with(&marker)
+        processes_matching(&marker)
     );
     let body = env.smtp.wait_for(1)[0].body();
     assert!(body.contains("=== alpha: timeout"), "{body}");
     assert!(body.contains("started\n"), "{body}");
     assert!(body.contains("[timed out after"), "{body}");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !processes_with(&marker).is_empty() {
+    while !processes_matching(&marker).is_empty() {
         assert!(
             Instant::now() < deadline,
             "the remote command outlived its session: {:?}",
-            processes_with(&marker)
+            processes_matching(&marker)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The command lines of running processes that mention `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let own = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok() && n != own)
-        })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(marker))
-        .collect()
 }
 
 #[test]
@@ -358,12 +341,7 @@ fn host_and_target_mistakes_are_located() {
 #[test]
 fn shipped_ping_sweep_runs_on_loopback() {
     require_ping();
-    let repo = repo();
-    let env = Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo.join("jobs").display(),
-        repo.join("templates").display()
-    ));
+    let env = Env::shipped();
     let run = env.run(&["run", "ping-sweep"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let message = &env.smtp.wait_for(1)[0];

@@ -1,20 +1,10 @@
 //! The core pipeline end to end: job → commands → template → mail on a real SMTP server.
 
-use crate::support::{Env, repo};
-
-/// A config that uses the shipped jobs and templates of the checkout.
-fn shipped() -> Env {
-    let repo = repo();
-    Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo.join("jobs").display(),
-        repo.join("templates").display()
-    ))
-}
+use crate::support::{Env, hostname};
 
 #[test]
 fn classic_disk_report_end_to_end() {
-    let env = shipped();
+    let env = Env::shipped();
     let run = env.run(&["run", "disk-usage"]);
     assert!(run.code <= 1, "{}", run.stderr);
     let messages = env.smtp.wait_for(1);
@@ -22,10 +12,9 @@ fn classic_disk_report_end_to_end() {
     let message = &messages[0];
     assert_eq!(message.mail_from, "reporter@test.example");
     assert_eq!(message.rcpt_to, ["admin@test.example"]);
-    let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
     assert_eq!(
         message.header("Subject").unwrap(),
-        format!("Nightly Disk Usage Report for {hostname}")
+        format!("Nightly Disk Usage Report for {}", hostname())
     );
     assert_eq!(message.header("From").unwrap(), "reporter@test.example");
     assert_eq!(message.header("To").unwrap(), "admin@test.example");
@@ -54,7 +43,7 @@ fn classic_disk_report_end_to_end() {
 
 #[test]
 fn preview_prints_mbox_and_sends_nothing() {
-    let env = shipped();
+    let env = Env::shipped();
     let run = env.run(&["preview", "disk-usage"]);
     assert!(run.code <= 1, "{}", run.stderr);
     assert!(
@@ -75,7 +64,7 @@ fn preview_prints_mbox_and_sends_nothing() {
 
 #[test]
 fn shipped_examples_pass_check() {
-    let env = shipped();
+    let env = Env::shipped();
     let run = env.run(&["check"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
@@ -162,10 +151,9 @@ fn builtin_template_reports_every_command() {
     let run = env.run(&["run", "plain"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let message = &env.smtp.wait_for(1)[0];
-    let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
     assert_eq!(
         message.header("Subject").unwrap(),
-        format!("plain on {hostname}: ok")
+        format!("plain on {}: ok", hostname())
     );
     let body = message.body();
     assert!(body.contains("Plain report"), "{body}");

@@ -134,8 +134,8 @@ fn cron_daily_drop_in_runs_through_run_parts() {
     let received = env.smtp.received();
     assert_eq!(received.len(), 1, "only the daily job, once");
     assert_eq!(received[0].header("X-Reporter-Job").unwrap(), "nightly");
-    let history = json(&env.run(&["history", "--json"]).stdout);
-    assert_eq!(history[0]["trigger"], "cron", "{history}");
+    let history = env.history_json(&[]);
+    assert_eq!(history[0]["trigger"], "cron", "{history:?}");
 
     // check names the copy run-parts skips, and one without an exec bit.
     let no_exec = folder.join("reporter-old");

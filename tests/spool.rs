@@ -9,16 +9,9 @@ use nix::unistd::Pid;
 use crate::support::smtp::{SmtpServer, closed_port};
 use crate::support::{Behaviour, Env, read, wait_until};
 
-/// An installation whose relay refuses connections.
-fn refusing() -> Env {
-    let env = Env::new("");
-    env.write_config_for(closed_port(), "");
-    env
-}
-
 #[test]
 fn refused_mail_is_spooled_and_flushed_later() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
     let run = env.run(&["run", "lost"]);
     assert_eq!(run.code, 75, "{}", run.stderr);
@@ -42,18 +35,15 @@ fn refused_mail_is_spooled_and_flushed_later() {
 
 #[test]
 fn every_run_flushes_the_spool_first() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("first", "commands: [echo one]\n");
     env.job("second", "commands: [echo two]\n");
     assert_eq!(env.run(&["run", "first"]).code, 75);
     env.write_config("");
     let run = env.run(&["run", "second"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let messages = env.smtp.wait_for(2);
-    let mut jobs: Vec<String> = messages
-        .iter()
-        .map(|m| m.header("X-Reporter-Job").unwrap())
-        .collect();
+    env.smtp.wait_for(2);
+    let mut jobs = env.smtp.jobs();
     jobs.sort();
     assert_eq!(jobs, ["first", "second"]);
     assert!(env.spooled("state/spool").is_empty());
@@ -77,7 +67,7 @@ fn permanent_rejection_goes_to_dead_letters() {
 
 #[test]
 fn old_mail_goes_to_dead_letters() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("stale", "commands: [echo hi]\n");
     assert_eq!(env.run(&["run", "stale"]).code, 75);
     let port = closed_port();
@@ -127,7 +117,7 @@ fn a_crash_after_the_relay_took_the_message_sends_it_again_not_never() {
 
 #[test]
 fn concurrent_flushes_send_each_message_once() {
-    let env = refusing();
+    let env = Env::refusing();
     for name in ["a", "b", "c", "d"] {
         env.job(name, "commands: [true]\n");
     }

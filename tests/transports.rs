@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Behaviour, Env, read, smtp::closed_port};
+use crate::support::{Behaviour, Env, read};
 
 #[test]
 fn file_transport_writes_one_eml_per_message() {
@@ -57,11 +57,7 @@ fn sendmail_transport_pipes_the_message() {
 
 #[test]
 fn refused_connection_exits_75() {
-    let env = Env::new("");
-    env.write("reporter.yaml", &format!(
-        "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 5s}}\n",
-        closed_port()
-    ));
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
     let run = env.run(&["run", "lost"]);
     assert_eq!(run.code, 75, "{}", run.stderr);

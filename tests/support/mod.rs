@@ -55,6 +55,23 @@ impl Env {
         env
     }
 
+    /// An installation whose relay refuses connections (nothing listens on its port).
+    pub fn refusing() -> Env {
+        let env = Env::new("");
+        env.write_config_for(smtp::closed_port(), "");
+        env
+    }
+
+    /// An installation that uses the checkout's shipped jobs and templates.
+    pub fn shipped() -> Env {
+        let repo = repo();
+        Env::new(&format!(
+            "jobs_dir: {}\ntemplates_dir: {}\n",
+            repo.join("jobs").display(),
+            repo.join("templates").display()
+        ))
+    }
+
     pub fn write_config(&self, extra: &str) {
         self.write_config_for(self.smtp.port, extra);
     }
@@ -121,6 +138,23 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Run {
         self.command(args).output().expect("run reporter").into()
     }
+
+    /// The recorded runs `reporter history --json ARGS` prints, newest first.
+    pub fn history_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["history", "--json"];
+        all.extend_from_slice(args);
+        let run = self.run(&all);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        match serde_json::from_str(&run.stdout) {
+            Ok(serde_json::Value::Array(runs)) => runs,
+            other => panic!("not a JSON array ({other:?}):\n{}", run.stdout),
+        }
+    }
+}
+
+/// This machine's host name, as reports name it (`host.hostname`).
+pub fn hostname() -> String {
+    nix::unistd::gethostname().unwrap().into_string().unwrap()
 }
 
 pub fn read(path: impl AsRef<Path>) -> String {
@@ -128,29 +162,32 @@ pub fn read(path: impl AsRef<Path>) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
 
-/// Processes whose command line contains `marker` (to prove nothing was left behind).
-pub fn processes_matching(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        if pid == std::process::id().to_string() {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) {
-            found.push(format!("{pid}: {cmdline}"));
-        }
+/// A running process: its id and command line (arguments joined by spaces).
+pub struct Process {
+    pub pid: u32,
+    pub cmdline: String,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.pid, self.cmdline)
     }
-    found
+}
+
+/// Processes (other than the tests') whose command line contains `marker`, to prove nothing
+/// was left behind or to see a command start.
+pub fn processes_matching(marker: &str) -> Vec<Process> {
+    let own = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (pid != own && cmdline.contains(marker)).then_some(Process { pid, cmdline })
+        })
+        .collect()
 }
 
 /// Waits (up to a generous bound) until `condition` holds.

@@ -91,6 +91,17 @@ impl SmtpServer {
         self.received.lock().unwrap().clone()
     }
 
+    /// The `X-Reporter-Job` of each message received so far, in order of arrival.
+    pub fn jobs(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|m| {
+                m.header("X-Reporter-Job")
+                    .expect("an X-Reporter-Job header")
+            })
+            .collect()
+    }
+
     /// Waits (up to a generous bound) for `count` messages.
     pub fn wait_for(&self, count: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(20);
