@@ -6,7 +6,7 @@ use std::process::Command;
 
 use mail_parser::{MessagePart, MimeHeaders};
 
-use crate::support::Env;
+use crate::support::{Env, tool};
 
 /// The MIME tree of a message, e.g. `multipart/mixed[text/plain,text/plain(x.txt)]`.
 fn structure(message: &mail_parser::Message<'_>) -> String {
@@ -293,7 +293,7 @@ fn preview_html_prints_only_the_html_body() {
 /// Runs headless Chromium on `page` with `args`, without network or a profile of its own.
 fn chromium(page: &Path, args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    let result = Command::new("chromium")
+    Command::new(tool("chromium", "chromium"))
         .args([
             "--headless",
             "--no-sandbox",
@@ -308,14 +308,8 @@ fn chromium(page: &Path, args: &[&str]) -> std::process::Output {
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
-        .output();
-    match result {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "this test renders the HTML report in headless Chromium: install Debian's `chromium` package (apt-get install chromium)"
-        ),
-        Err(e) => panic!("cannot run chromium: {e}"),
-    }
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run chromium: {e}"))
 }
 
 #[test]

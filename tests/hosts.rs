@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::{DOWN, Sshd};
-use crate::support::{Env, processes_matching, repo};
+use crate::support::{Env, processes_matching, repo, tool};
 
 /// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
 fn env_with(sshd: &Sshd, extra: &str) -> Env {
@@ -13,15 +13,6 @@ fn env_with(sshd: &Sshd, extra: &str) -> Env {
 
 /// Prints each result as `<host|target|status>stdout</>` so tests can compare exactly.
 const RAW: &str = "{{#each results}}<{{host}}|{{target}}|{{status}}>{{stdout}}</>\n{{/each}}";
-
-fn require_ping() {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("ping").is_file()));
-    assert!(
-        found,
-        "the sweep tests need `ping` (Debian/Ubuntu: apt-get install iputils-ping; .ci/run installs it)"
-    );
-}
 
 #[test]
 fn commands_run_on_every_host_grouped_in_listed_order() {
@@ -340,7 +331,7 @@ fn host_and_target_mistakes_are_located() {
 
 #[test]
 fn shipped_ping_sweep_runs_on_loopback() {
-    require_ping();
+    tool("ping", "iputils-ping");
     let env = Env::shipped();
     let run = env.run(&["run", "ping-sweep"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -357,7 +348,7 @@ fn shipped_ping_sweep_runs_on_loopback() {
 
 #[test]
 fn a_slash_24_sweep_summarises_and_lists_only_failures() {
-    require_ping();
+    tool("ping", "iputils-ping");
     let env = Env::new(&format!(
         "templates_dir: {}\n",
         repo().join("templates").display()

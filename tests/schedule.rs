@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::support::Env;
+use crate::support::{Env, tool};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -118,12 +118,12 @@ fn cron_daily_drop_in_runs_through_run_parts() {
     // run-parts skips names with a dot: this copy must not run a second time.
     std::os::unix::fs::symlink(binary, folder.join("reporter.sh")).unwrap();
 
-    let output = Command::new("run-parts")
+    let output = Command::new(tool("run-parts", "debianutils"))
         .arg(&folder)
         .env("REPORTER_CONFIG", env.path("reporter.yaml"))
         .current_dir(env.dir.path())
         .output()
-        .expect("run-parts (debianutils) is installed");
+        .expect("run run-parts");
     assert!(
         output.status.success(),
         "{}",

@@ -5,16 +5,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, Run};
+use nix::unistd::{Uid, User};
 
-fn running_as_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use crate::support::{Env, Run, require_root, tool};
 
-/// `reporter check` on `env`, run by root as the unprivileged user `nobody`.
-fn check_as_nobody(env: &Env) -> Run {
+/// `reporter check` on `env` by a user other than root, and that user's uid: as root, run
+/// as `nobody` through `setpriv`; otherwise as the user running the tests.
+fn check_unprivileged(env: &Env) -> (Run, Uid) {
+    if !Uid::effective().is_root() {
+        return (env.run(&["check"]), Uid::effective());
+    }
+    let nobody = User::from_name("nobody").unwrap().expect("a user `nobody`");
     chmod(env.dir.path(), 0o755);
-    let output = Command::new("setpriv")
+    let output = Command::new(tool("setpriv", "util-linux"))
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_reporter"))
         .args([
@@ -24,8 +27,8 @@ fn check_as_nobody(env: &Env) -> Run {
         ])
         .env("HOME", "/nonexistent")
         .output()
-        .expect("setpriv (util-linux) runs");
-    Run::from(output)
+        .expect("run setpriv");
+    (Run::from(output), nobody.uid)
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -33,7 +36,9 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 #[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
 fn root_refuses_files_others_could_have_written() {
+    require_root();
     let env = Env::new("");
     let open = env.job("open", "commands: [echo open]\n");
     chmod(&open, 0o666);
@@ -41,11 +46,6 @@ fn root_refuses_files_others_could_have_written() {
     let template = env.template("loose.txt.hbs", "{{job.name}}\n");
     chmod(&template, 0o664);
     env.job("fine", "commands: [echo fine]\n");
-    if !running_as_root() {
-        let run = env.run(&["run", "--all"]);
-        assert_eq!(run.code, 0, "not root: nothing to refuse: {}", run.stderr);
-        return;
-    }
     std::os::unix::fs::chown(&foreign, Some(65534), None).unwrap();
     let run = env.run(&["run", "--all"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -132,21 +132,14 @@ fn password_file_must_be_private_and_never_shown() {
 }
 
 #[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
 fn user_runs_commands_with_that_users_ids() {
+    require_root();
     let env = Env::new("");
     env.job(
         "as-nobody",
         "user: nobody\ncwd: /\ncommands: ['id -u; id -g; id -G; echo \"$HOME $USER\"']\n",
     );
-    if !running_as_root() {
-        let check = env.run(&["check"]);
-        assert!(
-            check.stderr.contains("needs reporter to run as root"),
-            "{}",
-            check.stderr
-        );
-        return;
-    }
     let run = env.run(&["run", "as-nobody"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
@@ -169,28 +162,14 @@ fn user_runs_commands_with_that_users_ids() {
 
 #[test]
 fn user_needs_root() {
-    if !running_as_root() {
-        return user_needs_root_as_this_user();
-    }
-    // Run reporter itself as an unprivileged user.
-    let env = Env::new("");
-    env.job("as-nobody", "user: daemon\ncommands: [id]\n");
-    let run = check_as_nobody(&env);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("as-nobody.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid 65534)"),
-        "{}",
-        run.stderr
-    );
-}
-
-fn user_needs_root_as_this_user() {
     let env = Env::new("");
     env.job("as-daemon", "user: daemon\ncommands: [id]\n");
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
+    let (run, uid) = check_unprivileged(&env);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("needs reporter to run as root"),
+        run.stderr.contains(&format!(
+            "as-daemon.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid {uid})"
+        )),
         "{}",
         run.stderr
     );
@@ -215,11 +194,7 @@ fn check_warns_other_users_about_files_anyone_could_change() {
     let env = Env::new("");
     let open = env.job("open", "commands: [echo open]\n");
     chmod(&open, 0o666);
-    let run = if running_as_root() {
-        check_as_nobody(&env)
-    } else {
-        env.run(&["check"])
-    };
+    let (run, _) = check_unprivileged(&env);
     assert_eq!(run.code, 0, "a warning, not an error: {}", run.stderr);
     assert!(
         run.stderr.contains(&format!(

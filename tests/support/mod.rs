@@ -190,6 +190,37 @@ pub fn processes_matching(marker: &str) -> Vec<Process> {
         .collect()
 }
 
+/// The path of the tool `name` a test needs; fails the test, saying which Debian package
+/// provides it, when it is not installed.
+#[track_caller]
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    // Daemons such as sshd live in sbin, often not on PATH; sshd needs an absolute path.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "this test needs `{name}`, which is not installed \
+                 (Debian/Ubuntu: apt-get install {package}; .ci/run installs it)"
+            )
+        })
+}
+
+/// For the tests only built to run as root (`reporter_tests_as_root`, set by build.rs):
+/// fails when they run as another user than the one they were built by.
+#[track_caller]
+pub fn require_root() {
+    let uid = nix::unistd::geteuid();
+    assert!(
+        uid.is_root(),
+        "this test needs root and was built by root, but runs as uid {uid}: \
+         rebuild as this user (cargo clean -p reporter) to have it skipped"
+    );
+}
+
 /// Waits (up to a generous bound) until `condition` holds.
 pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

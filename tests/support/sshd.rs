@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::tool;
+
 /// Aliases of the `ssh_config` that reach the server. Each sets `REPORTER_ALIAS` to its
 /// own name in the remote environment, so a command can tell which alias it ran under.
 pub const ALIASES: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -19,9 +21,12 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// Starts a server; panics saying what to install when OpenSSH is missing.
+    /// Starts a server; fails the test saying what to install when OpenSSH is missing.
     pub fn start() -> Sshd {
-        let sshd = find_sshd();
+        // sshd re-executes itself, so it needs its absolute path.
+        let sshd = tool("sshd", "openssh-server");
+        // Reporter runs the client; without it every host would look unreachable.
+        tool("ssh", "openssh-client");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = |name: &str| dir.path().join(name);
         keygen(&path("host_key"));
@@ -140,36 +145,13 @@ impl Drop for Sshd {
     }
 }
 
-fn find_sshd() -> PathBuf {
-    // sshd re-executes itself, so it needs its absolute path; it is in sbin, often not on PATH.
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    ["/usr/sbin", "/usr/local/sbin"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(on_path)
-        .map(|dir| dir.join("sshd"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the ssh tests need an OpenSSH server: `sshd` is not installed \
-                 (Debian/Ubuntu: apt-get install openssh-server; .ci/run installs it)"
-            )
-        })
-}
-
 fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
+    let status = Command::new(tool("ssh-keygen", "openssh-client"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "reporter-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
-        .unwrap_or_else(|e| {
-            panic!(
-                "the ssh tests need `ssh-keygen` ({e}): apt-get install openssh-client openssh-server"
-            )
-        });
+        .expect("run ssh-keygen");
     assert!(status.success(), "ssh-keygen failed for {}", path.display());
 }
 
