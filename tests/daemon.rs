@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{Env, read};
-
-const HANG: Duration = Duration::from_secs(30);
+use crate::support::{Env, read, wait_until, wait_up_to};
 
 struct Daemon {
     child: Child,
@@ -37,15 +35,13 @@ impl Daemon {
 
     /// Waits until `text` appears `times` times in the log.
     fn wait_log(&self, text: &str, times: usize) -> String {
-        let deadline = Instant::now() + HANG;
-        loop {
-            let log = self.log();
-            if log.matches(text).count() >= times {
-                return log;
-            }
-            assert!(Instant::now() < deadline, "no {text:?} ×{times} in:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut log = String::new();
+        let seen = wait_until(|| {
+            log = self.log();
+            log.matches(text).count() >= times
+        });
+        assert!(seen, "no {text:?} ×{times} in:\n{log}");
+        log
     }
 
     fn signal(&self, signal: Signal) {
@@ -55,18 +51,14 @@ impl Daemon {
     /// Sends SIGTERM and returns the exit code.
     fn stop(mut self) -> (i32, String) {
         self.signal(Signal::SIGTERM);
-        let deadline = Instant::now() + HANG + Duration::from_secs(35);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code().unwrap_or(-1), self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // It may wait 30 s for running jobs.
+        let mut status = None;
+        let stopped = wait_up_to(Duration::from_secs(65), || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(stopped, "the daemon did not stop:\n{}", self.log());
+        (status.unwrap().code().unwrap_or(-1), self.log())
     }
 }
 
@@ -128,11 +120,11 @@ fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
     );
     daemon.signal(Signal::SIGHUP);
     daemon.wait_log("reloaded: 2 scheduled jobs", 1);
-    let deadline = Instant::now() + HANG;
-    while jobs_received(&env, "second") == 0 {
-        assert!(Instant::now() < deadline, "{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(|| jobs_received(&env, "second") > 0),
+        "{}",
+        daemon.log()
+    );
 
     // A broken job file: that job keeps its previous version.
     env.job(
@@ -156,11 +148,11 @@ fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
         "{log}"
     );
     let seen = jobs_received(&env, "second");
-    let deadline = Instant::now() + HANG;
-    while jobs_received(&env, "second") <= seen + 1 {
-        assert!(Instant::now() < deadline, "still running: {}", daemon.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(|| jobs_received(&env, "second") > seen + 1),
+        "still running: {}",
+        daemon.log()
+    );
     let (code, log) = daemon.stop();
     assert_eq!(code, 0, "{log}");
 }
@@ -210,7 +202,7 @@ fn a_second_sigterm_kills_running_commands_and_their_report_still_goes_out() {
         log.contains("SIGTERM again: killing the commands still running"),
         "{log}"
     );
-    let received = env.smtp.wait_for(1);
+    let received = env.smtp.received();
     assert_eq!(received.len(), 1, "{log}");
     assert_eq!(received[0].header("X-Reporter-Status").unwrap(), "error");
     assert!(
@@ -289,11 +281,7 @@ fn detach_writes_a_pidfile_and_logs_to_the_file() {
         again.stderr
     );
     kill(daemon, Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + HANG;
-    while pidfile.exists() {
-        assert!(Instant::now() < deadline, "{}", read(&log));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(wait_until(|| !pidfile.exists()), "{}", read(&log));
     assert!(read(&log).contains("daemon stopped"));
 }
 

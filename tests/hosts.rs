@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::{DOWN, Sshd};
-use crate::support::{Env, processes_matching, repo, tool};
+use crate::support::{Env, processes_matching, repo, tool, wait_until};
 
 /// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
 fn env_with(sshd: &Sshd, extra: &str) -> Env {
@@ -191,15 +191,11 @@ fn a_timeout_leaves_no_ssh_process_behind() {
     assert!(body.contains("=== alpha: timeout"), "{body}");
     assert!(body.contains("started\n"), "{body}");
     assert!(body.contains("[timed out after"), "{body}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !processes_matching(&marker).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the remote command outlived its session: {:?}",
-            processes_matching(&marker)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_until(|| processes_matching(&marker).is_empty()),
+        "the remote command outlived its session: {:?}",
+        processes_matching(&marker)
+    );
 }
 
 #[test]
@@ -279,7 +275,7 @@ fn hosts_flag_overrides_the_jobs_hosts() {
         unknown.stderr,
         "reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups)\n"
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // Both runs have exited, so anything they sent has arrived.
     assert_eq!(env.smtp.received().len(), 1, "nothing ran on bad --hosts");
 }
 

@@ -6,6 +6,7 @@ pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub use smtp::{Behaviour, SmtpServer};
 
@@ -221,14 +222,20 @@ pub fn require_root() {
     );
 }
 
-/// Waits (up to a generous bound) until `condition` holds.
-pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
+/// Waits until `condition` holds; false if it still does not after a generous bound (which
+/// only catches hangs).
+pub fn wait_until(condition: impl FnMut() -> bool) -> bool {
+    wait_up_to(Duration::from_secs(30), condition)
+}
+
+/// Waits until `condition` holds, for at most `limit`.
+pub fn wait_up_to(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
         if condition() {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
     condition()
 }

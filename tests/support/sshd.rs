@@ -5,9 +5,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::tool;
+use super::{tool, wait_up_to};
 
 /// Aliases of the `ssh_config` that reach the server. Each sets `REPORTER_ALIAS` to its
 /// own name in the remote environment, so a command can tell which alias it ran under.
@@ -124,17 +124,17 @@ impl Sshd {
     }
 
     fn wait_until_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
+        let listening = wait_up_to(Duration::from_secs(10), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("sshd exited ({status}) on start-up:\n{}", self.log());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sshd does not listen on port {port}:\n{}", self.log());
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            listening,
+            "sshd does not listen on port {port}:\n{}",
+            self.log()
+        );
     }
 }
 
