@@ -1,7 +1,5 @@
 //! The run history: a real SQLite file written by real runs, read by `history` and `list`.
 
-use std::process::Stdio;
-
 use crate::support::Env;
 
 #[test]
@@ -9,9 +7,9 @@ fn several_runs_are_recorded_newest_first() {
     let env = Env::new("");
     env.job("disk", "commands: [echo a, \"exit 3\"]\n");
     env.job("load", "commands: [uptime]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 1);
-    assert_eq!(env.run(&["run", "load"]).code, 0);
-    assert_eq!(env.run(&["run", "disk", "load"]).code, 1);
+    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "load"]).code(0).stderr_empty();
+    env.run(&["run", "disk", "load"]).code(1).stderr_empty();
     env.smtp.wait_for(4);
     assert!(
         env.path("state/history.sqlite3").is_file(),
@@ -38,7 +36,7 @@ fn several_runs_are_recorded_newest_first() {
     assert_eq!(disk.len(), 1);
     assert_eq!(disk[0]["job"], "disk");
 
-    let text = env.run(&["history", "load"]);
+    let text = env.run(&["history", "load"]).code(0).stderr_empty();
     assert!(text.stdout.starts_with("STARTED "), "{}", text.stdout);
     assert_eq!(text.stdout.lines().count(), 3, "{}", text.stdout);
 }
@@ -47,7 +45,9 @@ fn several_runs_are_recorded_newest_first() {
 fn an_undelivered_report_is_recorded_as_not_sent() {
     let env = Env::refusing();
     env.job("disk", "commands: [echo a]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 75);
+    env.run(&["run", "disk"])
+        .code(75)
+        .stderr_contains("disk: report not delivered");
     let runs = env.history_json(&[]);
     assert_eq!(runs[0]["status"], "ok");
     assert_eq!(runs[0]["sent"], false);
@@ -58,17 +58,11 @@ fn a_corrupt_history_is_recreated_and_the_mail_still_goes_out() {
     let env = Env::new("");
     env.job("disk", "commands: [echo a]\n");
     env.write("state/history.sqlite3", &"not a database\n".repeat(400));
-    let run = env.run(&["run", "disk"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "disk"])
+        .code(0)
+        .stderr_contains("history.sqlite3` is unreadable (")
+        .stderr_contains("history.sqlite3.corrupt` and started a new one");
     assert_eq!(env.smtp.wait_for(1).len(), 1);
-    assert!(
-        run.stderr.contains("history.sqlite3` is unreadable (")
-            && run
-                .stderr
-                .contains("history.sqlite3.corrupt` and started a new one"),
-        "{}",
-        run.stderr
-    );
     assert_eq!(env.history_json(&[]).len(), 1);
 }
 
@@ -85,18 +79,12 @@ fn two_processes_write_at_once() {
         .map(|half| {
             let mut args = vec!["run"];
             args.extend(half.iter().map(String::as_str));
-            env.command(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            env.start(&args)
         })
         .collect();
     for child in children {
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{stderr}");
-        assert!(!stderr.contains("history"), "{stderr}");
+        // Nothing on stderr: in particular, no complaint about the history.
+        child.wait().code(0).stderr_empty();
     }
     let runs = env.history_json(&["--limit", "100"]);
     assert_eq!(runs.len(), 6, "{runs:?}");
@@ -106,15 +94,10 @@ fn two_processes_write_at_once() {
 fn history_days_zero_turns_it_off() {
     let env = Env::new("history_days: 0\n");
     env.job("disk", "commands: [echo a]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 0);
+    env.run(&["run", "disk"]).code(0).stderr_empty();
     assert!(!env.path("state/history.sqlite3").exists());
-    let run = env.run(&["history"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("reporter: error: the run history is off (`history_days: 0` in `")
-            && run.stderr.contains("reporter.yaml`)"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["history"])
+        .code(2)
+        .stderr_contains("reporter: error: the run history is off (`history_days: 0` in `")
+        .stderr_contains("reporter.yaml`)");
 }

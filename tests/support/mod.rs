@@ -1,13 +1,15 @@
 //! The test harness: a temporary installation (config, jobs, templates, state), the real
 //! binary run against it, and a real SMTP server on loopback.
 
+pub mod run;
 pub mod smtp;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use run::{Run, Running};
 pub use smtp::{Behaviour, SmtpServer};
 
 /// The checkout, for the shipped examples.
@@ -18,23 +20,6 @@ pub fn repo() -> PathBuf {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub smtp: SmtpServer,
-}
-
-/// What a run of the binary did.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
 }
 
 impl Env {
@@ -117,7 +102,7 @@ impl Env {
         self.write(&format!("templates/{file}"), text)
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reporter"));
         command
             .args(["--config", self.path("reporter.yaml").to_str().unwrap()])
@@ -128,29 +113,44 @@ impl Env {
         command
     }
 
-    /// Starts the binary in the background, its output discarded.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut command = self.command(args);
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        command.spawn().expect("start reporter")
+    /// Starts the binary in the background; [`Running::wait`] gives its [`Run`].
+    #[must_use = "wait for it and check its exit code and stderr"]
+    pub fn start(&self, args: &[&str]) -> Running {
+        let stdout = tempfile::NamedTempFile::new().unwrap();
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let child = self
+            .command(args)
+            .stdout(stdout.reopen().unwrap())
+            .stderr(stderr.reopen().unwrap())
+            .spawn()
+            .expect("start reporter");
+        Running::new(describe(args), child, stdout, stderr)
     }
 
-    /// Runs the binary to completion.
+    /// Runs the binary to completion. Its exit code and stderr must be checked.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run reporter").into()
+        let output = self.command(args).output().expect("run reporter");
+        Run::new(describe(args), output)
     }
 
     /// The recorded runs `reporter history --json ARGS` prints, newest first.
+    #[track_caller]
     pub fn history_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let mut all = vec!["history", "--json"];
         all.extend_from_slice(args);
-        let run = self.run(&all);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        match serde_json::from_str(&run.stdout) {
+        let stdout = self.run(&all).code(0).stderr_empty().into_stdout();
+        match serde_json::from_str(&stdout) {
             Ok(serde_json::Value::Array(runs)) => runs,
-            other => panic!("not a JSON array ({other:?}):\n{}", run.stdout),
+            other => panic!("not a JSON array ({other:?}):\n{stdout}"),
         }
     }
+}
+
+/// A run's command line, for messages.
+fn describe(args: &[&str]) -> String {
+    format!("reporter {}", args.join(" "))
 }
 
 /// This machine's host name, as reports name it (`host.hostname`).
@@ -191,6 +191,24 @@ pub fn processes_matching(marker: &str) -> Vec<Process> {
         .collect()
 }
 
+/// Waits until `condition` holds; false if it still does not after a generous bound (which
+/// only catches hangs).
+pub fn wait_until(condition: impl FnMut() -> bool) -> bool {
+    wait_up_to(Duration::from_secs(30), condition)
+}
+
+/// Waits until `condition` holds, for at most `limit`.
+pub fn wait_up_to(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
 /// The path of the tool `name` a test needs; fails the test, saying which Debian package
 /// provides it, when it is not installed.
 #[track_caller]
@@ -220,22 +238,4 @@ pub fn require_root() {
         "this test needs root and was built by root, but runs as uid {uid}: \
          rebuild as this user (cargo clean -p reporter) to have it skipped"
     );
-}
-
-/// Waits until `condition` holds; false if it still does not after a generous bound (which
-/// only catches hangs).
-pub fn wait_until(condition: impl FnMut() -> bool) -> bool {
-    wait_up_to(Duration::from_secs(30), condition)
-}
-
-/// Waits until `condition` holds, for at most `limit`.
-pub fn wait_up_to(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    condition()
 }

@@ -142,6 +142,10 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Shown with the failing test's output: why a login may have failed.
+            eprintln!("--- sshd log:\n{}", self.log());
+        }
     }
 }
 
