@@ -5,14 +5,15 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::support::{Env, processes_matching, wait_until};
+use crate::support::{Env, processes_matching, unique, wait_until};
 
 #[test]
 fn timeout_kills_the_whole_process_tree() {
     let env = Env::new("");
+    let sleep = unique("sleep 7771.");
     env.job(
         "hang",
-        "timeout: 1s\ncommands: ['echo started; sleep 7771 & sleep 7771']\n",
+        &format!("timeout: 1s\ncommands: ['echo started; {sleep} & {sleep}']\n"),
     );
     let started = Instant::now();
     env.run(&["run", "hang"]).code(1).stderr_empty();
@@ -22,9 +23,9 @@ fn timeout_kills_the_whole_process_tree() {
         started.elapsed()
     );
     assert!(
-        processes_matching("sleep 7771").is_empty(),
+        processes_matching(&sleep).is_empty(),
         "{:?}",
-        processes_matching("sleep 7771")
+        processes_matching(&sleep)
     );
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "timeout");
@@ -40,7 +41,8 @@ fn timeout_kills_the_whole_process_tree() {
 #[test]
 fn background_grandchild_holding_stdout_does_not_keep_the_run_waiting() {
     let env = Env::new("");
-    env.job("bg", "commands: ['(sleep 7772 &); echo hi']\n");
+    let sleep = unique("sleep 7772.");
+    env.job("bg", &format!("commands: ['({sleep} &); echo hi']\n"));
     let started = Instant::now();
     env.run(&["run", "bg"]).code(0).stderr_empty();
     assert!(
@@ -49,9 +51,9 @@ fn background_grandchild_holding_stdout_does_not_keep_the_run_waiting() {
         started.elapsed()
     );
     assert!(
-        processes_matching("sleep 7772").is_empty(),
+        processes_matching(&sleep).is_empty(),
         "{:?}",
-        processes_matching("sleep 7772")
+        processes_matching(&sleep)
     );
     assert!(env.smtp.wait_for(1)[0].body().contains("hi\n"));
 }
@@ -156,8 +158,8 @@ fn a_second_run_of_a_running_job_skips_it() {
 #[test]
 fn signals_kill_commands_and_still_send_the_reports() {
     for (signal, code, marker, word) in [
-        (Signal::SIGTERM, 143, "sleep 7775", "terminated"),
-        (Signal::SIGINT, 130, "sleep 7776", "interrupted"),
+        (Signal::SIGTERM, 143, unique("sleep 7775."), "terminated"),
+        (Signal::SIGINT, 130, unique("sleep 7776."), "interrupted"),
     ] {
         let env = Env::new("");
         env.job(
@@ -165,7 +167,7 @@ fn signals_kill_commands_and_still_send_the_reports() {
             &format!("commands: ['echo before; {marker}', 'echo other']\n"),
         );
         let child = env.start(&["run", "long"]);
-        assert!(wait_until(|| !processes_matching(marker).is_empty()));
+        assert!(wait_until(|| !processes_matching(&marker).is_empty()));
         let started = Instant::now();
         child.signal(signal);
         child.wait().code(code).stderr_is(&format!(
@@ -177,9 +179,9 @@ fn signals_kill_commands_and_still_send_the_reports() {
             started.elapsed()
         );
         assert!(
-            processes_matching(marker).is_empty(),
+            processes_matching(&marker).is_empty(),
             "{:?}",
-            processes_matching(marker)
+            processes_matching(&marker)
         );
         let body = env.smtp.wait_for(1)[0].body();
         assert!(body.contains("The run was interrupted"), "{body}");

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::{DOWN, Sshd};
-use crate::support::{Env, processes_matching, repo, tool, wait_until};
+use crate::support::{Env, processes_matching, repo, tool, unique, wait_until};
 
 /// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
 fn env_with(sshd: &Sshd, extra: &str) -> Env {
@@ -160,7 +160,7 @@ fn a_timeout_leaves_no_ssh_process_behind() {
     let env = env_with(&sshd, "");
     // A marker unique to this test finds its processes; the remote loop keeps writing, so
     // it ends (SIGPIPE) once ssh is gone and the session is closed.
-    let marker = format!("reporter-timeout-{}", std::process::id());
+    let marker = unique("reporter-timeout-");
     env.job(
         "slow",
         &format!(

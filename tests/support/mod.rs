@@ -175,6 +175,13 @@ impl std::fmt::Debug for Process {
     }
 }
 
+/// `prefix` made unique to this run of the tests (its process id, padded so that no id is a
+/// prefix of another), for markers in command lines: another test suite running on the
+/// same machine at the same time has processes of its own.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:07}", std::process::id())
+}
+
 /// Processes (other than the tests') whose command line contains `marker`, to prove nothing
 /// was left behind or to see a command start.
 pub fn processes_matching(marker: &str) -> Vec<Process> {
