@@ -1,7 +1,7 @@
 //! Send rules, `previous`/`changed` and `--digest`: sequences of real runs against a real
 //! SMTP server, with the run history in a real SQLite file in between.
 
-use crate::support::{Env, Run, repo};
+use crate::support::{Env, Run, hostname};
 
 /// A job whose one command prints the flag file and fails unless it says `ok`.
 fn flagged_job(env: &Env, name: &str, extra: &str) {
@@ -31,44 +31,35 @@ fn mail_run(env: &Env, args: &[&str]) -> (Run, Vec<String>) {
     (run, subjects)
 }
 
-fn history(env: &Env, job: &str) -> Vec<serde_json::Value> {
-    let run = env.run(&["history", job, "--json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let runs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let mut runs = runs.as_array().unwrap().clone();
-    runs.reverse();
-    runs
-}
-
 #[test]
 fn on_failure_mails_failures_and_once_on_recovery() {
     let env = Env::new("");
     flagged_job(&env, "raid", "send: on-failure\n");
-    let mut sequence = Vec::new();
-    for flag in ["ok", "degraded", "degraded", "ok", "ok"] {
+    let host = hostname();
+    let failed = vec![format!("raid on {host}: failed")];
+    for (step, (flag, code, expected)) in [
+        ("ok", 0, vec![]),
+        ("degraded", 1, failed.clone()),
+        ("degraded", 1, failed),
+        ("ok", 0, vec![format!("[recovered] raid on {host}: ok")]),
+        ("ok", 0, vec![]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         set_flag(&env, "raid", flag);
         let (run, subjects) = mail_run(&env, &["run", "raid"]);
-        sequence.push((run.code, subjects));
+        run.code(code).stderr_empty();
+        assert_eq!(subjects, expected, "run {step} ({flag})");
     }
-    let subject = |s: &str| vec![format!("raid on {s}")];
-    let host = hostname();
-    assert_eq!(
-        sequence,
-        [
-            (0, vec![]),
-            (1, subject(&format!("{host}: failed"))),
-            (1, subject(&format!("{host}: failed"))),
-            (0, vec![format!("[recovered] raid on {host}: ok")]),
-            (0, vec![]),
-        ]
-    );
     let recovery = env.smtp.received()[2].body();
     assert!(
         recovery.contains("Recovered: every command is ok again after the last run failed."),
         "{recovery}"
     );
 
-    let runs = history(&env, "raid");
+    let mut runs = env.history_json(&["raid"]);
+    runs.reverse();
     let sent: Vec<bool> = runs.iter().map(|r| r["sent"].as_bool().unwrap()).collect();
     assert_eq!(sent, [false, true, true, true, false]);
     assert_eq!(
@@ -77,27 +68,35 @@ fn on_failure_mails_failures_and_once_on_recovery() {
     );
     assert_eq!(runs[0]["status"], "ok", "an unmailed run is still recorded");
     assert_eq!(runs[1]["reason"], serde_json::Value::Null);
-    let text = env.run(&["history", "raid"]).stdout;
-    assert!(
-        text.contains("no: send: on-failure, and every result is ok"),
-        "{text}"
-    );
+    env.run(&["history", "raid"])
+        .code(0)
+        .stderr_empty()
+        .stdout_contains("no: send: on-failure, and every result is ok");
 }
 
 #[test]
 fn on_change_mails_the_first_run_and_then_only_changes() {
     let env = Env::new("");
     flagged_job(&env, "updates", "send: on-change\n");
-    let mut mailed = Vec::new();
-    for flag in ["ok", "ok", "3 pending", "3 pending", "ok"] {
-        set_flag(&env, "updates", flag);
-        let (run, subjects) = mail_run(&env, &["run", "updates"]);
-        mailed.push((run.code, subjects.len()));
-    }
     // An unchanged failing run is not mailed but still exits 1: the exit code says how the
     // commands did, whatever the send rule decided.
-    assert_eq!(mailed, [(0, 1), (0, 0), (1, 1), (1, 0), (0, 1)]);
-    let runs = history(&env, "updates");
+    for (step, (flag, code, mailed)) in [
+        ("ok", 0, 1),
+        ("ok", 0, 0),
+        ("3 pending", 1, 1),
+        ("3 pending", 1, 0),
+        ("ok", 0, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        set_flag(&env, "updates", flag);
+        let (run, subjects) = mail_run(&env, &["run", "updates"]);
+        run.code(code).stderr_empty();
+        assert_eq!(subjects.len(), mailed, "run {step} ({flag}): {subjects:?}");
+    }
+    let mut runs = env.history_json(&["updates"]);
+    runs.reverse();
     assert_eq!(
         runs[3]["reason"],
         "send: on-change, and nothing changed since the last run"
@@ -112,24 +111,18 @@ fn never_records_without_mailing() {
     flagged_job(&env, "quiet", "send: never\n");
     set_flag(&env, "quiet", "broken");
     let (run, subjects) = mail_run(&env, &["run", "quiet"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.code(1).stderr_empty();
     assert!(subjects.is_empty(), "{subjects:?}");
-    let runs = history(&env, "quiet");
+    let runs = env.history_json(&["quiet"]);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["reason"], "send: never");
     assert_eq!(runs[0]["status"], "failed");
 
     // A preview shows what run would send, and says why it leaves the report out.
-    let preview = env.run(&["preview", "quiet"]);
-    assert_eq!(preview.code, 1);
-    assert_eq!(preview.stdout, "");
-    assert!(
-        preview
-            .stderr
-            .contains("quiet: run would not mail this report (send: never)"),
-        "{}",
-        preview.stderr
-    );
+    env.run(&["preview", "quiet"])
+        .code(1)
+        .stderr_contains("quiet: run would not mail this report (send: never)")
+        .stdout_empty();
 }
 
 #[test]
@@ -149,13 +142,15 @@ fn templates_see_the_previous_run_and_what_changed() {
     let mut subjects = Vec::new();
     for flag in ["ok", "ok", "bad"] {
         set_flag(&env, "cmp", flag);
-        let (_, mut subject) = mail_run(&env, &["run", "cmp"]);
+        let (run, mut subject) = mail_run(&env, &["run", "cmp"]);
+        run.code(if flag == "ok" { 0 } else { 1 }).stderr_empty();
         subjects.append(&mut subject);
         let body = env.smtp.received().last().unwrap().body();
         bodies.push(body.trim_end().to_owned());
     }
     set_flag(&env, "cmp", "ok");
-    let (_, mut subject) = mail_run(&env, &["run", "cmp"]);
+    let (run, mut subject) = mail_run(&env, &["run", "cmp"]);
+    run.code(0).stderr_empty();
     subjects.append(&mut subject);
     assert_eq!(bodies[0], "check: ok, no previous run\nfirst run");
     assert_eq!(
@@ -184,7 +179,7 @@ fn a_digest_has_a_section_per_job_its_rule_lets_through() {
         "send: on-failure\nmail: {to: [other@test.example]}\ncommands: [echo gamma-output]\n",
     );
     let (run, subjects) = mail_run(&env, &["run", "--digest", "alpha", "beta", "gamma"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.code(1).stderr_empty();
     assert_eq!(subjects, [format!("[{}] 2 jobs: 1 failed", hostname())]);
     let message = env.smtp.received().pop().unwrap();
     assert_eq!(
@@ -207,17 +202,18 @@ fn a_digest_has_a_section_per_job_its_rule_lets_through() {
         "gamma's rule leaves it out: {body}"
     );
 
-    let gamma = history(&env, "gamma");
+    let gamma = env.history_json(&["gamma"]);
     assert_eq!(gamma[0]["sent"], false);
     assert_eq!(
         gamma[0]["reason"],
         "send: on-failure, and every result is ok"
     );
-    assert_eq!(history(&env, "beta")[0]["sent"], true);
+    assert_eq!(env.history_json(&["beta"])[0]["sent"], true);
 
     // No section at all: no message.
     let (run, subjects) = mail_run(&env, &["run", "--digest", "gamma"]);
-    assert_eq!((run.code, subjects.len()), (0, 0), "{}", run.stderr);
+    run.code(0).stderr_empty();
+    assert_eq!(subjects.len(), 0, "{subjects:?}");
 }
 
 #[test]
@@ -225,8 +221,10 @@ fn a_digest_previews_as_one_message() {
     let env = Env::new("");
     env.job("alpha", "commands: [echo alpha-output]\n");
     env.job("beta", "commands: [echo beta-output]\n");
-    let preview = env.run(&["preview", "--digest", "--all"]);
-    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    let preview = env
+        .run(&["preview", "--digest", "--all"])
+        .code(0)
+        .stderr_empty();
     assert_eq!(preview.stdout.matches("\nFrom ").count() + 1, 1);
     assert!(
         preview
@@ -236,55 +234,57 @@ fn a_digest_previews_as_one_message() {
         preview.stdout
     );
 
-    let html = env.run(&["preview", "--digest", "--html", "--all"]);
-    assert_eq!(html.code, 2);
-    assert!(
-        html.stderr.contains(&format!(
+    env.run(&["preview", "--digest", "--html", "--all"])
+        .code(2)
+        .stderr_contains(&format!(
             "no HTML template to preview (expected `{}`)",
             env.path("templates/digest.html.hbs").display()
-        )),
-        "{}",
-        html.stderr
-    );
+        ));
     env.template(
         "digest.html.hbs",
         "<ul>{{#each jobs}}<li>{{job.name}}: {{summary.status}}</li>{{/each}}</ul>",
     );
-    let html = env.run(&["preview", "--digest", "--html", "--all"]);
-    assert_eq!(html.code, 0, "{}", html.stderr);
-    assert_eq!(
-        html.stdout,
-        "<ul><li>alpha: ok</li><li>beta: ok</li></ul>\n"
-    );
+    env.run(&["preview", "--digest", "--html", "--all"])
+        .code(0)
+        .stderr_empty()
+        .stdout_is("<ul><li>alpha: ok</li><li>beta: ok</li></ul>\n");
 }
 
 #[test]
 fn the_disk_report_shows_usage_over_earlier_runs() {
-    let env = Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo().join("jobs").display(),
-        repo().join("templates").display()
-    ));
-    let first = env.run(&["preview", "--html", "disk-usage"]).stdout;
+    let env = Env::shipped();
+    // The shipped job fails (exit 1) when this machine has a filesystem at 90% or more.
+    let first = env
+        .run(&["preview", "--html", "disk-usage"])
+        .code_in(&[0, 1])
+        .stderr_empty()
+        .into_stdout();
     assert_eq!(first.matches("<tr data-history=").count(), 0, "{first}");
     let mounts = first.matches("<tr data-mount=").count();
     for _ in 0..2 {
-        let run = env.run(&["run", "disk-usage"]);
-        assert!(run.code <= 1, "{}", run.stderr);
+        env.run(&["run", "disk-usage"])
+            .code_in(&[0, 1])
+            .stderr_empty();
     }
-    let html = env.run(&["preview", "--html", "disk-usage"]).stdout;
+    let html = env
+        .run(&["preview", "--html", "disk-usage"])
+        .code_in(&[0, 1])
+        .stderr_empty()
+        .into_stdout();
     assert_eq!(html.matches("<tr data-history=").count(), mounts, "{html}");
     assert_eq!(html.matches("data-sample=").count(), 2 * mounts, "{html}");
 
     // The shipped digest has an HTML version too.
-    let digest = env.run(&[
-        "preview",
-        "--digest",
-        "--html",
-        "disk-usage",
-        "system-summary",
-    ]);
-    assert!(digest.code <= 1, "{}", digest.stderr);
+    let digest = env
+        .run(&[
+            "preview",
+            "--digest",
+            "--html",
+            "disk-usage",
+            "system-summary",
+        ])
+        .code_in(&[0, 1])
+        .stderr_empty();
     assert!(
         digest.stdout.starts_with("<!DOCTYPE html>")
             && digest.stdout.contains("<tr data-job=\"disk-usage\">")
@@ -292,10 +292,4 @@ fn the_disk_report_shows_usage_over_earlier_runs() {
         "{}",
         digest.stdout
     );
-}
-
-fn hostname() -> String {
-    let out = std::process::Command::new("hostname").output().unwrap();
-    let name = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    name.split('.').next().unwrap().to_owned()
 }

@@ -1,98 +1,56 @@
 //! `reporter daemon` end to end: real schedules firing every second, real signals, real
 //! mail on a loopback SMTP server. Timing appears only as generous bounds against hangs.
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{Env, read};
+use crate::support::{Env, Run, Running, read, wait_until};
 
-const HANG: Duration = Duration::from_secs(30);
-
+/// `reporter daemon` in the background; its stderr is its log.
 struct Daemon {
-    child: Child,
-    log: PathBuf,
+    running: Running,
 }
 
 impl Daemon {
     fn start(env: &Env) -> Daemon {
-        let log = env.path("daemon.log");
-        let child = env
-            .command(&["daemon"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start the daemon");
-        let daemon = Daemon { child, log };
+        let daemon = Daemon {
+            running: env.start(&["daemon"]),
+        };
         daemon.wait_log("daemon started", 1);
         daemon
     }
 
     fn log(&self) -> String {
-        read(&self.log)
+        self.running.stderr_so_far()
     }
 
     /// Waits until `text` appears `times` times in the log.
+    #[track_caller]
     fn wait_log(&self, text: &str, times: usize) -> String {
-        let deadline = Instant::now() + HANG;
-        loop {
-            let log = self.log();
-            if log.matches(text).count() >= times {
-                return log;
-            }
-            assert!(Instant::now() < deadline, "no {text:?} ×{times} in:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut log = String::new();
+        let seen = wait_until(|| {
+            log = self.log();
+            log.matches(text).count() >= times
+        });
+        assert!(seen, "no {text:?} ×{times} in:\n{log}");
+        log
     }
 
     fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        self.running.signal(signal);
     }
 
-    /// Sends SIGTERM and returns the exit code.
-    fn stop(mut self) -> (i32, String) {
+    /// Sends SIGTERM and waits for the daemon to exit; the run's stderr is the whole log.
+    #[track_caller]
+    #[must_use = "check the daemon's exit code and log"]
+    fn stop(self) -> Run {
         self.signal(Signal::SIGTERM);
-        let deadline = Instant::now() + HANG + Duration::from_secs(35);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code().unwrap_or(-1), self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.running.wait()
     }
 }
 
 fn jobs_received(env: &Env, job: &str) -> usize {
-    env.smtp
-        .received()
-        .iter()
-        .filter(|m| m.header("X-Reporter-Job").as_deref() == Some(job))
-        .count()
-}
-
-fn history(env: &Env, job: &str) -> Vec<serde_json::Value> {
-    let run = env.run(&["history", job, "--json", "--limit", "1000"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str::<serde_json::Value>(&run.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    env.smtp.jobs().iter().filter(|j| *j == job).count()
 }
 
 #[test]
@@ -101,26 +59,25 @@ fn every_second_job_mails_until_sigterm_then_exits_zero() {
     env.job("tick", "schedule: \"* * * * * *\"\ncommands: [echo tick]\n");
     let daemon = Daemon::start(&env);
     assert!(env.smtp.wait_for(3).len() >= 3, "{}", daemon.log());
-    let (code, log) = daemon.stop();
-    assert_eq!(code, 0, "{log}");
-    for event in [
-        "tick: started",
-        "tick: report delivered",
-        "tick: finished in ",
-    ] {
-        assert!(log.contains(event), "{log}");
-    }
+    let run = daemon
+        .stop()
+        .code(0)
+        .stderr_contains("tick: started")
+        .stderr_contains("tick: report delivered")
+        .stderr_contains("tick: finished in ")
+        .stderr_contains("SIGTERM: stopping")
+        .stderr_contains("daemon stopped");
     // One line per event, each with a timestamp.
-    let line = log.lines().find(|l| l.contains("tick: started")).unwrap();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("tick: started"))
+        .unwrap();
     assert!(
         line.len() > 26 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
         "{line}"
     );
-    assert!(
-        log.contains("SIGTERM: stopping") && log.contains("daemon stopped"),
-        "{log}"
-    );
-    let runs = history(&env, "tick");
+    let runs = env.history_json(&["tick", "--limit", "1000"]);
     assert!(runs.len() >= 3, "{runs:?}");
     assert!(
         runs.iter()
@@ -142,11 +99,11 @@ fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
     );
     daemon.signal(Signal::SIGHUP);
     daemon.wait_log("reloaded: 2 scheduled jobs", 1);
-    let deadline = Instant::now() + HANG;
-    while jobs_received(&env, "second") == 0 {
-        assert!(Instant::now() < deadline, "{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(|| jobs_received(&env, "second") > 0),
+        "{}",
+        daemon.log()
+    );
 
     // A broken job file: that job keeps its previous version.
     env.job(
@@ -170,13 +127,12 @@ fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
         "{log}"
     );
     let seen = jobs_received(&env, "second");
-    let deadline = Instant::now() + HANG;
-    while jobs_received(&env, "second") <= seen + 1 {
-        assert!(Instant::now() < deadline, "still running: {}", daemon.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (code, log) = daemon.stop();
-    assert_eq!(code, 0, "{log}");
+    assert!(
+        wait_until(|| jobs_received(&env, "second") > seen + 1),
+        "still running: {}",
+        daemon.log()
+    );
+    daemon.stop().code(0).stderr_contains("daemon stopped");
 }
 
 #[test]
@@ -189,18 +145,17 @@ fn a_job_never_overlaps_itself_and_sigterm_waits_for_it() {
         1,
     );
     assert_eq!(log.matches("slow: started").count(), 1, "{log}");
-    let (code, log) = daemon.stop();
-    assert_eq!(code, 0, "{log}");
-    assert!(
-        log.contains("waiting up to 30 s for 1 running job"),
-        "{log}"
-    );
-    assert!(log.contains("slow: finished in "), "{log}");
+    daemon
+        .stop()
+        .code(0)
+        .stderr_contains("waiting up to 30 s for 1 running job")
+        .stderr_contains("slow: finished in ")
+        .stderr_contains("daemon stopped");
     assert!(
         jobs_received(&env, "slow") >= 1,
         "its report went out before exit"
     );
-    let runs = history(&env, "slow");
+    let runs = env.history_json(&["slow", "--limit", "1000"]);
     let skipped: Vec<_> = runs.iter().filter(|r| r["status"] == "skipped").collect();
     assert!(!skipped.is_empty(), "{runs:?}");
     assert_eq!(skipped[0]["summary"], serde_json::Value::Null);
@@ -218,14 +173,13 @@ fn a_second_sigterm_kills_running_commands_and_their_report_still_goes_out() {
     daemon.wait_log("stuck: started", 1);
     daemon.signal(Signal::SIGTERM);
     daemon.wait_log("waiting up to 30 s for 1 running job", 1);
-    let (code, log) = daemon.stop();
-    assert_eq!(code, 0, "{log}");
-    assert!(
-        log.contains("SIGTERM again: killing the commands still running"),
-        "{log}"
-    );
-    let received = env.smtp.wait_for(1);
-    assert_eq!(received.len(), 1, "{log}");
+    let run = daemon
+        .stop()
+        .code(0)
+        .stderr_contains("SIGTERM again: killing the commands still running")
+        .stderr_contains("daemon stopped");
+    let received = env.smtp.received();
+    assert_eq!(received.len(), 1, "{}", run.stderr);
     assert_eq!(received[0].header("X-Reporter-Status").unwrap(), "error");
     assert!(
         received[0].body().contains("interrupted"),
@@ -261,8 +215,8 @@ fn catch_up_runs_a_missed_job_once_at_start_up() {
         log.contains("yearly: catching up on a run missed while the daemon was down"),
         "{log}"
     );
-    let (code, log) = daemon.stop();
-    assert_eq!(code, 0, "{log}");
+    let run = daemon.stop().code(0).stderr_contains("daemon stopped");
+    let log = &run.stderr;
     assert_eq!(jobs_received(&env, "yearly"), 1);
     assert_eq!(jobs_received(&env, "no-catch-up"), 0, "{log}");
     assert_eq!(
@@ -278,83 +232,65 @@ fn detach_writes_a_pidfile_and_logs_to_the_file() {
     env.job("tick", "schedule: \"* * * * * *\"\ncommands: [echo tick]\n");
     let (pidfile, log) = (env.path("run/reporter.pid"), env.path("reporter.log"));
     std::fs::create_dir_all(env.path("run")).unwrap();
-    let run = env.run(&[
+    env.run(&[
         "daemon",
         "--detach",
         "--pidfile",
         pidfile.to_str().unwrap(),
         "--log-file",
         log.to_str().unwrap(),
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ])
+    .code(0)
+    .stderr_empty();
     let pid: i32 = read(&pidfile).trim().parse().unwrap();
     let daemon = Pid::from_raw(pid);
     assert!(env.smtp.wait_for(2).len() >= 2, "{}", read(&log));
     assert!(read(&log).contains("daemon started"));
     // A second daemon on the same pidfile refuses to start.
-    let again = env.run(&["daemon", "--pidfile", pidfile.to_str().unwrap()]);
-    assert_eq!(again.code, 2);
-    assert!(
-        again.stderr.contains(&format!(
+    env.run(&["daemon", "--pidfile", pidfile.to_str().unwrap()])
+        .code(2)
+        .stderr_contains(&format!(
             "{}: a daemon is already running as process {pid}",
             pidfile.display()
-        )),
-        "{}",
-        again.stderr
-    );
+        ));
     kill(daemon, Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + HANG;
-    while pidfile.exists() {
-        assert!(Instant::now() < deadline, "{}", read(&log));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(wait_until(|| !pidfile.exists()), "{}", read(&log));
     assert!(read(&log).contains("daemon stopped"));
 }
 
 #[test]
 fn start_up_problems_are_reported_before_it_runs() {
     let env = Env::new("pool_size: 0\n");
-    let run = env.run(&["daemon"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("reporter.yaml:6:12: pool_size: must be between 1 and 1024"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["daemon"])
+        .code(2)
+        .stderr_contains("reporter.yaml:6:12: pool_size: must be between 1 and 1024");
 
     let env = Env::new("");
     let log = env.path("no/such/folder/reporter.log");
-    let run = env.run(&["daemon", "--log-file", log.to_str().unwrap()]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains(&format!(
+    env.run(&["daemon", "--log-file", log.to_str().unwrap()])
+        .code(2)
+        .stderr_contains(&format!(
             "reporter: error: {}: cannot open the log file: No such file or directory",
             log.display()
-        )),
-        "{}",
-        run.stderr
-    );
+        ));
 }
 
 #[test]
 fn detach_needs_a_pidfile_and_a_log_file() {
     let env = Env::new("");
-    let run = env.run(&["daemon", "--detach"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("--pidfile <P>") && run.stderr.contains("--log-file <F>"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["daemon", "--detach"])
+        .code(2)
+        .stderr_contains("--pidfile <P>")
+        .stderr_contains("--log-file <F>");
 }
 
 #[test]
 fn mail_left_in_the_spool_goes_out_when_the_daemon_starts() {
-    let env = Env::new("");
-    env.write_config_for(crate::support::smtp::closed_port(), "");
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
-    assert_eq!(env.run(&["run", "lost"]).code, 75);
+    env.run(&["run", "lost"])
+        .code(75)
+        .stderr_contains("lost: report not delivered");
     assert_eq!(env.spooled("state/spool").len(), 1);
     env.write_config("");
     let daemon = Daemon::start(&env);
@@ -362,6 +298,5 @@ fn mail_left_in_the_spool_goes_out_when_the_daemon_starts() {
     assert_eq!(messages[0].header("X-Reporter-Job").unwrap(), "lost");
     daemon.wait_log("spool: 1 sent", 1);
     assert!(env.spooled("state/spool").is_empty());
-    let (code, _) = daemon.stop();
-    assert_eq!(code, 0);
+    daemon.stop().code(0).stderr_contains("daemon stopped");
 }

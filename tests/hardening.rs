@@ -3,30 +3,29 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use crate::support::{Env, processes_matching, wait_until};
+use crate::support::{Env, processes_matching, unique, wait_until};
 
 #[test]
 fn timeout_kills_the_whole_process_tree() {
     let env = Env::new("");
+    let sleep = unique("sleep 7771.");
     env.job(
         "hang",
-        "timeout: 1s\ncommands: ['echo started; sleep 7771 & sleep 7771']\n",
+        &format!("timeout: 1s\ncommands: ['echo started; {sleep} & {sleep}']\n"),
     );
     let started = Instant::now();
-    let run = env.run(&["run", "hang"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "hang"]).code(1).stderr_empty();
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
         started.elapsed()
     );
     assert!(
-        processes_matching("sleep 7771").is_empty(),
+        processes_matching(&sleep).is_empty(),
         "{:?}",
-        processes_matching("sleep 7771")
+        processes_matching(&sleep)
     );
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "timeout");
@@ -42,19 +41,19 @@ fn timeout_kills_the_whole_process_tree() {
 #[test]
 fn background_grandchild_holding_stdout_does_not_keep_the_run_waiting() {
     let env = Env::new("");
-    env.job("bg", "commands: ['(sleep 7772 &); echo hi']\n");
+    let sleep = unique("sleep 7772.");
+    env.job("bg", &format!("commands: ['({sleep} &); echo hi']\n"));
     let started = Instant::now();
-    let run = env.run(&["run", "bg"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "bg"]).code(0).stderr_empty();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
         started.elapsed()
     );
     assert!(
-        processes_matching("sleep 7772").is_empty(),
+        processes_matching(&sleep).is_empty(),
         "{:?}",
-        processes_matching("sleep 7772")
+        processes_matching(&sleep)
     );
     assert!(env.smtp.wait_for(1)[0].body().contains("hi\n"));
 }
@@ -66,8 +65,7 @@ fn huge_output_keeps_head_and_tail_only() {
         "flood",
         "max_output: 64KiB\ncommands: [\"printf start; head -c 100000000 /dev/zero | tr '\\\\0' x; printf end\"]\n",
     );
-    let run = env.run(&["run", "flood"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "flood"]).code(0).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     let omitted = 100_000_000 + 8 - 65_536;
     assert!(
@@ -86,8 +84,7 @@ fn huge_output_keeps_head_and_tail_only() {
 fn garbage_bytes_never_break_the_mail() {
     let env = Env::new("");
     env.job("garbage", "commands: [\"printf 'bad \\\\377 nul \\\\000 cr\\\\r esc \\\\033[31mred\\\\033[0m\\\\n'\"]\n");
-    let run = env.run(&["run", "garbage"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "garbage"]).code(0).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     assert!(
         body.contains("bad \u{fffd} nul \u{fffd} cr\u{fffd} esc red\n"),
@@ -100,8 +97,9 @@ fn commands_that_cannot_start_are_reported() {
     let env = Env::new("");
     env.job("nocwd", "cwd: /nonexistent/dir\ncommands: [pwd]\n");
     env.job("nobinary", "commands: [no-such-command-7774]\n");
-    let run = env.run(&["run", "nocwd", "nobinary"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "nocwd", "nobinary"])
+        .code(1)
+        .stderr_empty();
     let messages = env.smtp.wait_for(2);
     let by_job = |job: &str| {
         messages
@@ -129,8 +127,7 @@ fn commands_that_cannot_start_are_reported() {
 
     let env = Env::new("shell: /nonexistent/sh\n");
     env.job("noshell", "commands: [true]\n");
-    let run = env.run(&["run", "noshell"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "noshell"]).code(1).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     assert!(body.contains("cannot start `/nonexistent/sh`"), "{body}");
 }
@@ -140,30 +137,18 @@ fn a_second_run_of_a_running_job_skips_it() {
     let env = Env::new("");
     env.job("slow", "commands: ['sleep 2; echo done']\n");
     env.job("quick", "commands: ['echo quick']\n");
-    let mut first = env.spawn(&["run", "slow"]);
+    let first = env.start(&["run", "slow"]);
     let lock = env.path("state/locks/slow.lock");
     assert!(wait_until(
         || std::fs::read_to_string(&lock).is_ok_and(|pid| !pid.is_empty())
     ));
-    let second = env.run(&["run", "slow", "quick"]);
-    assert_eq!(second.code, 0, "{}", second.stderr);
-    assert!(
-        second
-            .stderr
-            .contains("slow: skipped: another run holds its lock"),
-        "{}",
-        second.stderr
-    );
-    assert!(first.wait().unwrap().success());
-    let messages = env.smtp.wait_for(2);
-    std::thread::sleep(Duration::from_millis(300));
-    let jobs: Vec<String> = env
-        .smtp
-        .received()
-        .iter()
-        .map(|m| m.header("X-Reporter-Job").unwrap())
-        .collect();
-    assert_eq!(messages.len(), 2, "{jobs:?}");
+    env.run(&["run", "slow", "quick"])
+        .code(0)
+        .stderr_contains("slow: skipped: another run holds its lock");
+    first.wait().code(0).stderr_empty();
+    // Both runs have exited: every message they delivered has arrived.
+    let jobs = env.smtp.jobs();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
     assert!(
         jobs.contains(&"slow".to_owned()) && jobs.contains(&"quick".to_owned()),
         "{jobs:?}"
@@ -172,30 +157,31 @@ fn a_second_run_of_a_running_job_skips_it() {
 
 #[test]
 fn signals_kill_commands_and_still_send_the_reports() {
-    for (signal, code, marker) in [
-        (Signal::SIGTERM, 143, "sleep 7775"),
-        (Signal::SIGINT, 130, "sleep 7776"),
+    for (signal, code, marker, word) in [
+        (Signal::SIGTERM, 143, unique("sleep 7775."), "terminated"),
+        (Signal::SIGINT, 130, unique("sleep 7776."), "interrupted"),
     ] {
         let env = Env::new("");
         env.job(
             "long",
             &format!("commands: ['echo before; {marker}', 'echo other']\n"),
         );
-        let mut child = env.spawn(&["run", "long"]);
-        assert!(wait_until(|| !processes_matching(marker).is_empty()));
+        let child = env.start(&["run", "long"]);
+        assert!(wait_until(|| !processes_matching(&marker).is_empty()));
         let started = Instant::now();
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code));
+        child.signal(signal);
+        child.wait().code(code).stderr_is(&format!(
+            "reporter: warning: {word}: stopping the running commands\n"
+        ));
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "took {:?}",
             started.elapsed()
         );
         assert!(
-            processes_matching(marker).is_empty(),
+            processes_matching(&marker).is_empty(),
             "{:?}",
-            processes_matching(marker)
+            processes_matching(&marker)
         );
         let body = env.smtp.wait_for(1)[0].body();
         assert!(body.contains("The run was interrupted"), "{body}");

@@ -1,33 +1,22 @@
 //! The run history: a real SQLite file written by real runs, read by `history` and `list`.
 
-use std::process::Stdio;
-
 use crate::support::Env;
-
-fn history(env: &Env, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["history", "--json"];
-    all.extend_from_slice(args);
-    let run = env.run(&all);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
 
 #[test]
 fn several_runs_are_recorded_newest_first() {
     let env = Env::new("");
     env.job("disk", "commands: [echo a, \"exit 3\"]\n");
     env.job("load", "commands: [uptime]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 1);
-    assert_eq!(env.run(&["run", "load"]).code, 0);
-    assert_eq!(env.run(&["run", "disk", "load"]).code, 1);
+    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "load"]).code(0).stderr_empty();
+    env.run(&["run", "disk", "load"]).code(1).stderr_empty();
     env.smtp.wait_for(4);
     assert!(
         env.path("state/history.sqlite3").is_file(),
         "the history lives in state_dir"
     );
 
-    let runs = history(&env, &[]);
-    let runs = runs.as_array().unwrap();
+    let runs = env.history_json(&[]);
     assert_eq!(runs.len(), 4, "{runs:?}");
     let first = &runs[3];
     assert_eq!(first["job"], "disk");
@@ -43,28 +32,23 @@ fn several_runs_are_recorded_newest_first() {
     assert_eq!(runs[0]["run_id"], runs[1]["run_id"]);
     assert_ne!(runs[0]["run_id"], runs[3]["run_id"]);
 
-    let disk = history(&env, &["disk", "--limit", "1"]);
-    assert_eq!(disk.as_array().unwrap().len(), 1);
+    let disk = env.history_json(&["disk", "--limit", "1"]);
+    assert_eq!(disk.len(), 1);
     assert_eq!(disk[0]["job"], "disk");
 
-    let text = env.run(&["history", "load"]);
+    let text = env.run(&["history", "load"]).code(0).stderr_empty();
     assert!(text.stdout.starts_with("STARTED "), "{}", text.stdout);
     assert_eq!(text.stdout.lines().count(), 3, "{}", text.stdout);
 }
 
 #[test]
 fn an_undelivered_report_is_recorded_as_not_sent() {
-    let env = Env::new("");
-    env.write(
-        "reporter.yaml",
-        &format!(
-            "state_dir: state\nmail:\n  from: r@test.example\n  to: [a@test.example]\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 2s}}\n",
-            crate::support::smtp::closed_port()
-        ),
-    );
+    let env = Env::refusing();
     env.job("disk", "commands: [echo a]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 75);
-    let runs = history(&env, &[]);
+    env.run(&["run", "disk"])
+        .code(75)
+        .stderr_contains("disk: report not delivered");
+    let runs = env.history_json(&[]);
     assert_eq!(runs[0]["status"], "ok");
     assert_eq!(runs[0]["sent"], false);
 }
@@ -74,18 +58,12 @@ fn a_corrupt_history_is_recreated_and_the_mail_still_goes_out() {
     let env = Env::new("");
     env.job("disk", "commands: [echo a]\n");
     env.write("state/history.sqlite3", &"not a database\n".repeat(400));
-    let run = env.run(&["run", "disk"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "disk"])
+        .code(0)
+        .stderr_contains("history.sqlite3` is unreadable (")
+        .stderr_contains("history.sqlite3.corrupt` and started a new one");
     assert_eq!(env.smtp.wait_for(1).len(), 1);
-    assert!(
-        run.stderr.contains("history.sqlite3` is unreadable (")
-            && run
-                .stderr
-                .contains("history.sqlite3.corrupt` and started a new one"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(history(&env, &[]).as_array().unwrap().len(), 1);
+    assert_eq!(env.history_json(&[]).len(), 1);
 }
 
 #[test]
@@ -101,36 +79,25 @@ fn two_processes_write_at_once() {
         .map(|half| {
             let mut args = vec!["run"];
             args.extend(half.iter().map(String::as_str));
-            env.command(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            env.start(&args)
         })
         .collect();
     for child in children {
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{stderr}");
-        assert!(!stderr.contains("history"), "{stderr}");
+        // Nothing on stderr: in particular, no complaint about the history.
+        child.wait().code(0).stderr_empty();
     }
-    let runs = history(&env, &["--limit", "100"]);
-    assert_eq!(runs.as_array().unwrap().len(), 6, "{runs}");
+    let runs = env.history_json(&["--limit", "100"]);
+    assert_eq!(runs.len(), 6, "{runs:?}");
 }
 
 #[test]
 fn history_days_zero_turns_it_off() {
     let env = Env::new("history_days: 0\n");
     env.job("disk", "commands: [echo a]\n");
-    assert_eq!(env.run(&["run", "disk"]).code, 0);
+    env.run(&["run", "disk"]).code(0).stderr_empty();
     assert!(!env.path("state/history.sqlite3").exists());
-    let run = env.run(&["history"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("reporter: error: the run history is off (`history_days: 0` in `")
-            && run.stderr.contains("reporter.yaml`)"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["history"])
+        .code(2)
+        .stderr_contains("reporter: error: the run history is off (`history_days: 0` in `")
+        .stderr_contains("reporter.yaml`)");
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::{DOWN, Sshd};
-use crate::support::{Env, repo};
+use crate::support::{Env, processes_matching, repo, tool, unique, wait_until};
 
 /// An installation whose ssh reaches `sshd`'s aliases; `extra` is appended to the config.
 fn env_with(sshd: &Sshd, extra: &str) -> Env {
@@ -14,15 +14,6 @@ fn env_with(sshd: &Sshd, extra: &str) -> Env {
 /// Prints each result as `<host|target|status>stdout</>` so tests can compare exactly.
 const RAW: &str = "{{#each results}}<{{host}}|{{target}}|{{status}}>{{stdout}}</>\n{{/each}}";
 
-fn require_ping() {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("ping").is_file()));
-    assert!(
-        found,
-        "the sweep tests need `ping` (Debian/Ubuntu: apt-get install iputils-ping; .ci/run installs it)"
-    );
-}
-
 #[test]
 fn commands_run_on_every_host_grouped_in_listed_order() {
     let sshd = Sshd::start();
@@ -31,8 +22,7 @@ fn commands_run_on_every_host_grouped_in_listed_order() {
         "fleet",
         "hosts: [gamma, alpha, localhost, beta]\ncommands:\n  - {name: first, run: 'echo \"first on ${REPORTER_ALIAS:-here}\"'}\n  - {name: second, run: 'echo \"second on ${REPORTER_ALIAS:-here}\"'}\n",
     );
-    let run = env.run(&["run", "fleet"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    env.run(&["run", "fleet"]).code(0).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     let mut expected = Vec::new();
     for (host, alias) in [
@@ -65,8 +55,7 @@ fn an_unreachable_host_is_an_error_for_its_tasks_only() {
             "hosts: [alpha, {DOWN}, beta]\nmail: {{template: raw}}\ncommands: [echo up, echo again]\n"
         ),
     );
-    let run = env.run(&["run", "reach"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "reach"]).code(1).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "error");
     let body = message.body();
@@ -90,8 +79,7 @@ fn an_unreachable_host_is_an_error_for_its_tasks_only() {
         "reach",
         &format!("hosts: [alpha, {DOWN}]\ncommands: [echo up]\n"),
     );
-    let run = env.run(&["run", "reach"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "reach"]).code(1).stderr_empty();
     let body = env.smtp.wait_for(2)[1].body();
     assert!(
         body.contains(&format!("=== {DOWN}: error (0 of 1 ok)\n\n== echo up: error\n-- stderr:\nssh: connect to host 127.0.0.1 port")),
@@ -117,8 +105,7 @@ echo "second line ${x%% *}""#;
             script.replace('\n', "\n    ")
         ),
     );
-    let run = env.run(&["run", "odd"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    env.run(&["run", "odd"]).code(0).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     let expected = "single $x \"double\"|it's|$HOME|a\\b|*|42|second line single\n";
     assert!(
@@ -144,8 +131,7 @@ fn targets_expand_in_order_and_are_never_executed() {
             "hosts: [localhost, beta]\nmail: {{template: raw}}\ntargets:\n  - 'a b; touch {marker}1'\n  - '$(touch {marker}2)'\n  - \"it's `touch {marker}3`\"\n  - 127.0.0.254/31\ncommands: ['printf \"[%s]\" {{{{target}}}}']\n"
         ),
     );
-    let run = env.run(&["run", "targets"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stderr, sshd.log());
+    env.run(&["run", "targets"]).code(0).stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
     let mut expected = String::new();
     for host in ["localhost", "beta"] {
@@ -174,7 +160,7 @@ fn a_timeout_leaves_no_ssh_process_behind() {
     let env = env_with(&sshd, "");
     // A marker unique to this test finds its processes; the remote loop keeps writing, so
     // it ends (SIGPIPE) once ssh is gone and the session is closed.
-    let marker = format!("reporter-timeout-{}", std::process::id());
+    let marker = unique("reporter-timeout-");
     env.job(
         "slow",
         &format!(
@@ -182,50 +168,28 @@ fn a_timeout_leaves_no_ssh_process_behind() {
         ),
     );
     let started = Instant::now();
-    let run = env.run(&["run", "slow"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "slow"]).code(1).stderr_empty();
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
     assert!(
-        processes_with(&marker)
+        processes_matching(&marker)
             .iter()
-            .all(|p| !p.starts_with("ssh")),
+            .all(|p| !p.cmdline.starts_with("ssh")),
         "ssh outlived the run: {:?}",
-        processes_with(&marker)
+        processes_matching(&marker)
     );
     let body = env.smtp.wait_for(1)[0].body();
     assert!(body.contains("=== alpha: timeout"), "{body}");
     assert!(body.contains("started\n"), "{body}");
     assert!(body.contains("[timed out after"), "{body}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !processes_with(&marker).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the remote command outlived its session: {:?}",
-            processes_with(&marker)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The command lines of running processes that mention `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let own = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok() && n != own)
-        })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(marker))
-        .collect()
+    assert!(
+        wait_until(|| processes_matching(&marker).is_empty()),
+        "the remote command outlived its session: {:?}",
+        processes_matching(&marker)
+    );
 }
 
 #[test]
@@ -239,8 +203,7 @@ fn per_host_messages_see_their_host_as_node() {
             "hosts: [beta, {DOWN}, alpha]\nmail: {{per_host: true, template: raw, subject: '{{{{node}}}}: {{{{summary.status}}}}'}}\ncommands: ['echo \"hi from ${{REPORTER_ALIAS}}\"']\n"
         ),
     );
-    let run = env.run(&["run", "each"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    env.run(&["run", "each"]).code(1).stderr_empty();
     let mut messages = env.smtp.wait_for(3);
     messages.sort_by_key(|m| m.header("Subject"));
     let subjects: Vec<String> = messages
@@ -275,15 +238,18 @@ fn hosts_flag_overrides_the_jobs_hosts() {
         "one",
         "hosts: [alpha]\nmail: {template: raw}\ncommands: ['echo \"${REPORTER_ALIAS:-here}\"']\n",
     );
-    let run = env.run(&["run", "one", "--hosts", "beta,@pair"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "one", "--hosts", "beta,@pair"])
+        .code(0)
+        .stderr_empty();
     assert_eq!(
         env.smtp.wait_for(1)[0].body().trim_end(),
         "<beta||ok>beta\n</>\n<gamma||ok>gamma\n</>\n<localhost||ok>here\n</>"
     );
 
-    let preview = env.run(&["preview", "one", "--hosts", "gamma"]);
-    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    let preview = env
+        .run(&["preview", "one", "--hosts", "gamma"])
+        .code(0)
+        .stderr_empty();
     assert!(
         preview.stdout.contains("<gamma||ok>gamma\n</>"),
         "{}",
@@ -291,21 +257,13 @@ fn hosts_flag_overrides_the_jobs_hosts() {
     );
     assert!(!preview.stdout.contains("alpha"), "{}", preview.stdout);
 
-    let bad = env.run(&["run", "one", "--hosts", "beta,web 1"]);
-    assert_eq!(bad.code, 2);
-    assert!(
-        bad.stderr
-            .contains("invalid value 'web 1' for '--hosts <H1,H2>': invalid host \"web 1\": expected host, user@host or host:port"),
-        "{}",
-        bad.stderr
-    );
-    let unknown = env.run(&["run", "one", "--hosts", "beta,@nope"]);
-    assert_eq!(unknown.code, 2);
-    assert_eq!(
-        unknown.stderr,
-        "reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups)\n"
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    env.run(&["run", "one", "--hosts", "beta,web 1"])
+        .code(2)
+        .stderr_contains("invalid value 'web 1' for '--hosts <H1,H2>': invalid host \"web 1\": expected host, user@host or host:port");
+    env.run(&["run", "one", "--hosts", "beta,@nope"])
+        .code(2)
+        .stderr_is("reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups)\n");
+    // Both runs have exited, so anything they sent has arrived.
     assert_eq!(env.smtp.received().len(), 1, "nothing ran on bad --hosts");
 }
 
@@ -316,10 +274,8 @@ fn check_accepts_addresses_that_name_the_node() {
         "each",
         "hosts: [localhost]\nmail: {per_host: true, to: 'ops+{{node}}@test.example'}\ncommands: [true]\n",
     );
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = env.run(&["run", "each"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["check"]).code(0).stderr_empty();
+    env.run(&["run", "each"]).code(0).stderr_empty();
     assert_eq!(
         env.smtp.wait_for(1)[0].rcpt_to,
         ["ops+localhost@test.example"]
@@ -339,33 +295,22 @@ fn host_and_target_mistakes_are_located() {
         "big",
         "targets: [10.0.0.0/15]\ncommands: ['ping {{target}}']\n",
     );
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
+    let mut run = env.run(&["check"]).code(2);
     for expected in [
         "jobs/groups.yaml:1:15: hosts[1]: unknown host group `@db` (not in the config's host_groups)",
         "jobs/bad-host.yaml:3:5: hosts[1]: invalid host \"db1:99999\": port must be 1-65535",
         "jobs/no-targets.yaml:2:5: commands[0]: `{{target}}` in `run` needs a `targets:` list to take its values from",
         "jobs/big.yaml:1:11: targets[0]: address range \"10.0.0.0/15\" has 131072 addresses (at most 65536 in all)",
     ] {
-        assert!(
-            run.stderr.contains(expected),
-            "{expected}\nmissing in:\n{}",
-            run.stderr
-        );
+        run = run.stderr_contains(expected);
     }
 }
 
 #[test]
 fn shipped_ping_sweep_runs_on_loopback() {
-    require_ping();
-    let repo = repo();
-    let env = Env::new(&format!(
-        "jobs_dir: {}\ntemplates_dir: {}\n",
-        repo.join("jobs").display(),
-        repo.join("templates").display()
-    ));
-    let run = env.run(&["run", "ping-sweep"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    tool("ping", "iputils-ping");
+    let env = Env::shipped();
+    env.run(&["run", "ping-sweep"]).code(0).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
     let subject = message.header("Subject").unwrap();
     assert!(subject.ends_with(": 16 of 16 answer"), "{subject}");
@@ -379,7 +324,7 @@ fn shipped_ping_sweep_runs_on_loopback() {
 
 #[test]
 fn a_slash_24_sweep_summarises_and_lists_only_failures() {
-    require_ping();
+    tool("ping", "iputils-ping");
     let env = Env::new(&format!(
         "templates_dir: {}\n",
         repo().join("templates").display()
@@ -393,7 +338,7 @@ fn a_slash_24_sweep_summarises_and_lists_only_failures() {
     let started = Instant::now();
     let run = env.run(&["run", "sweep", "--jobs", &pool.to_string()]);
     let took = started.elapsed();
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.code(1).stderr_empty();
     // Each ping answers in well under its 1 s wait; a pool that did not run them side by
     // side would need minutes. Generous, to catch only a hang or a serial pool.
     assert!(

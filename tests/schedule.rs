@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::support::Env;
+use crate::support::{Env, Run, tool};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -19,8 +19,7 @@ fn list_shows_next_run_in_the_config_timezone_and_last_status() {
         "by-hand",
         "description: only by hand\ncommands: [echo hi]\n",
     );
-    let before = env.run(&["list", "--json"]);
-    assert_eq!(before.code, 0, "{}", before.stderr);
+    let before = env.run(&["list", "--json"]).code(0).stderr_empty();
     let list = json(&before.stdout);
     let by_name = |name: &str| {
         list.as_array()
@@ -43,8 +42,15 @@ fn list_shows_next_run_in_the_config_timezone_and_last_status() {
     assert_eq!(by_name("by-hand")["next_run"], serde_json::Value::Null);
     assert_eq!(morning["last_status"], serde_json::Value::Null);
 
-    assert_eq!(env.run(&["run", "morning", "broken"]).code, 1);
-    let after = json(&env.run(&["list", "--json"]).stdout);
+    env.run(&["run", "morning", "broken"])
+        .code(1)
+        .stderr_empty();
+    let after = json(
+        &env.run(&["list", "--json"])
+            .code(0)
+            .stderr_empty()
+            .into_stdout(),
+    );
     let status = |name: &str| {
         after
             .as_array()
@@ -58,8 +64,10 @@ fn list_shows_next_run_in_the_config_timezone_and_last_status() {
     assert_eq!(status("broken"), "failed");
     assert_eq!(status("by-hand"), serde_json::Value::Null);
 
-    let text = env.run(&["list"]);
-    assert!(text.stdout.contains("T06:30:00+05:30"), "{}", text.stdout);
+    env.run(&["list"])
+        .code(0)
+        .stderr_empty()
+        .stdout_contains("T06:30:00+05:30");
 }
 
 #[test]
@@ -67,22 +75,14 @@ fn a_bad_cron_field_is_named_with_file_and_line() {
     let env = Env::new("");
     env.job("night", "commands: [df]\nschedule: \"0 25 * * *\"\n");
     env.job("weekday", "commands: [df]\nschedule: 0 6 * * MON-FRY\n");
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains(
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains(
             "jobs/night.yaml:2:11: schedule: invalid schedule \"0 25 * * *\": bad hour field: 25 is out of range 0-23"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(
+        )
+        .stderr_contains(
             "jobs/weekday.yaml:2:11: schedule: invalid schedule \"0 6 * * MON-FRY\": bad day-of-week field: \"FRY\" is not a value"
-        ),
-        "{}",
-        run.stderr
-    );
+        );
 }
 
 #[test]
@@ -90,19 +90,16 @@ fn check_warns_about_a_schedule_in_a_dst_gap() {
     let env = Env::new("timezone: Europe/Berlin\n");
     env.job("night", "schedule: 30 2 * * *\ncommands: [df]\n");
     env.job("early", "schedule: 30 3 * * *\ncommands: [df]\n");
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 0, "a warning is not an error: {}", run.stderr);
-    assert!(
-        run.stderr.contains("reporter: warning: ")
-            && run.stderr.contains(
-                "jobs/night.yaml:1:11: schedule: `30 2 * * *` names 02:30:00, which does not exist on "
-            )
-            && run.stderr.contains(" in time zone Europe/Berlin (clocks go forward); that day it runs at ")
-            && run.stderr.contains("T03:00:00+02:00 instead"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("early.yaml"), "{}", run.stderr);
+    // A warning is not an error: exit 0.
+    env.run(&["check"])
+        .code(0)
+        .stderr_contains("reporter: warning: ")
+        .stderr_contains(
+            "jobs/night.yaml:1:11: schedule: `30 2 * * *` names 02:30:00, which does not exist on ",
+        )
+        .stderr_contains(" in time zone Europe/Berlin (clocks go forward); that day it runs at ")
+        .stderr_contains("T03:00:00+02:00 instead")
+        .stderr_lacks("early.yaml");
 }
 
 #[test]
@@ -118,24 +115,22 @@ fn cron_daily_drop_in_runs_through_run_parts() {
     // run-parts skips names with a dot: this copy must not run a second time.
     std::os::unix::fs::symlink(binary, folder.join("reporter.sh")).unwrap();
 
-    let output = Command::new("run-parts")
+    let output = Command::new(tool("run-parts", "debianutils"))
         .arg(&folder)
         .env("REPORTER_CONFIG", env.path("reporter.yaml"))
         .current_dir(env.dir.path())
         .output()
-        .expect("run-parts (debianutils) is installed");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    env.smtp.wait_for(1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+        .expect("run run-parts");
+    // run-parts passes reporter's exit code and stderr through.
+    Run::new("run-parts cron.daily", output)
+        .code(0)
+        .stderr_empty();
+    // run-parts has waited for reporter: every message it sent has arrived.
     let received = env.smtp.received();
     assert_eq!(received.len(), 1, "only the daily job, once");
     assert_eq!(received[0].header("X-Reporter-Job").unwrap(), "nightly");
-    let history = json(&env.run(&["history", "--json"]).stdout);
-    assert_eq!(history[0]["trigger"], "cron", "{history}");
+    let history = env.history_json(&[]);
+    assert_eq!(history[0]["trigger"], "cron", "{history:?}");
 
     // check names the copy run-parts skips, and one without an exec bit.
     let no_exec = folder.join("reporter-old");
@@ -149,25 +144,17 @@ fn cron_daily_drop_in_runs_through_run_parts() {
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&check.stderr);
-    assert_eq!(check.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
+    Run::new("cron.daily/reporter check", check)
+        .code(2)
+        .stderr_contains(&format!(
             "{}: run-parts skips this copy of reporter: its name may only have letters, digits, `_` and `-` (rename it to `{}`)",
             folder.join("reporter.sh").display(),
             folder.join("reporter").display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
+        ))
+        .stderr_contains(&format!(
             "{}: run-parts skips this copy of reporter: it is not executable (chmod 0755 {0})",
             no_exec.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        !stderr.contains(&format!("{}: ", folder.join("reporter").display())),
-        "the well-named copy is fine: {stderr}"
-    );
+        ))
+        // The well-named copy is fine.
+        .stderr_lacks(&format!("{}: ", folder.join("reporter").display()));
 }

@@ -5,16 +5,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, Run};
+use nix::unistd::{Uid, User};
 
-fn running_as_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use crate::support::{Env, Run, require_root, tool};
 
-/// `reporter check` on `env`, run by root as the unprivileged user `nobody`.
-fn check_as_nobody(env: &Env) -> Run {
+/// `reporter check` on `env` by a user other than root, and that user's uid: as root, run
+/// as `nobody` through `setpriv`; otherwise as the user running the tests.
+#[track_caller]
+#[must_use = "check the run's exit code and stderr"]
+fn check_unprivileged(env: &Env) -> (Run, Uid) {
+    if !Uid::effective().is_root() {
+        return (env.run(&["check"]), Uid::effective());
+    }
+    let nobody = User::from_name("nobody").unwrap().expect("a user `nobody`");
     chmod(env.dir.path(), 0o755);
-    let output = Command::new("setpriv")
+    let output = Command::new(tool("setpriv", "util-linux"))
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_reporter"))
         .args([
@@ -24,8 +29,8 @@ fn check_as_nobody(env: &Env) -> Run {
         ])
         .env("HOME", "/nonexistent")
         .output()
-        .expect("setpriv (util-linux) runs");
-    Run::from(output)
+        .expect("run setpriv");
+    (Run::new("reporter check (as nobody)", output), nobody.uid)
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -33,7 +38,9 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 #[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
 fn root_refuses_files_others_could_have_written() {
+    require_root();
     let env = Env::new("");
     let open = env.job("open", "commands: [echo open]\n");
     chmod(&open, 0o666);
@@ -41,46 +48,25 @@ fn root_refuses_files_others_could_have_written() {
     let template = env.template("loose.txt.hbs", "{{job.name}}\n");
     chmod(&template, 0o664);
     env.job("fine", "commands: [echo fine]\n");
-    if !running_as_root() {
-        let run = env.run(&["run", "--all"]);
-        assert_eq!(run.code, 0, "not root: nothing to refuse: {}", run.stderr);
-        return;
-    }
     std::os::unix::fs::chown(&foreign, Some(65534), None).unwrap();
-    let run = env.run(&["run", "--all"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
     let shown = |p: &Path| p.display().to_string();
-    assert!(
-        run.stderr.contains(&format!(
+    env.run(&["run", "--all"])
+        .code(2)
+        .stderr_contains(&format!(
             "{}: `{}` is writable by group or others (mode 0666) and reporter runs as root: refusing it (fix: chmod go-w {})",
             shown(&open), shown(&open), shown(&open)
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(&format!(
+        ))
+        .stderr_contains(&format!(
             "`{}` is owned by uid 65534, not root",
             shown(&foreign)
-        )),
-        "{}",
-        run.stderr
-    );
-    // A run reads only the templates its jobs use; `check` reads them all.
-    let check = env.run(&["check"]);
-    assert!(
-        check
-            .stderr
-            .contains("loose.txt.hbs` is writable by group or others (mode 0664)"),
-        "{}",
-        check.stderr
-    );
-    let jobs: Vec<String> = env
-        .smtp
-        .wait_for(1)
-        .iter()
-        .map(|m| m.header("X-Reporter-Job").unwrap())
-        .collect();
+        ))
+        // A run reads only the templates its jobs use; `check` reads them all.
+        .stderr_lacks("loose.txt.hbs");
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains("loose.txt.hbs` is writable by group or others (mode 0664)");
+    // The runs have exited: every message they sent has arrived.
+    let jobs = env.smtp.jobs();
     assert!(jobs.contains(&"fine".to_owned()), "{jobs:?}");
     assert!(
         !jobs.contains(&"open".to_owned()) && !jobs.contains(&"foreign".to_owned()),
@@ -89,14 +75,9 @@ fn root_refuses_files_others_could_have_written() {
 
     let config = env.path("reporter.yaml");
     chmod(&config, 0o646);
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("reporter.yaml` is writable by group or others (mode 0646)"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains("reporter.yaml` is writable by group or others (mode 0646)");
 }
 
 #[test]
@@ -111,22 +92,21 @@ fn password_file_must_be_private_and_never_shown() {
     );
     env.write("reporter.yaml", &config);
     env.job("j", "commands: [echo hi]\n");
-    let check = env.run(&["check"]);
-    assert_eq!(check.code, 2);
-    assert!(
-        check.stderr.contains("mail.smtp.password_file: `")
-            && check.stderr.contains(
-                "smtp.pass` has mode 0644; a password file must be 0600 or 0400 (fix: chmod 600 "
-            ),
-        "{}",
-        check.stderr
-    );
+    let check = env
+        .run(&["check"])
+        .code(2)
+        .stderr_contains("mail.smtp.password_file: `")
+        .stderr_contains(
+            "smtp.pass` has mode 0644; a password file must be 0600 or 0400 (fix: chmod 600 ",
+        );
 
     chmod(&password, 0o600);
-    assert_eq!(env.run(&["check"]).code, 0);
+    env.run(&["check"]).code(0).stderr_empty();
     // The test relay offers no AUTH, so the login fails: the error must not carry the secret.
-    let run = env.run(&["-vv", "run", "j"]);
-    assert_eq!(run.code, 75, "{}", run.stderr);
+    let run = env
+        .run(&["-vv", "run", "j"])
+        .code(75)
+        .stderr_contains("j: report not delivered (relay 127.0.0.1:");
     for output in [&run.stdout, &run.stderr, &check.stderr] {
         assert!(!output.contains(secret), "secret leaked: {output}");
     }
@@ -136,23 +116,15 @@ fn password_file_must_be_private_and_never_shown() {
 }
 
 #[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
 fn user_runs_commands_with_that_users_ids() {
+    require_root();
     let env = Env::new("");
     env.job(
         "as-nobody",
         "user: nobody\ncwd: /\ncommands: ['id -u; id -g; id -G; echo \"$HOME $USER\"']\n",
     );
-    if !running_as_root() {
-        let check = env.run(&["check"]);
-        assert!(
-            check.stderr.contains("needs reporter to run as root"),
-            "{}",
-            check.stderr
-        );
-        return;
-    }
-    let run = env.run(&["run", "as-nobody"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "as-nobody"]).code(0).stderr_empty();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let name = std::ffi::CString::new("nobody").unwrap();
     let groups: Vec<String> = nix::unistd::getgrouplist(&name, nobody.gid)
@@ -173,45 +145,21 @@ fn user_runs_commands_with_that_users_ids() {
 
 #[test]
 fn user_needs_root() {
-    if !running_as_root() {
-        return user_needs_root_as_this_user();
-    }
-    // Run reporter itself as an unprivileged user.
-    let env = Env::new("");
-    env.job("as-nobody", "user: daemon\ncommands: [id]\n");
-    let run = check_as_nobody(&env);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("as-nobody.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid 65534)"),
-        "{}",
-        run.stderr
-    );
-}
-
-fn user_needs_root_as_this_user() {
     let env = Env::new("");
     env.job("as-daemon", "user: daemon\ncommands: [id]\n");
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("needs reporter to run as root"),
-        "{}",
-        run.stderr
-    );
+    let (run, uid) = check_unprivileged(&env);
+    run.code(2).stderr_contains(&format!(
+        "as-daemon.yaml:1:7: user: running commands as `daemon` needs reporter to run as root (it runs as uid {uid})"
+    ));
 }
 
 #[test]
 fn unknown_user_is_a_config_error() {
     let env = Env::new("");
     env.job("ghost", "user: no-such-user-7782\ncommands: [id]\n");
-    let run = env.run(&["check"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("ghost.yaml:1:7: user: no user `no-such-user-7782` on this system"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains("ghost.yaml:1:7: user: no user `no-such-user-7782` on this system");
 }
 
 #[test]
@@ -219,18 +167,10 @@ fn check_warns_other_users_about_files_anyone_could_change() {
     let env = Env::new("");
     let open = env.job("open", "commands: [echo open]\n");
     chmod(&open, 0o666);
-    let run = if running_as_root() {
-        check_as_nobody(&env)
-    } else {
-        env.run(&["check"])
-    };
-    assert_eq!(run.code, 0, "a warning, not an error: {}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
-            "reporter: warning: `{}` is writable by group or others (mode 0666): they can change what reporter runs",
-            open.display()
-        )),
-        "{}",
-        run.stderr
-    );
+    let (run, _) = check_unprivileged(&env);
+    // A warning, not an error.
+    run.code(0).stderr_contains(&format!(
+        "reporter: warning: `{}` is writable by group or others (mode 0666): they can change what reporter runs",
+        open.display()
+    ));
 }

@@ -3,26 +3,18 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use crate::support::smtp::{SmtpServer, closed_port};
 use crate::support::{Behaviour, Env, read, wait_until};
 
-/// An installation whose relay refuses connections.
-fn refusing() -> Env {
-    let env = Env::new("");
-    env.write_config_for(closed_port(), "");
-    env
-}
-
 #[test]
 fn refused_mail_is_spooled_and_flushed_later() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
-    let run = env.run(&["run", "lost"]);
-    assert_eq!(run.code, 75, "{}", run.stderr);
-    assert!(run.stderr.contains("kept in"), "{}", run.stderr);
+    env.run(&["run", "lost"])
+        .code(75)
+        .stderr_contains("kept in");
     let spooled = env.spooled("state/spool");
     assert_eq!(spooled.len(), 1);
     let text = read(&spooled[0]);
@@ -32,8 +24,7 @@ fn refused_mail_is_spooled_and_flushed_later() {
     );
 
     env.write_config("");
-    let flush = env.run(&["flush"]);
-    assert_eq!(flush.code, 0, "{}", flush.stderr);
+    env.run(&["flush"]).code(0).stderr_empty();
     assert!(env.spooled("state/spool").is_empty());
     let messages = env.smtp.wait_for(1);
     assert_eq!(messages[0].header("X-Reporter-Job").unwrap(), "lost");
@@ -42,18 +33,15 @@ fn refused_mail_is_spooled_and_flushed_later() {
 
 #[test]
 fn every_run_flushes_the_spool_first() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("first", "commands: [echo one]\n");
     env.job("second", "commands: [echo two]\n");
-    assert_eq!(env.run(&["run", "first"]).code, 75);
+    env.run(&["run", "first"])
+        .code(75)
+        .stderr_contains("first: report not delivered");
     env.write_config("");
-    let run = env.run(&["run", "second"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let messages = env.smtp.wait_for(2);
-    let mut jobs: Vec<String> = messages
-        .iter()
-        .map(|m| m.header("X-Reporter-Job").unwrap())
-        .collect();
+    env.run(&["run", "second"]).code(0).stderr_empty();
+    let mut jobs = env.smtp.jobs();
     jobs.sort();
     assert_eq!(jobs, ["first", "second"]);
     assert!(env.spooled("state/spool").is_empty());
@@ -63,34 +51,45 @@ fn every_run_flushes_the_spool_first() {
 fn permanent_rejection_goes_to_dead_letters() {
     let env = Env::with_smtp(Behaviour::Reject, "");
     env.job("rejected", "commands: [echo hi]\n");
-    let run = env.run(&["run", "rejected"]);
-    assert_eq!(run.code, 75, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("rejected: report rejected permanently"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("moved to"), "{}", run.stderr);
+    env.run(&["run", "rejected"])
+        .code(75)
+        .stderr_contains("rejected: report rejected permanently")
+        .stderr_contains("moved to");
     assert!(env.spooled("state/spool").is_empty());
     assert_eq!(env.spooled("state/spool/dead").len(), 1);
 }
 
 #[test]
 fn old_mail_goes_to_dead_letters() {
-    let env = refusing();
+    let env = Env::refusing();
     env.job("stale", "commands: [echo hi]\n");
-    assert_eq!(env.run(&["run", "stale"]).code, 75);
+    env.run(&["run", "stale"])
+        .code(75)
+        .stderr_contains("stale: report not delivered");
     let port = closed_port();
     env.write_config_for(port, "  spool_max_age: 1s\n");
     // `mail:` is the last section of the generated config, so the key lands inside it.
-    std::thread::sleep(Duration::from_millis(2100));
-    let flush = env.run(&["flush"]);
-    assert_eq!(flush.code, 75, "{}", flush.stderr);
-    assert!(
-        flush.stderr.contains("undeliverable for more than 1s"),
-        "{}",
-        flush.stderr
+    // The spool dates a message by its `created:` line: make it an hour old, rather than
+    // wait for it to age.
+    let [spooled] = &env.spooled("state/spool")[..] else {
+        panic!("one message spooled")
+    };
+    let text = read(spooled);
+    let created: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("created: "))
+        .unwrap_or_else(|| panic!("a `created:` line in {text}"))
+        .parse()
+        .unwrap();
+    let old = text.replacen(
+        &format!("created: {created}\n"),
+        &format!("created: {}\n", created - 3600),
+        1,
     );
+    std::fs::write(spooled, old).unwrap();
+    env.run(&["flush"])
+        .code(75)
+        .stderr_contains("undeliverable for more than 1s");
     assert_eq!(env.spooled("state/spool/dead").len(), 1);
 }
 
@@ -100,13 +99,13 @@ fn a_crash_after_the_relay_took_the_message_sends_it_again_not_never() {
     let env = Env::new("");
     env.write_config_for(slow.port, "");
     env.job("crash", "commands: [echo hi]\n");
-    let mut child = env.spawn(&["run", "crash"]);
+    let child = env.start(&["run", "crash"]);
     assert!(
         wait_until(|| slow.received().len() == 1),
         "the relay got the message"
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
-    child.wait().unwrap();
+    child.signal(Signal::SIGKILL);
+    child.wait().killed_by(Signal::SIGKILL).stderr_empty();
     assert_eq!(
         env.spooled("state/spool").len(),
         1,
@@ -114,8 +113,8 @@ fn a_crash_after_the_relay_took_the_message_sends_it_again_not_never() {
     );
 
     env.write_config("");
-    assert_eq!(env.run(&["flush"]).code, 0);
-    let again = env.smtp.wait_for(1);
+    env.run(&["flush"]).code(0).stderr_empty();
+    let again = env.smtp.received();
     assert_eq!(again.len(), 1);
     assert_eq!(
         again[0].header("Message-ID"),
@@ -127,19 +126,21 @@ fn a_crash_after_the_relay_took_the_message_sends_it_again_not_never() {
 
 #[test]
 fn concurrent_flushes_send_each_message_once() {
-    let env = refusing();
+    let env = Env::refusing();
     for name in ["a", "b", "c", "d"] {
         env.job(name, "commands: [true]\n");
     }
-    assert_eq!(env.run(&["run", "--all"]).code, 75);
+    env.run(&["run", "--all"])
+        .code(75)
+        .stderr_contains("report not delivered");
     assert_eq!(env.spooled("state/spool").len(), 4);
     let slow = SmtpServer::start(Behaviour::AcceptAfter(Duration::from_millis(200)));
     env.write_config_for(slow.port, "");
-    let flushes: Vec<_> = (0..3).map(|_| env.spawn(&["flush"])).collect();
-    for mut flush in flushes {
-        flush.wait().unwrap();
+    let flushes: Vec<_> = (0..3).map(|_| env.start(&["flush"])).collect();
+    for flush in flushes {
+        flush.wait().code(0).stderr_empty();
     }
     assert!(env.spooled("state/spool").is_empty());
-    std::thread::sleep(Duration::from_millis(300));
+    // Every flush has exited: every message they delivered has arrived.
     assert_eq!(slow.received().len(), 4, "each message exactly once");
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Behaviour, Env, read, smtp::closed_port};
+use crate::support::{Behaviour, Env, read};
 
 #[test]
 fn file_transport_writes_one_eml_per_message() {
@@ -10,8 +10,7 @@ fn file_transport_writes_one_eml_per_message() {
     env.write("reporter.yaml", "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: file\n  file: {dir: outbox}\n");
     env.job("one", "commands: [echo one]\n");
     env.job("two", "commands: [echo two]\n");
-    let run = env.run(&["run", "--all"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "--all"]).code(0).stderr_empty();
     let mut files: Vec<_> = std::fs::read_dir(env.path("outbox"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -44,8 +43,7 @@ fn sendmail_transport_pipes_the_message() {
         fake.display()
     ));
     env.job("viasendmail", "commands: [echo hi]\n");
-    let run = env.run(&["run", "viasendmail"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.run(&["run", "viasendmail"]).code(0).stderr_empty();
     let args = read(env.path("args"));
     assert!(
         args.contains("r@test.example") && args.contains("admin@test.example"),
@@ -57,19 +55,11 @@ fn sendmail_transport_pipes_the_message() {
 
 #[test]
 fn refused_connection_exits_75() {
-    let env = Env::new("");
-    env.write("reporter.yaml", &format!(
-        "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  smtp: {{host: 127.0.0.1, port: {}, timeout: 5s}}\n",
-        closed_port()
-    ));
+    let env = Env::refusing();
     env.job("lost", "commands: [echo hi]\n");
-    let run = env.run(&["run", "lost"]);
-    assert_eq!(run.code, 75, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("lost: report not delivered"),
-        "{}",
-        run.stderr
-    );
+    env.run(&["run", "lost"])
+        .code(75)
+        .stderr_contains("lost: report not delivered");
 }
 
 #[test]
@@ -77,9 +67,9 @@ fn temporary_and_permanent_rejections_exit_75() {
     for (behaviour, expected) in [(Behaviour::TempFail, "451"), (Behaviour::Reject, "550")] {
         let env = Env::with_smtp(behaviour, "");
         env.job("rejected", "commands: [echo hi]\n");
-        let run = env.run(&["run", "rejected"]);
-        assert_eq!(run.code, 75, "{}", run.stderr);
-        assert!(run.stderr.contains(expected), "{}", run.stderr);
+        env.run(&["run", "rejected"])
+            .code(75)
+            .stderr_contains(expected);
         assert!(env.smtp.received().is_empty());
     }
 }
@@ -96,8 +86,9 @@ fn silent_relay_does_not_hang_past_the_timeout() {
     );
     env.job("quiet", "commands: [echo hi]\n");
     let started = Instant::now();
-    let run = env.run(&["run", "quiet"]);
-    assert_eq!(run.code, 75, "{}", run.stderr);
+    env.run(&["run", "quiet"])
+        .code(75)
+        .stderr_contains("quiet: report not delivered");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",

@@ -1,12 +1,15 @@
 //! The test harness: a temporary installation (config, jobs, templates, state), the real
 //! binary run against it, and a real SMTP server on loopback.
 
+pub mod run;
 pub mod smtp;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+pub use run::{Run, Running};
 pub use smtp::{Behaviour, SmtpServer};
 
 /// The checkout, for the shipped examples.
@@ -17,23 +20,6 @@ pub fn repo() -> PathBuf {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub smtp: SmtpServer,
-}
-
-/// What a run of the binary did.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
 }
 
 impl Env {
@@ -53,6 +39,23 @@ impl Env {
         std::fs::create_dir_all(env.path("templates")).unwrap();
         env.write_config(extra);
         env
+    }
+
+    /// An installation whose relay refuses connections (nothing listens on its port).
+    pub fn refusing() -> Env {
+        let env = Env::new("");
+        env.write_config_for(smtp::closed_port(), "");
+        env
+    }
+
+    /// An installation that uses the checkout's shipped jobs and templates.
+    pub fn shipped() -> Env {
+        let repo = repo();
+        Env::new(&format!(
+            "jobs_dir: {}\ntemplates_dir: {}\n",
+            repo.join("jobs").display(),
+            repo.join("templates").display()
+        ))
     }
 
     pub fn write_config(&self, extra: &str) {
@@ -99,7 +102,7 @@ impl Env {
         self.write(&format!("templates/{file}"), text)
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reporter"));
         command
             .args(["--config", self.path("reporter.yaml").to_str().unwrap()])
@@ -110,17 +113,49 @@ impl Env {
         command
     }
 
-    /// Starts the binary in the background, its output discarded.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut command = self.command(args);
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        command.spawn().expect("start reporter")
+    /// Starts the binary in the background; [`Running::wait`] gives its [`Run`].
+    #[must_use = "wait for it and check its exit code and stderr"]
+    pub fn start(&self, args: &[&str]) -> Running {
+        let stdout = tempfile::NamedTempFile::new().unwrap();
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let child = self
+            .command(args)
+            .stdout(stdout.reopen().unwrap())
+            .stderr(stderr.reopen().unwrap())
+            .spawn()
+            .expect("start reporter");
+        Running::new(describe(args), child, stdout, stderr)
     }
 
-    /// Runs the binary to completion.
+    /// Runs the binary to completion. Its exit code and stderr must be checked.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run reporter").into()
+        let output = self.command(args).output().expect("run reporter");
+        Run::new(describe(args), output)
     }
+
+    /// The recorded runs `reporter history --json ARGS` prints, newest first.
+    #[track_caller]
+    pub fn history_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["history", "--json"];
+        all.extend_from_slice(args);
+        let stdout = self.run(&all).code(0).stderr_empty().into_stdout();
+        match serde_json::from_str(&stdout) {
+            Ok(serde_json::Value::Array(runs)) => runs,
+            other => panic!("not a JSON array ({other:?}):\n{stdout}"),
+        }
+    }
+}
+
+/// A run's command line, for messages.
+fn describe(args: &[&str]) -> String {
+    format!("reporter {}", args.join(" "))
+}
+
+/// This machine's host name, as reports name it (`host.hostname`).
+pub fn hostname() -> String {
+    nix::unistd::gethostname().unwrap().into_string().unwrap()
 }
 
 pub fn read(path: impl AsRef<Path>) -> String {
@@ -128,39 +163,86 @@ pub fn read(path: impl AsRef<Path>) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
 
-/// Processes whose command line contains `marker` (to prove nothing was left behind).
-pub fn processes_matching(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        if pid == std::process::id().to_string() {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) {
-            found.push(format!("{pid}: {cmdline}"));
-        }
-    }
-    found
+/// A running process: its id and command line (arguments joined by spaces).
+pub struct Process {
+    pub pid: u32,
+    pub cmdline: String,
 }
 
-/// Waits (up to a generous bound) until `condition` holds.
-pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.pid, self.cmdline)
+    }
+}
+
+/// `prefix` made unique to this run of the tests (its process id, padded so that no id is a
+/// prefix of another), for markers in command lines: another test suite running on the
+/// same machine at the same time has processes of its own.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:07}", std::process::id())
+}
+
+/// Processes (other than the tests') whose command line contains `marker`, to prove nothing
+/// was left behind or to see a command start.
+pub fn processes_matching(marker: &str) -> Vec<Process> {
+    let own = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (pid != own && cmdline.contains(marker)).then_some(Process { pid, cmdline })
+        })
+        .collect()
+}
+
+/// Waits until `condition` holds; false if it still does not after a generous bound (which
+/// only catches hangs).
+pub fn wait_until(condition: impl FnMut() -> bool) -> bool {
+    wait_up_to(Duration::from_secs(30), condition)
+}
+
+/// Waits until `condition` holds, for at most `limit`.
+pub fn wait_up_to(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
         if condition() {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
     condition()
+}
+
+/// The path of the tool `name` a test needs; fails the test, saying which Debian package
+/// provides it, when it is not installed.
+#[track_caller]
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    // Daemons such as sshd live in sbin, often not on PATH; sshd needs an absolute path.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "this test needs `{name}`, which is not installed \
+                 (Debian/Ubuntu: apt-get install {package}; .ci/run installs it)"
+            )
+        })
+}
+
+/// For the tests only built to run as root (`reporter_tests_as_root`, set by build.rs):
+/// fails when they run as another user than the one they were built by.
+#[track_caller]
+pub fn require_root() {
+    let uid = nix::unistd::geteuid();
+    assert!(
+        uid.is_root(),
+        "this test needs root and was built by root, but runs as uid {uid}: \
+         rebuild as this user (cargo clean -p reporter) to have it skipped"
+    );
 }

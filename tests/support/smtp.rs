@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the server treats a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,16 +87,27 @@ impl SmtpServer {
         SmtpServer { port, received }
     }
 
+    /// The messages received so far. A message is recorded before the server answers its
+    /// final dot, so once a client has exited every message it delivered is here: after a
+    /// run has finished, nothing more is to be waited for.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits (up to a generous bound) for `count` messages.
+    /// The `X-Reporter-Job` of each message received so far, in order of arrival.
+    pub fn jobs(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|m| {
+                m.header("X-Reporter-Job")
+                    .expect("an X-Reporter-Job header")
+            })
+            .collect()
+    }
+
+    /// Waits (up to a generous bound) for `count` messages, for senders still running.
     pub fn wait_for(&self, count: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.received().len() < count && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until(|| self.received().len() >= count);
         self.received()
     }
 }
@@ -172,6 +183,8 @@ fn session(
                 reply(&mut out, "451 4.3.0 try again later")?;
             } else {
                 current.data = data;
+                // Recorded before the reply: a client that saw its message accepted has
+                // left it here (see `SmtpServer::received`).
                 store.lock().unwrap().push(current.clone());
                 if let Behaviour::AcceptAfter(delay) = mode {
                     thread::sleep(delay);

@@ -5,7 +5,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::{tool, wait_up_to};
 
 /// Aliases of the `ssh_config` that reach the server. Each sets `REPORTER_ALIAS` to its
 /// own name in the remote environment, so a command can tell which alias it ran under.
@@ -19,9 +21,12 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// Starts a server; panics saying what to install when OpenSSH is missing.
+    /// Starts a server; fails the test saying what to install when OpenSSH is missing.
     pub fn start() -> Sshd {
-        let sshd = find_sshd();
+        // sshd re-executes itself, so it needs its absolute path.
+        let sshd = tool("sshd", "openssh-server");
+        // Reporter runs the client; without it every host would look unreachable.
+        tool("ssh", "openssh-client");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = |name: &str| dir.path().join(name);
         keygen(&path("host_key"));
@@ -119,17 +124,17 @@ impl Sshd {
     }
 
     fn wait_until_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
+        let listening = wait_up_to(Duration::from_secs(10), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("sshd exited ({status}) on start-up:\n{}", self.log());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sshd does not listen on port {port}:\n{}", self.log());
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            listening,
+            "sshd does not listen on port {port}:\n{}",
+            self.log()
+        );
     }
 }
 
@@ -137,39 +142,20 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Shown with the failing test's output: why a login may have failed.
+            eprintln!("--- sshd log:\n{}", self.log());
+        }
     }
 }
 
-fn find_sshd() -> PathBuf {
-    // sshd re-executes itself, so it needs its absolute path; it is in sbin, often not on PATH.
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    ["/usr/sbin", "/usr/local/sbin"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(on_path)
-        .map(|dir| dir.join("sshd"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the ssh tests need an OpenSSH server: `sshd` is not installed \
-                 (Debian/Ubuntu: apt-get install openssh-server; .ci/run installs it)"
-            )
-        })
-}
-
 fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
+    let status = Command::new(tool("ssh-keygen", "openssh-client"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "reporter-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
-        .unwrap_or_else(|e| {
-            panic!(
-                "the ssh tests need `ssh-keygen` ({e}): apt-get install openssh-client openssh-server"
-            )
-        });
+        .expect("run ssh-keygen");
     assert!(status.success(), "ssh-keygen failed for {}", path.display());
 }
 
