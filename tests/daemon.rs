@@ -163,6 +163,46 @@ fn a_job_never_overlaps_itself_and_sigterm_waits_for_it() {
 }
 
 #[test]
+fn jobs_that_fire_together_share_one_pool() {
+    // Two jobs of three commands each fire in the same second; with `pool_size: 2` at most
+    // two commands may run at once in all (each job with a pool of its own ran four).
+    let env = Env::new("pool_size: 2\n");
+    let running = env.path("running");
+    std::fs::create_dir(&running).unwrap();
+    let command = format!(
+        "    - touch {dir}/$$ && sleep 0.4 && ls {dir} | wc -l >> {dir}.seen && rm {dir}/$$\n",
+        dir = running.display()
+    );
+    for name in ["left", "right"] {
+        env.job(
+            name,
+            &format!(
+                "schedule: \"* * * * * *\"\ncommands:\n{}",
+                command.repeat(3)
+            ),
+        );
+    }
+    let daemon = Daemon::start(&env);
+    assert!(
+        wait_until(|| jobs_received(&env, "left") > 0 && jobs_received(&env, "right") > 0),
+        "{}",
+        daemon.log()
+    );
+    daemon
+        .stop()
+        .code(0)
+        .stderr_contains("left: started")
+        .stderr_contains("right: started")
+        .stderr_contains("daemon stopped");
+    let seen: Vec<usize> = read(env.path("running.seen"))
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert!(seen.len() >= 6, "{seen:?}");
+    assert_eq!(seen.iter().max(), Some(&2), "at most 2 at once: {seen:?}");
+}
+
+#[test]
 fn a_second_sigterm_kills_running_commands_and_their_report_still_goes_out() {
     let env = Env::new("");
     env.job(
