@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::cli::Selection;
-use crate::config::address::AddressSpec;
+use crate::config::address::{AddressError, AddressSpec};
 use crate::config::hosts;
 use crate::config::{Config, ConfigError};
 use crate::exit::{self, Tally};
@@ -34,7 +34,7 @@ pub fn run(
         .iter()
         .filter_map(|a| {
             a.parse()
-                .map_err(|e: crate::config::address::AddressError| {
+                .map_err(|e: AddressError| {
                     errors.push(ConfigError::at_key(
                         Path::new(COMMAND_LINE),
                         "--to",

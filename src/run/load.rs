@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::error::Source;
 use crate::config::job::{self, job_name};
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TransportConfig, trust};
 use crate::history::History;
@@ -154,7 +155,7 @@ fn with_templates(
             let found = templates.has_text(&job.mail.template);
             if !found {
                 let text = std::fs::read_to_string(&job.path).unwrap_or_default();
-                problems.push(crate::config::error::Source::new(&job.path, &text).error(
+                problems.push(Source::new(&job.path, &text).error(
                     "mail.template",
                     format!(
                         "template `{}` not found (expected `{}`)",

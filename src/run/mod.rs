@@ -108,13 +108,7 @@ pub async fn execute(
         to: &options.to,
         run_id: &run_id,
     };
-    let mut outbox = Outbox::open(
-        composer,
-        config,
-        options.mode,
-        options.digest,
-        plan.jobs.len(),
-    );
+    let mut outbox = Outbox::open(composer, options.mode, options.digest, plan.jobs.len());
     let meta = RunMeta {
         run_id: &run_id,
         trigger: options.trigger,

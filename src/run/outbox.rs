@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError, Job};
+use crate::config::{ConfigError, Job};
 use crate::history::Decision;
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
@@ -65,16 +65,10 @@ struct HtmlOrigin<'p> {
 impl<'a> Outbox<'a> {
     /// Opens the outbox of a run of `jobs` jobs. Sending starts by flushing the spool, in
     /// the background while the commands run.
-    pub fn open(
-        composer: Composer<'a>,
-        config: &Config,
-        mode: Mode,
-        digest: bool,
-        jobs: usize,
-    ) -> Outbox<'a> {
+    pub fn open(composer: Composer<'a>, mode: Mode, digest: bool, jobs: usize) -> Outbox<'a> {
         let destination = match mode {
             Mode::Send => {
-                let mailer = Arc::new(Mailer::new(config));
+                let mailer = Arc::new(Mailer::new(composer.config));
                 let flush = {
                     let (mailer, waiting) = (Arc::clone(&mailer), mailer.spool().list());
                     tokio::spawn(async move { mailer.flush(waiting).await })
