@@ -9,12 +9,12 @@ use chrono::{DateTime, FixedOffset};
 use lettre::Message;
 use tracing::error;
 
-use crate::config::address::AddressSpec;
+use crate::config::address::{AddressError, AddressSpec, parse_mailbox};
 use crate::config::hosts::HostSpec;
 use crate::config::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE};
 use crate::config::{Config, Job};
 use crate::mail::fit::{self, MESSAGE_LIMIT, Measured};
-use crate::mail::message::{BuildError, Built, Draft, Stamp};
+use crate::mail::message::{BuildError, Built, Draft, Stamp, one_line};
 use crate::render::{RenderError, Templates};
 use crate::report::{Context, PreviousResult};
 
@@ -38,6 +38,13 @@ pub enum ComposeError {
     /// A header template (subject, address) of a job file.
     #[error("{}: {source}", path.display())]
     Header { path: PathBuf, source: RenderError },
+    /// An address of a job file that rendered into something that is not one.
+    #[error("{}: mail.{key}: {source}", path.display())]
+    Address {
+        path: PathBuf,
+        key: &'static str,
+        source: AddressError,
+    },
     #[error("{}: {source}; the report cannot be mailed", path.display())]
     Build { path: PathBuf, source: BuildError },
 }
@@ -157,7 +164,7 @@ impl Composer<'_> {
     /// Renders a job's message; a template that fails falls back to the built-in one (with
     /// the error on top), so the report still goes out. Returns what failed.
     fn render(&self, job: &Job, context: &Context<'_>) -> (Draft, Vec<ComposeError>) {
-        let (templates, config) = (self.templates, self.config);
+        let templates = self.templates;
         let mut errors = Vec::new();
         // The context is converted for Handlebars once, for the body and every header.
         let recovered = context.run.recovered;
@@ -166,49 +173,24 @@ impl Composer<'_> {
             handlebars::Context::wraps(serde_json::Value::Null).expect("null converts")
         });
         let context = &prepared;
-        let mut header = |template: &str, fallback: &str| {
-            templates
-                .render_inline_in(template, context)
-                .unwrap_or_else(|source| {
-                    errors.push(ComposeError::Header {
-                        path: job.path.clone(),
-                        source,
-                    });
-                    templates
-                        .render_inline_in(fallback, context)
-                        .unwrap_or_else(|_| fallback.to_owned())
-                })
-        };
-        let mut subject = header(&job.mail.subject, DEFAULT_SUBJECT);
+        let mut subject = templates
+            .render_inline_in(&job.mail.subject, context)
+            .unwrap_or_else(|source| {
+                errors.push(ComposeError::Header {
+                    path: job.path.clone(),
+                    source,
+                });
+                templates
+                    .render_inline_in(DEFAULT_SUBJECT, context)
+                    .unwrap_or_else(|_| DEFAULT_SUBJECT.to_owned())
+            });
         // A subject that does not say so itself is marked: the recovery mail of an
         // on-failure job must not read like another alert.
         if recovered && !job.mail.subject.contains("run.recovered") {
             subject.insert_str(0, RECOVERED);
         }
-        let from = header(job.mail.from.as_str(), config.mail.from.as_str());
-        // An address template that fails to render falls back to the config's first recipient.
-        let admin = config.mail.to[0].as_str();
-        let to: Vec<String> = self
-            .recipients(&job.mail.to)
-            .iter()
-            .map(|a| header(a.as_str(), admin))
-            .collect();
-        let cc: Vec<String> = if self.to.is_empty() {
-            job.mail
-                .cc
-                .iter()
-                .map(|a| header(a.as_str(), admin))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let reply_to = job
-            .mail
-            .reply_to
-            .as_ref()
-            .map(|a| header(a.as_str(), admin));
-
-        let text = templates
+        let addresses = self.addresses(job, context, &mut errors);
+        let mut text = templates
             .render_text_in(&job.mail.template, context)
             .unwrap_or_else(|e| {
                 let fallback = templates
@@ -220,9 +202,24 @@ impl Composer<'_> {
                 errors.push(e.into());
                 text
             });
+        if !addresses.problems.is_empty() {
+            let heading = if addresses.misrouted {
+                "This report could not go to its recipients, so it came to the config's mail.to:"
+            } else {
+                "An address of this report was invalid, so the config's was used or it was left out:"
+            };
+            text = format!("{heading}\n{}\n\n{text}", addresses.problems.join("\n"));
+        }
         let html = templates
             .render_html_in(&job.mail.template, context)
             .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
+        let Addresses {
+            from,
+            to,
+            cc,
+            reply_to,
+            ..
+        } = addresses;
         let draft = Draft {
             from,
             to,
@@ -235,6 +232,93 @@ impl Composer<'_> {
         };
         (draft, errors)
     }
+    /// Renders the addresses of `job`'s message. One that fails to render, or renders into
+    /// something that is not an address, is replaced: a recipient sends the report to the
+    /// config's `mail.to` instead (a report is never dropped for it), a sender by the
+    /// config's `mail.from`, a Reply-To is left out. Each such failure is in `errors`.
+    fn addresses(
+        &self,
+        job: &Job,
+        context: &handlebars::Context,
+        errors: &mut Vec<ComposeError>,
+    ) -> Addresses {
+        let first_error = errors.len();
+        let mut address = |template: &str, key: &'static str| -> Option<String> {
+            let error = match self.templates.render_inline_in(template, context) {
+                Ok(rendered) => match parse_mailbox(&one_line(&rendered)) {
+                    Ok(_) => return Some(rendered),
+                    Err(source) => ComposeError::Address {
+                        path: job.path.clone(),
+                        key,
+                        source,
+                    },
+                },
+                Err(source) => ComposeError::Header {
+                    path: job.path.clone(),
+                    source,
+                },
+            };
+            errors.push(error);
+            None
+        };
+        let from = address(job.mail.from.as_str(), "from");
+        let to: Vec<Option<String>> = self
+            .recipients(&job.mail.to)
+            .iter()
+            .map(|a| address(a.as_str(), "to"))
+            .collect();
+        let cc: Vec<Option<String>> = match self.to.is_empty() {
+            true => job
+                .mail
+                .cc
+                .iter()
+                .map(|a| address(a.as_str(), "cc"))
+                .collect(),
+            false => Vec::new(),
+        };
+        let reply_to = job
+            .mail
+            .reply_to
+            .as_ref()
+            .and_then(|a| address(a.as_str(), "reply_to"));
+        let config = |template: &str| {
+            self.templates
+                .render_inline_in(template, context)
+                .unwrap_or_else(|_| template.to_owned())
+        };
+        let misrouted = to.iter().chain(&cc).any(Option::is_none);
+        let (to, cc) = if misrouted {
+            let admins = self.config.mail.to.iter().map(|a| config(a.as_str()));
+            (admins.collect(), Vec::new())
+        } else {
+            (
+                to.into_iter().flatten().collect(),
+                cc.into_iter().flatten().collect(),
+            )
+        };
+        Addresses {
+            from: from.unwrap_or_else(|| config(self.config.mail.from.as_str())),
+            to,
+            cc,
+            reply_to,
+            misrouted,
+            problems: errors[first_error..]
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// The addresses of a message, and why any of them is not the job's own.
+struct Addresses {
+    from: String,
+    to: Vec<String>,
+    cc: Vec<String>,
+    reply_to: Option<String>,
+    /// The recipients are the config's, not the job's.
+    misrouted: bool,
+    problems: Vec<String>,
 }
 
 /// One context per host, in the order the job lists them, each with only that host's

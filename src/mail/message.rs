@@ -59,13 +59,34 @@ pub struct Stamp<'a> {
 }
 
 /// A header value rendered from a template, made one line: CR, LF and other control
-/// characters become spaces, so a template cannot add headers or recipients.
+/// characters become spaces, so a template cannot add headers or recipients. Lines are
+/// folded between words when the message is written; a word too long for any line (RFC
+/// 5322 allows 998 octets) is cut, ending in `…`.
 pub fn one_line(value: &str) -> String {
     let line: String = value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    line.trim().to_owned()
+    let line = line.trim();
+    if line.split(' ').all(|word| word.len() <= LONGEST_WORD) {
+        return line.to_owned();
+    }
+    let words: Vec<String> = line.split(' ').map(cut_word).collect();
+    words.join(" ")
+}
+
+/// The longest word a header keeps: a folded line holds the header's name and one word.
+const LONGEST_WORD: usize = 900;
+
+fn cut_word(word: &str) -> String {
+    if word.len() <= LONGEST_WORD {
+        return word.to_owned();
+    }
+    let mut end = LONGEST_WORD - '…'.len_utf8();
+    while !word.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &word[..end])
 }
 
 fn mailbox(value: &str, key: &'static str) -> Result<Mailbox, BuildError> {
@@ -191,6 +212,14 @@ mod tests {
         }
     }
 
+    pub(super) fn draft_for_folding() -> Draft {
+        draft()
+    }
+
+    pub(super) fn stamp_for_folding() -> Stamp<'static> {
+        stamp()
+    }
+
     fn stamp() -> Stamp<'static> {
         Stamp {
             job: "disk",
@@ -252,5 +281,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\n>From here\n>>From there\n\n"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod folding {
+    use super::*;
+
+    fn longest_line(subject: &str) -> usize {
+        let mut draft = super::tests::draft_for_folding();
+        draft.subject = subject.to_owned();
+        let message = build(&draft, &super::tests::stamp_for_folding())
+            .unwrap()
+            .formatted();
+        message
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn long_subjects_fold_and_long_words_are_cut() {
+        let words = "word ".repeat(4000);
+        assert!(longest_line(&words) <= 998, "{}", longest_line(&words));
+        let one = "x".repeat(20_000);
+        assert!(longest_line(&one) <= 998, "{}", longest_line(&one));
+        let utf8 = "ü".repeat(20_000);
+        assert!(longest_line(&utf8) <= 998, "{}", longest_line(&utf8));
     }
 }
