@@ -25,6 +25,7 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
         mut problems,
     } = Workload::everything(config);
     errors.append(&mut problems);
+    errors.extend(templates.nesting_problems());
     // Address templates are rendered with this host's facts, as a run would.
     let facts = Facts::gather(Scope::Full, config.timezone);
     let context = serde_json::json!({

@@ -1,10 +1,11 @@
 //! Static scans of compiled templates, made before anything is rendered: which partials
-//! a template includes (so a run compiles only those), and whether it reads the system
-//! facts (so a run gathers them only then).
+//! a template includes (so a run compiles only those), how deep they nest (partials that
+//! include each other would recurse until the stack overflows), and whether it reads the
+//! system facts (so a run gathers them only then).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use handlebars::template::{Parameter, TemplateElement};
+use handlebars::template::{DecoratorTemplate, Parameter, TemplateElement};
 use handlebars::{Handlebars, Template};
 
 /// Whether `template`, evaluated with the whole context as `this` and its partials found
@@ -121,6 +122,199 @@ fn reads_facts(raw: &str, root: bool) -> bool {
     }
 }
 
+/// How deep partials may nest below a template (SPEC §11).
+pub const NESTING_LIMIT: usize = 32;
+
+/// Partials that cannot be rendered: they include each other, or nest too deep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Nesting {
+    /// The names around the cycle, starting and ending with the same one.
+    #[error("partials include each other: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+    /// The chain of partials from the template down.
+    #[error("partials nest deeper than {NESTING_LIMIT} levels: {}", .0.join(" → "))]
+    TooDeep(Vec<String>),
+}
+
+/// Checks how the partials `template` includes (found in `registry`, or defined inline)
+/// nest: no cycle, and at most [`NESTING_LIMIT`] levels. A partial picked at render time
+/// (`{{> (expression)}}`) may be any of them.
+pub fn partial_nesting(registry: &Handlebars<'static>, template: &Template) -> Result<(), Nesting> {
+    let mut scan = NestingScan {
+        registry,
+        inline: HashMap::new(),
+        below: HashMap::new(),
+        path: Vec::new(),
+    };
+    scan.inline_partials(template);
+    let depth = scan.below(template)?;
+    if depth > NESTING_LIMIT {
+        return Err(Nesting::TooDeep(scan.deepest_chain(template)));
+    }
+    Ok(())
+}
+
+struct NestingScan<'a> {
+    registry: &'a Handlebars<'static>,
+    /// Partials defined with `{{#*inline "name"}}`, found before the others.
+    inline: HashMap<String, &'a Template>,
+    /// For each partial scanned: the levels of partials below it (itself included), and
+    /// the partial it includes that is deepest.
+    below: HashMap<String, (usize, Option<String>)>,
+    /// The partials being scanned, outermost first.
+    path: Vec<String>,
+}
+
+impl<'a> NestingScan<'a> {
+    fn find(&self, name: &str) -> Option<&'a Template> {
+        self.inline
+            .get(name)
+            .copied()
+            .or_else(|| self.registry.get_template(name))
+    }
+
+    /// The partials `template` includes, in order; all of them for one picked at render time.
+    fn includes(&self, template: &'a Template) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut dynamic = false;
+        walk(template, &mut |d| match &d.name {
+            Parameter::Name(name) => names.push(name.clone()),
+            Parameter::Path(path) => names.push(raw(path).to_owned()),
+            _ => dynamic = true,
+        });
+        if dynamic {
+            names.extend(self.inline.keys().cloned());
+            names.extend(self.registry.get_templates().keys().cloned());
+        }
+        names.retain(|n| n != "@partial-block");
+        names
+    }
+
+    fn inline_partials(&mut self, template: &'a Template) {
+        walk_inline(template, &mut self.inline);
+    }
+
+    /// The levels of partials below `template`.
+    fn below(&mut self, template: &'a Template) -> Result<usize, Nesting> {
+        let mut deepest = 0;
+        for name in self.includes(template) {
+            deepest = deepest.max(self.partial(&name)?.0);
+        }
+        Ok(deepest)
+    }
+
+    /// The levels of partials from `name` down, itself included.
+    fn partial(&mut self, name: &str) -> Result<(usize, Option<String>), Nesting> {
+        if let Some(known) = self.below.get(name) {
+            return Ok(known.clone());
+        }
+        if let Some(at) = self.path.iter().position(|p| p == name) {
+            return Err(Nesting::Cycle(cycle(&self.path[at..])));
+        }
+        let Some(template) = self.find(name) else {
+            // Missing: rendering says so.
+            return Ok((1, None));
+        };
+        self.path.push(name.to_owned());
+        self.inline_partials(template);
+        let mut deepest = (1, None);
+        for inner in self.includes(template) {
+            let (levels, _) = self.partial(&inner)?;
+            if levels + 1 > deepest.0 {
+                deepest = (levels + 1, Some(inner));
+            }
+        }
+        self.path.pop();
+        self.below.insert(name.to_owned(), deepest.clone());
+        Ok(deepest)
+    }
+
+    /// The deepest chain of partials below `template`, outermost first.
+    fn deepest_chain(&self, template: &'a Template) -> Vec<String> {
+        let mut next = self
+            .includes(template)
+            .into_iter()
+            .max_by_key(|name| self.below.get(name).map_or(0, |b| b.0));
+        let mut chain = Vec::new();
+        while let Some(name) = next {
+            next = self.below.get(&name).and_then(|b| b.1.clone());
+            chain.push(name);
+        }
+        chain
+    }
+}
+
+/// The cycle through `names`, closed, starting at its smallest name (so that every way
+/// into it reads the same).
+fn cycle(names: &[String]) -> Vec<String> {
+    let start = (0..names.len()).min_by_key(|&i| &names[i]).unwrap_or(0);
+    let mut cycle: Vec<String> = names[start..]
+        .iter()
+        .chain(&names[..start])
+        .cloned()
+        .collect();
+    cycle.push(cycle[0].clone());
+    cycle
+}
+
+/// Calls `found` with every partial inclusion in `template`, blocks included.
+fn walk(template: &Template, found: &mut impl FnMut(&DecoratorTemplate)) {
+    for element in &template.elements {
+        match element {
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => {
+                for inner in h.template.iter().chain(&h.inverse) {
+                    walk(inner, found);
+                }
+            }
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                found(d);
+                if let Some(inner) = &d.template {
+                    walk(inner, found);
+                }
+            }
+            TemplateElement::DecoratorBlock(d) | TemplateElement::DecoratorExpression(d) => {
+                if let Some(inner) = &d.template {
+                    walk(inner, found);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Adds the partials `template` defines with `{{#*inline "name"}}` to `inline`.
+fn walk_inline<'a>(template: &'a Template, inline: &mut HashMap<String, &'a Template>) {
+    for element in &template.elements {
+        match element {
+            TemplateElement::DecoratorBlock(d) => {
+                let is_inline = matches!(&d.name, Parameter::Name(n) if n == "inline");
+                if let (true, Some(Parameter::Literal(name)), Some(body)) =
+                    (is_inline, d.params.first(), &d.template)
+                    && let Some(name) = name.as_str()
+                {
+                    inline.insert(name.to_owned(), body);
+                }
+                if let Some(inner) = &d.template {
+                    walk_inline(inner, inline);
+                }
+            }
+            TemplateElement::HelperBlock(h) => {
+                for inner in h.template.iter().chain(&h.inverse) {
+                    walk_inline(inner, inline);
+                }
+            }
+            TemplateElement::PartialBlock(d) => {
+                if let Some(inner) = &d.template {
+                    walk_inline(inner, inline);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Adds the names of the partials `source` includes (`{{> name}}`, `{{#> name}}`) to
 /// `names`; `false` when it picks one at render time (`{{> (expression)}}`).
 pub fn partials_used(source: &str, names: &mut HashSet<String>) -> bool {
@@ -152,6 +346,72 @@ pub fn partials_used(source: &str, names: &mut HashSet<String>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nesting(partials: &[(&str, &str)], template: &str) -> Result<(), Nesting> {
+        let mut registry = Handlebars::new();
+        for (name, source) in partials {
+            registry.register_partial(name, source).unwrap();
+        }
+        partial_nesting(&registry, &Template::compile(template).unwrap())
+    }
+
+    #[test]
+    fn partial_cycles_are_found_however_they_are_entered() {
+        let partials = [
+            ("a", "{{#if x}}{{> b}}{{/if}}"),
+            ("b", "{{#each y}}{{> c}}{{/each}}"),
+            ("c", "{{> a}}"),
+        ];
+        let cycle = Err(Nesting::Cycle(vec![
+            "a".into(),
+            "b".into(),
+            "c".into(),
+            "a".into(),
+        ]));
+        assert_eq!(nesting(&partials, "{{> a}}"), cycle);
+        assert_eq!(nesting(&partials, "{{> c}}"), cycle);
+        assert_eq!(
+            nesting(&[("self", "{{> self}}")], "{{> self}}"),
+            Err(Nesting::Cycle(vec!["self".into(), "self".into()]))
+        );
+        assert_eq!(
+            nesting(&[], "{{#*inline \"i\"}}{{> i}}{{/inline}}{{> i}}"),
+            Err(Nesting::Cycle(vec!["i".into(), "i".into()]))
+        );
+        // Picked at render time: any partial may be the one.
+        assert!(nesting(&partials, "{{> (lookup this \"name\")}}").is_err());
+        assert_eq!(
+            nesting(
+                &[("a", "{{> b}}"), ("b", "x")],
+                "{{> a}}{{> b}}{{> missing}}"
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn nesting_is_limited_to_32_levels() {
+        let names: Vec<String> = (0..=40).map(|i| format!("p{i}")).collect();
+        let sources: Vec<String> = (0..=40)
+            .map(|i| {
+                if i == 40 {
+                    "end".into()
+                } else {
+                    format!("{{{{> p{}}}}}", i + 1)
+                }
+            })
+            .collect();
+        let partials: Vec<(&str, &str)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(sources.iter().map(String::as_str))
+            .collect();
+        assert_eq!(nesting(&partials, "{{> p9}}"), Ok(()));
+        match nesting(&partials, "{{> p8}}") {
+            Err(Nesting::TooDeep(chain)) => assert_eq!(chain, names[8..]),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn partial_names_are_found() {

@@ -11,7 +11,7 @@ use crate::config::job::DEFAULT_TEMPLATE;
 use crate::config::trust;
 use crate::config::{ConfigError, Job};
 use crate::render::helpers;
-use crate::render::scan::{self, partials_used};
+use crate::render::scan::{self, Nesting, partials_used};
 use crate::report::Scope;
 
 /// The template a digest is rendered with: built in, replaced by `templates/digest.txt.hbs`
@@ -49,16 +49,41 @@ pub struct Templates {
     text: Handlebars<'static>,
     /// `NAME.html.hbs`: HTML-escaped.
     html: Handlebars<'static>,
+    /// Templates whose partials cannot be rendered (they include each other, or nest too
+    /// deep), by registry and name: rendering them is an error, not a stack overflow.
+    nesting: HashMap<(&'static str, String), Nesting>,
 }
 
 impl Templates {
     /// Compiles the built-in template and everything in `dir` (which need not exist);
     /// every broken file is reported.
     pub fn load(dir: &Path) -> Result<Templates, Vec<ConfigError>> {
-        match Templates::load_some(dir, None) {
-            (templates, errors) if errors.is_empty() => Ok(templates),
-            (_, errors) => Err(errors),
+        let (templates, mut errors) = Templates::load_some(dir, None);
+        errors.extend(templates.nesting_problems());
+        if errors.is_empty() {
+            Ok(templates)
+        } else {
+            Err(errors)
         }
+    }
+
+    /// The templates whose partials include each other or nest too deep, as `check`
+    /// reports them (a run renders them as errors): a cycle once, at its first partial.
+    pub fn nesting_problems(&self) -> Vec<ConfigError> {
+        let mut seen = HashSet::new();
+        let mut nesting: Vec<_> = self.nesting.iter().collect();
+        nesting.sort_by_key(|(key, _)| *key);
+        let mut errors = Vec::new();
+        for ((kind, name), problem) in nesting {
+            let path = match problem {
+                Nesting::Cycle(names) => self.file_of(kind, &names[0]),
+                Nesting::TooDeep(_) => self.file_of(kind, name),
+            };
+            if seen.insert(problem.to_string()) {
+                errors.push(ConfigError::new(Path::new(&path), problem.to_string()));
+            }
+        }
+        errors
     }
 
     /// Like [`Templates::load`], but compiles only the templates named in `wanted` (text and
@@ -78,11 +103,25 @@ impl Templates {
         loader.partials(&dir.join("partials"));
         // A broken partial is registered twice (text and HTML) but reported once.
         loader.errors.dedup();
+        let mut nesting = HashMap::new();
+        for (kind, name) in loader.templates {
+            let registry = if kind == TEXT {
+                &loader.text
+            } else {
+                &loader.html
+            };
+            if let Some(template) = registry.get_template(&name)
+                && let Err(problem) = scan::partial_nesting(registry, template)
+            {
+                nesting.insert((kind, name), problem);
+            }
+        }
         let templates = Templates {
             dir: dir.to_owned(),
             files: loader.files,
             text: loader.text,
             html: loader.html,
+            nesting,
         };
         (templates, loader.errors)
     }
@@ -122,6 +161,7 @@ impl Templates {
         name: &str,
         context: &handlebars::Context,
     ) -> Result<String, RenderError> {
+        self.check_nesting(TEXT, name)?;
         self.text
             .render_with_context(name, context)
             .map_err(|e| self.render_error(&e, TEXT))
@@ -146,6 +186,7 @@ impl Templates {
         context: &handlebars::Context,
     ) -> Option<Result<String, RenderError>> {
         self.html.has_template(name).then(|| {
+            self.check_nesting(HTML, name)?;
             self.html
                 .render_with_context(name, context)
                 .map_err(|e| self.render_error(&e, HTML))
@@ -174,18 +215,33 @@ impl Templates {
             })
     }
 
+    fn check_nesting(&self, kind: &'static str, name: &str) -> Result<(), RenderError> {
+        match self.nesting.get(&(kind, name.to_owned())) {
+            Some(problem) => Err(RenderError::In {
+                file: self.file_of(kind, name),
+                reason: problem.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The file the template or partial `name` came from, for messages.
+    fn file_of(&self, kind: &'static str, name: &str) -> String {
+        match self.files.get(&(kind, name.to_owned())) {
+            Some(path) => path.display().to_string(),
+            None if name == DEFAULT_TEMPLATE => "(built-in default template)".to_owned(),
+            None if name == DIGEST_TEMPLATE => "(built-in digest template)".to_owned(),
+            None => self
+                .dir
+                .join(format!("{name}.{kind}.hbs"))
+                .display()
+                .to_string(),
+        }
+    }
+
     fn render_error(&self, error: &handlebars::RenderError, kind: &'static str) -> RenderError {
         let file = match error.template_name.as_deref() {
-            Some(name) => match self.files.get(&(kind, name.to_owned())) {
-                Some(path) => path.display().to_string(),
-                None if name == DEFAULT_TEMPLATE => "(built-in default template)".to_owned(),
-                None if name == DIGEST_TEMPLATE => "(built-in digest template)".to_owned(),
-                None => self
-                    .dir
-                    .join(format!("{name}.{kind}.hbs"))
-                    .display()
-                    .to_string(),
-            },
+            Some(name) => self.file_of(kind, name),
             None => self.dir.display().to_string(),
         };
         let reason = error.reason().to_string();
@@ -232,6 +288,9 @@ impl Templates {
     }
 }
 
+/// The templates built in (a folder may replace them).
+const BUILTIN: [&str; 2] = [DEFAULT_TEMPLATE, DIGEST_TEMPLATE];
+
 /// The two registries, by the name their files end in.
 const TEXT: &str = "txt";
 const HTML: &str = "html";
@@ -255,6 +314,8 @@ struct Loader {
     errors: Vec<ConfigError>,
     /// The partials the wanted templates use, found as their files are read; `None`: all.
     used: Option<HashSet<String>>,
+    /// The templates (not partials) registered, by registry and name.
+    templates: Vec<(&'static str, String)>,
 }
 
 impl Loader {
@@ -279,6 +340,10 @@ impl Loader {
             files: HashMap::new(),
             errors: Vec::new(),
             used,
+            templates: vec![
+                (TEXT, DEFAULT_TEMPLATE.to_owned()),
+                (TEXT, DIGEST_TEMPLATE.to_owned()),
+            ],
         }
     }
 
@@ -317,6 +382,9 @@ impl Loader {
         match result {
             Ok(()) => {
                 self.files.insert((kind, name.to_owned()), path.to_owned());
+                if !partial && !BUILTIN.contains(&name) {
+                    self.templates.push((kind, name.to_owned()));
+                }
             }
             Err(e) => self.errors.push(template_error(path, &e)),
         }
