@@ -229,8 +229,8 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "this test needs `{name}`, which is not installed \
-                 (Debian/Ubuntu: apt-get install {package}; .ci/run installs it)"
+                "this test needs `{name}`, which is not installed: run ./test.sh as root, \
+                 which installs it (Debian/Ubuntu package {package})"
             )
         })
 }

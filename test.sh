@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian or Ubuntu machine too: installs the tools the
+# end-to-end tests run for real when they are missing (as root; anyone else is told what
+# to install), then runs `cargo test` with any arguments given.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v df >/dev/null || need+=(coreutils)
+command -v ps >/dev/null || need+=(procps)
+command -v setpriv >/dev/null || need+=(util-linux)          # tests that drop to `nobody`
+# The ssh tests start a real sshd on loopback; the sweep tests ping loopback addresses.
+{ command -v ssh && command -v ssh-keygen; } >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v run-parts >/dev/null || need+=(debianutils)      # the cron.daily drop-in test
+command -v chromium >/dev/null || need+=(chromium)          # HTML mail rendered headless
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "test.sh: the tests need: ${need[*]}" >&2
+    echo "test.sh: install them with: sudo apt-get install --no-install-recommends ${need[*]}" >&2
+    echo "test.sh: (or run ./test.sh as root, which installs them)" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ${need[*]}" >&2
+  apt-get update -qq
+  # --no-install-recommends: the tests need the binaries, not xauth or ncurses-term.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# As root, reporter refuses group- or world-writable config files and folders (a checkout
+# made under umask 002 has them); the tests use the shipped examples.
+if [ "$(id -u)" -eq 0 ]; then
+  chmod -R go-w reporter.yaml jobs templates
+fi
+
+exec cargo test "$@"
