@@ -15,6 +15,7 @@ command -v setpriv >/dev/null || need+=(util-linux)          # tests that drop t
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v run-parts >/dev/null || need+=(debianutils)      # the cron.daily drop-in test
 command -v chromium >/dev/null || need+=(chromium)          # HTML mail rendered headless
+command -v faketime >/dev/null || need+=(faketime)        # schedules seen at chosen instants
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -158,3 +158,69 @@ fn cron_daily_drop_in_runs_through_run_parts() {
         // The well-named copy is fine.
         .stderr_lacks(&format!("{}: ", folder.join("reporter").display()));
 }
+
+/// `list --json`'s next run of each job with the clock set to `now` (UTC) by libfaketime.
+fn next_runs_at(env: &Env, now: &str) -> Vec<(String, String)> {
+    let output = Command::new(tool("faketime", "faketime"))
+        .arg(now)
+        .arg(env!("CARGO_BIN_EXE_reporter"))
+        .args(["--config", env.path("reporter.yaml").to_str().unwrap()])
+        .args(["list", "--json"])
+        .env("TZ", "UTC")
+        .output()
+        .expect("run faketime");
+    let list = Run::new(format!("reporter list --json at {now}"), output)
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    json(&list)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_owned();
+            (name, e["next_run"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn hourly_schedules_follow_the_clock_across_dst_and_fixed_times_run_once() {
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let env = Env::new("timezone: Europe/Berlin\nhistory_days: 0\n");
+    env.job("every20", "schedule: \"*/20 * * * *\"\n");
+    env.job("fixed", "schedule: 30 2 * * *\n");
+    env.job("half-past", "schedule: 30 * * * *\n");
+    // 02:50 CEST, ten minutes before the clock goes back to 02:00 CET.
+    assert_eq!(
+        next_runs_at(&env, "2026-10-25 00:50:00"),
+        pairs(&[
+            ("every20", "2026-10-25T02:00:00+01:00"),
+            ("fixed", "2026-10-26T02:30:00+01:00"),
+            ("half-past", "2026-10-25T02:30:00+01:00"),
+        ])
+    );
+    // 01:50 CET, ten minutes before the clock springs to 03:00 CEST.
+    assert_eq!(
+        next_runs_at(&env, "2026-03-29 00:50:00"),
+        pairs(&[
+            ("every20", "2026-03-29T03:00:00+02:00"),
+            ("fixed", "2026-03-29T03:00:00+02:00"),
+            ("half-past", "2026-03-29T03:30:00+02:00"),
+        ])
+    );
+    env.write_config("timezone: Australia/Lord_Howe\nhistory_days: 0\n");
+    // 01:55 +10:30, five minutes before the clock springs half an hour to 02:30 +11:00.
+    assert_eq!(
+        next_runs_at(&env, "2026-10-03 15:25:00"),
+        pairs(&[
+            ("every20", "2026-10-04T02:40:00+11:00"),
+            ("fixed", "2026-10-04T02:30:00+11:00"),
+            ("half-past", "2026-10-04T02:30:00+11:00"),
+        ])
+    );
+}

@@ -3,9 +3,12 @@
 //! daylight-saving changes.
 //!
 //! Expressions are evaluated here rather than handed to a cron library: crontab's dialect
-//! (minute first, Sunday as 0 or 7, day-of-month OR day-of-week) and the DST rule (a
-//! skipped time runs at the first valid instant after it, a repeated time runs once) are
-//! the contract, and both are easier to see in one small evaluator.
+//! (minute first, Sunday as 0 or 7, day-of-month OR day-of-week) and cronie's DST rule are
+//! the contract, and both are easier to see in one small evaluator. The DST rule: a
+//! schedule whose minute or hour field starts with `*` runs at least hourly and follows the
+//! clock (times a change skips do not happen, times it repeats run again); any other has
+//! a fixed time (a skipped time runs at the first valid instant after it, a repeated time
+//! runs once).
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
@@ -52,8 +55,9 @@ pub struct Cron {
     /// when both are restricted, a day matching either runs.
     days_restricted: bool,
     weekdays_restricted: bool,
-    /// The hour field is `*`: such schedules pass DST gaps without surprise.
-    pub every_hour: bool,
+    /// The minute or hour field starts with `*`: the schedule follows the clock through
+    /// daylight-saving changes instead of having a fixed time (see the module's doc).
+    pub follows_clock: bool,
 }
 
 struct Field {
@@ -170,6 +174,47 @@ impl Field {
     }
 }
 
+fn local<Z: TimeZone>(zone: &Z, t: DateTime<Utc>) -> NaiveDateTime {
+    t.with_timezone(zone).naive_local()
+}
+
+/// The UTC offset of `zone` at `t`, as local minus UTC.
+fn offset<Z: TimeZone>(zone: &Z, t: DateTime<Utc>) -> Duration {
+    local(zone, t).signed_duration_since(t.naive_utc())
+}
+
+/// The first instant in `(from, until]` at which `zone`'s offset differs from the one at
+/// `from`, to the second. Offsets change at most a few times a year and never twice a
+/// day: compared a day apart, then halved down to the second.
+fn next_change<Z: TimeZone>(
+    zone: &Z,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let before = offset(zone, from);
+    let mut low = from;
+    let high = loop {
+        if low >= until {
+            return None;
+        }
+        let next = (low + Duration::days(1)).min(until);
+        if offset(zone, next) != before {
+            break next;
+        }
+        low = next;
+    };
+    let mut high = high;
+    while high - low > Duration::seconds(1) {
+        let middle = low + (high - low) / 2;
+        if offset(zone, middle) == before {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    Some(high)
+}
+
 fn has(bits: u64, value: u32) -> bool {
     bits & (1 << value) != 0
 }
@@ -199,7 +244,7 @@ impl Cron {
             weekdays,
             days_restricted: !rest[2].starts_with(['*', '?']),
             weekdays_restricted: !rest[4].starts_with(['*', '?']),
-            every_hour: rest[1] == "*",
+            follows_clock: rest[0].starts_with('*') || rest[1].starts_with('*'),
         };
         let possible = cron.weekdays_restricted && cron.days_restricted
             || (1..=12).any(|m| {
@@ -219,6 +264,16 @@ impl Cron {
         } else {
             day && weekday
         }
+    }
+
+    /// Whether the expression names the wall-clock time `t` (to the second).
+    #[cfg(test)]
+    pub fn matches(&self, t: NaiveDateTime) -> bool {
+        has(self.months, t.month())
+            && self.day_matches(t.date())
+            && has(self.hours, t.hour())
+            && has(self.minutes, t.minute())
+            && has(self.seconds, t.second())
     }
 
     /// The first wall-clock time strictly after `from` that the expression names.
@@ -283,7 +338,11 @@ impl Cron {
         }
     }
 
+    /// The first fire instant strictly after `after`.
     pub fn next_after<Z: TimeZone>(&self, zone: &Z, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.follows_clock {
+            return self.next_on_clock(zone, after);
+        }
         // Fire instants never decrease as wall-clock time increases, so the answer is
         // the first matching wall-clock time after `after`'s whose instant is later.
         let mut naive = after.with_timezone(zone).naive_local();
@@ -296,6 +355,29 @@ impl Cron {
         }
     }
 
+    /// The first instant after `after` whose wall-clock time matches. Time is taken in
+    /// spans of one UTC offset: within a span, wall-clock time is the instant plus the
+    /// offset, so the first match after the span's start is the answer unless it lies
+    /// beyond the span's end; then the next span starts where its own wall clock does
+    /// (after a skipped hour, or back at a repeated one).
+    fn next_on_clock<Z: TimeZone>(&self, zone: &Z, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut start = after;
+        let mut naive = local(zone, after);
+        // Each pass moves on by one offset change: a few a year at most.
+        for _ in 0..64 {
+            let offset = offset(zone, start);
+            let candidate = self.next_match(naive)?;
+            let fire = DateTime::from_naive_utc_and_offset(candidate - offset, Utc);
+            match next_change(zone, start, fire) {
+                None => return Some(fire),
+                Some(change) => {
+                    start = change;
+                    naive = local(zone, change) - Duration::seconds(1);
+                }
+            }
+        }
+        None
+    }
     /// The first time this schedule names inside one of `spans` (wall-clock times that
     /// do not exist in `zone`), with when it runs instead.
     pub fn first_in<Z: TimeZone>(

@@ -82,10 +82,11 @@ impl Schedule {
         }
     }
 
-    /// The first of `gaps` into which this schedule falls, when the schedule names its
-    /// hours: what a user would be surprised by.
+    /// The first of `gaps` into which this schedule falls, when it has a fixed time (one
+    /// that follows the clock just skips the times that do not exist): what a user would
+    /// be surprised by.
     pub fn gap_within(&self, gaps: &Gaps) -> Option<GapRun> {
-        if self.cron.every_hour {
+        if self.cron.follows_clock {
             return None;
         }
         match gaps.zone {
@@ -141,6 +142,7 @@ impl<'de> serde::Deserialize<'de> for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
     use chrono_tz::Tz;
 
     fn schedule(text: &str) -> Schedule {
@@ -291,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn spring_forward_runs_skipped_times_once_at_the_first_valid_instant() {
+    fn fixed_times_skipped_by_spring_forward_run_once_at_the_first_valid_instant() {
         // Europe/Berlin 2026-03-29: 02:00 CET becomes 03:00 CEST.
         assert_eq!(
             fires("30 2 * * *", "Europe/Berlin", "2026-03-28T12:00:00Z", 3),
@@ -301,25 +303,25 @@ mod tests {
                 "2026-03-31T02:30:00+02:00"
             ]
         );
-        // Every quarter hour: the four skipped times collapse into one run at 03:00.
-        assert_eq!(
-            fires("*/15 * * * *", "Europe/Berlin", "2026-03-29T00:40:00Z", 4),
-            [
-                "2026-03-29T01:45:00+01:00",
-                "2026-03-29T03:00:00+02:00",
-                "2026-03-29T03:15:00+02:00",
-                "2026-03-29T03:30:00+02:00"
-            ]
-        );
         // America/New_York 2026-03-08: 02:00 EST becomes 03:00 EDT.
         assert_eq!(
             fires("15 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", 2),
             ["2026-03-08T03:00:00-04:00", "2026-03-09T02:15:00-04:00"]
         );
+        // Australia/Lord_Howe 2026-10-04: 02:00 +10:30 becomes 02:30 +11:00.
+        assert_eq!(
+            fires(
+                "10 2 * * *",
+                "Australia/Lord_Howe",
+                "2026-10-03T00:00:00Z",
+                2
+            ),
+            ["2026-10-04T02:30:00+11:00", "2026-10-05T02:10:00+11:00"]
+        );
     }
 
     #[test]
-    fn fall_back_runs_repeated_times_only_the_first_time() {
+    fn fixed_times_repeated_by_fall_back_run_only_the_first_time() {
         // Europe/Berlin 2026-10-25: 03:00 CEST becomes 02:00 CET; 02:30 happens twice.
         assert_eq!(
             fires("30 2 * * *", "Europe/Berlin", "2026-10-24T12:00:00Z", 2),
@@ -332,13 +334,159 @@ mod tests {
         );
         // America/New_York 2026-11-01: 01:00-01:59 happens twice.
         assert_eq!(
+            fires("30 1 * * *", "America/New_York", "2026-11-01T04:00:00Z", 2),
+            ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]
+        );
+        // Australia/Lord_Howe 2026-04-05: 02:00 +11:00 becomes 01:30 +10:30.
+        assert_eq!(
+            fires(
+                "45 1 * * *",
+                "Australia/Lord_Howe",
+                "2026-04-04T12:00:00Z",
+                2
+            ),
+            ["2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"]
+        );
+    }
+
+    #[test]
+    fn schedules_that_run_at_least_hourly_follow_the_clock_through_spring_forward() {
+        // The skipped hour does not happen; 03:00 is a time of its own, not a replacement.
+        assert_eq!(
+            fires("*/15 * * * *", "Europe/Berlin", "2026-03-29T00:40:00Z", 4),
+            [
+                "2026-03-29T01:45:00+01:00",
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-29T03:15:00+02:00",
+                "2026-03-29T03:30:00+02:00"
+            ]
+        );
+        // Not 03:00 and 03:30: 02:30 is skipped, and 03:00 is not a time of this schedule.
+        assert_eq!(
+            fires("30 * * * *", "Europe/Berlin", "2026-03-29T00:00:00Z", 3),
+            [
+                "2026-03-29T01:30:00+01:00",
+                "2026-03-29T03:30:00+02:00",
+                "2026-03-29T04:30:00+02:00"
+            ]
+        );
+        assert_eq!(
+            fires("0 * * * *", "America/New_York", "2026-03-08T05:30:00Z", 2),
+            ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00"]
+        );
+        // Lord Howe skips half an hour: 02:00-02:29 do not exist, 02:30 does.
+        assert_eq!(
+            fires(
+                "*/20 * * * *",
+                "Australia/Lord_Howe",
+                "2026-10-03T15:00:00Z",
+                3
+            ),
+            [
+                "2026-10-04T01:40:00+10:30",
+                "2026-10-04T02:40:00+11:00",
+                "2026-10-04T03:00:00+11:00"
+            ]
+        );
+        // Every minute of hour 2: none that day.
+        assert_eq!(
+            fires("* 2 * * *", "Europe/Berlin", "2026-03-28T12:00:00Z", 1),
+            ["2026-03-30T02:00:00+02:00"]
+        );
+    }
+
+    #[test]
+    fn schedules_that_run_at_least_hourly_follow_the_clock_through_fall_back() {
+        // The repeated hour runs again: every 20 minutes of real time.
+        assert_eq!(
+            fires("*/20 * * * *", "Europe/Berlin", "2026-10-25T00:30:00Z", 5),
+            [
+                "2026-10-25T02:40:00+02:00",
+                "2026-10-25T02:00:00+01:00",
+                "2026-10-25T02:20:00+01:00",
+                "2026-10-25T02:40:00+01:00",
+                "2026-10-25T03:00:00+01:00"
+            ]
+        );
+        assert_eq!(
             fires("0 * * * *", "America/New_York", "2026-11-01T04:30:00Z", 3),
             [
                 "2026-11-01T01:00:00-04:00",
-                "2026-11-01T02:00:00-05:00",
-                "2026-11-01T03:00:00-05:00"
+                "2026-11-01T01:00:00-05:00",
+                "2026-11-01T02:00:00-05:00"
             ]
         );
+        // Seconds: a job every second keeps running through the repeated hour.
+        assert_eq!(
+            fires("* * * * * *", "Europe/Berlin", "2026-10-25T00:59:58Z", 3),
+            [
+                "2026-10-25T02:59:59+02:00",
+                "2026-10-25T02:00:00+01:00",
+                "2026-10-25T02:00:01+01:00"
+            ]
+        );
+        // Asked during the second pass, the first is over.
+        assert_eq!(
+            fires("30 * * * *", "Europe/Berlin", "2026-10-25T01:10:00Z", 2),
+            ["2026-10-25T02:30:00+01:00", "2026-10-25T03:30:00+01:00"]
+        );
+        // Lord Howe repeats half an hour: 01:30-01:59.
+        assert_eq!(
+            fires(
+                "45 * * * *",
+                "Australia/Lord_Howe",
+                "2026-04-04T14:00:00Z",
+                3
+            ),
+            [
+                "2026-04-05T01:45:00+11:00",
+                "2026-04-05T01:45:00+10:30",
+                "2026-04-05T02:45:00+10:30"
+            ]
+        );
+    }
+
+    #[test]
+    fn clock_following_agrees_with_walking_every_second() {
+        // Over both changes of a year in three zones, the answer equals a brute-force walk
+        // over instants, minute by minute (these five-field schedules fire on whole minutes),
+        // for schedules of every kind that follow the clock.
+        for zone in ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"] {
+            let tz: Tz = zone.parse().unwrap();
+            for text in [
+                "*/20 * * * *",
+                "30 * * * *",
+                "* 2 * * *",
+                "*/7 1-3 * * *",
+                "15 * 5 * *",
+            ] {
+                let cron = schedule(text).cron;
+                // Whole minutes, so that the walk sees every time these schedules name.
+                let instants = [
+                    "2026-03-07T12:00:00Z",
+                    "2026-03-29T00:50:00Z",
+                    "2026-04-04T14:50:00Z",
+                    "2026-10-03T15:20:00Z",
+                    "2026-10-25T00:45:00Z",
+                    "2026-11-01T05:40:00Z",
+                ];
+                for start in instants {
+                    let after = utc(start);
+                    let mut t = after + Duration::minutes(1);
+                    let walked = loop {
+                        if cron.matches(t.with_timezone(&tz).naive_local()) {
+                            break t;
+                        }
+                        t += Duration::minutes(1);
+                    };
+                    assert_eq!(
+                        cron.next_after(&tz, after),
+                        Some(walked),
+                        "{text} in {zone} after {start}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
