@@ -16,6 +16,7 @@ pub mod exit;
 pub mod history;
 pub mod log;
 pub mod mail;
+pub mod output;
 pub mod render;
 pub mod report;
 pub mod run;

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError, Job, job, trust};
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
+use crate::output;
 use crate::report::{Facts, Scope};
 use crate::run::load::{self, Workload};
 use crate::schedule::{Gaps, Period};
@@ -83,12 +84,16 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
         return exit::USAGE;
     }
     if !quiet {
-        println!(
-            "{}: {} job{} ok",
+        let summary = format!(
+            "{}: {} job{} ok\n",
             config.display_path().display(),
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" }
         );
+        if let Err(e) = output::print(summary) {
+            tracing::error!("cannot write the summary: {e}");
+            return exit::USAGE;
+        }
     }
     exit::OK
 }

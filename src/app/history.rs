@@ -1,5 +1,8 @@
 //! `reporter history`: the recorded runs, newest first, as a table or JSON.
 
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::HistoryArgs;
@@ -7,6 +10,7 @@ use crate::config::Config;
 use crate::exit;
 use crate::history::RunStatus;
 use crate::log;
+use crate::output;
 use crate::report::{Summary, Trigger};
 use crate::run::load;
 
@@ -50,10 +54,9 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
         })
         .collect();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&entries).expect("history entries serialize")
-        );
+        let mut text = serde_json::to_string_pretty(&entries).expect("history entries serialize");
+        text.push('\n');
+        output::print(text).context("cannot write the history")?;
         return Ok(exit::OK);
     }
     let width = entries
@@ -62,7 +65,9 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
         .max()
         .unwrap_or(0)
         .max(3);
-    println!(
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
         "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  SENT",
         "STARTED", "JOB", "TRIGGER", "STATUS", "RESULTS", "DURATION"
     );
@@ -74,7 +79,8 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
             ),
             None => ("-".to_owned(), "-".to_owned()),
         };
-        println!(
+        let _ = writeln!(
+            text,
             "{:25}  {:width$}  {:7}  {}  {:>7}  {:>9}  {}",
             e.started_at,
             e.job,
@@ -89,5 +95,6 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
             }
         );
     }
+    output::print(text).context("cannot write the history")?;
     Ok(exit::OK)
 }

@@ -1,10 +1,13 @@
 //! `reporter list`: the jobs with their schedule, next run and last recorded status.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::config::{Config, job};
 use crate::exit;
 use crate::log;
+use crate::output;
 use crate::run::load;
 
 #[derive(Serialize)]
@@ -49,11 +52,10 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             }
         })
         .collect();
+    let mut text = String::new();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&entries).expect("list entries serialize")
-        );
+        text = serde_json::to_string_pretty(&entries).expect("list entries serialize");
+        text.push('\n');
     } else {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
         let width = entries
@@ -68,12 +70,14 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             .max()
             .unwrap_or(0)
             .max(8);
-        println!(
+        let _ = writeln!(
+            text,
             "{:width$}  {:schedule_width$}  {:25}  {:11}  DESCRIPTION",
             "NAME", "SCHEDULE", "NEXT RUN", "LAST STATUS"
         );
         for e in &entries {
-            println!(
+            let _ = writeln!(
+                text,
                 "{:width$}  {:schedule_width$}  {:25}  {}  {}",
                 e.name,
                 dash(&e.schedule),
@@ -82,6 +86,10 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
                 e.description.as_deref().unwrap_or("")
             );
         }
+    }
+    if let Err(e) = output::print(text) {
+        tracing::error!("cannot write the list: {e}");
+        return exit::USAGE;
     }
     if errors.is_empty() {
         exit::OK

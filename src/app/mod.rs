@@ -15,6 +15,7 @@ use crate::cli::{Cli, Command, RunArgs, Selection};
 use crate::config::{self, Config};
 use crate::exit;
 use crate::log;
+use crate::output;
 use crate::report::Trigger;
 use crate::run::Mode;
 use crate::schedule::Period;
@@ -29,7 +30,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
     let config = match command {
         Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
         // Neither needs a configuration.
-        Command::Completions { shell } => return completions(shell),
+        Command::Completions { shell } => return reported(completions(shell)),
         Command::Man => return reported(man()),
         _ => match load_config(cli.config.as_deref()) {
             Some(config) => config,
@@ -115,20 +116,19 @@ fn reported(result: anyhow::Result<i32>) -> i32 {
     })
 }
 
-fn completions(shell: clap_complete::Shell) -> i32 {
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "reporter",
-        &mut std::io::stdout(),
-    );
-    exit::OK
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    // Generated in memory: the generators panic when a write fails.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "reporter", &mut script);
+    output::print(script).context("cannot write the completions")?;
+    Ok(exit::OK)
 }
 
 fn man() -> anyhow::Result<i32> {
     use anyhow::Context;
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut std::io::stdout())
-        .context("cannot write the manual page")?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    output::print(page).context("cannot write the manual page")?;
     Ok(exit::OK)
 }

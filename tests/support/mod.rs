@@ -127,6 +127,21 @@ impl Env {
         Running::new(describe(args), child, stdout, stderr)
     }
 
+    /// Runs the binary with its standard output a pipe whose reader has gone (as in
+    /// `reporter history | head -0`): every write to it fails with EPIPE.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> Run {
+        let (reader, writer) = nix::unistd::pipe().expect("a pipe");
+        drop(reader);
+        let output = self
+            .command(args)
+            .stdout(writer)
+            .output()
+            .expect("run reporter");
+        Run::new(format!("{} | (closed)", describe(args)), output)
+    }
+
     /// Runs the binary to completion. Its exit code and stderr must be checked.
     #[track_caller]
     #[must_use = "check the run's exit code and stderr"]
