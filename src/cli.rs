@@ -43,6 +43,9 @@ pub enum Command {
         /// Print a JSON array
         #[arg(long)]
         json: bool,
+        /// Print only the job names, one per line (for shell completion)
+        #[arg(long, hide = true, conflicts_with = "json")]
+        names: bool,
     },
     /// Check the configuration, every job and every template; print every problem
     Check,

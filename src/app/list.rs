@@ -19,6 +19,29 @@ struct ListEntry {
     last_status: Option<String>,
 }
 
+/// `reporter list --names`: the job names, one per line, from the file names alone (it
+/// runs on every completion of a job argument, so it reads no job file).
+pub fn names(config: &Config) -> i32 {
+    let mut text = String::new();
+    for path in job::job_files(&config.jobs_dir, &mut Vec::new()) {
+        if let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(job::job_name)
+        {
+            text.push_str(name);
+            text.push('\n');
+        }
+    }
+    match output::print(text) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            tracing::error!("cannot write the job names: {e}");
+            exit::USAGE
+        }
+    }
+}
+
 /// `reporter list`: each job with its schedule, next run and last status.
 pub fn list(config: &Config, json: bool, color: bool) -> i32 {
     let (jobs, errors) = job::load_all(&config.jobs_dir, config);

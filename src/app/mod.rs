@@ -2,6 +2,7 @@
 //! configuration loaded for those that need it and an exit code for every outcome.
 
 pub mod check;
+pub mod completions;
 pub mod flush;
 pub mod history;
 pub mod list;
@@ -30,7 +31,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
     let config = match command {
         Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
         // Neither needs a configuration.
-        Command::Completions { shell } => return reported(completions(shell)),
+        Command::Completions { shell } => return reported(completions::completions(shell)),
         Command::Man => return reported(man()),
         _ => match load_config(cli.config.as_deref()) {
             Some(config) => config,
@@ -65,7 +66,8 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
                 Trigger::Manual,
             )
         }
-        Command::List { json } => list::list(&config, json, color),
+        Command::List { names: true, .. } => list::names(&config),
+        Command::List { json, .. } => list::list(&config, json, color),
         Command::Check => check::check(&config, cli.quiet, argv0),
         Command::Flush => reported(flush::flush(&config)),
         Command::History(args) => reported(history::history(&config, &args, color)),
@@ -114,15 +116,6 @@ fn reported(result: anyhow::Result<i32>) -> i32 {
         tracing::error!("{message}");
         exit::USAGE
     })
-}
-
-fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
-    use anyhow::Context;
-    // Generated in memory: the generators panic when a write fails.
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "reporter", &mut script);
-    output::print(script).context("cannot write the completions")?;
-    Ok(exit::OK)
 }
 
 fn man() -> anyhow::Result<i32> {
