@@ -328,6 +328,24 @@ impl Check<'_> {
     }
 
     fn targets(&mut self, targets: &[TargetSpec], commands: &[CommandDef]) {
+        for (i, command) in commands.iter().enumerate() {
+            if hosts::target_in_quotes(&command.run) {
+                // `run` of a command written in full, or the command itself in short.
+                let full = format!("commands[{i}].run");
+                let key = if self.source.locates(&full) {
+                    full
+                } else {
+                    format!("commands[{i}]")
+                };
+                self.error(
+                    key,
+                    format!(
+                        "`{TARGET}` inside quotes in `run`: it is substituted already shell-quoted, \
+                         and inside quotes a target's `$(...)` would run; write it without quotes"
+                    ),
+                );
+            }
+        }
         if targets.is_empty()
             && let Some(i) = commands.iter().position(|c| c.run.contains(TARGET))
         {
@@ -454,6 +472,21 @@ mod tests {
             "jobs/disk.yaml:3:5: commands[1]: `{{target}}` in `run` needs a `targets:` list to take its values from"
         );
         assert!(parse("targets: [a]\ncommands: ['ping -c 1 {{target}}']\n").is_ok());
+    }
+
+    #[test]
+    fn quoted_targets_are_refused_where_they_are() {
+        let err = first_error("targets: [a]\ncommands:\n  - ping \"{{target}}\"\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:3:5: commands[0]: `{{target}}` inside quotes in `run`"),
+            "{err}"
+        );
+        let err =
+            first_error("targets: [a]\ncommands:\n  - {name: p, run: \"ping '{{target}}'\"}\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:3:20: commands[0].run: `{{target}}` inside quotes"),
+            "{err}"
+        );
     }
 
     #[test]
