@@ -49,3 +49,47 @@ fn target_inside_quotes_is_a_configuration_error() {
     let literal = format!("$(touch {}) $(touch {0})", marker.display());
     assert!(body.contains(&literal), "{body}");
 }
+
+/// `run ../elsewhere/job` must not load a file outside `jobs_dir`: arguments are names.
+#[test]
+fn job_arguments_are_names_never_paths() {
+    let env = Env::new("");
+    let marker = env.path("pwned");
+    env.write(
+        "elsewhere/job.yaml",
+        &format!("commands: ['touch {}']\n", marker.display()),
+    );
+    env.write(
+        "jobs/sub/job.yaml",
+        &format!("commands: ['touch {}']\n", marker.display()),
+    );
+    env.job("x", "commands: [echo x]\n");
+    env.write(
+        "jobs/.hidden.yaml",
+        &format!("commands: ['touch {}']\n", marker.display()),
+    );
+    for argument in [
+        "../elsewhere/job",
+        "sub/job",
+        "./x",
+        ".hidden",
+        "x.yaml",
+        "",
+    ] {
+        for command in ["run", "preview"] {
+            env.run(&[command, argument, "x"])
+                .code(2)
+                .stderr_contains(&format!(
+                    "(command line): `{argument}` is not a job name: a job is named by its file \
+                     stem in `jobs_dir` (letters, digits, `-` and `_`), never by a path"
+                ));
+        }
+    }
+    env.run(&["run", "x.yaml"])
+        .code(2)
+        .stderr_contains("(did you mean `x`?)");
+    assert!(!marker.exists(), "a job outside jobs_dir ran");
+    // A command line that names a path runs nothing, not even the valid names on it.
+    assert!(env.smtp.jobs().is_empty(), "{:?}", env.smtp.jobs());
+    env.run(&["run", "x"]).code(0).stderr_empty();
+}
