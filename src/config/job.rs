@@ -10,6 +10,7 @@ use crate::config::address::{AddressList, AddressSpec};
 use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
+use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
@@ -110,21 +111,22 @@ impl Job {
                 "empty job file (expected at least `commands:`)",
             )]);
         }
+        limits::check(path, text).map_err(|e| vec![e])?;
         let source = Source::new(path, text);
         let raw: RawJob = source.parse_all()?;
         Job::from_raw(name, &source, raw, config)
     }
 
-    /// Reads and validates one job file.
+    /// Reads and validates one job file (as root, one only root could have written; its
+    /// folder is checked by whoever lists it, see [`job_files`]).
     pub fn load(path: &Path, config: &Config) -> Result<Job, Vec<ConfigError>> {
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let name = job_name(file_name).unwrap_or(file_name);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![ConfigError::new(path, format!("cannot read job file: {e}"))])?;
-        trust::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
+        let text = trust::read_trusted(path, Some(MAX_FILE_SIZE))
+            .map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
         Job::parse(name, path, &text, config)
     }
 
@@ -377,8 +379,13 @@ pub fn load_all(dir: &Path, config: &Config) -> (Vec<Job>, Vec<ConfigError>) {
     (jobs, errors)
 }
 
-/// The job files in `dir` (see [`job_name`]), sorted by file name.
+/// The job files in `dir` (see [`job_name`]), sorted by file name; none when, as root,
+/// the folder is one others could swap files in.
 pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+    if let Err(e) = check_jobs_dir(dir) {
+        errors.push(e);
+        return Vec::new();
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -396,6 +403,11 @@ pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
         .collect();
     paths.sort();
     paths
+}
+
+/// As root, refuses a jobs folder another user owns or can write to (SPEC §11).
+pub fn check_jobs_dir(dir: &Path) -> Result<(), ConfigError> {
+    trust::check_folder(dir).map_err(|e| ConfigError::new(dir, e.to_string()))
 }
 
 #[cfg(test)]
