@@ -120,3 +120,65 @@ fn several_mistakes_in_one_file_are_reported_together() {
         .stderr_contains("disk.yaml:2:10: timeout: invalid duration \"5 minutes\"")
         .stderr_contains("disk.yaml:3:13: mail.to[0]: invalid mail address \"nobody\"");
 }
+
+/// `reporter check` that must come back with exit 2 in a time that only a hang exceeds
+/// (parsing deep YAML used to take minutes).
+#[track_caller]
+fn check_promptly(env: &Env) -> Run {
+    let started = std::time::Instant::now();
+    let run = env.start(&["check"]).wait();
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "check took {took:?}"
+    );
+    run.code(2)
+}
+
+#[test]
+fn job_and_config_files_over_1_mib_are_refused() {
+    let env = Env::new("");
+    let padding = "# padding padding padding padding padding padding padding padding\n";
+    let big = format!(
+        "commands: [df]\n{}",
+        padding.repeat((2 << 20) / padding.len())
+    );
+    env.job("big", &big);
+    check_promptly(&env).stderr_contains(
+        "jobs/big.yaml` is larger than 1 MiB, the most reporter reads of a job or config file",
+    );
+    env.run(&["run", "big"])
+        .code(2)
+        .stderr_contains("jobs/big.yaml` is larger than 1 MiB");
+    env.job("big", "commands: [df]\n");
+    env.write_config(&big.replace("commands: [df]\n", ""));
+    check_promptly(&env).stderr_contains(
+        "reporter.yaml` is larger than 1 MiB, the most reporter reads of a job or config file",
+    );
+}
+
+#[test]
+fn yaml_nested_deeper_than_64_levels_is_refused() {
+    let env = Env::new("");
+    env.job("deep", &format!("commands: {}\n", "[".repeat(100_000)));
+    env.job(
+        "dashes",
+        &format!("commands:\n  {}x\n", "- ".repeat(100_000)),
+    );
+    env.job("fine", "commands: [df]\n");
+    check_promptly(&env)
+        .stderr_contains(
+            "jobs/deep.yaml:1:75: nested deeper than 64 levels, the most reporter reads in a job or config file",
+        )
+        .stderr_contains("jobs/dashes.yaml:2:")
+        .stderr_contains("2 problems found");
+
+    let nested: String = (0..100)
+        .map(|level| format!("{}k{level}:\n", " ".repeat(level + 2)))
+        .collect();
+    env.write_config(&format!("defaults:\n{nested}"));
+    check_promptly(&env).stderr_contains("reporter.yaml:70:69: nested deeper than 64 levels");
+    env.run(&["run", "fine"])
+        .code(2)
+        .stderr_contains("nested deeper than 64 levels");
+}

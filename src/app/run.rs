@@ -29,6 +29,17 @@ pub fn run(
         tracing::error!("name the jobs to run, or use --all or --schedule PERIOD");
         return exit::USAGE;
     };
+    let not_names: Vec<ConfigError> = selection
+        .jobs
+        .iter()
+        .filter(|name| !hosts::is_name(name))
+        .map(|name| not_a_name(name))
+        .collect();
+    if !not_names.is_empty() {
+        // A path could lead outside `jobs_dir`: nothing of such a command line runs.
+        log::problems(&not_names);
+        return exit::USAGE;
+    }
     let mut errors = Vec::new();
     let to: Vec<AddressSpec> = to
         .iter()
@@ -92,6 +103,22 @@ pub fn run(
     };
     tally.config_error |= !errors.is_empty();
     tally.code()
+}
+
+/// A job argument that is not a job name (SPEC §5: names, never paths).
+fn not_a_name(argument: &str) -> ConfigError {
+    let mut message = format!(
+        "`{argument}` is not a job name: a job is named by its file stem in `jobs_dir` \
+         (letters, digits, `-` and `_`), never by a path"
+    );
+    if let Some(stem) = [".yaml", ".yml"]
+        .iter()
+        .find_map(|ext| argument.strip_suffix(ext))
+        .filter(|stem| hosts::is_name(stem))
+    {
+        message.push_str(&format!(" (did you mean `{stem}`?)"));
+    }
+    ConfigError::new(Path::new(COMMAND_LINE), message)
 }
 
 /// Which jobs the command line names; `None` when it names none.

@@ -107,6 +107,11 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Whether the value at `key` is in the file (so an error about it has a position).
+    pub fn locates(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
     fn position(&self, key: &str) -> Option<(usize, usize)> {
         self.positions
             .get_or_init(|| value_positions(self.text))

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::{HostSpec, is_name};
+use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;
@@ -91,19 +92,21 @@ impl Config {
             )
             .map_err(|e| vec![e]);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![ConfigError::new(path, format!("cannot read config: {e}"))])?;
-        trust::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
         let base = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
         };
+        // As root: only root may have written the file, or could swap it in its folder.
+        trust::check_folder(&base).map_err(|e| vec![ConfigError::new(&base, e.to_string())])?;
+        let text = trust::read_trusted(path, Some(MAX_FILE_SIZE))
+            .map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
         Config::parse(&text, path, &base)
     }
 
     /// Parses config text; `base` is the folder relative paths are taken from.
     /// Every problem of the file is reported, not only the first.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, Vec<ConfigError>> {
+        limits::check(path, text).map_err(|e| vec![e])?;
         // An empty file (or one with only comments) means "all defaults".
         let source = Source::new(path, text);
         let raw = if text

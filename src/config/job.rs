@@ -10,6 +10,7 @@ use crate::config::address::{AddressList, AddressSpec};
 use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
+use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
@@ -110,21 +111,22 @@ impl Job {
                 "empty job file (expected at least `commands:`)",
             )]);
         }
+        limits::check(path, text).map_err(|e| vec![e])?;
         let source = Source::new(path, text);
         let raw: RawJob = source.parse_all()?;
         Job::from_raw(name, &source, raw, config)
     }
 
-    /// Reads and validates one job file.
+    /// Reads and validates one job file (as root, one only root could have written; its
+    /// folder is checked by whoever lists it, see [`job_files`]).
     pub fn load(path: &Path, config: &Config) -> Result<Job, Vec<ConfigError>> {
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let name = job_name(file_name).unwrap_or(file_name);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![ConfigError::new(path, format!("cannot read job file: {e}"))])?;
-        trust::check_trusted(path).map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
+        let text = trust::read_trusted(path, Some(MAX_FILE_SIZE))
+            .map_err(|e| vec![ConfigError::new(path, e.to_string())])?;
         Job::parse(name, path, &text, config)
     }
 
@@ -328,6 +330,24 @@ impl Check<'_> {
     }
 
     fn targets(&mut self, targets: &[TargetSpec], commands: &[CommandDef]) {
+        for (i, command) in commands.iter().enumerate() {
+            if hosts::target_in_quotes(&command.run) {
+                // `run` of a command written in full, or the command itself in short.
+                let full = format!("commands[{i}].run");
+                let key = if self.source.locates(&full) {
+                    full
+                } else {
+                    format!("commands[{i}]")
+                };
+                self.error(
+                    key,
+                    format!(
+                        "`{TARGET}` inside quotes in `run`: it is substituted already shell-quoted, \
+                         and inside quotes a target's `$(...)` would run; write it without quotes"
+                    ),
+                );
+            }
+        }
         if targets.is_empty()
             && let Some(i) = commands.iter().position(|c| c.run.contains(TARGET))
         {
@@ -359,8 +379,13 @@ pub fn load_all(dir: &Path, config: &Config) -> (Vec<Job>, Vec<ConfigError>) {
     (jobs, errors)
 }
 
-/// The job files in `dir` (see [`job_name`]), sorted by file name.
+/// The job files in `dir` (see [`job_name`]), sorted by file name; none when, as root,
+/// the folder is one others could swap files in.
 pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+    if let Err(e) = check_jobs_dir(dir) {
+        errors.push(e);
+        return Vec::new();
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -378,6 +403,11 @@ pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
         .collect();
     paths.sort();
     paths
+}
+
+/// As root, refuses a jobs folder another user owns or can write to (SPEC §11).
+pub fn check_jobs_dir(dir: &Path) -> Result<(), ConfigError> {
+    trust::check_folder(dir).map_err(|e| ConfigError::new(dir, e.to_string()))
 }
 
 #[cfg(test)]
@@ -454,6 +484,21 @@ mod tests {
             "jobs/disk.yaml:3:5: commands[1]: `{{target}}` in `run` needs a `targets:` list to take its values from"
         );
         assert!(parse("targets: [a]\ncommands: ['ping -c 1 {{target}}']\n").is_ok());
+    }
+
+    #[test]
+    fn quoted_targets_are_refused_where_they_are() {
+        let err = first_error("targets: [a]\ncommands:\n  - ping \"{{target}}\"\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:3:5: commands[0]: `{{target}}` inside quotes in `run`"),
+            "{err}"
+        );
+        let err =
+            first_error("targets: [a]\ncommands:\n  - {name: p, run: \"ping '{{target}}'\"}\n");
+        assert!(
+            err.starts_with("jobs/disk.yaml:3:20: commands[0].run: `{{target}}` inside quotes"),
+            "{err}"
+        );
     }
 
     #[test]

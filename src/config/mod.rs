@@ -8,6 +8,7 @@ pub mod error;
 pub mod global;
 pub mod hosts;
 pub mod job;
+pub mod limits;
 pub mod raw;
 pub mod trust;
 pub mod units;

@@ -92,7 +92,7 @@ impl Templates {
     /// file is reported and left out; the others are usable.
     pub fn load_some(dir: &Path, wanted: Option<&[&str]>) -> (Templates, Vec<ConfigError>) {
         let mut loader = Loader::new(wanted.is_some());
-        for (path, file_name) in files_in(dir) {
+        for (path, file_name) in files_in(dir, &mut loader.errors) {
             let wanted = |name: &&str| wanted.is_none_or(|names| names.contains(name));
             if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(wanted) {
                 loader.register(TEXT, name, &path, false);
@@ -353,15 +353,9 @@ impl Loader {
 
     /// Reads, checks and compiles one file into the `kind` registry.
     fn register(&mut self, kind: &'static str, name: &str, path: &Path, partial: bool) {
-        if let Err(e) = trust::check_trusted(path) {
-            return self.errors.push(ConfigError::new(path, e.to_string()));
-        }
-        let source = match std::fs::read_to_string(path) {
+        let source = match trust::read_trusted(path, None) {
             Ok(source) => source,
-            Err(e) => {
-                let message = format!("cannot read template: {e}");
-                return self.errors.push(ConfigError::new(path, message));
-            }
+            Err(e) => return self.errors.push(ConfigError::new(path, e.to_string())),
         };
         if let Some(names) = self.used.as_mut()
             && !partials_used(&source, names)
@@ -393,7 +387,7 @@ impl Loader {
     /// The partials in `dir` that are needed. Partials use partials: they are read until no
     /// new name turns up.
     fn partials(&mut self, dir: &Path) {
-        let files = files_in(dir);
+        let files = files_in(dir, &mut self.errors);
         let mut registered: HashSet<(&'static str, String)> = HashSet::new();
         loop {
             let before = registered.len();
@@ -435,7 +429,12 @@ fn template_error(path: &Path, error: &TemplateError) -> ConfigError {
 }
 
 /// The files in `dir` with their names, sorted; none if it does not exist.
-fn files_in(dir: &Path) -> Vec<(PathBuf, String)> {
+fn files_in(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<(PathBuf, String)> {
+    // As root, a folder others could swap files in is refused with all it holds.
+    if let Err(e) = trust::check_folder(dir) {
+        errors.push(ConfigError::new(dir, e.to_string()));
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

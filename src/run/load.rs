@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::error::Source;
+use crate::config::hosts::is_name;
 use crate::config::job::{self, job_name};
+use crate::config::limits::MAX_FILE_SIZE;
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TransportConfig, trust};
 use crate::history::History;
 use crate::render::{DIGEST_TEMPLATE, Templates};
@@ -99,28 +101,44 @@ fn select(config: &Config, pick: &Pick, problems: &mut Vec<ConfigError>) -> Vec<
                 _ => jobs,
             }
         }
-        Pick::Names(names) => names
-            .iter()
-            .filter_map(|name| match find_job(&config.jobs_dir, name) {
-                Some(path) => Job::load(&path, config)
-                    .map_err(|mut e| problems.append(&mut e))
-                    .ok(),
-                None => {
-                    problems.push(ConfigError::new(
-                        &config.jobs_dir.join(format!("{name}.yaml")),
-                        format!(
-                            "no job `{name}` (known jobs: {})",
-                            known_jobs(&config.jobs_dir)
-                        ),
-                    ));
-                    None
-                }
-            })
-            .collect(),
+        Pick::Names(names) => {
+            if let Err(e) = job::check_jobs_dir(&config.jobs_dir) {
+                problems.push(e);
+                return Vec::new();
+            }
+            by_name(config, names, problems)
+        }
     }
 }
 
+/// The jobs `names` names, validated; a problem for each that is not there or not valid.
+fn by_name(config: &Config, names: &[String], problems: &mut Vec<ConfigError>) -> Vec<Job> {
+    names
+        .iter()
+        .filter_map(|name| match find_job(&config.jobs_dir, name) {
+            Some(path) => Job::load(&path, config)
+                .map_err(|mut e| problems.append(&mut e))
+                .ok(),
+            None => {
+                problems.push(ConfigError::new(
+                    &config.jobs_dir.join(format!("{name}.yaml")),
+                    format!(
+                        "no job `{name}` (known jobs: {})",
+                        known_jobs(&config.jobs_dir)
+                    ),
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+/// The file of job `name` in `dir`; none for a name that is not one (`../x`, `a/b`): a
+/// job argument never reaches outside `jobs_dir`.
 fn find_job(dir: &Path, name: &str) -> Option<PathBuf> {
+    if !is_name(name) {
+        return None;
+    }
     ["yaml", "yml"]
         .iter()
         .map(|ext| dir.join(format!("{name}.{ext}")))
@@ -154,7 +172,8 @@ fn with_templates(
         .filter(|job| {
             let found = templates.has_text(&job.mail.template);
             if !found {
-                let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+                // Only to locate the key: read as the job was, within the same limit.
+                let text = trust::read_trusted(&job.path, Some(MAX_FILE_SIZE)).unwrap_or_default();
                 problems.push(Source::new(&job.path, &text).error(
                     "mail.template",
                     format!(

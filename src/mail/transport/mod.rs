@@ -55,11 +55,8 @@ impl Transport {
     }
 }
 
+/// The password, read from the same descriptor whose owner and mode were checked.
 fn read_password(path: &Path) -> Result<String, TransportError> {
-    trust::check_password_file(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| TransportError::PasswordRead {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = trust::read_password(path)?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
