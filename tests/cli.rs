@@ -86,3 +86,22 @@ fn completion_completes_job_names() {
     let fish = env.run(&["completions", "fish"]).code(0).stderr_empty();
     fish.stdout_contains("__fish_seen_subcommand_from run preview history\" -f -a \"(reporter list --names 2>/dev/null)\"");
 }
+
+#[test]
+fn history_of_an_unknown_job_says_so() {
+    let env = Env::new("");
+    env.job("disk", "commands: [df]\n");
+    env.job("load", "commands: [uptime]\n");
+    env.run(&["history", "dsik"])
+        .code(2)
+        .stderr_contains("no job `dsik` (known jobs: disk, load)");
+    // Known but never run: an empty history, not an error.
+    env.run(&["history", "disk"]).code(0).stderr_empty();
+    // Run once, then removed: its runs are still shown.
+    env.run(&["run", "load"]).code(0).stderr_empty();
+    std::fs::remove_file(env.path("jobs/load.yaml")).unwrap();
+    env.run(&["history", "load"])
+        .code(0)
+        .stderr_empty()
+        .stdout_contains(" load ");
+}

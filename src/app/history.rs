@@ -39,6 +39,14 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
         );
     };
     let runs = store.runs(args.job.as_deref(), args.limit as usize)?;
+    // A job that no longer exists still has its history; a name that never had either is
+    // most likely mistyped.
+    if let Some(name) = &args.job
+        && runs.is_empty()
+        && let Some(unknown) = load::unknown_job(config, name)
+    {
+        anyhow::bail!("{unknown}");
+    }
     let entries: Vec<HistoryEntry> = runs
         .into_iter()
         .map(|run| HistoryEntry {

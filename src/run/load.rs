@@ -135,6 +135,16 @@ fn by_name(config: &Config, names: &[String], problems: &mut Vec<ConfigError>) -
 
 /// The file of job `name` in `dir`; none for a name that is not one (`../x`, `a/b`): a
 /// job argument never reaches outside `jobs_dir`.
+/// Why `name` names no job of `config`'s jobs folder, as `run` says it; `None` when it does.
+pub fn unknown_job(config: &Config, name: &str) -> Option<String> {
+    find_job(&config.jobs_dir, name).is_none().then(|| {
+        format!(
+            "no job `{name}` (known jobs: {})",
+            known_jobs(&config.jobs_dir)
+        )
+    })
+}
+
 fn find_job(dir: &Path, name: &str) -> Option<PathBuf> {
     if !is_name(name) {
         return None;
