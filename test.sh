@@ -30,6 +30,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The inventory test runs the real ansible-inventory (PyPI's ansible-core, or Debian's).
+if ! command -v ansible-inventory >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the tests need ansible-inventory: pip install --user ansible-core" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ansible-core" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore ansible-core 2>/dev/null ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ansible-core >/dev/null
+  hash -r
+fi
+
 # As root, reporter refuses group- or world-writable config files and folders (a checkout
 # made under umask 002 has them); the tests use the shipped examples.
 if [ "$(id -u)" -eq 0 ]; then

@@ -359,3 +359,86 @@ fn a_slash_24_sweep_summarises_and_lists_only_failures() {
     );
     eprintln!("256 pings at pool {pool}: {took:?}");
 }
+
+/// The current user's login name, for inventories that name it.
+fn login() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .expect("a passwd entry")
+        .name
+}
+
+#[test]
+fn inventory_groups_are_host_groups_and_reports_use_inventory_names() {
+    let sshd = Sshd::start();
+    let inventory = serde_json::json!({
+        "_meta": {"hostvars": {
+            "web-a": {"ansible_host": "alpha"},
+            "web-b": {"ansible_host": "beta", "ansible_user": login()},
+        }},
+        "all": {"children": ["ungrouped", "prod"]},
+        "prod": {"children": ["web", "db"]},
+        "web": {"hosts": ["web-a", "web-b"]},
+        "db": {"hosts": ["web-b"]},
+    });
+    let env = env_with(&sshd, "inventory: {command: [sh, inventory.sh]}\n");
+    env.write("inventory.sh", &format!("cat <<'EOF'\n{inventory}\nEOF\n"));
+    env.template("raw.txt.hbs", RAW);
+    env.job(
+        "fleet",
+        "hosts: [\"@prod\"]\nmail: {template: raw}\ncommands: ['echo \"on ${REPORTER_ALIAS}\"']\n",
+    );
+    env.run(&["check"]).code(0).stderr_empty();
+    env.run(&["run", "fleet"]).code(0).stderr_empty();
+    assert_eq!(
+        env.smtp.wait_for(1)[0].body().trim_end(),
+        "<web-a||ok>on alpha\n</>\n<web-b||ok>on beta\n</>"
+    );
+
+    // A group in both places, and a failing command, are configuration errors naming it.
+    env.write_config(&format!(
+        "{}inventory: {{command: [sh, inventory.sh]}}\nhost_groups: {{web: [alpha]}}\n",
+        sshd.options()
+    ));
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains("inventory.command: group `web` is both in host_groups and in the inventory; rename one of them");
+    env.write_config(&format!(
+        "{}inventory: {{command: [sh, -c, 'echo cannot reach the cloud >&2; exit 4']}}\n",
+        sshd.options()
+    ));
+    env.run(&["run", "fleet"])
+        .code(2)
+        .stderr_contains("inventory command `sh -c echo cannot reach the cloud >&2; exit 4` failed (exit status: 4): cannot reach the cloud")
+        .stderr_contains("unknown host group `@prod` (not in the config's host_groups or inventory)");
+}
+
+#[test]
+fn inventory_from_ansible_inventory_over_an_ini_file() {
+    let ansible = tool("ansible-inventory", "ansible-core (pip)");
+    let sshd = Sshd::start();
+    let env = env_with(
+        &sshd,
+        &format!(
+            "inventory: {{command: [{}, -i, hosts.ini, --list], timeout: 60s}}\n",
+            ansible.display()
+        ),
+    );
+    env.write(
+        "hosts.ini",
+        &format!(
+            "[web]\nweb-a ansible_host=alpha\nweb-b ansible_host=beta ansible_user={}\n[prod:children]\nweb\n",
+            login()
+        ),
+    );
+    env.template("raw.txt.hbs", RAW);
+    env.job(
+        "fleet",
+        "hosts: [\"@prod\", \"@web\"]\nmail: {template: raw}\ncommands: ['echo \"on ${REPORTER_ALIAS}\"']\n",
+    );
+    env.run(&["run", "fleet"]).code(0).stderr_empty();
+    assert_eq!(
+        env.smtp.wait_for(1)[0].body().trim_end(),
+        "<web-a||ok>on alpha\n</>\n<web-b||ok>on beta\n</>"
+    );
+}

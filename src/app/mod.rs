@@ -38,6 +38,14 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             None => return exit::USAGE,
         },
     };
+    let mut config = config;
+    // The commands that run or check jobs need the inventory's host groups.
+    if matches!(
+        command,
+        Command::Run(_) | Command::Preview(_) | Command::Check
+    ) {
+        config.load_inventory();
+    }
     let color = cli.color.enabled(&std::io::stdout());
     match command {
         Command::Run(args) => {

@@ -62,7 +62,9 @@ pub fn run(
             unknown_groups.push(ConfigError::at_key(
                 Path::new(COMMAND_LINE),
                 "--hosts",
-                format!("unknown host group `@{group}` (not in the config's host_groups)"),
+                format!(
+                    "unknown host group `@{group}` (not in the config's host_groups or inventory)"
+                ),
             ));
         })
     });

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::{HostSpec, is_name};
+use crate::config::inventory::Inventory;
 use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
@@ -63,6 +64,10 @@ pub struct Config {
     pub mail: MailConfig,
     pub ssh: SshConfig,
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
+    /// `inventory:`, until [`Config::load_inventory`] has merged its groups.
+    pub inventory: Option<Inventory>,
+    /// Why the inventory's groups are missing: reported with the jobs' problems.
+    pub inventory_problem: Option<ConfigError>,
 }
 
 /// Where the configuration comes from, in the order of SPEC §1.
@@ -179,7 +184,42 @@ impl Config {
                 }),
             },
             host_groups: raw.host_groups,
+            inventory: raw.inventory.map(|raw| Inventory {
+                command: raw.command,
+                timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
+                origin: source.error("inventory.command", ""),
+            }),
+            inventory_problem: None,
         })
+    }
+
+    /// Runs the inventory command, if there is one, and adds its groups to `host_groups`
+    /// (for the commands that run jobs or check them: once per run and per daemon
+    /// reload). A failure is kept in `inventory_problem`; the jobs that use none of its
+    /// groups still run.
+    pub fn load_inventory(&mut self) {
+        let Some(inventory) = self.inventory.take() else {
+            return;
+        };
+        let groups = match inventory.groups() {
+            Ok(groups) => groups,
+            Err(problem) => {
+                self.inventory_problem = Some(problem);
+                return;
+            }
+        };
+        for (name, hosts) in groups {
+            if self.host_groups.contains_key(&name) {
+                self.inventory_problem = Some(ConfigError {
+                    message: format!(
+                        "group `{name}` is both in host_groups and in the inventory; rename one of them"
+                    ),
+                    ..inventory.origin.clone()
+                });
+                continue;
+            }
+            self.host_groups.insert(name, hosts);
+        }
     }
 
     /// The file named in error messages about the config itself.

@@ -106,7 +106,7 @@ pub enum TargetError {
 }
 
 /// One `hosts:` entry: `localhost`, an ssh destination (`web1`, `admin@db1`, `db1:2222`)
-/// or a `@group` from the config's `host_groups`.
+/// or a `@group` from the config's `host_groups` or its inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostSpec {
     Local,
@@ -115,6 +115,9 @@ pub enum HostSpec {
         user: Option<String>,
         host: String,
         port: Option<u16>,
+        /// The inventory's name for the host, which reports show instead of the
+        /// destination (`web1` for `admin@10.0.0.1`).
+        name: Option<String>,
     },
 }
 
@@ -179,6 +182,7 @@ impl FromStr for HostSpec {
             user,
             host: host.to_owned(),
             port,
+            name: None,
         })
     }
 }
@@ -188,7 +192,15 @@ impl fmt::Display for HostSpec {
         match self {
             HostSpec::Local => f.write_str("localhost"),
             HostSpec::Group(group) => write!(f, "@{group}"),
-            HostSpec::Ssh { user, host, port } => {
+            HostSpec::Ssh {
+                name: Some(name), ..
+            } => f.write_str(name),
+            HostSpec::Ssh {
+                user,
+                host,
+                port,
+                name: None,
+            } => {
                 if let Some(user) = user {
                     write!(f, "{user}@")?;
                 }
@@ -385,7 +397,8 @@ mod tests {
             HostSpec::Ssh {
                 user: Some("admin".into()),
                 host: "db1".into(),
-                port: Some(2222)
+                port: Some(2222),
+                name: None
             }
         );
         assert_eq!(
@@ -393,7 +406,8 @@ mod tests {
             HostSpec::Ssh {
                 user: None,
                 host: "::1".into(),
-                port: Some(22)
+                port: Some(22),
+                name: None
             }
         );
         for text in ["web1", "admin@db1", "db1:2222", "[::1]:22"] {

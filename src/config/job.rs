@@ -324,7 +324,9 @@ impl Check<'_> {
         hosts::expand_groups(hosts, &config.host_groups, |i, group| {
             self.error(
                 format!("hosts[{i}]"),
-                format!("unknown host group `@{group}` (not in the config's host_groups)"),
+                format!(
+                    "unknown host group `@{group}` (not in the config's host_groups or inventory)"
+                ),
             );
         })
     }
@@ -463,7 +465,7 @@ mod tests {
         let err = first_error("hosts: [\"@db\"]\ncommands: [uptime]\n");
         assert_eq!(
             err,
-            "jobs/disk.yaml:1:9: hosts[0]: unknown host group `@db` (not in the config's host_groups)"
+            "jobs/disk.yaml:1:9: hosts[0]: unknown host group `@db` (not in the config's host_groups or inventory)"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod address;
 pub mod error;
 pub mod global;
 pub mod hosts;
+pub mod inventory;
 pub mod job;
 pub mod limits;
 pub mod raw;

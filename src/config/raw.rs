@@ -52,6 +52,15 @@ pub struct RawConfig {
     pub ssh: RawSsh,
     #[serde(default)]
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
+    pub inventory: Option<RawInventory>,
+}
+
+/// `inventory:`: a program printing an Ansible inventory as JSON.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    pub command: Vec<String>,
+    pub timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -24,7 +24,8 @@ impl Loaded {
     /// Loads the config, templates and jobs. A broken config is fatal; a broken job file
     /// leaves that job out (or, on reload, keeps its previous version from `old`).
     pub fn load(path: Option<&Path>, old: Option<&Loaded>) -> Result<Loaded, Vec<ConfigError>> {
-        let config = Config::load(path)?;
+        let mut config = Config::load(path)?;
+        config.load_inventory();
         let Workload {
             mut jobs,
             templates,

@@ -34,7 +34,7 @@ impl Workload {
     /// The jobs `pick` selects and only the templates they use (and the digest's, with
     /// `digest`): compiling is most of the cost of loading.
     pub fn pick(config: &Config, pick: &Pick, digest: bool) -> Workload {
-        let mut problems = Vec::new();
+        let mut problems: Vec<ConfigError> = config.inventory_problem.iter().cloned().collect();
         let jobs = select(config, pick, &mut problems);
         let mut names: Vec<&str> = jobs.iter().map(|job| job.mail.template.as_str()).collect();
         if digest {
@@ -48,6 +48,7 @@ impl Workload {
     /// Every job and every template (for `check` and the daemon).
     pub fn everything(config: &Config) -> Workload {
         let (templates, mut problems) = Templates::load_some(&config.templates_dir, None);
+        problems.extend(config.inventory_problem.iter().cloned());
         let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
         problems.append(&mut broken);
         Workload::of(jobs, templates, problems)

@@ -228,7 +228,9 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     env.push(("REPORTER_TARGET".to_owned(), (*target).to_owned()));
                 }
                 let (program, args) = match host {
-                    HostSpec::Ssh { user, host, port } => (
+                    HostSpec::Ssh {
+                        user, host, port, ..
+                    } => (
                         config.ssh.command.clone(),
                         ssh_args(config, user.as_deref(), host, *port, &text),
                     ),
