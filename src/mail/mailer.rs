@@ -3,7 +3,7 @@
 //! rejects it for good or it has waited longer than `spool_max_age`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use lettre::Message;
@@ -14,19 +14,27 @@ use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
 use crate::mail::spool::{Entry, Spool};
 use crate::mail::transport::Transport;
-use crate::mail::transport::error::{DeliveryError, TransportError};
+use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
 use crate::report::facts;
 
 /// What became of one spooled message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Fate {
-    Sent,
+    /// Delivered on behalf of `job` (the spool's job label).
+    Sent { job: String },
     /// Another process is sending it, or already has.
     Skipped,
     /// Still in the spool for a later retry.
-    Kept(String),
-    /// Moved to `spool/dead`.
-    Buried(String),
+    Kept(DeliveryError),
+    /// Moved to `spool/dead`; the error says why.
+    Buried(DeliveryError),
+}
+
+impl Fate {
+    /// The relay could not be reached or talked to: the next message would fare the same.
+    fn relay_unreachable(&self) -> bool {
+        matches!(self, Fate::Kept(e) | Fate::Buried(e) if e.kind == Failure::Connection)
+    }
 }
 
 /// What a flush did.
@@ -67,7 +75,7 @@ impl Mailer {
             .await;
         transport
             .as_ref()
-            .map_err(|e| DeliveryError::transient(e.to_string()))
+            .map_err(|e| DeliveryError::connection(e.to_string()))
     }
 
     /// Spools and sends a new message of `job`; `name` is unique to it (run id and job).
@@ -106,11 +114,11 @@ impl Mailer {
             }
         };
         match self.send_spooled(&path).await {
-            Fate::Sent | Fate::Skipped => Ok(()),
-            Fate::Kept(reason) => Err(DeliveryError::transient(reason)),
-            Fate::Buried(reason) => Err(DeliveryError {
-                permanent: true,
-                message: reason,
+            Fate::Sent { .. } | Fate::Skipped => Ok(()),
+            Fate::Kept(e) => Err(e),
+            Fate::Buried(e) => Err(DeliveryError {
+                kind: Failure::Permanent,
+                ..e
             }),
         }
     }
@@ -123,7 +131,10 @@ impl Mailer {
             Err(e) => {
                 error!("{e}; moving it to `{}`", self.spool.dead_dir().display());
                 let _ = self.spool.bury(path);
-                return Fate::Buried(e.to_string());
+                return Fate::Buried(DeliveryError {
+                    kind: Failure::Permanent,
+                    message: e.to_string(),
+                });
             }
         };
         let job = claim.entry.job.clone();
@@ -150,10 +161,10 @@ impl Mailer {
                     );
                 }
                 info!("{job}: report delivered");
-                Fate::Sent
+                Fate::Sent { job }
             }
-            Err(e) if e.permanent || age > self.max_age => {
-                let why = if e.permanent {
+            Err(e) if e.is_permanent() || age > self.max_age => {
+                let why = if e.is_permanent() {
                     format!("rejected permanently: {e}")
                 } else {
                     format!(
@@ -168,27 +179,43 @@ impl Mailer {
                         error!("{job}: report {why}; cannot move it to the dead letters: {bury}")
                     }
                 }
-                Fate::Buried(why)
+                Fate::Buried(DeliveryError {
+                    kind: e.kind,
+                    message: why,
+                })
             }
             Err(e) => {
                 warn!(
                     "{job}: report not delivered ({e}); kept in `{}` for the next try",
                     path.display()
                 );
-                Fate::Kept(e.message)
+                Fate::Kept(e)
             }
         }
     }
 
-    /// Retries every message in the spool.
-    pub async fn flush(&self, paths: Vec<std::path::PathBuf>) -> FlushReport {
+    /// Retries the messages at `paths`, in order. It stops at the first message the relay could not even be reached for
+    /// (refused, timeout, TLS): the rest waits for the next flush, so a dead relay costs
+    /// one timeout, not one per message.
+    pub async fn flush(&self, paths: Vec<PathBuf>) -> FlushReport {
         let mut report = FlushReport::default();
-        for path in paths {
-            match self.send_spooled(&path).await {
-                Fate::Sent => report.sent += 1,
+        let mut paths = paths.into_iter();
+        while let Some(path) = paths.next() {
+            let fate = self.send_spooled(&path).await;
+            match &fate {
+                Fate::Sent { .. } => report.sent += 1,
                 Fate::Skipped => {}
                 Fate::Kept(_) => report.kept += 1,
                 Fate::Buried(_) => report.buried += 1,
+            }
+            if fate.relay_unreachable() && paths.len() > 0 {
+                let rest = paths.len();
+                info!(
+                    "spool: the relay cannot be reached; {rest} more message{} wait for the next try",
+                    if rest == 1 { "" } else { "s" }
+                );
+                report.kept += rest;
+                break;
             }
         }
         report

@@ -128,7 +128,7 @@ pub async fn execute(
     let facts = lookups.facts().await;
     outbox.send_digest(&facts, &meta, &mut recorder).await;
     outbox.send_problems(&options.problems, &facts);
-    let closed = outbox.close(&mut recorder).await;
+    let closed = outbox.close(&mut recorder, &cancel).await;
     tally.undelivered = closed.undelivered;
     tally.config_error = closed.broken;
     drop(plan);

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
@@ -205,10 +206,11 @@ impl<'a> Outbox<'a> {
         }
     }
 
-    /// Waits until every message of the run has been delivered or spooled (and the flush of
-    /// older mail is done), noting in `recorder` whose mail did not go out; a preview
-    /// prints its messages now.
-    pub async fn close(self, recorder: &mut Recorder) -> Closed {
+    /// Waits until every message of the run has been delivered or spooled, and the flush of
+    /// older mail is done (or, once the run is interrupted, given up: that mail stays
+    /// spooled), noting in `recorder` whose mail did not go out; a preview prints its
+    /// messages now.
+    pub async fn close(self, recorder: &mut Recorder, cancel: &watch::Receiver<bool>) -> Closed {
         let mut closed = Closed {
             undelivered: false,
             broken: self.broken,
@@ -230,7 +232,16 @@ impl<'a> Outbox<'a> {
                         Err(_) => closed.undelivered = true,
                     }
                 }
-                let _ = flush.await;
+                let mut flush = flush;
+                let mut cancel = cancel.clone();
+                tokio::select! {
+                    biased;
+                    _ = &mut flush => {}
+                    _ = cancel.wait_for(|cancelled| *cancelled) => {
+                        flush.abort();
+                        warn!("the retry of older mail stops; it stays in the spool");
+                    }
+                }
             }
             Destination::Print { mut previews, .. } => {
                 previews.sort_by_key(|(index, _)| *index);
