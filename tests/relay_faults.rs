@@ -5,10 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{Behaviour, Env, Run, wait_until, wait_up_to};
+use crate::support::{Behaviour, Env, Run, processes_matching, unique, wait_until, wait_up_to};
 
 /// Writes the config with `smtp` as the inside of the `mail.smtp` mapping.
 fn config(env: &Env, smtp: &str, extra: &str) {
@@ -65,6 +66,18 @@ fn texts_below(dir: &Path) -> Vec<(String, String)> {
         }
     }
     texts
+}
+
+/// Kills the processes whose command line holds the marker when the test ends, passed or
+/// not, so that a failing test leaves nothing behind.
+struct Reap(String);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for process in processes_matching(&self.0) {
+            let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
+        }
+    }
 }
 
 #[test]
@@ -298,4 +311,38 @@ fn sigterm_stops_a_flush_at_once() {
     let took = signalled.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?} to stop");
     assert_eq!(env.spooled("state/spool").len(), 3);
+}
+
+#[test]
+fn a_sendmail_that_never_exits_is_killed_after_its_timeout() {
+    let env = Env::new("");
+    let marker = format!("sleep {}", unique("9"));
+    let _reap = Reap(marker.clone());
+    let fake = env.write(
+        "bin/sendmail",
+        &format!("#!/bin/sh\n{marker} &\nexec {marker}\n"),
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.write(
+        "reporter.yaml",
+        &format!(
+            "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: sendmail\n  sendmail: {{path: {}, timeout: 1s}}\n",
+            fake.display()
+        ),
+    );
+    env.job("stuck", "commands: [echo hi]\n");
+    let started = Instant::now();
+    env.start(&["run", "stuck"])
+        .wait()
+        .code(75)
+        .stderr_contains("did not finish within 1s; stopped it");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(env.spooled("state/spool").len(), 1);
+    assert!(
+        wait_up_to(Duration::from_secs(5), || processes_matching(&marker)
+            .is_empty()),
+        "left behind: {:?}",
+        processes_matching(&marker)
+    );
 }

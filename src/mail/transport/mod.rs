@@ -37,7 +37,9 @@ impl Transport {
                 };
                 Relay::new(smtp, hello, login).map(Transport::Smtp)
             }
-            TransportConfig::Sendmail { path } => Ok(Transport::Sendmail(Sendmail::new(path))),
+            TransportConfig::Sendmail { path, timeout } => {
+                Ok(Transport::Sendmail(Sendmail::new(path, *timeout)))
+            }
             TransportConfig::File { dir } => Ok(Transport::File(dir.clone())),
         }
     }
