@@ -346,3 +346,49 @@ fn a_sendmail_that_never_exits_is_killed_after_its_timeout() {
         processes_matching(&marker)
     );
 }
+
+#[test]
+fn a_killed_run_keeps_the_history_of_the_jobs_already_mailed() {
+    let env = Env::new("");
+    let marker = format!("sleep {}", unique("3"));
+    let _reap = Reap(marker.clone());
+    env.job("quick", "commands: [echo hi]\n");
+    env.job("slow", &format!("timeout: 1h\ncommands: ['{marker}']\n"));
+    let run = env.start(&["run", "quick", "slow"]);
+    assert_eq!(env.smtp.wait_for(1).len(), 1, "quick's report arrives");
+    let recorded = |env: &Env| {
+        env.history_json(&[])
+            .iter()
+            .any(|r| r["job"] == "quick" && r["sent"] == true)
+    };
+    assert!(
+        wait_until(|| recorded(&env)),
+        "quick's run is recorded while slow still runs"
+    );
+    run.signal(Signal::SIGKILL);
+    run.wait().killed_by(Signal::SIGKILL).stderr_empty();
+    let runs = env.history_json(&[]);
+    let jobs: Vec<&str> = runs.iter().map(|r| r["job"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["quick"], "{runs:?}");
+}
+
+#[test]
+fn a_message_flushed_later_marks_its_run_as_sent() {
+    let env = Env::with_smtp(Behaviour::TempFail, "");
+    env.job("later", "commands: [echo hi]\n");
+    env.run(&["run", "later"])
+        .code(75)
+        .stderr_contains("(451): 4.3.0");
+    let runs = env.history_json(&[]);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["sent"], false, "{runs:?}");
+
+    let accepting = SmtpServer::start(Behaviour::Accept);
+    env.write_config_for(accepting.port, "");
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert_eq!(accepting.received().len(), 1);
+    let runs = env.history_json(&[]);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["job"], "later");
+    assert_eq!(runs[0]["sent"], true, "{runs:?}");
+}

@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
+use crate::history::History;
 use crate::mail::spool::{Entry, Spool};
 use crate::mail::transport::Transport;
 use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
@@ -51,6 +52,8 @@ pub struct Mailer {
     hello: String,
     max_age: Duration,
     transport: OnceCell<Result<Transport, TransportError>>,
+    /// Where a flush marks the runs whose mail it delivered as sent (`None`: history off).
+    history: Option<History>,
 }
 
 impl Mailer {
@@ -61,6 +64,8 @@ impl Mailer {
             hello: facts::hostname(),
             max_age: config.mail.spool_max_age,
             transport: OnceCell::new(),
+            history: (config.history_days > 0)
+                .then(|| History::new(&config.state_dir, config.history_days)),
         }
     }
 
@@ -194,7 +199,8 @@ impl Mailer {
         }
     }
 
-    /// Retries the messages at `paths`, in order. It stops at the first message the relay could not even be reached for
+    /// Retries the messages at `paths`, in order, and marks the runs whose mail went out
+    /// as sent. It stops at the first message the relay could not even be reached for
     /// (refused, timeout, TLS): the rest waits for the next flush, so a dead relay costs
     /// one timeout, not one per message.
     pub async fn flush(&self, paths: Vec<PathBuf>) -> FlushReport {
@@ -203,7 +209,10 @@ impl Mailer {
         while let Some(path) = paths.next() {
             let fate = self.send_spooled(&path).await;
             match &fate {
-                Fate::Sent { .. } => report.sent += 1,
+                Fate::Sent { job } => {
+                    report.sent += 1;
+                    self.mark_sent(&path, job);
+                }
                 Fate::Skipped => {}
                 Fate::Kept(_) => report.kept += 1,
                 Fate::Buried(_) => report.buried += 1,
@@ -219,5 +228,34 @@ impl Mailer {
             }
         }
         report
+    }
+
+    /// Marks the run a delivered spool file came from as sent, once none of its messages
+    /// waits any more. The file is named `RUN-ID.JOB[.HOST].msg` (a run id is three
+    /// dot-separated parts); `label` names its job, or the jobs of a digest.
+    fn mark_sent(&self, path: &Path, label: &str) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        let Some(stem) = path.file_stem().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let parts: Vec<&str> = stem.splitn(4, '.').collect();
+        if parts.len() < 4 {
+            return;
+        }
+        let run_id = parts[..3].join(".");
+        let waiting = self.spool.list();
+        for job in label.split(", ") {
+            let prefix = format!("{run_id}.{job}.");
+            let still_spooled = waiting.iter().any(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
+            if !still_spooled && let Err(e) = history.mark_sent(&run_id, job) {
+                error!("{e}");
+            }
+        }
     }
 }
