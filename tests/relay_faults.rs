@@ -145,7 +145,10 @@ fn check_warns_of_a_password_sent_unencrypted_to_another_host() {
     );
     env.run(&["check"])
         .code(0)
-        .stderr_contains("mail.smtp.tls: the password of `bob` goes unencrypted to `relay.invalid`")
+        .stderr_contains(&format!(
+            "reporter: warning: {}: mail.smtp.tls: the password of `bob` goes unencrypted to `relay.invalid`",
+            env.path("reporter.yaml").display()
+        ))
         .stderr_lacks("hunter2")
         .stdout_contains("1 job ok");
     // A relay on this machine is fine; and check talks to no relay.
@@ -335,7 +338,10 @@ fn a_sendmail_that_never_exits_is_killed_after_its_timeout() {
     env.start(&["run", "stuck"])
         .wait()
         .code(75)
-        .stderr_contains("did not finish within 1s; stopped it");
+        .stderr_contains(&format!(
+            "stuck: report not delivered (sendmail `{}` did not finish within 1s; stopped it)",
+            fake.display()
+        ));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(env.spooled("state/spool").len(), 1);
@@ -345,6 +351,19 @@ fn a_sendmail_that_never_exits_is_killed_after_its_timeout() {
         "left behind: {:?}",
         processes_matching(&marker)
     );
+}
+
+#[test]
+fn a_bad_sendmail_timeout_is_a_configuration_error() {
+    let env = Env::new("");
+    env.write(
+        "reporter.yaml",
+        "mail:\n  transport: sendmail\n  sendmail: {path: /usr/sbin/sendmail, timeout: soon}\n",
+    );
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains("reporter.yaml:3:")
+        .stderr_contains("mail.sendmail.timeout:");
 }
 
 #[test]

@@ -237,14 +237,13 @@ impl Mailer {
         let Some(history) = &self.history else {
             return;
         };
-        let Some(stem) = path.file_stem().and_then(|n| n.to_str()) else {
+        let Some(run_id) = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .and_then(run_id_of)
+        else {
             return;
         };
-        let parts: Vec<&str> = stem.splitn(4, '.').collect();
-        if parts.len() < 4 {
-            return;
-        }
-        let run_id = parts[..3].join(".");
         let waiting = self.spool.list();
         for job in label.split(", ") {
             let prefix = format!("{run_id}.{job}.");
@@ -253,9 +252,31 @@ impl Mailer {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with(&prefix))
             });
-            if !still_spooled && let Err(e) = history.mark_sent(&run_id, job) {
+            if !still_spooled && let Err(e) = history.mark_sent(run_id, job) {
                 error!("{e}");
             }
         }
+    }
+}
+
+/// The run id a spool file's name starts with: `RUN-ID.JOB[.HOST]`, where a run id is
+/// three dot-separated parts (see `run::new_run_id`).
+fn run_id_of(stem: &str) -> Option<&str> {
+    let end = stem.match_indices('.').nth(2)?.0;
+    Some(&stem[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_id_is_the_first_three_parts_of_the_name() {
+        let run = "20261201T210000Z.4242.00ab12";
+        assert_eq!(run_id_of(&format!("{run}.disk")), Some(run));
+        assert_eq!(run_id_of(&format!("{run}.disk.web1")), Some(run));
+        assert_eq!(run_id_of(&format!("{run}.digest")), Some(run));
+        assert_eq!(run_id_of(run), None);
+        assert_eq!(run_id_of("garbage"), None);
     }
 }
