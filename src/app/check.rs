@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::address::parse_mailbox;
 use crate::config::error::Source;
-use crate::config::{Config, ConfigError, Job, job, trust};
+use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, job, trust};
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
@@ -62,7 +62,10 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
         }
     }
     errors.append(&mut lint_cron_folders(argv0));
-    for warning in dst_gaps(config, &jobs) {
+    for warning in dst_gaps(config, &jobs)
+        .into_iter()
+        .chain(password_in_clear(config))
+    {
         tracing::warn!("{warning}");
     }
     // As root the loaders refuse such files outright; anyone else gets a warning.
@@ -258,4 +261,70 @@ fn dst_gaps(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
             ))
         })
         .collect()
+}
+
+/// A warning (not an error: check's exit code stays) when the SMTP password would cross
+/// the network in clear: a username with `tls: none` to a relay not on this machine.
+/// Decided from the config alone; check connects to no relay.
+fn password_in_clear(config: &Config) -> Option<ConfigError> {
+    let TransportConfig::Smtp(SmtpConfig {
+        host,
+        username: Some(username),
+        tls: TlsMode::None,
+        ..
+    }) = &config.mail.transport
+    else {
+        return None;
+    };
+    if is_loopback(host) {
+        return None;
+    }
+    let path = config.display_path();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Some(Source::new(path, &text).error(
+        "mail.smtp.tls",
+        format!(
+            "the password of `{username}` goes unencrypted to `{host}` (`tls: none` to a relay that is not this machine); use `tls: starttls` or `tls: tls`"
+        ),
+    ))
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: a relay on this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = host.trim_end_matches('.');
+    name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "relay.invalid",
+            "10.0.0.1",
+            "::2",
+            "localhost.example.com",
+            "128.0.0.1",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }

@@ -1,26 +1,41 @@
 //! `reporter flush`: the mail waiting in the spool, retried now.
 
 use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::exit;
 use crate::mail::Mailer;
 
 /// Exit 0 when the spool is empty afterwards, 75 when something still waits or went to
-/// the dead letters.
+/// the dead letters; SIGINT or SIGTERM stop the flush at once (130/143), the messages not
+/// yet sent staying in the spool.
 pub fn flush(config: &Config) -> anyhow::Result<i32> {
     let runtime = crate::exec::runtime().context("cannot start the runtime")?;
-    let mailer = Mailer::new(config);
-    let report = runtime.block_on(mailer.flush(mailer.spool().list()));
-    tracing::info!(
-        "flush: {} sent, {} kept, {} moved to the dead letters",
-        report.sent,
-        report.kept,
-        report.buried
-    );
-    Ok(if report.kept > 0 || report.buried > 0 {
-        exit::TEMPFAIL
-    } else {
-        exit::OK
+    runtime.block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+        let mailer = Mailer::new(config);
+        let (name, signal) = tokio::select! {
+            report = mailer.flush(mailer.spool().list()) => {
+                tracing::info!(
+                    "flush: {} sent, {} kept, {} moved to the dead letters",
+                    report.sent,
+                    report.kept,
+                    report.buried
+                );
+                return Ok(if report.kept > 0 || report.buried > 0 {
+                    exit::TEMPFAIL
+                } else {
+                    exit::OK
+                });
+            }
+            _ = interrupt.recv() => ("interrupted", libc::SIGINT),
+            _ = terminate.recv() => ("terminated", libc::SIGTERM),
+        };
+        // Dropping the flush drops its connection and its claim: a message in flight is
+        // still in the spool.
+        tracing::warn!("{name}: the flush stops; the messages stay in the spool");
+        Ok(128 + signal)
     })
 }

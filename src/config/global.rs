@@ -29,7 +29,7 @@ pub struct SmtpConfig {
 #[derive(Debug, Clone)]
 pub enum TransportConfig {
     Smtp(SmtpConfig),
-    Sendmail { path: PathBuf },
+    Sendmail { path: PathBuf, timeout: Duration },
     File { dir: PathBuf },
 }
 
@@ -261,6 +261,10 @@ impl TransportConfig {
                     .path
                     .take()
                     .unwrap_or_else(|| "/usr/sbin/sendmail".into()),
+                timeout: mail
+                    .sendmail
+                    .timeout
+                    .map_or(Duration::from_secs(30), |d| d.0),
             },
             TransportKind::File => TransportConfig::File {
                 dir: mail.file.dir.take().map(relative).ok_or_else(|| {

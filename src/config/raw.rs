@@ -101,6 +101,7 @@ pub struct RawSmtp {
 #[serde(deny_unknown_fields)]
 pub struct RawSendmail {
     pub path: Option<PathBuf>,
+    pub timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -78,6 +78,21 @@ impl History {
         })
     }
 
+    /// Marks run `run_id` of `job` as sent: its mail, spooled when the run ended, has been
+    /// delivered since. Nothing to do without a database.
+    pub fn mark_sent(&self, run_id: &str, job: &str) -> Result<(), HistoryError> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET sent = 1 WHERE run_id = ?1 AND job = ?2",
+                [run_id, job],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The last finished run of `job`, with its results: what `previous` and the send
     /// rules compare a new run with. Skipped fire times are not runs here.
     pub fn last_run(&self, job: &str) -> Result<Option<RunRecord>, HistoryError> {

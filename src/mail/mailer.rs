@@ -3,7 +3,7 @@
 //! rejects it for good or it has waited longer than `spool_max_age`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use lettre::Message;
@@ -12,21 +12,30 @@ use tracing::{error, info, warn};
 
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
+use crate::history::History;
 use crate::mail::spool::{Entry, Spool};
 use crate::mail::transport::Transport;
-use crate::mail::transport::error::{DeliveryError, TransportError};
+use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
 use crate::report::facts;
 
 /// What became of one spooled message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Fate {
-    Sent,
+    /// Delivered on behalf of `job` (the spool's job label).
+    Sent { job: String },
     /// Another process is sending it, or already has.
     Skipped,
     /// Still in the spool for a later retry.
-    Kept(String),
-    /// Moved to `spool/dead`.
-    Buried(String),
+    Kept(DeliveryError),
+    /// Moved to `spool/dead`; the error says why.
+    Buried(DeliveryError),
+}
+
+impl Fate {
+    /// The relay could not be reached or talked to: the next message would fare the same.
+    fn relay_unreachable(&self) -> bool {
+        matches!(self, Fate::Kept(e) | Fate::Buried(e) if e.kind == Failure::Connection)
+    }
 }
 
 /// What a flush did.
@@ -43,6 +52,8 @@ pub struct Mailer {
     hello: String,
     max_age: Duration,
     transport: OnceCell<Result<Transport, TransportError>>,
+    /// Where a flush marks the runs whose mail it delivered as sent (`None`: history off).
+    history: Option<History>,
 }
 
 impl Mailer {
@@ -53,6 +64,8 @@ impl Mailer {
             hello: facts::hostname(),
             max_age: config.mail.spool_max_age,
             transport: OnceCell::new(),
+            history: (config.history_days > 0)
+                .then(|| History::new(&config.state_dir, config.history_days)),
         }
     }
 
@@ -67,7 +80,7 @@ impl Mailer {
             .await;
         transport
             .as_ref()
-            .map_err(|e| DeliveryError::transient(e.to_string()))
+            .map_err(|e| DeliveryError::connection(e.to_string()))
     }
 
     /// Spools and sends a new message of `job`; `name` is unique to it (run id and job).
@@ -106,11 +119,11 @@ impl Mailer {
             }
         };
         match self.send_spooled(&path).await {
-            Fate::Sent | Fate::Skipped => Ok(()),
-            Fate::Kept(reason) => Err(DeliveryError::transient(reason)),
-            Fate::Buried(reason) => Err(DeliveryError {
-                permanent: true,
-                message: reason,
+            Fate::Sent { .. } | Fate::Skipped => Ok(()),
+            Fate::Kept(e) => Err(e),
+            Fate::Buried(e) => Err(DeliveryError {
+                kind: Failure::Permanent,
+                ..e
             }),
         }
     }
@@ -123,7 +136,10 @@ impl Mailer {
             Err(e) => {
                 error!("{e}; moving it to `{}`", self.spool.dead_dir().display());
                 let _ = self.spool.bury(path);
-                return Fate::Buried(e.to_string());
+                return Fate::Buried(DeliveryError {
+                    kind: Failure::Permanent,
+                    message: e.to_string(),
+                });
             }
         };
         let job = claim.entry.job.clone();
@@ -150,10 +166,10 @@ impl Mailer {
                     );
                 }
                 info!("{job}: report delivered");
-                Fate::Sent
+                Fate::Sent { job }
             }
-            Err(e) if e.permanent || age > self.max_age => {
-                let why = if e.permanent {
+            Err(e) if e.is_permanent() || age > self.max_age => {
+                let why = if e.is_permanent() {
                     format!("rejected permanently: {e}")
                 } else {
                     format!(
@@ -168,29 +184,99 @@ impl Mailer {
                         error!("{job}: report {why}; cannot move it to the dead letters: {bury}")
                     }
                 }
-                Fate::Buried(why)
+                Fate::Buried(DeliveryError {
+                    kind: e.kind,
+                    message: why,
+                })
             }
             Err(e) => {
                 warn!(
                     "{job}: report not delivered ({e}); kept in `{}` for the next try",
                     path.display()
                 );
-                Fate::Kept(e.message)
+                Fate::Kept(e)
             }
         }
     }
 
-    /// Retries every message in the spool.
-    pub async fn flush(&self, paths: Vec<std::path::PathBuf>) -> FlushReport {
+    /// Retries the messages at `paths`, in order, and marks the runs whose mail went out
+    /// as sent. It stops at the first message the relay could not even be reached for
+    /// (refused, timeout, TLS): the rest waits for the next flush, so a dead relay costs
+    /// one timeout, not one per message.
+    pub async fn flush(&self, paths: Vec<PathBuf>) -> FlushReport {
         let mut report = FlushReport::default();
-        for path in paths {
-            match self.send_spooled(&path).await {
-                Fate::Sent => report.sent += 1,
+        let mut paths = paths.into_iter();
+        while let Some(path) = paths.next() {
+            let fate = self.send_spooled(&path).await;
+            match &fate {
+                Fate::Sent { job } => {
+                    report.sent += 1;
+                    self.mark_sent(&path, job);
+                }
                 Fate::Skipped => {}
                 Fate::Kept(_) => report.kept += 1,
                 Fate::Buried(_) => report.buried += 1,
             }
+            if fate.relay_unreachable() && paths.len() > 0 {
+                let rest = paths.len();
+                info!(
+                    "spool: the relay cannot be reached; {rest} more message{} wait for the next try",
+                    if rest == 1 { "" } else { "s" }
+                );
+                report.kept += rest;
+                break;
+            }
         }
         report
+    }
+
+    /// Marks the run a delivered spool file came from as sent, once none of its messages
+    /// waits any more. The file is named `RUN-ID.JOB[.HOST].msg` (a run id is three
+    /// dot-separated parts); `label` names its job, or the jobs of a digest.
+    fn mark_sent(&self, path: &Path, label: &str) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        let Some(run_id) = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .and_then(run_id_of)
+        else {
+            return;
+        };
+        let waiting = self.spool.list();
+        for job in label.split(", ") {
+            let prefix = format!("{run_id}.{job}.");
+            let still_spooled = waiting.iter().any(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
+            if !still_spooled && let Err(e) = history.mark_sent(run_id, job) {
+                error!("{e}");
+            }
+        }
+    }
+}
+
+/// The run id a spool file's name starts with: `RUN-ID.JOB[.HOST]`, where a run id is
+/// three dot-separated parts (see `run::new_run_id`).
+fn run_id_of(stem: &str) -> Option<&str> {
+    let end = stem.match_indices('.').nth(2)?.0;
+    Some(&stem[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_id_is_the_first_three_parts_of_the_name() {
+        let run = "20261201T210000Z.4242.00ab12";
+        assert_eq!(run_id_of(&format!("{run}.disk")), Some(run));
+        assert_eq!(run_id_of(&format!("{run}.disk.web1")), Some(run));
+        assert_eq!(run_id_of(&format!("{run}.digest")), Some(run));
+        assert_eq!(run_id_of(run), None);
+        assert_eq!(run_id_of("garbage"), None);
     }
 }

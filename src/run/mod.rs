@@ -1,6 +1,7 @@
 //! One run, as stages: [`plan`] (lock the jobs, lay out their tasks) → the pool runs them
 //! → [`finish`] each job as soon as its own tasks are done (results, context, send rule)
-//! → the [`outbox`] composes and delivers (or prints) → [`record`] writes the history.
+//! → the [`outbox`] composes and delivers (or prints) → [`record`] writes each job's
+//! history as soon as its report is delivered or spooled.
 //! [`lookups`] reads the facts and the history while the commands run; [`load`] is how
 //! `run`, `preview` and the daemon get their jobs and templates.
 
@@ -101,7 +102,7 @@ pub async fn execute(
         options.history.as_ref(),
         config.timezone,
     );
-    let mut recorder = Recorder::new(options.history.clone().filter(|_| sending));
+    let recorder = Recorder::new(options.history.clone().filter(|_| sending));
     let composer = Composer {
         templates,
         config,
@@ -123,16 +124,15 @@ pub async fn execute(
         let recent = lookups.recent(&job.name).await;
         let finished = finish_job(job, done, &facts, &recent, lookups.scope_of(index), &meta);
         tally.command_failed |= !finished.context.summary.all_ok;
-        outbox.take(index, job, finished, &mut recorder);
+        outbox.take(index, job, finished, &recorder);
     }
     let facts = lookups.facts().await;
-    outbox.send_digest(&facts, &meta, &mut recorder).await;
+    outbox.send_digest(&facts, &meta, &recorder).await;
     outbox.send_problems(&options.problems, &facts);
-    let closed = outbox.close(&mut recorder).await;
+    let closed = outbox.close(&cancel).await;
     tally.undelivered = closed.undelivered;
     tally.config_error = closed.broken;
     drop(plan);
-    recorder.write();
     tally
 }
 

@@ -7,11 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, Job};
-use crate::history::Decision;
+use crate::history::{Decision, RunRecord};
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
 use crate::mail::{Composed, Composer, DeliveryError, FlushReport, Mailer};
@@ -21,8 +22,8 @@ use crate::run::finish::{Finished, RunMeta};
 use crate::run::options::Mode;
 use crate::run::record::Recorder;
 
-/// The jobs a delivery is for (to note in the history when it fails), and how it went.
-type Delivery = (Vec<String>, Result<(), DeliveryError>);
+/// How the delivery of a report's messages went; its jobs' records are written by then.
+type Delivery = Result<(), DeliveryError>;
 
 enum Destination {
     /// Every message goes to the mailer; what earlier runs left in the spool goes first.
@@ -39,9 +40,11 @@ enum Destination {
     },
 }
 
-/// The reports kept for `--digest`, by the selection order of their jobs.
+/// The reports kept for `--digest`, by the selection order of their jobs, and their
+/// records, written once the digest has been delivered or spooled.
 struct Digest {
     sections: Vec<(usize, Section)>,
+    records: Vec<RunRecord>,
     started: SystemTime,
 }
 
@@ -89,6 +92,7 @@ impl<'a> Outbox<'a> {
             destination,
             digest: digest.then(|| Digest {
                 sections: Vec::new(),
+                records: Vec::new(),
                 started: SystemTime::now(),
             }),
             jobs,
@@ -97,14 +101,9 @@ impl<'a> Outbox<'a> {
     }
 
     /// Hands on the finished job at `index`: its report is left out under its send rule,
-    /// kept for the digest, or composed and sent; its record says which.
-    pub fn take(
-        &mut self,
-        index: usize,
-        job: &Job,
-        finished: Finished<'_>,
-        recorder: &mut Recorder,
-    ) {
+    /// kept for the digest, or composed and sent; its record says which, and is written as
+    /// soon as the report has been delivered or spooled (at once when it is left out).
+    pub fn take(&mut self, index: usize, job: &Job, finished: Finished<'_>, recorder: &Recorder) {
         let Finished {
             context,
             decision,
@@ -120,17 +119,17 @@ impl<'a> Outbox<'a> {
             if let Some(record) = &mut record {
                 record.reason = Some(reason);
             }
-            recorder.add(record);
+            recorder.write(record.into_iter().collect());
             return;
         }
         if let Some(digest) = &mut self.digest {
             digest
                 .sections
                 .push((index, Section::of(job, &context, self.jobs)));
-            if let Some(record) = &mut record {
+            if let Some(mut record) = record {
                 record.sent = true;
+                digest.records.push(record);
             }
-            recorder.add(record);
             return;
         }
         let composition = self.composer.job(job, &context);
@@ -138,23 +137,21 @@ impl<'a> Outbox<'a> {
         if let Some(record) = &mut record {
             record.sent = !composition.messages.is_empty();
         }
-        recorder.add(record);
         let origin = HtmlOrigin {
             template: &job.mail.template,
             blame: &job.path,
         };
-        for composed in composition.messages {
-            self.dispatch(composed, index, vec![job.name.clone()], &origin);
-        }
+        let report = Report {
+            messages: composition.messages,
+            order: index,
+            jobs: vec![job.name.clone()],
+            records: record.into_iter().collect(),
+        };
+        self.dispatch(report, &origin, recorder);
     }
 
     /// Sends the digest of the reports kept for it, if any job's send rule let one through.
-    pub async fn send_digest(
-        &mut self,
-        facts: &Facts,
-        meta: &RunMeta<'_>,
-        recorder: &mut Recorder,
-    ) {
+    pub async fn send_digest(&mut self, facts: &Facts, meta: &RunMeta<'_>, recorder: &Recorder) {
         let Some(digest) = self.digest.take() else {
             return;
         };
@@ -169,6 +166,7 @@ impl<'a> Outbox<'a> {
         let sections = sections.into_iter().map(|(_, s)| s).collect();
         let composition = self.composer.digest(sections, facts, &run);
         self.broken |= composition.broken;
+        let mut records = digest.records;
         match composition.messages {
             Some(composed) => {
                 let templates_dir = &self.composer.config.templates_dir;
@@ -176,9 +174,18 @@ impl<'a> Outbox<'a> {
                     template: DIGEST_TEMPLATE,
                     blame: templates_dir,
                 };
-                self.dispatch(composed, 0, names, &origin);
+                let report = Report {
+                    messages: vec![composed],
+                    order: 0,
+                    jobs: names,
+                    records,
+                };
+                self.dispatch(report, &origin, recorder);
             }
-            None => recorder.unsent(&names),
+            None => {
+                records.iter_mut().for_each(|r| r.sent = false);
+                recorder.write(records);
+            }
         }
     }
 
@@ -197,18 +204,17 @@ impl<'a> Outbox<'a> {
         if let Some(report) = self.composer.problems(problems, facts) {
             let mailer = Arc::clone(mailer);
             deliveries.spawn(async move {
-                let result = mailer
+                mailer
                     .deliver("reporter", &report.name, &report.message)
-                    .await;
-                (Vec::new(), result)
+                    .await
             });
         }
     }
 
-    /// Waits until every message of the run has been delivered or spooled (and the flush of
-    /// older mail is done), noting in `recorder` whose mail did not go out; a preview
-    /// prints its messages now.
-    pub async fn close(self, recorder: &mut Recorder) -> Closed {
+    /// Waits until every message of the run has been delivered or spooled, and the flush of
+    /// older mail is done (or, once the run is interrupted, given up: that mail stays
+    /// spooled); a preview prints its messages now.
+    pub async fn close(self, cancel: &watch::Receiver<bool>) -> Closed {
         let mut closed = Closed {
             undelivered: false,
             broken: self.broken,
@@ -221,16 +227,18 @@ impl<'a> Outbox<'a> {
             } => {
                 while let Some(delivery) = deliveries.join_next().await {
                     // The mailer has said what went wrong; here it only counts.
-                    match delivery {
-                        Ok((_, Ok(()))) => {}
-                        Ok((jobs, Err(_))) => {
-                            closed.undelivered = true;
-                            recorder.unsent(&jobs);
-                        }
-                        Err(_) => closed.undelivered = true,
+                    closed.undelivered |= !matches!(delivery, Ok(Ok(())));
+                }
+                let mut flush = flush;
+                let mut cancel = cancel.clone();
+                tokio::select! {
+                    biased;
+                    _ = &mut flush => {}
+                    _ = cancel.wait_for(|cancelled| *cancelled) => {
+                        flush.abort();
+                        warn!("the retry of older mail stops; it stays in the spool");
                     }
                 }
-                let _ = flush.await;
             }
             Destination::Print { mut previews, .. } => {
                 previews.sort_by_key(|(index, _)| *index);
@@ -248,69 +256,98 @@ impl<'a> Outbox<'a> {
         closed
     }
 
-    /// Starts delivering `composed` on behalf of `jobs`, or keeps it to print, placed by
-    /// `order`.
-    fn dispatch(
-        &mut self,
-        composed: Composed,
-        order: usize,
-        jobs: Vec<String>,
-        origin: &HtmlOrigin<'_>,
-    ) {
+    /// Starts delivering the messages of `report`, writing its records once they are
+    /// delivered or spooled; or keeps them to print, placed by their order.
+    fn dispatch(&mut self, report: Report, origin: &HtmlOrigin<'_>, recorder: &Recorder) {
+        let Report {
+            messages,
+            order,
+            jobs,
+            mut records,
+        } = report;
         match &mut self.destination {
             Destination::Relay {
                 mailer, deliveries, ..
             } => {
                 let mailer = Arc::clone(mailer);
+                let recorder = recorder.clone();
                 deliveries.spawn(async move {
                     let label = jobs.join(", ");
-                    let result = mailer
-                        .deliver(&label, &composed.name, &composed.message)
-                        .await;
-                    (jobs, result)
+                    let mut sends = JoinSet::new();
+                    for composed in messages {
+                        let (mailer, label) = (Arc::clone(&mailer), label.clone());
+                        sends.spawn(async move {
+                            mailer
+                                .deliver(&label, &composed.name, &composed.message)
+                                .await
+                        });
+                    }
+                    let mut outcome = Ok(());
+                    while let Some(sent) = sends.join_next().await {
+                        match sent {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => outcome = Err(e),
+                            Err(e) => outcome = Err(DeliveryError::transient(e.to_string())),
+                        }
+                    }
+                    if outcome.is_err() {
+                        records.iter_mut().for_each(|r| r.sent = false);
+                    }
+                    recorder.write_soon(records).await;
+                    outcome
                 });
             }
-            Destination::Print {
-                html: true,
-                previews,
-            } => match composed.html {
-                Some(mut html) => {
-                    if !html.ends_with('\n') {
-                        html.push('\n');
+            Destination::Print { html, previews } => {
+                recorder.write(records);
+                for composed in messages {
+                    if *html {
+                        match composed.html {
+                            Some(mut html) => {
+                                if !html.ends_with('\n') {
+                                    html.push('\n');
+                                }
+                                previews.push((order, html.into_bytes()));
+                            }
+                            // A template that failed to render has been reported already.
+                            None if self.composer.templates.has_html(origin.template) => {}
+                            None => {
+                                error!(
+                                    "{}: no HTML template to preview (expected `{}`)",
+                                    origin.blame.display(),
+                                    self.composer.templates.html_path(origin.template).display()
+                                );
+                                self.broken = true;
+                            }
+                        }
+                    } else {
+                        let mut out = Vec::new();
+                        let sender = composed
+                            .message
+                            .envelope()
+                            .from()
+                            .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
+                        write_mbox(
+                            &mut out,
+                            &composed.message.formatted(),
+                            &sender,
+                            composed.date,
+                        );
+                        previews.push((order, out));
                     }
-                    previews.push((order, html.into_bytes()));
                 }
-                // A template that failed to render has been reported already.
-                None if self.composer.templates.has_html(origin.template) => {}
-                None => {
-                    error!(
-                        "{}: no HTML template to preview (expected `{}`)",
-                        origin.blame.display(),
-                        self.composer.templates.html_path(origin.template).display()
-                    );
-                    self.broken = true;
-                }
-            },
-            Destination::Print {
-                html: false,
-                previews,
-            } => {
-                let mut out = Vec::new();
-                let sender = composed
-                    .message
-                    .envelope()
-                    .from()
-                    .map_or_else(|| "MAILER-DAEMON".to_owned(), ToString::to_string);
-                write_mbox(
-                    &mut out,
-                    &composed.message.formatted(),
-                    &sender,
-                    composed.date,
-                );
-                previews.push((order, out));
             }
         }
     }
+}
+
+/// The messages of one report (a job's, one per host with `per_host`, or the digest), on
+/// behalf of `jobs`, with their records.
+struct Report {
+    messages: Vec<Composed>,
+    /// Where a preview prints it.
+    order: usize,
+    jobs: Vec<String>,
+    records: Vec<RunRecord>,
 }
 
 /// How the outbox closed.

@@ -1,49 +1,46 @@
-//! The last stage of a run: what happened to each job, written to the history in one
-//! transaction once the run's mail has gone (or waits in the spool).
+//! The last stage of each job: what happened to it, written to the history as soon as its
+//! report has been delivered or spooled (or left out), so that a run killed later keeps
+//! the records of the jobs already done.
 
 use tracing::error;
 
 use crate::history::{History, RunRecord};
 
+#[derive(Clone)]
 pub struct Recorder {
     history: Option<History>,
-    records: Vec<RunRecord>,
 }
 
 impl Recorder {
     /// Records into `history`; `None` records nothing (a preview, or the history off).
     pub fn new(history: Option<History>) -> Recorder {
-        Recorder {
-            history,
-            records: Vec::new(),
-        }
+        Recorder { history }
     }
 
     pub fn is_on(&self) -> bool {
         self.history.is_some()
     }
 
-    /// Keeps the record of a finished job (`None` when the run is not recorded).
-    pub fn add(&mut self, record: Option<RunRecord>) {
-        self.records.extend(record);
-    }
-
-    /// Notes that the mail of `jobs` did not go out after all.
-    pub fn unsent(&mut self, jobs: &[String]) {
-        self.records
-            .iter_mut()
-            .filter(|r| jobs.contains(&r.job))
-            .for_each(|r| r.sent = false);
-    }
-
-    /// Writes the records. The history records what happened; failing to write it must
+    /// Writes `records` now. The history records what happened; failing to write it must
     /// not fail the run, so a failure is only reported.
-    pub fn write(self) {
+    pub fn write(&self, records: Vec<RunRecord>) {
         if let Some(history) = &self.history
-            && !self.records.is_empty()
-            && let Err(e) = history.record(&self.records)
+            && !records.is_empty()
+            && let Err(e) = history.record(&records)
         {
             error!("{e}");
+        }
+    }
+
+    /// [`Recorder::write`] off the runtime's thread, for a delivery that has settled while
+    /// other jobs still run.
+    pub async fn write_soon(&self, records: Vec<RunRecord>) {
+        if self.history.is_none() || records.is_empty() {
+            return;
+        }
+        let recorder = self.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || recorder.write(records)).await {
+            error!("cannot write the history: {e}");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -20,6 +21,17 @@ pub enum Behaviour {
     /// Takes the message, then waits this long before saying so (as a relay that queued
     /// it while the client crashed would).
     AcceptAfter(Duration),
+    /// Takes the message, then never answers `QUIT` (nor closes the connection).
+    HangOnQuit,
+    /// Greets with `220 ` and then sends bytes without a line end, up to 200 MiB or until
+    /// the client closes the connection.
+    EndlessLine,
+    /// Offers `AUTH PLAIN LOGIN` and answers `AUTH PLAIN ...` with a `535` that repeats the
+    /// command, credentials and all.
+    EchoAuthPlain,
+    /// Offers only `AUTH LOGIN`, asks for the user name and the password, and answers with
+    /// a `535` that repeats both as the client sent them (base64), without `AUTH LOGIN`.
+    EchoAuthLogin,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +80,7 @@ impl Received {
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -75,16 +88,28 @@ impl SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
         let store = Arc::clone(&received);
+        let counter = Arc::clone(&connections);
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
                 let store = Arc::clone(&store);
                 thread::spawn(move || {
                     let _ = session(stream, behaviour, &store);
                 });
             }
         });
-        SmtpServer { port, received }
+        SmtpServer {
+            port,
+            received,
+            connections,
+        }
+    }
+
+    /// How many connections clients have opened so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// The messages received so far. A message is recorded before the server answers its
@@ -127,6 +152,9 @@ fn session(
         thread::sleep(Duration::from_secs(60));
         return Ok(());
     }
+    if mode == Behaviour::EndlessLine {
+        return endless_line(stream);
+    }
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     let reply = |out: &mut TcpStream, text: &str| out.write_all(format!("{text}\r\n").as_bytes());
@@ -145,9 +173,30 @@ fn session(
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
+            let auth = match mode {
+                Behaviour::EchoAuthPlain => "\r\n250-AUTH PLAIN LOGIN",
+                Behaviour::EchoAuthLogin => "\r\n250-AUTH LOGIN",
+                _ => "",
+            };
             reply(
                 &mut out,
-                "250-test.example\r\n250-8BITMIME\r\n250 PIPELINING",
+                &format!("250-test.example{auth}\r\n250-8BITMIME\r\n250 PIPELINING"),
+            )?;
+        } else if upper.starts_with("AUTH PLAIN") {
+            reply(&mut out, &format!("535 5.7.8 {command} rejected"))?;
+        } else if upper.starts_with("AUTH LOGIN") {
+            let mut answers = Vec::new();
+            for prompt in ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"] {
+                reply(&mut out, prompt)?;
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                answers.push(line.trim_end().to_owned());
+            }
+            reply(
+                &mut out,
+                &format!("535 5.7.8 credentials {} rejected", answers.join(" ")),
             )?;
         } else if upper.starts_with("HELO") {
             reply(&mut out, "250 test.example")?;
@@ -192,6 +241,10 @@ fn session(
                 reply(&mut out, "250 queued")?;
             }
         } else if upper == "QUIT" {
+            if mode == Behaviour::HangOnQuit {
+                thread::sleep(Duration::from_secs(60));
+                return Ok(());
+            }
             reply(&mut out, "221 bye")?;
             return out.shutdown(Shutdown::Both);
         } else if upper == "RSET" || upper == "NOOP" {
@@ -200,6 +253,16 @@ fn session(
             reply(&mut out, "502 not implemented")?;
         }
     }
+}
+
+/// `220 ` and then a line that never ends, until the client gives up (or 200 MiB).
+fn endless_line(mut stream: TcpStream) -> std::io::Result<()> {
+    stream.write_all(b"220 ")?;
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..(200 * 1024 * 1024 / chunk.len()) {
+        stream.write_all(&chunk)?;
+    }
+    Ok(())
 }
 
 fn address(argument: &str) -> String {

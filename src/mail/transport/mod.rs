@@ -1,20 +1,21 @@
 //! Handing messages to the relay: SMTP, a sendmail binary, or a folder of `.eml` files.
 
+pub mod bounded;
 pub mod error;
 pub mod file;
+pub mod redact;
 pub mod sendmail;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
 
 use crate::config::TransportConfig;
 use crate::config::trust;
 use crate::mail::transport::error::{DeliveryError, TransportError};
 use crate::mail::transport::sendmail::Sendmail;
-use crate::mail::transport::smtp::Relay;
+use crate::mail::transport::smtp::{Login, Relay};
 
 pub enum Transport {
     Smtp(Relay),
@@ -27,15 +28,18 @@ impl Transport {
     pub fn new(config: &TransportConfig, hello: &str) -> Result<Transport, TransportError> {
         match config {
             TransportConfig::Smtp(smtp) => {
-                let credentials = match (&smtp.username, &smtp.password_file) {
-                    (Some(user), Some(file)) => {
-                        Some(Credentials::new(user.clone(), read_password(file)?))
-                    }
+                let login = match (&smtp.username, &smtp.password_file) {
+                    (Some(user), Some(file)) => Some(Login {
+                        username: user.clone(),
+                        password: read_password(file)?,
+                    }),
                     _ => None,
                 };
-                Relay::new(smtp, hello, credentials).map(Transport::Smtp)
+                Relay::new(smtp, hello, login).map(Transport::Smtp)
             }
-            TransportConfig::Sendmail { path } => Ok(Transport::Sendmail(Sendmail::new(path))),
+            TransportConfig::Sendmail { path, timeout } => {
+                Ok(Transport::Sendmail(Sendmail::new(path, *timeout)))
+            }
             TransportConfig::File { dir } => Ok(Transport::File(dir.clone())),
         }
     }
