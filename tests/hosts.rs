@@ -262,7 +262,7 @@ fn hosts_flag_overrides_the_jobs_hosts() {
         .stderr_contains("invalid value 'web 1' for '--hosts <H1,H2>': invalid host \"web 1\": expected host, user@host or host:port");
     env.run(&["run", "one", "--hosts", "beta,@nope"])
         .code(2)
-        .stderr_is("reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups)\n");
+        .stderr_is("reporter: error: (command line): --hosts: unknown host group `@nope` (not in the config's host_groups or inventory)\n");
     // Both runs have exited, so anything they sent has arrived.
     assert_eq!(env.smtp.received().len(), 1, "nothing ran on bad --hosts");
 }
@@ -297,7 +297,7 @@ fn host_and_target_mistakes_are_located() {
     );
     let mut run = env.run(&["check"]).code(2);
     for expected in [
-        "jobs/groups.yaml:1:15: hosts[1]: unknown host group `@db` (not in the config's host_groups)",
+        "jobs/groups.yaml:1:15: hosts[1]: unknown host group `@db` (not in the config's host_groups or inventory)",
         "jobs/bad-host.yaml:3:5: hosts[1]: invalid host \"db1:99999\": port must be 1-65535",
         "jobs/no-targets.yaml:2:5: commands[0]: `{{target}}` in `run` needs a `targets:` list to take its values from",
         "jobs/big.yaml:1:11: targets[0]: address range \"10.0.0.0/15\" has 131072 addresses (at most 65536 in all)",
