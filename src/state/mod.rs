@@ -2,5 +2,6 @@
 //! never sees half of one.
 
 pub mod atomic;
+pub mod private;
 
 pub use atomic::write_atomic;
