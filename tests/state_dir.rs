@@ -1,9 +1,12 @@
 //! The state folder as root sees it: private modes, foreign owners and planted symlinks refused, locks on read-only folders, spool files checked before sending (SPEC §6, §9, §11).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::support::{Env, read, require_root, wait_until};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{Behaviour, Env, read, require_root, wait_until};
 
 const NOBODY: u32 = 65534;
 
@@ -17,6 +20,24 @@ fn chown_nobody(path: &Path) {
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+/// Every file and folder under `dir`, `dir` first.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < all.len() {
+        if all[i].is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&all[i])
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            children.sort();
+            all.extend(children);
+        }
+        i += 1;
+    }
+    all
 }
 
 #[test]
@@ -45,6 +66,90 @@ fn a_lock_file_planted_as_a_symlink_is_not_followed() {
     assert_eq!(mode(&precious), 0o644);
     assert!(std::fs::symlink_metadata(&lock).unwrap().is_symlink());
     assert_eq!(env.smtp.jobs(), ["j"], "the report still went out");
+}
+
+#[test]
+fn everything_in_the_state_dir_is_private_whatever_the_umask() {
+    let env = Env::with_smtp(Behaviour::Reject, "");
+    env.job("rejected", "commands: [echo no]\n");
+    env.job("kept", "commands: [echo later]\n");
+    env.run_with_umask(0o000, &["run", "rejected"])
+        .code(75)
+        .stderr_contains("rejected: report rejected permanently");
+    env.write_config_for(crate::support::smtp::closed_port(), "");
+    env.run_with_umask(0o000, &["run", "kept"])
+        .code(75)
+        .stderr_contains("kept: report not delivered");
+    assert_eq!(env.spooled("state/spool/dead").len(), 1);
+    assert_eq!(env.spooled("state/spool").len(), 1);
+    let all = walk(&env.path("state"));
+    let names: Vec<String> = all
+        .iter()
+        .map(|p| {
+            p.strip_prefix(env.dir.path())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    for expected in [
+        "state/history.sqlite3",
+        "state/locks/kept.lock",
+        "state/locks/rejected.lock",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let loose: Vec<String> = all
+        .iter()
+        .zip(&names)
+        .filter(|(path, _)| mode(path) != if path.is_dir() { 0o700 } else { 0o600 })
+        .map(|(path, name)| format!("{name} {:04o}", mode(path)))
+        .collect();
+    assert!(loose.is_empty(), "not private: {loose:?} (of {names:?})");
+}
+
+#[test]
+fn outbox_files_are_private_whatever_the_umask() {
+    let env = Env::new("");
+    env.write(
+        "reporter.yaml",
+        "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: file\n  file: {dir: outbox/new}\n",
+    );
+    env.job("filed", "commands: [echo hi]\n");
+    env.run_with_umask(0o000, &["run", "filed"])
+        .code(0)
+        .stderr_empty();
+    let files = walk(&env.path("outbox"));
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(mode(&files[0]), 0o700, "{}", files[0].display());
+    assert_eq!(mode(&files[1]), 0o700, "{}", files[1].display());
+    assert_eq!(mode(&files[2]), 0o600, "{}", files[2].display());
+}
+
+#[test]
+fn the_daemons_pidfile_is_world_readable_and_no_more() {
+    let env = Env::new("");
+    let (pidfile, log) = (env.path("run/reporter.pid"), env.path("reporter.log"));
+    env.run_with_umask(
+        0o000,
+        &[
+            "daemon",
+            "--detach",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+    )
+    .code(0)
+    .stderr_empty();
+    assert_eq!(mode(&pidfile), 0o644);
+    let pid: i32 = read(&pidfile).trim().parse().unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert!(wait_until(|| !pidfile.exists()), "{}", read(&log));
 }
 
 #[test]

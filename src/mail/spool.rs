@@ -16,6 +16,7 @@ use lettre::Address;
 use lettre::address::Envelope;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::state::private::{self, Access};
 use crate::state::write_atomic;
 
 /// A spool file that cannot be sent.
@@ -161,7 +162,11 @@ impl Spool {
     /// Writes a message durably; `name` must be unique (run id and job).
     pub fn put(&self, name: &str, entry: &Entry) -> io::Result<PathBuf> {
         let path = self.dir.join(format!("{name}{SUFFIX}"));
-        write_atomic(&path, &[entry.head().as_bytes(), &entry.message])?;
+        write_atomic(
+            &path,
+            &[entry.head().as_bytes(), &entry.message],
+            Access::Private,
+        )?;
         Ok(path)
     }
 
@@ -233,7 +238,7 @@ impl Spool {
     /// Moves a message that will never be delivered to `spool/dead`.
     pub fn bury(&self, path: &Path) -> io::Result<PathBuf> {
         let dead = self.dead_dir();
-        std::fs::create_dir_all(&dead)?;
+        private::create_dir(&dead, Access::Private)?;
         let target = dead.join(path.file_name().unwrap_or_default());
         std::fs::rename(path, &target)?;
         sync_dir(&self.dir)?;

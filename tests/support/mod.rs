@@ -146,6 +146,24 @@ impl Env {
         Run::new(format!("{} (as nobody)", describe(args)), output)
     }
 
+    /// Like [`Env::run`], with the process's umask set to `umask` (the tests' own stays).
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_with_umask(&self, umask: u32, args: &[&str]) -> Run {
+        use std::os::unix::process::CommandExt;
+        let mut command = self.command(args);
+        let mask = nix::sys::stat::Mode::from_bits_truncate(umask);
+        // SAFETY: umask(2) is async-signal-safe and touches nothing but this process.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::stat::umask(mask);
+                Ok(())
+            });
+        }
+        let output = command.output().expect("run reporter");
+        Run::new(format!("{} (umask {umask:03o})", describe(args)), output)
+    }
+
     /// Starts the binary in the background; [`Running::wait`] gives its [`Run`].
     #[must_use = "wait for it and check its exit code and stderr"]
     pub fn start(&self, args: &[&str]) -> Running {
