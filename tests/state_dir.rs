@@ -42,6 +42,55 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 #[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn root_refuses_a_state_dir_another_user_owns_or_can_write() {
+    require_root();
+    let env = Env::new("");
+    env.job("j", "commands: [echo hi]\n");
+    let state = env.path("state");
+    std::fs::create_dir(&state).unwrap();
+    chown_nobody(&state);
+    let shown = state.display().to_string();
+    for args in [&["run", "j"][..], &["flush"], &["history"]] {
+        env.run(args).code(2).stderr_contains(&format!(
+            "state_dir: `{shown}` is owned by uid 65534, not root, and reporter runs as root: refusing it (fix: chown root {shown}, once you have checked what is in it)"
+        ));
+    }
+    assert!(
+        !state.join("locks").exists() && !state.join("spool").exists(),
+        "nothing was written into it"
+    );
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains(&format!("state_dir: `{shown}` is owned by uid 65534"));
+
+    // Root's own, but a folder in it others can write to.
+    std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
+    let spool = state.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    chmod(&spool, 0o777);
+    let spool_shown = spool.display().to_string();
+    env.run(&["run", "j"]).code(2).stderr_contains(&format!(
+        "state_dir: `{spool_shown}` is writable by group or others (mode 0777) and reporter runs as root: refusing it (fix: chmod 700 {spool_shown})"
+    ));
+
+    // A folder in it that is a symbolic link.
+    std::fs::remove_dir(&spool).unwrap();
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &spool).unwrap();
+    env.run(&["run", "j"]).code(2).stderr_contains(&format!(
+        "state_dir: `{spool_shown}` is a symbolic link; reporter does not follow links in its state folder: refusing it (fix: replace it with a folder)"
+    ));
+    assert!(env.smtp.received().is_empty(), "nothing ran, nothing sent");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    std::fs::remove_file(&spool).unwrap();
+    env.run(&["run", "j"]).code(0).stderr_empty();
+    assert_eq!(env.smtp.jobs(), ["j"]);
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
 fn a_lock_file_planted_as_a_symlink_is_not_followed() {
     require_root();
     let env = Env::new("");

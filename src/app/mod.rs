@@ -36,6 +36,13 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             None => return exit::USAGE,
         },
     };
+    // `check` reports it among the rest.
+    if !matches!(command, Command::Check)
+        && let Some(problem) = crate::run::load::state_dir_problem(&config)
+    {
+        log::problems(&[problem]);
+        return exit::USAGE;
+    }
     let color = cli.color.enabled(&std::io::stdout());
     match command {
         Command::Run(args) => {
