@@ -144,3 +144,79 @@ fn concurrent_flushes_send_each_message_once() {
     // Every flush has exited: every message they delivered has arrived.
     assert_eq!(slow.received().len(), 4, "each message exactly once");
 }
+
+/// A message the relay refused, spooled by a real run; its path and contents.
+fn spooled_message(env: &Env, job: &str) -> (std::path::PathBuf, Vec<u8>) {
+    env.job(job, "commands: [echo hi]\n");
+    env.run(&["run", job])
+        .code(75)
+        .stderr_contains(&format!("{job}: report not delivered"));
+    let path = env
+        .spooled("state/spool")
+        .into_iter()
+        .find(|p| read(p).contains(&format!("X-Reporter-Job: {job}")))
+        .expect("spooled");
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn a_truncated_or_empty_spool_file_is_never_sent() {
+    let env = Env::refusing();
+    let (cut, bytes) = spooled_message(&env, "cut");
+    // Cut in the middle of the message's own header.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let at = text.find("\r\nSubject: ").expect("a Subject header") + 6;
+    std::fs::write(&cut, &bytes[..at]).unwrap();
+    let empty = env.write("state/spool/20260101T000000Z.1.000000.empty.msg", "");
+    env.write_config("");
+    let dead = env.path("state/spool/dead");
+    let body = text.find("\n\n").unwrap() + 2;
+    env.run(&["flush"])
+        .code(75)
+        .stderr_contains(&format!(
+            "`{}`: the message is {} bytes, its head says {}: truncated or edited; moving it to `{}`",
+            cut.display(),
+            at - body,
+            bytes.len() - body,
+            dead.display()
+        ))
+        .stderr_contains(&format!(
+            "`{}`: empty file; moving it to `{}`",
+            empty.display(),
+            dead.display()
+        ));
+    assert!(env.smtp.received().is_empty(), "nothing sent");
+    assert!(env.spooled("state/spool").is_empty());
+    assert_eq!(env.spooled("state/spool/dead").len(), 2);
+}
+
+#[test]
+fn an_edited_spool_file_is_never_sent() {
+    let env = Env::refusing();
+    let (path, bytes) = spooled_message(&env, "edited");
+    let text = String::from_utf8(bytes).unwrap();
+    // The command's output line, in the body: same length, other bytes.
+    let edited = text.replacen("\r\nhi\r\n", "\r\nho\r\n", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    env.write_config("");
+    env.run(&["flush"]).code(75).stderr_contains(&format!(
+        "`{}`: the message does not match its checksum: edited or damaged; moving it to",
+        path.display()
+    ));
+    assert!(env.smtp.received().is_empty(), "nothing sent");
+    assert_eq!(env.spooled("state/spool/dead").len(), 1);
+}
+
+#[test]
+fn spool_files_of_the_first_format_are_still_sent() {
+    let env = Env::new("");
+    env.write(
+        "state/spool/20250101T000000Z.1.000000.old.msg",
+        "reporter-spool 1\njob: old\ncreated: 4102444800\nfrom: r@test.example\nto: admin@test.example\n\nSubject: from the old release\r\nX-Reporter-Job: old\r\n\r\nhi\r\n",
+    );
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert_eq!(env.smtp.jobs(), ["old"]);
+    assert!(env.spooled("state/spool").is_empty());
+}

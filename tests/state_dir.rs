@@ -118,6 +118,43 @@ fn a_lock_file_planted_as_a_symlink_is_not_followed() {
 }
 
 #[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn a_spool_file_root_does_not_own_is_never_sent() {
+    require_root();
+    let env = Env::refusing();
+    env.job("planted", "commands: [echo planted]\n");
+    env.job("honest", "commands: [echo honest]\n");
+    env.run(&["run", "planted"])
+        .code(75)
+        .stderr_contains("planted: report not delivered");
+    let [spooled] = &env.spooled("state/spool")[..] else {
+        panic!("one message spooled")
+    };
+    // As if another user had written it: a well-formed message, but not root's.
+    chown_nobody(spooled);
+    let name = spooled.file_name().unwrap();
+    let buried = env.path("state/spool/dead").join(name);
+
+    env.write_config("");
+    env.run(&["flush"]).code(75).stderr_contains(&format!(
+        "`{}` is owned by uid 65534, not root: reporter running as root never sends it; moving it to `{}`",
+        spooled.display(),
+        env.path("state/spool/dead").display()
+    ));
+    assert!(env.smtp.received().is_empty(), "not delivered by flush");
+    assert!(env.spooled("state/spool").is_empty());
+    assert!(buried.is_file());
+
+    // Planted again, and a run (which flushes first) does not send it either.
+    std::fs::rename(&buried, spooled).unwrap();
+    env.run(&["run", "honest"])
+        .code(0)
+        .stderr_contains("is owned by uid 65534, not root");
+    assert_eq!(env.smtp.jobs(), ["honest"], "only the run's own report");
+    assert!(buried.is_file());
+}
+
+#[test]
 fn everything_in_the_state_dir_is_private_whatever_the_umask() {
     let env = Env::with_smtp(Behaviour::Reject, "");
     env.job("rejected", "commands: [echo no]\n");

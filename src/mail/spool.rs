@@ -5,6 +5,11 @@
 //! file was removed sends it again on the next flush (with the same Message-ID, so mail
 //! clients can collapse the copy). Concurrent flushes never send one file twice: a sender
 //! holds an exclusive lock on the file and checks it is still spooled before sending.
+//!
+//! Only what reporter wrote is sent: each file's head records its message's length and
+//! SHA-256, and one that does not match (truncated, edited, empty) goes to `spool/dead`.
+//! Files are opened without following symbolic links, and reporter running as root sends
+//! none that root does not own (SPEC §9, §11).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -15,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::Address;
 use lettre::address::Envelope;
 use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::Uid;
 
 use crate::state::private::{self, Access};
 use crate::state::write_atomic;
@@ -28,12 +34,26 @@ pub enum SpoolError {
     Read { path: PathBuf, source: io::Error },
     #[error("`{}`: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: EntryError },
+    #[error(
+        "`{}` is a symbolic link; reporter does not follow links in its state folder",
+        path.display()
+    )]
+    Link { path: PathBuf },
+    #[error("`{}` is not a regular file", path.display())]
+    NotFile { path: PathBuf },
+    #[error(
+        "`{}` is owned by uid {uid}, not root: reporter running as root never sends it",
+        path.display()
+    )]
+    Foreign { path: PathBuf, uid: u32 },
 }
 
 /// What is wrong with the contents of a spool file.
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError {
-    #[error("no header end")]
+    #[error("empty file")]
+    Empty,
+    #[error("the head has no end: truncated, or not a spool file")]
     NoHeaderEnd,
     #[error("header is not UTF-8")]
     NotUtf8,
@@ -51,10 +71,31 @@ pub enum EntryError {
     Envelope(lettre::error::Error),
     #[error("no creation time")]
     NoCreated,
+    #[error("no `length:` line")]
+    NoLength,
+    #[error("no `sha256:` line")]
+    NoChecksum,
+    #[error("the message is {found} bytes, its head says {head}: truncated or edited")]
+    Length { head: usize, found: usize },
+    #[error("the message does not match its checksum: edited or damaged")]
+    Checksum,
 }
 
-const MAGIC: &str = "reporter-spool 1";
+/// What this release writes: the head records the message's length and SHA-256, so a
+/// truncated or edited file is never sent (SPEC §9). `sha256sum` can check one by hand.
+const MAGIC: &str = "reporter-spool 2";
+/// What the first release wrote: no length, no checksum. Still sent, as it always was.
+const MAGIC_V1: &str = "reporter-spool 1";
 const SUFFIX: &str = ".msg";
+
+/// Whether a decoded file's message was checked against its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Integrity {
+    /// Its length and checksum match.
+    Verified,
+    /// A first-format file, which records neither.
+    Unchecked,
+}
 
 /// One spooled message: who it goes to, when it was written, and the message itself.
 #[derive(Debug, Clone)]
@@ -79,6 +120,11 @@ impl Entry {
         for to in self.envelope.to() {
             head.push_str(&format!("to: {to}\n"));
         }
+        head.push_str(&format!(
+            "length: {}\nsha256: {}\n",
+            self.message.len(),
+            sha256(&self.message)
+        ));
         head.push('\n');
         head
     }
@@ -88,17 +134,23 @@ impl Entry {
         [self.head().as_bytes(), &self.message].concat()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+    fn decode(bytes: &[u8]) -> Result<(Entry, Integrity), EntryError> {
+        if bytes.is_empty() {
+            return Err(EntryError::Empty);
+        }
         let split = bytes
             .windows(2)
             .position(|w| w == b"\n\n")
             .ok_or(EntryError::NoHeaderEnd)?;
         let head = std::str::from_utf8(&bytes[..split]).map_err(|_| EntryError::NotUtf8)?;
         let mut lines = head.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(EntryError::NotSpool);
-        }
+        let integrity = match lines.next() {
+            Some(MAGIC) => Integrity::Verified,
+            Some(MAGIC_V1) => Integrity::Unchecked,
+            _ => return Err(EntryError::NotSpool),
+        };
         let (mut job, mut created, mut from, mut to) = (String::new(), None, None, Vec::new());
+        let (mut length, mut checksum) = (None, None);
         for line in lines {
             let (key, value) = line
                 .split_once(": ")
@@ -113,16 +165,47 @@ impl Entry {
                 }
                 "from" => from = Some(value.parse::<Address>().map_err(EntryError::Sender)?),
                 "to" => to.push(value.parse::<Address>().map_err(EntryError::Recipient)?),
+                "length" if integrity == Integrity::Verified => {
+                    length = Some(
+                        value
+                            .parse::<usize>()
+                            .map_err(|_| EntryError::Line(line.to_owned()))?,
+                    )
+                }
+                "sha256" if integrity == Integrity::Verified => checksum = Some(value),
                 _ => return Err(EntryError::Header(key.to_owned())),
             }
         }
-        Ok(Entry {
+        let message = &bytes[split + 2..];
+        if integrity == Integrity::Verified {
+            let head = length.ok_or(EntryError::NoLength)?;
+            let checksum = checksum.ok_or(EntryError::NoChecksum)?;
+            if message.len() != head {
+                return Err(EntryError::Length {
+                    head,
+                    found: message.len(),
+                });
+            }
+            if sha256(message) != checksum {
+                return Err(EntryError::Checksum);
+            }
+        }
+        let entry = Entry {
             job,
             envelope: Envelope::new(from, to).map_err(EntryError::Envelope)?,
             created: created.ok_or(EntryError::NoCreated)?,
-            message: bytes[split + 2..].to_vec(),
-        })
+            message: message.to_vec(),
+        };
+        Ok((entry, integrity))
     }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn unix(time: SystemTime) -> u64 {
@@ -191,37 +274,25 @@ impl Spool {
     /// Locks a spooled file for sending. `Ok(None)` when another process is sending it or
     /// already has: the caller skips it.
     pub fn claim(&self, path: &Path) -> Result<Option<Claim>, SpoolError> {
-        let file = match File::open(path) {
+        let file = match open(path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(SpoolError::Open {
-                    path: path.to_owned(),
-                    source,
-                });
+            Err(SpoolError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
             }
+            Err(e) => return Err(e),
         };
         let Ok(mut lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
             return Ok(None);
         };
         // Whoever held the lock before may have sent and removed it meanwhile.
-        let still_spooled = match (std::fs::metadata(path), lock.metadata()) {
+        let still_spooled = match (std::fs::symlink_metadata(path), lock.metadata()) {
             (Ok(now), Ok(ours)) => now.ino() == ours.ino() && now.dev() == ours.dev(),
             _ => false,
         };
         if !still_spooled {
             return Ok(None);
         }
-        let mut bytes = Vec::new();
-        lock.read_to_end(&mut bytes)
-            .map_err(|source| SpoolError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        let entry = Entry::decode(&bytes).map_err(|reason| SpoolError::Corrupt {
-            path: path.to_owned(),
-            reason,
-        })?;
+        let (entry, _) = read(&mut lock, path)?;
         Ok(Some(Claim {
             path: path.to_owned(),
             entry,
@@ -244,6 +315,52 @@ impl Spool {
         sync_dir(&self.dir)?;
         Ok(target)
     }
+}
+
+/// Opens a spool file for reading: never through a symbolic link, only a regular file,
+/// and, when reporter runs as root, only one of root's.
+fn open(path: &Path) -> Result<File, SpoolError> {
+    let file = private::open_read(path).map_err(|source| {
+        if private::is_link(&source) {
+            SpoolError::Link {
+                path: path.to_owned(),
+            }
+        } else {
+            SpoolError::Open {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })?;
+    let meta = file.metadata().map_err(|source| SpoolError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(SpoolError::NotFile {
+            path: path.to_owned(),
+        });
+    }
+    if Uid::effective().is_root() && meta.uid() != 0 {
+        return Err(SpoolError::Foreign {
+            path: path.to_owned(),
+            uid: meta.uid(),
+        });
+    }
+    Ok(file)
+}
+
+fn read(file: &mut File, path: &Path) -> Result<(Entry, Integrity), SpoolError> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|source| SpoolError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    Entry::decode(&bytes).map_err(|reason| SpoolError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    })
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -272,12 +389,49 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let decoded = Entry::decode(&entry().encode()).unwrap();
+        let (decoded, integrity) = Entry::decode(&entry().encode()).unwrap();
+        assert_eq!(integrity, Integrity::Verified);
         assert_eq!(decoded.job, "disk");
         assert_eq!(decoded.envelope, entry().envelope);
         assert_eq!(decoded.created, entry().created);
         assert_eq!(decoded.message, entry().message);
         assert!(Entry::decode(b"garbage\n\nx").is_err());
+    }
+
+    #[test]
+    fn a_cut_or_edited_message_does_not_decode() {
+        let bytes = entry().encode();
+        let cut = Entry::decode(&bytes[..bytes.len() - 5]).unwrap_err();
+        assert!(
+            matches!(cut, EntryError::Length { head, found } if found + 5 == head),
+            "{cut}"
+        );
+        let mut edited = bytes.clone();
+        *edited.last_mut().unwrap() = b'!';
+        let edited = Entry::decode(&edited).unwrap_err();
+        assert!(matches!(edited, EntryError::Checksum), "{edited}");
+        assert!(matches!(Entry::decode(b""), Err(EntryError::Empty)));
+        let text = String::from_utf8(bytes).unwrap();
+        let start = text.find("length: ").unwrap();
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let unmeasured = format!("{}{}", &text[..start], &text[end..]);
+        assert!(matches!(
+            Entry::decode(unmeasured.as_bytes()),
+            Err(EntryError::NoLength)
+        ));
+    }
+
+    #[test]
+    fn first_format_entries_are_read_unchecked() {
+        let v1 = b"reporter-spool 1\njob: disk\ncreated: 1800000000\nto: a@example.com\n\nSubject: x\r\n\r\nbody\r\n";
+        let (decoded, integrity) = Entry::decode(v1).unwrap();
+        assert_eq!(integrity, Integrity::Unchecked);
+        assert_eq!(decoded.message, b"Subject: x\r\n\r\nbody\r\n");
+        let with_length = b"reporter-spool 1\njob: disk\ncreated: 1800000000\nlength: 3\n\nabc";
+        assert!(matches!(
+            Entry::decode(with_length),
+            Err(EntryError::Header(_))
+        ));
     }
 
     #[test]
