@@ -220,3 +220,40 @@ fn spool_files_of_the_first_format_are_still_sent() {
     assert_eq!(env.smtp.jobs(), ["old"]);
     assert!(env.spooled("state/spool").is_empty());
 }
+
+/// A process id no process has: a child that has exited and been waited for.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn temporary_files_a_killed_writer_left_are_taken_in_or_removed() {
+    let env = Env::refusing();
+    let (complete, bytes) = spooled_message(&env, "complete");
+    let name = complete.file_name().unwrap().to_str().unwrap().to_owned();
+    let spool = env.path("state/spool");
+    // What `put` leaves when its process dies before the rename: `.NAME.PID.tmp`.
+    let pid = dead_pid();
+    let left = spool.join(format!(".{name}.{pid}.tmp"));
+    std::fs::rename(&complete, &left).unwrap();
+    let half = spool.join(format!(".20260101T000000Z.1.000000.half.msg.{pid}.tmp"));
+    std::fs::write(&half, &bytes[..bytes.len() - 10]).unwrap();
+    // A writer that is still alive (this test) is left alone.
+    let busy = spool.join(format!(
+        ".20260101T000000Z.1.000000.busy.msg.{}.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&busy, &bytes[..20]).unwrap();
+
+    env.write_config("");
+    env.run(&["flush"]).code(0).stderr_contains(&format!(
+        "removed `{}`: an incomplete message left by process {pid}, which died while writing it",
+        half.display()
+    ));
+    assert_eq!(env.smtp.jobs(), ["complete"]);
+    assert!(!left.exists() && !half.exists() && !complete.exists());
+    assert!(busy.exists());
+}

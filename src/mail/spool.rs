@@ -21,7 +21,9 @@ use lettre::Address;
 use lettre::address::Envelope;
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::Uid;
+use tracing::{debug, info, warn};
 
+use crate::state::atomic::parse_temp_name;
 use crate::state::private::{self, Access};
 use crate::state::write_atomic;
 
@@ -87,6 +89,9 @@ const MAGIC: &str = "reporter-spool 2";
 /// What the first release wrote: no length, no checksum. Still sent, as it always was.
 const MAGIC_V1: &str = "reporter-spool 1";
 const SUFFIX: &str = ".msg";
+/// A temporary file older than this is a dead writer's whatever its process id says (the
+/// id may have been reused): writing one takes milliseconds.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 /// Whether a decoded file's message was checked against its head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,21 +258,28 @@ impl Spool {
         Ok(path)
     }
 
-    /// The spooled messages, oldest name first.
+    /// The spooled messages, oldest name first. A temporary file whose writer died before
+    /// renaming it is taken into the spool first when it is complete, and removed when not.
     pub fn list(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.starts_with('.') && n.ends_with(SUFFIX))
-            })
-            .collect();
+        let mut paths = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            match parse_temp_name(&name) {
+                Some((target, pid)) if target.ends_with(SUFFIX) => {
+                    paths.extend(self.recover(&path, &self.dir.join(target), pid));
+                }
+                _ if !name.starts_with('.') && name.ends_with(SUFFIX) => paths.push(path),
+                _ => {}
+            }
+        }
         paths.sort();
+        paths.dedup();
         paths
     }
 
@@ -315,6 +327,63 @@ impl Spool {
         sync_dir(&self.dir)?;
         Ok(target)
     }
+
+    /// A temporary file `temp` that `pid` was writing to become `target`: once its writer
+    /// is gone, taken in when complete (`Some(target)`), removed when not. A first-format
+    /// one cannot show it is complete: it goes to `spool/dead`.
+    fn recover(&self, temp: &Path, target: &Path, pid: u32) -> Option<PathBuf> {
+        let stale = std::fs::symlink_metadata(temp)
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|time| time.elapsed().unwrap_or_default() > STALE_TEMP);
+        if alive(pid) && !stale {
+            return None;
+        }
+        let decoded = open(temp).and_then(|mut file| read(&mut file, temp));
+        match decoded {
+            Ok((_, Integrity::Verified)) => match std::fs::rename(temp, target) {
+                Ok(()) => {
+                    info!(
+                        "took `{}` into the spool: a complete message left by process {pid}, which died before it was renamed",
+                        temp.display()
+                    );
+                    Some(target.to_owned())
+                }
+                // Another process took it in meanwhile.
+                Err(e) => {
+                    debug!("`{}`: {e}", temp.display());
+                    None
+                }
+            },
+            Ok((_, Integrity::Unchecked)) => {
+                if let Ok(dead) = self.bury(temp) {
+                    warn!(
+                        "`{}`: a message left by process {pid} of an older release, which cannot be checked for completeness; moved to `{}`",
+                        temp.display(),
+                        dead.display()
+                    );
+                }
+                None
+            }
+            Err(SpoolError::Corrupt { .. }) => {
+                if std::fs::remove_file(temp).is_ok() {
+                    warn!(
+                        "removed `{}`: an incomplete message left by process {pid}, which died while writing it",
+                        temp.display()
+                    );
+                }
+                None
+            }
+            Err(SpoolError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                None
+            }
+            Err(e) => {
+                if let Ok(dead) = self.bury(temp) {
+                    warn!("{e}; moved it to `{}`", dead.display());
+                }
+                None
+            }
+        }
+    }
 }
 
 /// Opens a spool file for reading: never through a symbolic link, only a regular file,
@@ -361,6 +430,18 @@ fn read(file: &mut File, path: &Path) -> Result<(Entry, Integrity), SpoolError> 
         path: path.to_owned(),
         reason,
     })
+}
+
+/// Whether the process `pid` exists (it may be another user's: it exists all the same).
+fn alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    raw > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -458,5 +539,39 @@ mod tests {
         let dead = spool.bury(&path).unwrap();
         assert!(dead.starts_with(spool.dead_dir()) && dead.is_file());
         assert!(spool.list().is_empty());
+    }
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn complete_temporaries_of_dead_writers_are_taken_in_incomplete_ones_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        std::fs::create_dir_all(spool.dir()).unwrap();
+        let bytes = entry().encode();
+        let pid = dead_pid();
+        let whole = spool.dir().join(format!(".r1.disk.msg.{pid}.tmp"));
+        std::fs::write(&whole, &bytes).unwrap();
+        let half = spool.dir().join(format!(".r2.disk.msg.{pid}.tmp"));
+        std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+        let busy = spool
+            .dir()
+            .join(format!(".r3.disk.msg.{}.tmp", std::process::id()));
+        std::fs::write(&busy, &bytes[..10]).unwrap();
+        let old = spool.dir().join(format!(".r4.disk.msg.{pid}.tmp"));
+        let first_format = b"reporter-spool 1\njob: disk\ncreated: 1\nto: a@example.com\n\nx";
+        std::fs::write(&old, first_format).unwrap();
+
+        let taken = spool.dir().join("r1.disk.msg");
+        assert_eq!(spool.list(), std::slice::from_ref(&taken));
+        assert!(spool.claim(&taken).unwrap().is_some());
+        assert!(!whole.exists() && !half.exists() && !old.exists());
+        assert!(spool.dead_dir().join(old.file_name().unwrap()).is_file());
+        assert!(busy.exists(), "a live writer's file is left alone");
     }
 }

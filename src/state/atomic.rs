@@ -45,6 +45,15 @@ pub fn temp_path(path: &Path, pid: u32) -> PathBuf {
     dir.join(format!(".{file_name}.{pid}.tmp"))
 }
 
+/// The file a temporary file of [`write_atomic`] was going to become, and its writer's
+/// process id; `None` for any other name.
+pub fn parse_temp_name(temp_name: &str) -> Option<(&str, u32)> {
+    let inner = temp_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (name, pid) = inner.rsplit_once('.')?;
+    let pid = pid.parse().ok()?;
+    (!name.is_empty()).then_some((name, pid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +84,18 @@ mod tests {
         write_atomic(&path, &[b"1\n"], Access::WorldReadable).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
+    }
+
+    #[test]
+    fn temporary_names_give_back_the_file_and_the_writer() {
+        let temp = temp_path(Path::new("/s/spool/r1.disk.msg"), 42);
+        assert_eq!(temp, Path::new("/s/spool/.r1.disk.msg.42.tmp"));
+        assert_eq!(
+            parse_temp_name(".r1.disk.msg.42.tmp"),
+            Some(("r1.disk.msg", 42))
+        );
+        assert_eq!(parse_temp_name("r1.disk.msg"), None);
+        assert_eq!(parse_temp_name(".x.notapid.tmp"), None);
+        assert_eq!(parse_temp_name("..7.tmp"), None);
     }
 }
