@@ -144,3 +144,116 @@ fn concurrent_flushes_send_each_message_once() {
     // Every flush has exited: every message they delivered has arrived.
     assert_eq!(slow.received().len(), 4, "each message exactly once");
 }
+
+/// A message the relay refused, spooled by a real run; its path and contents.
+fn spooled_message(env: &Env, job: &str) -> (std::path::PathBuf, Vec<u8>) {
+    env.job(job, "commands: [echo hi]\n");
+    env.run(&["run", job])
+        .code(75)
+        .stderr_contains(&format!("{job}: report not delivered"));
+    let path = env
+        .spooled("state/spool")
+        .into_iter()
+        .find(|p| read(p).contains(&format!("X-Reporter-Job: {job}")))
+        .expect("spooled");
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn a_truncated_or_empty_spool_file_is_never_sent() {
+    let env = Env::refusing();
+    let (cut, bytes) = spooled_message(&env, "cut");
+    // Cut in the middle of the message's own header.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let at = text.find("\r\nSubject: ").expect("a Subject header") + 6;
+    std::fs::write(&cut, &bytes[..at]).unwrap();
+    let empty = env.write("state/spool/20260101T000000Z.1.000000.empty.msg", "");
+    env.write_config("");
+    let dead = env.path("state/spool/dead");
+    let body = text.find("\n\n").unwrap() + 2;
+    env.run(&["flush"])
+        .code(75)
+        .stderr_contains(&format!(
+            "`{}`: the message is {} bytes, its head says {}: truncated or edited; moving it to `{}`",
+            cut.display(),
+            at - body,
+            bytes.len() - body,
+            dead.display()
+        ))
+        .stderr_contains(&format!(
+            "`{}`: empty file; moving it to `{}`",
+            empty.display(),
+            dead.display()
+        ));
+    assert!(env.smtp.received().is_empty(), "nothing sent");
+    assert!(env.spooled("state/spool").is_empty());
+    assert_eq!(env.spooled("state/spool/dead").len(), 2);
+}
+
+#[test]
+fn an_edited_spool_file_is_never_sent() {
+    let env = Env::refusing();
+    let (path, bytes) = spooled_message(&env, "edited");
+    let text = String::from_utf8(bytes).unwrap();
+    // The command's output line, in the body: same length, other bytes.
+    let edited = text.replacen("\r\nhi\r\n", "\r\nho\r\n", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    env.write_config("");
+    env.run(&["flush"]).code(75).stderr_contains(&format!(
+        "`{}`: the message does not match its checksum: edited or damaged; moving it to",
+        path.display()
+    ));
+    assert!(env.smtp.received().is_empty(), "nothing sent");
+    assert_eq!(env.spooled("state/spool/dead").len(), 1);
+}
+
+#[test]
+fn spool_files_of_the_first_format_are_still_sent() {
+    let env = Env::new("");
+    env.write(
+        "state/spool/20250101T000000Z.1.000000.old.msg",
+        "reporter-spool 1\njob: old\ncreated: 4102444800\nfrom: r@test.example\nto: admin@test.example\n\nSubject: from the old release\r\nX-Reporter-Job: old\r\n\r\nhi\r\n",
+    );
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert_eq!(env.smtp.jobs(), ["old"]);
+    assert!(env.spooled("state/spool").is_empty());
+}
+
+/// A process id no process has: a child that has exited and been waited for.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn temporary_files_a_killed_writer_left_are_taken_in_or_removed() {
+    let env = Env::refusing();
+    let (complete, bytes) = spooled_message(&env, "complete");
+    let name = complete.file_name().unwrap().to_str().unwrap().to_owned();
+    let spool = env.path("state/spool");
+    // What `put` leaves when its process dies before the rename: `.NAME.PID.tmp`.
+    let pid = dead_pid();
+    let left = spool.join(format!(".{name}.{pid}.tmp"));
+    std::fs::rename(&complete, &left).unwrap();
+    let half = spool.join(format!(".20260101T000000Z.1.000000.half.msg.{pid}.tmp"));
+    std::fs::write(&half, &bytes[..bytes.len() - 10]).unwrap();
+    // A writer that is still alive (this test) is left alone.
+    let busy = spool.join(format!(
+        ".20260101T000000Z.1.000000.busy.msg.{}.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&busy, &bytes[..20]).unwrap();
+
+    env.write_config("");
+    env.run(&["flush"]).code(0).stderr_contains(&format!(
+        "removed `{}`: an incomplete message left by process {pid}, which died while writing it",
+        half.display()
+    ));
+    assert_eq!(env.smtp.jobs(), ["complete"]);
+    assert!(!left.exists() && !half.exists() && !complete.exists());
+    assert!(busy.exists());
+}

@@ -62,6 +62,13 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
         }
     }
     errors.append(&mut lint_cron_folders(argv0));
+    if let Err(e) = crate::state::dir::check(&config.state_dir) {
+        errors.push(ConfigError::at_key(
+            config.display_path(),
+            "state_dir",
+            e.to_string(),
+        ));
+    }
     for warning in dst_gaps(config, &jobs)
         .into_iter()
         .chain(password_in_clear(config))

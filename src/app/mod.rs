@@ -28,7 +28,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         let _ = Cli::command().print_help();
         return exit::USAGE;
     };
-    let config = match command {
+    let mut config = match command {
         Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
         // Neither needs a configuration.
         Command::Completions { shell } => return reported(completions::completions(shell)),
@@ -38,7 +38,13 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
             None => return exit::USAGE,
         },
     };
-    let mut config = config;
+    // `check` reports it among the rest.
+    if !matches!(command, Command::Check)
+        && let Some(problem) = crate::run::load::state_dir_problem(&config)
+    {
+        log::problems(&[problem]);
+        return exit::USAGE;
+    }
     // The commands that run or check jobs need the inventory's host groups.
     if matches!(
         command,

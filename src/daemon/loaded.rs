@@ -25,6 +25,9 @@ impl Loaded {
     /// leaves that job out (or, on reload, keeps its previous version from `old`).
     pub fn load(path: Option<&Path>, old: Option<&Loaded>) -> Result<Loaded, Vec<ConfigError>> {
         let mut config = Config::load(path)?;
+        if let Some(problem) = crate::run::load::state_dir_problem(&config) {
+            return Err(vec![problem]);
+        }
         config.load_inventory();
         let Workload {
             mut jobs,

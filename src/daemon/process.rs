@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::exit;
-use crate::state::write_atomic;
+use crate::state::{Access, write_atomic};
 
 /// What can stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +86,10 @@ pub fn running_pid(pidfile: &Path) -> Option<i32> {
     (alive && pid != std::process::id() as i32).then_some(pid)
 }
 
+/// Written 0644, as pidfiles conventionally are: anyone may see which process to signal.
 pub fn write_pidfile(pidfile: &Path) -> Result<(), ProcessError> {
-    write_atomic(pidfile, &[format!("{}\n", std::process::id()).as_bytes()]).map_err(|source| {
+    let pid = format!("{}\n", std::process::id());
+    write_atomic(pidfile, &[pid.as_bytes()], Access::WorldReadable).map_err(|source| {
         ProcessError::Pidfile {
             path: pidfile.to_owned(),
             source,

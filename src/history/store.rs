@@ -17,6 +17,7 @@ use tracing::error;
 use crate::history::record::{DiskRun, Recent, RecordedResult, RunRecord, RunStatus};
 use crate::history::schema::{self, SchemaError};
 use crate::report::{ResultCore, Status, Summary, Trigger};
+use crate::state::private::{self, Access};
 
 pub const FILE_NAME: &str = "history.sqlite3";
 
@@ -30,6 +31,12 @@ pub enum HistoryError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error("history `{path}`: cannot create it: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("history `{path}`: cannot create its folder: {source}")]
     Folder {
@@ -215,10 +222,24 @@ impl History {
 
     fn connect(&self) -> Result<Connection, HistoryError> {
         if let Some(folder) = self.path.parent() {
-            std::fs::create_dir_all(folder).map_err(|source| HistoryError::Folder {
-                path: self.path.clone(),
-                source,
+            private::create_dir(folder, Access::Private).map_err(|source| {
+                HistoryError::Folder {
+                    path: self.path.clone(),
+                    source,
+                }
             })?;
+        }
+        // Created here, private, rather than by SQLite (0644 less the umask); its -wal and
+        // -shm files take its mode. SQLite itself never follows a link to any of them.
+        match private::create_new(&self.path, Access::Private) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(HistoryError::Create {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         }
         let open = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(&self.path)?;

@@ -5,6 +5,11 @@
 //! file was removed sends it again on the next flush (with the same Message-ID, so mail
 //! clients can collapse the copy). Concurrent flushes never send one file twice: a sender
 //! holds an exclusive lock on the file and checks it is still spooled before sending.
+//!
+//! Only what reporter wrote is sent: each file's head records its message's length and
+//! SHA-256, and one that does not match (truncated, edited, empty) goes to `spool/dead`.
+//! Files are opened without following symbolic links, and reporter running as root sends
+//! none that root does not own (SPEC §9, §11).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -15,7 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::Address;
 use lettre::address::Envelope;
 use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::Uid;
+use tracing::{debug, info, warn};
 
+use crate::state::atomic::parse_temp_name;
+use crate::state::private::{self, Access};
 use crate::state::write_atomic;
 
 /// A spool file that cannot be sent.
@@ -27,12 +36,26 @@ pub enum SpoolError {
     Read { path: PathBuf, source: io::Error },
     #[error("`{}`: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: EntryError },
+    #[error(
+        "`{}` is a symbolic link; reporter does not follow links in its state folder",
+        path.display()
+    )]
+    Link { path: PathBuf },
+    #[error("`{}` is not a regular file", path.display())]
+    NotFile { path: PathBuf },
+    #[error(
+        "`{}` is owned by uid {uid}, not root: reporter running as root never sends it",
+        path.display()
+    )]
+    Foreign { path: PathBuf, uid: u32 },
 }
 
 /// What is wrong with the contents of a spool file.
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError {
-    #[error("no header end")]
+    #[error("empty file")]
+    Empty,
+    #[error("the head has no end: truncated, or not a spool file")]
     NoHeaderEnd,
     #[error("header is not UTF-8")]
     NotUtf8,
@@ -50,10 +73,34 @@ pub enum EntryError {
     Envelope(lettre::error::Error),
     #[error("no creation time")]
     NoCreated,
+    #[error("no `length:` line")]
+    NoLength,
+    #[error("no `sha256:` line")]
+    NoChecksum,
+    #[error("the message is {found} bytes, its head says {head}: truncated or edited")]
+    Length { head: usize, found: usize },
+    #[error("the message does not match its checksum: edited or damaged")]
+    Checksum,
 }
 
-const MAGIC: &str = "reporter-spool 1";
+/// What this release writes: the head records the message's length and SHA-256, so a
+/// truncated or edited file is never sent (SPEC §9). `sha256sum` can check one by hand.
+const MAGIC: &str = "reporter-spool 2";
+/// What the first release wrote: no length, no checksum. Still sent, as it always was.
+const MAGIC_V1: &str = "reporter-spool 1";
 const SUFFIX: &str = ".msg";
+/// A temporary file older than this is a dead writer's whatever its process id says (the
+/// id may have been reused): writing one takes milliseconds.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+/// Whether a decoded file's message was checked against its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Integrity {
+    /// Its length and checksum match.
+    Verified,
+    /// A first-format file, which records neither.
+    Unchecked,
+}
 
 /// One spooled message: who it goes to, when it was written, and the message itself.
 #[derive(Debug, Clone)]
@@ -78,6 +125,11 @@ impl Entry {
         for to in self.envelope.to() {
             head.push_str(&format!("to: {to}\n"));
         }
+        head.push_str(&format!(
+            "length: {}\nsha256: {}\n",
+            self.message.len(),
+            sha256(&self.message)
+        ));
         head.push('\n');
         head
     }
@@ -87,17 +139,23 @@ impl Entry {
         [self.head().as_bytes(), &self.message].concat()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+    fn decode(bytes: &[u8]) -> Result<(Entry, Integrity), EntryError> {
+        if bytes.is_empty() {
+            return Err(EntryError::Empty);
+        }
         let split = bytes
             .windows(2)
             .position(|w| w == b"\n\n")
             .ok_or(EntryError::NoHeaderEnd)?;
         let head = std::str::from_utf8(&bytes[..split]).map_err(|_| EntryError::NotUtf8)?;
         let mut lines = head.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(EntryError::NotSpool);
-        }
+        let integrity = match lines.next() {
+            Some(MAGIC) => Integrity::Verified,
+            Some(MAGIC_V1) => Integrity::Unchecked,
+            _ => return Err(EntryError::NotSpool),
+        };
         let (mut job, mut created, mut from, mut to) = (String::new(), None, None, Vec::new());
+        let (mut length, mut checksum) = (None, None);
         for line in lines {
             let (key, value) = line
                 .split_once(": ")
@@ -112,16 +170,47 @@ impl Entry {
                 }
                 "from" => from = Some(value.parse::<Address>().map_err(EntryError::Sender)?),
                 "to" => to.push(value.parse::<Address>().map_err(EntryError::Recipient)?),
+                "length" if integrity == Integrity::Verified => {
+                    length = Some(
+                        value
+                            .parse::<usize>()
+                            .map_err(|_| EntryError::Line(line.to_owned()))?,
+                    )
+                }
+                "sha256" if integrity == Integrity::Verified => checksum = Some(value),
                 _ => return Err(EntryError::Header(key.to_owned())),
             }
         }
-        Ok(Entry {
+        let message = &bytes[split + 2..];
+        if integrity == Integrity::Verified {
+            let head = length.ok_or(EntryError::NoLength)?;
+            let checksum = checksum.ok_or(EntryError::NoChecksum)?;
+            if message.len() != head {
+                return Err(EntryError::Length {
+                    head,
+                    found: message.len(),
+                });
+            }
+            if sha256(message) != checksum {
+                return Err(EntryError::Checksum);
+            }
+        }
+        let entry = Entry {
             job,
             envelope: Envelope::new(from, to).map_err(EntryError::Envelope)?,
             created: created.ok_or(EntryError::NoCreated)?,
-            message: bytes[split + 2..].to_vec(),
-        })
+            message: message.to_vec(),
+        };
+        Ok((entry, integrity))
     }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn unix(time: SystemTime) -> u64 {
@@ -161,62 +250,61 @@ impl Spool {
     /// Writes a message durably; `name` must be unique (run id and job).
     pub fn put(&self, name: &str, entry: &Entry) -> io::Result<PathBuf> {
         let path = self.dir.join(format!("{name}{SUFFIX}"));
-        write_atomic(&path, &[entry.head().as_bytes(), &entry.message])?;
+        write_atomic(
+            &path,
+            &[entry.head().as_bytes(), &entry.message],
+            Access::Private,
+        )?;
         Ok(path)
     }
 
-    /// The spooled messages, oldest name first.
+    /// The spooled messages, oldest name first. A temporary file whose writer died before
+    /// renaming it is taken into the spool first when it is complete, and removed when not.
     pub fn list(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.starts_with('.') && n.ends_with(SUFFIX))
-            })
-            .collect();
+        let mut paths = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            match parse_temp_name(&name) {
+                Some((target, pid)) if target.ends_with(SUFFIX) => {
+                    paths.extend(self.recover(&path, &self.dir.join(target), pid));
+                }
+                _ if !name.starts_with('.') && name.ends_with(SUFFIX) => paths.push(path),
+                _ => {}
+            }
+        }
         paths.sort();
+        paths.dedup();
         paths
     }
 
     /// Locks a spooled file for sending. `Ok(None)` when another process is sending it or
     /// already has: the caller skips it.
     pub fn claim(&self, path: &Path) -> Result<Option<Claim>, SpoolError> {
-        let file = match File::open(path) {
+        let file = match open(path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(SpoolError::Open {
-                    path: path.to_owned(),
-                    source,
-                });
+            Err(SpoolError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
             }
+            Err(e) => return Err(e),
         };
         let Ok(mut lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
             return Ok(None);
         };
         // Whoever held the lock before may have sent and removed it meanwhile.
-        let still_spooled = match (std::fs::metadata(path), lock.metadata()) {
+        let still_spooled = match (std::fs::symlink_metadata(path), lock.metadata()) {
             (Ok(now), Ok(ours)) => now.ino() == ours.ino() && now.dev() == ours.dev(),
             _ => false,
         };
         if !still_spooled {
             return Ok(None);
         }
-        let mut bytes = Vec::new();
-        lock.read_to_end(&mut bytes)
-            .map_err(|source| SpoolError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        let entry = Entry::decode(&bytes).map_err(|reason| SpoolError::Corrupt {
-            path: path.to_owned(),
-            reason,
-        })?;
+        let (entry, _) = read(&mut lock, path)?;
         Ok(Some(Claim {
             path: path.to_owned(),
             entry,
@@ -233,12 +321,127 @@ impl Spool {
     /// Moves a message that will never be delivered to `spool/dead`.
     pub fn bury(&self, path: &Path) -> io::Result<PathBuf> {
         let dead = self.dead_dir();
-        std::fs::create_dir_all(&dead)?;
+        private::create_dir(&dead, Access::Private)?;
         let target = dead.join(path.file_name().unwrap_or_default());
         std::fs::rename(path, &target)?;
         sync_dir(&self.dir)?;
         Ok(target)
     }
+
+    /// A temporary file `temp` that `pid` was writing to become `target`: once its writer
+    /// is gone, taken in when complete (`Some(target)`), removed when not. A first-format
+    /// one cannot show it is complete: it goes to `spool/dead`.
+    fn recover(&self, temp: &Path, target: &Path, pid: u32) -> Option<PathBuf> {
+        let stale = std::fs::symlink_metadata(temp)
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|time| time.elapsed().unwrap_or_default() > STALE_TEMP);
+        if alive(pid) && !stale {
+            return None;
+        }
+        let decoded = open(temp).and_then(|mut file| read(&mut file, temp));
+        match decoded {
+            Ok((_, Integrity::Verified)) => match std::fs::rename(temp, target) {
+                Ok(()) => {
+                    info!(
+                        "took `{}` into the spool: a complete message left by process {pid}, which died before it was renamed",
+                        temp.display()
+                    );
+                    Some(target.to_owned())
+                }
+                // Another process took it in meanwhile.
+                Err(e) => {
+                    debug!("`{}`: {e}", temp.display());
+                    None
+                }
+            },
+            Ok((_, Integrity::Unchecked)) => {
+                if let Ok(dead) = self.bury(temp) {
+                    warn!(
+                        "`{}`: a message left by process {pid} of an older release, which cannot be checked for completeness; moved to `{}`",
+                        temp.display(),
+                        dead.display()
+                    );
+                }
+                None
+            }
+            Err(SpoolError::Corrupt { .. }) => {
+                if std::fs::remove_file(temp).is_ok() {
+                    warn!(
+                        "removed `{}`: an incomplete message left by process {pid}, which died while writing it",
+                        temp.display()
+                    );
+                }
+                None
+            }
+            Err(SpoolError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                None
+            }
+            Err(e) => {
+                if let Ok(dead) = self.bury(temp) {
+                    warn!("{e}; moved it to `{}`", dead.display());
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Opens a spool file for reading: never through a symbolic link, only a regular file,
+/// and, when reporter runs as root, only one of root's.
+fn open(path: &Path) -> Result<File, SpoolError> {
+    let file = private::open_read(path).map_err(|source| {
+        if private::is_link(&source) {
+            SpoolError::Link {
+                path: path.to_owned(),
+            }
+        } else {
+            SpoolError::Open {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })?;
+    let meta = file.metadata().map_err(|source| SpoolError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(SpoolError::NotFile {
+            path: path.to_owned(),
+        });
+    }
+    if Uid::effective().is_root() && meta.uid() != 0 {
+        return Err(SpoolError::Foreign {
+            path: path.to_owned(),
+            uid: meta.uid(),
+        });
+    }
+    Ok(file)
+}
+
+fn read(file: &mut File, path: &Path) -> Result<(Entry, Integrity), SpoolError> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|source| SpoolError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    Entry::decode(&bytes).map_err(|reason| SpoolError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Whether the process `pid` exists (it may be another user's: it exists all the same).
+fn alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    raw > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -267,12 +470,49 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let decoded = Entry::decode(&entry().encode()).unwrap();
+        let (decoded, integrity) = Entry::decode(&entry().encode()).unwrap();
+        assert_eq!(integrity, Integrity::Verified);
         assert_eq!(decoded.job, "disk");
         assert_eq!(decoded.envelope, entry().envelope);
         assert_eq!(decoded.created, entry().created);
         assert_eq!(decoded.message, entry().message);
         assert!(Entry::decode(b"garbage\n\nx").is_err());
+    }
+
+    #[test]
+    fn a_cut_or_edited_message_does_not_decode() {
+        let bytes = entry().encode();
+        let cut = Entry::decode(&bytes[..bytes.len() - 5]).unwrap_err();
+        assert!(
+            matches!(cut, EntryError::Length { head, found } if found + 5 == head),
+            "{cut}"
+        );
+        let mut edited = bytes.clone();
+        *edited.last_mut().unwrap() = b'!';
+        let edited = Entry::decode(&edited).unwrap_err();
+        assert!(matches!(edited, EntryError::Checksum), "{edited}");
+        assert!(matches!(Entry::decode(b""), Err(EntryError::Empty)));
+        let text = String::from_utf8(bytes).unwrap();
+        let start = text.find("length: ").unwrap();
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let unmeasured = format!("{}{}", &text[..start], &text[end..]);
+        assert!(matches!(
+            Entry::decode(unmeasured.as_bytes()),
+            Err(EntryError::NoLength)
+        ));
+    }
+
+    #[test]
+    fn first_format_entries_are_read_unchecked() {
+        let v1 = b"reporter-spool 1\njob: disk\ncreated: 1800000000\nto: a@example.com\n\nSubject: x\r\n\r\nbody\r\n";
+        let (decoded, integrity) = Entry::decode(v1).unwrap();
+        assert_eq!(integrity, Integrity::Unchecked);
+        assert_eq!(decoded.message, b"Subject: x\r\n\r\nbody\r\n");
+        let with_length = b"reporter-spool 1\njob: disk\ncreated: 1800000000\nlength: 3\n\nabc";
+        assert!(matches!(
+            Entry::decode(with_length),
+            Err(EntryError::Header(_))
+        ));
     }
 
     #[test]
@@ -299,5 +539,39 @@ mod tests {
         let dead = spool.bury(&path).unwrap();
         assert!(dead.starts_with(spool.dead_dir()) && dead.is_file());
         assert!(spool.list().is_empty());
+    }
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn complete_temporaries_of_dead_writers_are_taken_in_incomplete_ones_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        std::fs::create_dir_all(spool.dir()).unwrap();
+        let bytes = entry().encode();
+        let pid = dead_pid();
+        let whole = spool.dir().join(format!(".r1.disk.msg.{pid}.tmp"));
+        std::fs::write(&whole, &bytes).unwrap();
+        let half = spool.dir().join(format!(".r2.disk.msg.{pid}.tmp"));
+        std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+        let busy = spool
+            .dir()
+            .join(format!(".r3.disk.msg.{}.tmp", std::process::id()));
+        std::fs::write(&busy, &bytes[..10]).unwrap();
+        let old = spool.dir().join(format!(".r4.disk.msg.{pid}.tmp"));
+        let first_format = b"reporter-spool 1\njob: disk\ncreated: 1\nto: a@example.com\n\nx";
+        std::fs::write(&old, first_format).unwrap();
+
+        let taken = spool.dir().join("r1.disk.msg");
+        assert_eq!(spool.list(), std::slice::from_ref(&taken));
+        assert!(spool.claim(&taken).unwrap().is_some());
+        assert!(!whole.exists() && !half.exists() && !old.exists());
+        assert!(spool.dead_dir().join(old.file_name().unwrap()).is_file());
+        assert!(busy.exists(), "a live writer's file is left alone");
     }
 }

@@ -70,6 +70,18 @@ pub fn history_store(config: &Config) -> Option<History> {
     (config.history_days > 0).then(|| History::new(&config.state_dir, config.history_days))
 }
 
+/// As root, a state folder (or a folder in it) that another user owns or can write to is
+/// refused before anything reads or writes it (SPEC §11), as a problem of the config's
+/// `state_dir`; otherwise reporter's own folders in it are made private.
+pub fn state_dir_problem(config: &Config) -> Option<ConfigError> {
+    let e = crate::state::dir::secure(&config.state_dir).err()?;
+    Some(ConfigError::at_key(
+        config.display_path(),
+        "state_dir",
+        e.to_string(),
+    ))
+}
+
 /// The SMTP password file must be private; checked up front so the problem is a
 /// configuration error and not only a failed delivery.
 pub fn password_problem(config: &Config) -> Option<ConfigError> {

@@ -66,12 +66,7 @@ impl Plan {
                         false
                     }
                     Err(e) => {
-                        let path = lock::path(&config.state_dir, &job.name);
-                        warn!(
-                            "{}: cannot lock `{}` ({e}); running it anyway",
-                            job.name,
-                            path.display()
-                        );
+                        warn!("{}: not locked: {e}; running it anyway", job.name);
                         true
                     }
                 })

@@ -113,18 +113,72 @@ impl Env {
         command
     }
 
+    /// The binary as the user `nobody` (through `setpriv`), for tests run as root. The
+    /// installation's folder is opened to others so that `nobody` can read it.
+    fn command_as_nobody(&self, args: &[&str]) -> Command {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut command = Command::new(tool("setpriv", "util-linux"));
+        command
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_reporter"))
+            .args(["--config", self.path("reporter.yaml").to_str().unwrap()])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("REPORTER_CONFIG")
+            .env("HOME", "/nonexistent")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Like [`Env::start`], as the user `nobody`.
+    #[must_use = "wait for it and check its exit code and stderr"]
+    pub fn start_as_nobody(&self, args: &[&str]) -> Running {
+        let what = format!("{} (as nobody)", describe(args));
+        self.spawn(self.command_as_nobody(args), what)
+    }
+
+    /// Like [`Env::run`], as the user `nobody`.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_as_nobody(&self, args: &[&str]) -> Run {
+        let output = self.command_as_nobody(args).output().expect("run reporter");
+        Run::new(format!("{} (as nobody)", describe(args)), output)
+    }
+
+    /// Like [`Env::run`], with the process's umask set to `umask` (the tests' own stays).
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_with_umask(&self, umask: u32, args: &[&str]) -> Run {
+        use std::os::unix::process::CommandExt;
+        let mut command = self.command(args);
+        let mask = nix::sys::stat::Mode::from_bits_truncate(umask);
+        // SAFETY: umask(2) is async-signal-safe and touches nothing but this process.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::stat::umask(mask);
+                Ok(())
+            });
+        }
+        let output = command.output().expect("run reporter");
+        Run::new(format!("{} (umask {umask:03o})", describe(args)), output)
+    }
+
     /// Starts the binary in the background; [`Running::wait`] gives its [`Run`].
     #[must_use = "wait for it and check its exit code and stderr"]
     pub fn start(&self, args: &[&str]) -> Running {
+        self.spawn(self.command(args), describe(args))
+    }
+
+    fn spawn(&self, mut command: Command, what: String) -> Running {
         let stdout = tempfile::NamedTempFile::new().unwrap();
         let stderr = tempfile::NamedTempFile::new().unwrap();
-        let child = self
-            .command(args)
+        let child = command
             .stdout(stdout.reopen().unwrap())
             .stderr(stderr.reopen().unwrap())
             .spawn()
             .expect("start reporter");
-        Running::new(describe(args), child, stdout, stderr)
+        Running::new(what, child, stdout, stderr)
     }
 
     /// Runs the binary with its standard output a pipe whose reader has gone (as in
