@@ -2,7 +2,6 @@
 //! kept for the digest, or composed and delivered (spool first) — or, for a preview,
 //! printed. It owns every delivery of the run until the last one has settled.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,6 +15,7 @@ use crate::history::{Decision, RunRecord};
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
 use crate::mail::{Composed, Composer, DeliveryError, FlushReport, Mailer};
+use crate::output;
 use crate::render::DIGEST_TEMPLATE;
 use crate::report::Facts;
 use crate::run::finish::{Finished, RunMeta};
@@ -242,15 +242,11 @@ impl<'a> Outbox<'a> {
             }
             Destination::Print { mut previews, .. } => {
                 previews.sort_by_key(|(index, _)| *index);
-                let mut stdout = std::io::stdout().lock();
-                for (_, printed) in previews {
-                    if let Err(e) = stdout.write_all(&printed) {
-                        error!("cannot write the preview: {e}");
-                        closed.broken = true;
-                        break;
-                    }
+                let printed: Vec<u8> = previews.into_iter().flat_map(|(_, p)| p).collect();
+                if let Err(e) = output::print(printed) {
+                    error!("cannot write the preview: {e}");
+                    closed.broken = true;
                 }
-                let _ = stdout.flush();
             }
         }
         closed
