@@ -14,6 +14,7 @@ import platform
 import re
 import resource
 import socketserver
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,36 @@ def run_timed(argv, **kwargs):
 
 def median_time(argv, repeat, **kwargs):
     return statistics.median(run_timed(argv, **kwargs)[0] for _ in range(repeat))
+
+
+def fill_history(database, jobs, runs_per_job):
+    """Copies the one recorded run in `database` to `runs_per_job` hourly runs of each of
+    `jobs` jobs, with its results and disks, and checkpoints the WAL."""
+    db = sqlite3.connect(database)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(runs)") if row[1] != "id"]
+    seed = dict(zip(columns, db.execute(f"SELECT {', '.join(columns)} FROM runs").fetchone()))
+    seed_id = db.execute("SELECT id FROM runs").fetchone()[0]
+    result_columns = [row[1] for row in db.execute("PRAGMA table_info(results)") if row[1] != "run"]
+    results = db.execute(f"SELECT {', '.join(result_columns)} FROM results WHERE run = ?", (seed_id,)).fetchall()
+    disks = db.execute("SELECT mount, percent FROM disks WHERE run = ?", (seed_id,)).fetchall()
+    db.executescript("DELETE FROM results; DELETE FROM disks; DELETE FROM runs;")
+    start = seed["started_at"] - runs_per_job * 3_600_000
+    next_id = 1
+    run_rows, result_rows, disk_rows = [], [], []
+    for job in range(jobs):
+        for k in range(runs_per_job):
+            row = dict(seed, job=f"job{job:04}", run_id=f"{seed['run_id']}-{job}-{k}",
+                       started_at=start + k * 3_600_000 + job, finished_at=start + k * 3_600_000 + job + 40)
+            run_rows.append((next_id, *row.values()))
+            result_rows += [(next_id, *result) for result in results]
+            disk_rows += [(next_id, *disk) for disk in disks]
+            next_id += 1
+    db.executemany(f"INSERT INTO runs (id, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})", run_rows)
+    db.executemany(f"INSERT INTO results (run, {', '.join(result_columns)}) VALUES ({', '.join('?' * (len(result_columns) + 1))})", result_rows)
+    db.executemany("INSERT INTO disks (run, mount, percent) VALUES (?, ?, ?)", disk_rows)
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
 
 
 def targets_job(count, command, timeout="60s"):
@@ -251,6 +282,27 @@ def main():
         growth = per_task[n] / per_task[sizes[-2]] if n == sizes[-1] else None
         table.add(f"{n} tasks: per task", f"{per_task[n]:.3f} ms", "", "" if growth is None else f"{growth:.2f} vs {sizes[-2]}",
                   "linear" if growth is not None else "", (growth <= 1.3) if (verdicts and growth is not None) else None)
+
+    # 8. History at scale: `list` and `history --limit 20` over 1,000 jobs and 100,000
+    # recorded runs. The database is the real one: a run through the binary records the
+    # first run (schema, a real row and its results), copied with SQL to every job.
+    jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
+    big = Install(binary, sink)
+    big.job("seed", "commands: [df -h, 'df -i']\n")
+    run_timed(big.argv("run", "seed"))
+    (big.dir / "jobs" / "seed.yaml").unlink()
+    for i in range(jobs_count):
+        big.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
+    database = big.dir / "state" / "history.sqlite3"
+    fill_history(database, jobs_count, runs_per_job)
+    listed = median_time(big.argv("list"), repeat)
+    recent = median_time(big.argv("history", "--limit", "20"), repeat)
+    results = sqlite3.connect(database).execute("SELECT count(*) FROM results").fetchone()[0]
+    per_result = database.stat().st_size / results
+    runs = jobs_count * runs_per_job
+    table.add(f"list, {jobs_count} jobs, {runs} runs", f"{listed * 1000:.0f} ms", "", "", "<= 50 ms", listed <= 0.05 if verdicts else None)
+    table.add(f"history --limit 20, {runs} runs", f"{recent * 1000:.0f} ms", "", "", "<= 50 ms", recent <= 0.05 if verdicts else None)
+    table.add("  history file per result", f"{per_result:.0f} bytes", f"{results} results", "", "<= 300 bytes", per_result <= 300 if verdicts else None)
 
     # 7. End to end: run disk-usage against the classic Python script doing the same.
     disk = Install(binary, sink, f"jobs_dir: {ROOT / 'jobs'}\ntemplates_dir: {ROOT / 'templates'}\n")

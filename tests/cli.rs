@@ -5,7 +5,10 @@ use crate::support::Env;
 #[test]
 fn output_into_a_closed_pipe_ends_quietly_with_status_0() {
     let env = Env::new("");
-    env.job("hello", "schedule: daily\ncommands: [echo hello]\nmail: {template: hello}\n");
+    env.job(
+        "hello",
+        "schedule: daily\ncommands: [echo hello]\nmail: {template: hello}\n",
+    );
     env.template("hello.txt.hbs", "{{results.0.stdout}}");
     env.template("hello.html.hbs", "<p>{{results.0.stdout}}</p>");
     env.run(&["run", "hello"]).code(0).stderr_empty();

@@ -47,32 +47,27 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
     let (jobs, errors) = job::load_all(&config.jobs_dir, config);
     log::problems(&errors);
     let now = chrono::Utc::now();
-    let history = load::history_store(config);
-    let mut history_failed = false;
+    let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    let last = load::history_store(config)
+        .map(|history| {
+            history.last_statuses(&names).unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                Default::default()
+            })
+        })
+        .unwrap_or_default();
     let entries: Vec<ListEntry> = jobs
         .iter()
-        .map(|job| {
-            let last = history.as_ref().and_then(|h| {
-                h.last_run(&job.name)
-                    .map_err(|e| {
-                        if !std::mem::replace(&mut history_failed, true) {
-                            tracing::warn!("{e}");
-                        }
-                    })
-                    .ok()
-                    .flatten()
-            });
-            ListEntry {
-                name: job.name.clone(),
-                description: job.description.clone(),
-                schedule: job.schedule.as_ref().map(ToString::to_string),
-                next_run: job
-                    .schedule
-                    .as_ref()
-                    .and_then(|s| s.next_after(now, config.timezone))
-                    .map(|t| config.timezone.rfc3339(t)),
-                last_status: last.map(|run| run.status.as_str().to_owned()),
-            }
+        .map(|job| ListEntry {
+            name: job.name.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.as_ref().map(ToString::to_string),
+            next_run: job
+                .schedule
+                .as_ref()
+                .and_then(|s| s.next_after(now, config.timezone))
+                .map(|t| config.timezone.rfc3339(t)),
+            last_status: last.get(&job.name).map(|status| status.as_str().to_owned()),
         })
         .collect();
     let mut text = String::new();

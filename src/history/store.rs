@@ -171,16 +171,54 @@ impl History {
     /// The newest `limit` runs (of `job`, or of every job), newest first, without results.
     pub fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
         self.read(|conn| {
-            let mut statement = conn.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR job = ?1
-                 ORDER BY started_at DESC, id DESC LIMIT ?2"
-            ))?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // Two statements, so that each walks its index newest first and stops at
+            // `limit` (`?1 IS NULL OR job = ?1` would make SQLite scan every run).
+            let (mut statement, params) = match job {
+                Some(job) => (
+                    conn.prepare(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE job = ?1
+                         ORDER BY started_at DESC, id DESC LIMIT ?2"
+                    ))?,
+                    rusqlite::params_from_iter(vec![
+                        rusqlite::types::Value::from(job.to_owned()),
+                        limit.into(),
+                    ]),
+                ),
+                None => (
+                    conn.prepare(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
+                    ))?,
+                    rusqlite::params_from_iter(vec![rusqlite::types::Value::from(limit)]),
+                ),
+            };
             let runs = statement
-                .query_map(rusqlite::params![job, limit], run_row)?
+                .query_map(params, run_row)?
                 .map(|row| row.map(|(_, run)| run))
                 .collect::<Result<_, _>>()?;
             Ok(runs)
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// The status of each of `jobs`' last finished run (for `list`): one connection and
+    /// one indexed lookup per job, without reading any results.
+    pub fn last_statuses(&self, jobs: &[&str]) -> Result<HashMap<String, RunStatus>, HistoryError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT status FROM runs WHERE job = ?1 AND status != 'skipped'
+                 ORDER BY started_at DESC, id DESC LIMIT 1",
+            )?;
+            let mut statuses = HashMap::new();
+            for &job in jobs {
+                if let Some(status) = statement
+                    .query_row([job], |row| row.get::<_, String>(0))
+                    .optional()?
+                {
+                    statuses.insert(job.to_owned(), RunStatus::parse(&status));
+                }
+            }
+            Ok(statuses)
         })
         .map(Option::unwrap_or_default)
     }
