@@ -164,8 +164,14 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
 }
 
 /// The child of `spec`: its own process group, stdin from `/dev/null`, both outputs piped.
+/// A `user:` command starts from a clean environment; one run as reporter's own account
+/// inherits reporter's (SPEC §11 asks the clean one only of other accounts). Both get
+/// `PATH` from the config and the job's `env` on top.
 fn command(spec: &CommandSpec) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&spec.program);
+    if let Some(user) = &spec.user {
+        run_as::apply(&mut command, user);
+    }
     command
         .args(&spec.args)
         .env("PATH", &spec.path)
@@ -175,9 +181,6 @@ fn command(spec: &CommandSpec) -> tokio::process::Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(user) = &spec.user {
-        run_as::apply(&mut command, user);
-    }
     command
 }
 
