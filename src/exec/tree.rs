@@ -14,8 +14,10 @@
 //!   with a pool, a process one command detached may live until the commands that were
 //!   running beside it have ended, never longer, and never dies while they run.
 //!
-//! Orphans are reaped with `waitpid` on their own pid, never `waitpid(-1)`, which would
-//! take the exit status of a child Tokio waits for. Processes in reporter's own process
+//! Looking costs little: reporter's children are read from the kernel's children lists,
+//! or, where it has none, from the few pids handed out since the command started. Orphans
+//! are reaped with `waitpid` on their own pid, never `waitpid(-1)`, which would take the
+//! exit status of a child Tokio waits for. Processes in reporter's own process
 //! group are not orphans of commands (commands run in groups of their own): a transport
 //! reporter itself started, such as `sendmail`, is left alone. So is an `ssh` client that
 //! ssh detached for itself (a `ControlPersist` master that other tasks share).
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{Pid, getpgrp, getpid};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::{Instant, timeout_at};
@@ -76,6 +78,12 @@ impl Stat {
             zombie: state == "Z" || state == "X",
             start,
         })
+    }
+
+    /// Which of two processes started first: the start tick, then (within one tick) the
+    /// pid, as pids are handed out in increasing order.
+    fn age(&self) -> (u64, i32) {
+        (self.start, self.pid)
     }
 
     /// The same process, whatever its parent and group are now.
@@ -166,7 +174,11 @@ fn running() -> MutexGuard<'static, Vec<Stat>> {
 /// A command started through [`spawn`], until [`Tracked::finish`].
 #[derive(Debug)]
 pub struct Tracked {
+    /// As registered in [`RUNNING`], with the tick before it was spawned as its start.
     command: Option<Stat>,
+    /// As `/proc` showed it when it was first signalled (its real start, to tell it from
+    /// a process that got its pid later).
+    seen: Option<Stat>,
     /// Its descendants seen when it was signalled, with the processes they started since.
     descendants: Vec<Stat>,
 }
@@ -177,19 +189,19 @@ pub fn spawn(
     command: &mut tokio::process::Command,
 ) -> io::Result<(tokio::process::Child, Tracked)> {
     let mut running = running();
+    // Taken before the fork, so that everything the child starts counts as younger; read
+    // from the clock /proc's start times come from, which spares reading the child's.
+    let start = ticks_since_boot();
     let child = command.spawn()?;
     let command = child
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
-        .map(|pid| {
-            // Unreadable only on a strange /proc: then no orphan counts as older than it.
-            Stat::read(pid).unwrap_or(Stat {
-                pid,
-                ppid: getpid().as_raw(),
-                pgid: pid,
-                zombie: false,
-                start: 0,
-            })
+        .map(|pid| Stat {
+            pid,
+            ppid: getpid().as_raw(),
+            pgid: pid,
+            zombie: false,
+            start,
         });
     if let Some(stat) = command {
         running.push(stat);
@@ -198,9 +210,31 @@ pub fn spawn(
         child,
         Tracked {
             command,
+            seen: None,
             descendants: Vec::new(),
         },
     ))
+}
+
+/// Now, in the clock ticks `/proc/PID/stat` counts start times in (`CLOCK_BOOTTIME`
+/// divided by `USER_HZ`); 0 if the clock cannot be read, which makes every orphan count
+/// as younger than the command: kept, never killed too early.
+fn ticks_since_boot() -> u64 {
+    static PER_SECOND: OnceLock<u64> = OnceLock::new();
+    let per_second = *PER_SECOND.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|hz| u64::try_from(hz).ok())
+            .filter(|&hz| hz > 0)
+            .unwrap_or(100)
+    });
+    let Ok(now) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+        return 0;
+    };
+    let nanos = u128::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000_000
+        + u128::try_from(now.tv_nsec()).unwrap_or(0);
+    u64::try_from(nanos * u128::from(per_second) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
 impl Tracked {
@@ -208,8 +242,13 @@ impl Tracked {
     /// group the caller signals), remembering them for [`Tracked::finish`].
     pub fn signal_tree(&mut self, signal: Signal) {
         let Some(command) = self.command else { return };
+        if self.seen.is_none() {
+            self.seen = Stat::read(command.pid);
+        }
         // Only processes that are still the ones seen: a pid may have been reused since.
-        let roots: Vec<i32> = std::iter::once(&command)
+        let roots: Vec<i32> = self
+            .seen
+            .iter()
             .chain(&self.descendants)
             .filter(|seen| Stat::read(seen.pid).is_some_and(|now| now.start == seen.start))
             .map(|seen| seen.pid)
@@ -236,19 +275,20 @@ impl Tracked {
         let oldest = {
             let mut running = running();
             running.retain(|stat| *stat != command);
-            running.iter().map(|stat| stat.start).min()
+            running.iter().map(Stat::age).min()
         };
         // Only the end of the oldest running command can make an orphan killable.
-        if !self.descendants.is_empty() || oldest.is_none_or(|oldest| oldest >= command.start) {
-            sweep(&self.descendants).await;
+        if !self.descendants.is_empty() || oldest.is_none_or(|oldest| oldest > command.age()) {
+            sweep(&self.descendants, command.pid).await;
         }
     }
 }
 
 /// Kills and reaps the orphans no running command can have started, and any in `known`
-/// (descendants of the command that just ended); waits up to [`REAP_WAIT`] for them.
-async fn sweep(known: &[Stat]) {
-    if sweep_once(known) == 0 {
+/// (descendants of the command that just ended, whose pid was `since`); waits up to
+/// [`REAP_WAIT`] for them.
+async fn sweep(known: &[Stat], since: i32) {
+    if sweep_once(known, since) == 0 {
         return;
     }
     let Ok(mut deaths) = signal(SignalKind::child()) else {
@@ -256,7 +296,7 @@ async fn sweep(known: &[Stat]) {
     };
     let deadline = Instant::now() + REAP_WAIT;
     // Looking again once listening, so that no death goes unnoticed.
-    while sweep_once(known) > 0 {
+    while sweep_once(known, since) > 0 {
         if timeout_at(deadline, deaths.recv()).await.is_err() {
             return;
         }
@@ -265,39 +305,101 @@ async fn sweep(known: &[Stat]) {
 
 /// One look at reporter's children: zombies are reaped, killable orphans are killed with
 /// everything below them. Returns how many are still to be reaped.
-fn sweep_once(known: &[Stat]) -> usize {
+fn sweep_once(known: &[Stat], since: i32) -> usize {
     let running = running();
-    let oldest = running.iter().map(|stat| stat.start).min();
+    let oldest = running.iter().map(Stat::age).min();
     let me = getpid().as_raw();
     let own_group = getpgrp().as_raw();
+    let ours = |stat: &Stat| running.iter().any(|r| r.pid == stat.pid) || stat.pgid == own_group;
+    reap_zombies(&ours);
     let mut table = Table::default();
     let mut pending = 0;
-    for pid in table.children(me) {
-        let Some(orphan) = Stat::read(pid) else {
-            continue;
-        };
-        if running.iter().any(|stat| stat.pid == pid) || orphan.pgid == own_group {
+    for orphan in orphan_candidates(&mut table, me, since, &running) {
+        if orphan.ppid != me || ours(&orphan) {
             continue;
         }
         if orphan.zombie {
-            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => pending += 1,
+            match waitpid(Pid::from_raw(orphan.pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => pending += 1,
                 Ok(_) | Err(Errno::ECHILD) => {}
                 Err(_) => pending += 1,
             }
             continue;
         }
         let killable = known.iter().any(|seen| seen.same(&orphan))
-            || oldest.is_none_or(|oldest| orphan.start < oldest);
-        if !killable || is_ssh(pid) {
+            || oldest.is_none_or(|oldest| orphan.age() < oldest);
+        if !killable || is_ssh(orphan.pid) {
             continue;
         }
-        for stat in table.subtree(&[pid]) {
+        for stat in table.subtree(&[orphan.pid]) {
             let _ = kill(Pid::from_raw(stat.pid), Signal::SIGKILL);
         }
         pending += 1;
     }
     pending
+}
+
+/// Reaps reporter's dead children that are neither running commands nor `ours` (Tokio
+/// waits for those), wherever their pids are: an orphan left alone (an ssh master) that
+/// has exited since.
+fn reap_zombies(ours: &dyn Fn(&Stat) -> bool) {
+    let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    while let Ok(status) = waitid(Id::All, peek) {
+        let Some(pid) = status.pid() else { return };
+        // The first dead child is Tokio's: the others wait for the next sweep.
+        if Stat::read(pid.as_raw()).is_none_or(|stat| ours(&stat)) {
+            return;
+        }
+        if waitpid(pid, Some(WaitPidFlag::WNOHANG)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The processes that may be orphans left by commands: reporter's children other than the
+/// running commands. The kernel gives an adopted process to the first living thread, the
+/// main one, so its children list is enough. Without such lists, a scan of all of `/proc`
+/// after every command would cost more than the command; what a command started got a pid
+/// after its own (pids are handed out in increasing order), so the pids handed out since
+/// `since` are looked at, unless they wrapped around or are too many.
+fn orphan_candidates(table: &mut Table, me: i32, since: i32, running: &[Stat]) -> Vec<Stat> {
+    let pids: Vec<i32> = if children_files() {
+        std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
+            .map(|list| {
+                list.split_whitespace()
+                    .filter_map(|pid| pid.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else if let Some(window) = pids_since(since) {
+        window
+    } else {
+        table.children(me)
+    };
+    pids.into_iter()
+        .filter(|pid| !running.iter().any(|stat| stat.pid == *pid))
+        .filter_map(Stat::read)
+        .collect()
+}
+
+/// The pids handed out after `since`, if they are few and did not wrap around.
+fn pids_since(since: i32) -> Option<Vec<i32>> {
+    let last = last_pid()?;
+    (last >= since && last - since <= WINDOW).then(|| (since + 1..=last).collect())
+}
+
+/// How many pids handed out since a command started are looked at one by one; beyond, the
+/// whole process table is read.
+const WINDOW: i32 = 1024;
+
+/// The pid handed out last in reporter's pid namespace (the last field of `/proc/loadavg`).
+fn last_pid() -> Option<i32> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .nth(4)?
+        .parse()
+        .ok()
 }
 
 /// An ssh client: one that ssh detached to keep a shared connection (`ControlPersist`)
@@ -326,6 +428,32 @@ mod tests {
             })
         );
         assert_eq!(Stat::parse(1, "1 (x"), None);
+    }
+
+    #[test]
+    fn pids_handed_out_since_a_process_include_its_children() {
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let since = pids_since(pid - 1).expect("few pids handed out since");
+        assert!(since.contains(&pid), "{since:?}");
+        let _ = child.wait_with_output();
+    }
+
+    #[test]
+    fn ticks_count_like_start_times() {
+        let before = ticks_since_boot();
+        let child = std::process::Command::new("sleep")
+            .arg("1")
+            .spawn()
+            .unwrap();
+        let stat = Stat::read(child.id() as i32).expect("child's stat");
+        let after = ticks_since_boot();
+        let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait_with_output();
+        assert!(
+            before <= stat.start && stat.start <= after,
+            "{before} {stat:?} {after}"
+        );
     }
 
     #[test]
