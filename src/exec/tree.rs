@@ -284,6 +284,16 @@ impl Tracked {
     }
 }
 
+impl Drop for Tracked {
+    /// A command given up on without [`Tracked::finish`] (its task dropped) must not count
+    /// as running forever: no orphan would ever be old enough to be killed.
+    fn drop(&mut self) {
+        if let Some(command) = self.command {
+            running().retain(|stat| *stat != command);
+        }
+    }
+}
+
 /// Kills and reaps the orphans no running command can have started, and any in `known`
 /// (descendants of the command that just ended, whose pid was `since`); waits up to
 /// [`REAP_WAIT`] for them.
