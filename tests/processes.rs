@@ -1,1 +1,235 @@
 //! Processes a command starts never outlive it, and `user:` commands get a clean environment (SPEC §6, §11).
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{Env, Process, Run, processes_matching, require_root, unique, wait_until};
+
+/// `reporter ARGS` on `env` with reporter's own environment set to exactly `vars`.
+#[track_caller]
+#[must_use = "check the run's exit code and stderr"]
+fn run_with_environment(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_reporter"))
+        .args(["--config", env.path("reporter.yaml").to_str().unwrap()])
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run reporter");
+    Run::new(format!("reporter {}", args.join(" ")), output)
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn user_commands_get_a_clean_environment() {
+    require_root();
+    let env = Env::new("path: /usr/bin:/bin\n");
+    env.job(
+        "as-nobody",
+        "user: nobody\ncwd: /\nenv: {FOO: bar}\ncommands: [env]\n",
+    );
+    let root_env = [
+        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("HOME", "/root"),
+        ("SSH_AUTH_SOCK", "/tmp/agent"),
+        ("SECRET_TOKEN", "x"),
+        ("GIT_CONFIG_FILE", "/root/.gitconfig"),
+        ("LANG", "C.UTF-8"),
+        ("LC_TIME", "C"),
+        ("TZ", "UTC"),
+    ];
+    run_with_environment(&env, &root_env, &["run", "as-nobody"])
+        .code(0)
+        .stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    // What the shell sets for itself is not reporter's doing.
+    let seen: BTreeMap<&str, &str> = body
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .filter(|(name, _)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .filter(|(name, _)| !matches!(*name, "PWD" | "SHLVL" | "_" | "OLDPWD"))
+        .collect();
+    let home = nobody.dir.display().to_string();
+    let shell = nobody.shell.display().to_string();
+    let expected = BTreeMap::from([
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", home.as_str()),
+        ("USER", "nobody"),
+        ("LOGNAME", "nobody"),
+        ("SHELL", shell.as_str()),
+        ("LANG", "C.UTF-8"),
+        ("LC_TIME", "C"),
+        ("TZ", "UTC"),
+        ("FOO", "bar"),
+    ]);
+    assert_eq!(seen, expected, "in the mail:\n{body}");
+}
+
+#[test]
+fn commands_of_reporter_itself_keep_its_environment() {
+    let env = Env::new("path: /usr/bin:/bin\n");
+    env.job(
+        "own",
+        "env: {FOO: bar}\ncommands: ['echo \"$PATH $KEPT $FOO\"']\n",
+    );
+    run_with_environment(&env, &[("KEPT", "yes")], &["run", "own"])
+        .code(0)
+        .stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("/usr/bin:/bin yes bar\n"), "{body}");
+}
+
+/// The `sleep` processes with `marker` in their command line (not the shells that start them).
+fn sleeps(marker: &str) -> Vec<Process> {
+    processes_matching(marker)
+        .into_iter()
+        .filter(|p| p.cmdline.starts_with("sleep "))
+        .collect()
+}
+
+/// Fails the test when a process with `marker` is still alive, killing it first so that a
+/// failure leaves nothing behind.
+#[track_caller]
+fn assert_none_left(marker: &str) {
+    let left = processes_matching(marker);
+    for process in &left {
+        let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
+    }
+    assert!(left.is_empty(), "outlived their command: {left:?}");
+}
+
+#[test]
+fn a_timed_out_command_leaves_nothing_behind_even_in_another_session() {
+    let marker = unique("1001.");
+    let env = Env::new("");
+    env.job(
+        "hang",
+        &format!(
+            "timeout: 1s\ncommands: ['setsid sleep {marker} >/dev/null 2>&1 & (setsid sleep {marker} >/dev/null 2>&1 &); sleep {marker}']\n"
+        ),
+    );
+    env.run(&["run", "hang"]).code(1).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("timeout"), "{body}");
+    assert_none_left(&marker);
+}
+
+#[test]
+fn a_command_that_exits_takes_its_detached_children_with_it() {
+    let marker = unique("1002.");
+    let env = Env::new("");
+    env.job(
+        "daemonize",
+        &format!(
+            "commands: ['setsid sleep {marker} >/dev/null 2>&1 & (setsid sleep {marker} >/dev/null 2>&1 &); echo started']\n"
+        ),
+    );
+    env.run(&["run", "daemonize"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("started"), "{body}");
+    assert_none_left(&marker);
+}
+
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    let marker = unique("1003.");
+    let env = Env::new("");
+    env.job(
+        "long",
+        &format!("commands: ['setsid sleep {marker} >/dev/null 2>&1 & sleep {marker}']\n"),
+    );
+    let running = env.start(&["run", "long"]);
+    assert!(
+        wait_until(|| sleeps(&marker).len() == 2),
+        "{:?}",
+        sleeps(&marker)
+    );
+    running.signal(Signal::SIGTERM);
+    running
+        .wait()
+        .code(143)
+        .stderr_contains("terminated: stopping the running commands");
+    assert_none_left(&marker);
+}
+
+/// The zombie processes whose parent is `parent`.
+fn zombies_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?;
+            let ppid = fields.next()?.parse::<u32>().ok()?;
+            (state == "Z" && ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemon_kills_and_reaps_what_its_commands_leave_behind() {
+    let marker = unique("1004.");
+    let env = Env::new("");
+    env.job(
+        "tick",
+        &format!(
+            "schedule: \"* * * * * *\"\ncommands: ['(setsid sleep {marker} >/dev/null 2>&1 &); setsid sleep {marker} >/dev/null 2>&1 & echo tick']\n"
+        ),
+    );
+    let daemon = env.start(&["daemon"]);
+    let config = env.path("reporter.yaml").display().to_string();
+    let pid = {
+        let mut found = Vec::new();
+        assert!(wait_until(|| {
+            found = processes_matching(&config);
+            found.len() == 1
+        }));
+        found[0].pid
+    };
+    assert!(
+        env.smtp.wait_for(3).len() >= 3,
+        "{}",
+        daemon.stderr_so_far()
+    );
+    assert!(
+        wait_until(|| sleeps(&marker).is_empty() && zombies_of(pid).is_empty()),
+        "left: {:?}, zombies: {:?}",
+        sleeps(&marker),
+        zombies_of(pid)
+    );
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait().code(0).stderr_contains("daemon stopped");
+    assert_none_left(&marker);
+}
+
+#[test]
+fn a_process_one_command_detached_lives_while_that_command_runs() {
+    let marker = unique("1005.");
+    let env = Env::new("pool_size: 2\n");
+    let helper = env.path("helper.pid");
+    let other = env.path("other.pid");
+    let (helper, other) = (helper.display(), other.display());
+    // The first command detaches a helper it still needs after the second one has ended
+    // (and been swept); only the end of the first may take the helper away.
+    env.job(
+        "pair",
+        &format!(
+            "commands:\n  - >-\n    (setsid sh -c 'echo $$ > {helper}; exec sleep {marker}' >/dev/null 2>&1 &);\n    while [ ! -s {other} ]; do sleep 0.02; done;\n    while kill -0 $(cat {other}) 2>/dev/null; do sleep 0.02; done; sleep 0.3;\n    kill -0 $(cat {helper}) && echo helper-alive\n  - echo $$ > {other}.tmp; while [ ! -s {helper} ]; do sleep 0.02; done; mv {other}.tmp {other}\n"
+        ),
+    );
+    env.run(&["run", "pair"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("helper-alive"), "{body}");
+    assert_none_left(&marker);
+}

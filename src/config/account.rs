@@ -32,6 +32,8 @@ pub struct RunAs {
     /// Supplementary groups, from the group database.
     pub groups: Vec<Gid>,
     pub home: PathBuf,
+    /// The login shell of its passwd entry, for `SHELL`.
+    pub shell: PathBuf,
 }
 
 impl RunAs {
@@ -62,6 +64,7 @@ impl RunAs {
             gid: user.gid,
             groups,
             home: user.dir,
+            shell: user.shell,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! One child process: spawned in its own process group with stdin from `/dev/null`, both
 //! output streams read concurrently into bounded captures, and on timeout or interruption
-//! the whole group signalled (SIGTERM, then SIGKILL after a grace period).
+//! the whole group and every other descendant signalled (SIGTERM, then SIGKILL after a
+//! grace period); whatever is left when it ends is killed ([`tree`]).
 
 use std::ffi::OsString;
 use std::io;
@@ -18,6 +19,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::config::account::RunAs;
 use crate::exec::capture::Capture;
 use crate::exec::run_as;
+use crate::exec::tree::{self, Tracked};
 
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -104,12 +106,13 @@ enum Phase {
 pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let mut child = match command(spec).spawn() {
-        Ok(child) => child,
+    let (mut child, tree) = match tree::spawn(&mut command(spec)) {
+        Ok(started) => started,
         Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
     };
     let mut watch = Watch {
         group: child.id().map(|id| Pid::from_raw(id as i32)),
+        tree,
         phase: Phase::Running,
         deadline: start + spec.timeout,
         timed_out: false,
@@ -149,7 +152,8 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         }
     }
     // Nothing the command started may outlive it, even when it exited on its own.
-    watch.signal(Signal::SIGKILL);
+    watch.signal_group(Signal::SIGKILL);
+    watch.tree.finish().await;
     let truncated = out.capture.truncated() || err.capture.truncated();
     Outcome {
         exit: exit_of(status),
@@ -164,8 +168,14 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
 }
 
 /// The child of `spec`: its own process group, stdin from `/dev/null`, both outputs piped.
+/// A `user:` command starts from a clean environment; one run as reporter's own account
+/// inherits reporter's (SPEC §11 asks the clean one only of other accounts). Both get
+/// `PATH` from the config and the job's `env` on top.
 fn command(spec: &CommandSpec) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&spec.program);
+    if let Some(user) = &spec.user {
+        run_as::apply(&mut command, user);
+    }
     command
         .args(&spec.args)
         .env("PATH", &spec.path)
@@ -175,15 +185,14 @@ fn command(spec: &CommandSpec) -> tokio::process::Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(user) = &spec.user {
-        run_as::apply(&mut command, user);
-    }
     command
 }
 
 /// Where a running command is on its way out, and what it took to get there.
 struct Watch {
     group: Option<Pid>,
+    /// The command's descendants, in its group or not.
+    tree: Tracked,
     phase: Phase,
     deadline: Instant,
     timed_out: bool,
@@ -191,16 +200,23 @@ struct Watch {
 }
 
 impl Watch {
-    fn signal(&self, signal: Signal) {
+    fn signal_group(&self, signal: Signal) {
         if let Some(group) = self.group {
             // ESRCH just means the group is already gone.
             let _ = killpg(group, signal);
         }
     }
 
-    /// SIGTERM to the group; SIGKILL follows after [`KILL_GRACE`].
+    /// `signal` to the group and to every other descendant of the command.
+    fn signal_all(&mut self, signal: Signal) {
+        self.signal_group(signal);
+        self.tree.signal_tree(signal);
+    }
+
+    /// SIGTERM to the group and the command's other descendants; SIGKILL follows after
+    /// [`KILL_GRACE`].
     fn terminate(&mut self) {
-        self.signal(Signal::SIGTERM);
+        self.signal_all(Signal::SIGTERM);
         self.phase = Phase::Terminating;
         self.deadline = Instant::now() + KILL_GRACE;
     }
@@ -230,13 +246,13 @@ impl Watch {
                 false
             }
             Phase::Terminating => {
-                self.signal(Signal::SIGKILL);
+                self.signal_all(Signal::SIGKILL);
                 self.phase = Phase::Draining;
                 self.deadline = Instant::now() + DRAIN_GRACE;
                 false
             }
             Phase::Draining => {
-                self.signal(Signal::SIGKILL);
+                self.signal_group(Signal::SIGKILL);
                 true
             }
         }

@@ -1,4 +1,4 @@
-//! Child processes: one command spawned, supervised and killed with its process group,
+//! Child processes: one command spawned, supervised and killed with its process tree,
 //! its output captured within a cap, many of them through a bounded pool, one run of a
 //! job at a time across processes, and the account they run as.
 
@@ -8,6 +8,7 @@ pub mod lock;
 pub mod pool;
 pub mod run_as;
 pub mod runtime;
+pub mod tree;
 
 pub use command::{CommandSpec, Exit, Outcome};
 pub use pool::Pool;
