@@ -159,12 +159,13 @@ fn a_timeout_leaves_no_ssh_process_behind() {
     let sshd = Sshd::start();
     let env = env_with(&sshd, "");
     // A marker unique to this test finds its processes; the remote loop keeps writing, so
-    // it ends (SIGPIPE) once ssh is gone and the session is closed.
+    // it ends (SIGPIPE) once ssh is gone and the session is closed. The timeout leaves the
+    // login time to print `started` on a loaded machine.
     let marker = unique("reporter-timeout-");
     env.job(
         "slow",
         &format!(
-            "hosts: [alpha]\ntimeout: 1s\ncommands: ['echo started; while :; do echo {marker}; sleep 0.2; done']\n"
+            "hosts: [alpha]\ntimeout: 4s\ncommands: ['echo started; while :; do echo {marker}; sleep 0.2; done']\n"
         ),
     );
     let started = Instant::now();
