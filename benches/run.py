@@ -12,6 +12,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import resource
 import socketserver
 import sqlite3
@@ -134,6 +135,15 @@ def fill_history(database, jobs, runs_per_job):
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
+
+
+def closed_port():
+    """A loopback port nothing listens on (remembered in `closed_port.last`)."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port.last = probe.getsockname()[1]
+    return closed_port.last
 
 
 def targets_job(count, command, timeout="60s"):
@@ -283,7 +293,36 @@ def main():
         table.add(f"{n} tasks: per task", f"{per_task[n]:.3f} ms", "", "" if growth is None else f"{growth:.2f} vs {sizes[-2]}",
                   "linear" if growth is not None else "", (growth <= 1.3) if (verdicts and growth is not None) else None)
 
-    # 8. History at scale: `list` and `history --limit 20` over 1,000 jobs and 100,000
+    # 8. Bulk delivery: `flush` of many spooled messages against a Python smtplib script
+    # sending the same files over one connection (each run starts from the same spool).
+    count = 100 if quick else 1000
+    bulk = Install(binary, sink, "history_days: 0\n")
+    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {sink.port}", f"port: {closed_port()}"))
+    for i in range(count):
+        bulk.job(f"m{i:04}", "commands: [true]\n")
+    subprocess.run(bulk.argv("run", "--all", "--jobs", "8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spool = bulk.dir / "state" / "spool"
+    saved = bulk.dir / "saved-spool"
+    shutil.copytree(spool, saved)
+    assert len(list(saved.glob("*.msg"))) == count, "every report was spooled"
+    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {closed_port.last}", f"port: {sink.port}"))
+
+    def fresh_spool():
+        shutil.rmtree(spool)
+        shutil.copytree(saved, spool)
+
+    def timed_with_fresh_spool(argv):
+        fresh_spool()
+        before = sink.messages
+        elapsed = run_timed(argv)[0]
+        assert sink.messages == before + count, "every message was sent"
+        return elapsed
+
+    flushed = statistics.median(timed_with_fresh_spool(bulk.argv("flush")) for _ in range(repeat))
+    python = statistics.median(timed_with_fresh_spool([sys.executable, str(BENCHES / "flush_reference.py"), str(sink.port), str(spool)]) for _ in range(repeat))
+    table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
+
+    # 9. History at scale: `list` and `history --limit 20` over 1,000 jobs and 100,000
     # recorded runs. The database is the real one: a run through the binary records the
     # first run (schema, a real row and its results), copied with SQL to every job.
     jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)

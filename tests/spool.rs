@@ -257,3 +257,50 @@ fn temporary_files_a_killed_writer_left_are_taken_in_or_removed() {
     assert!(!left.exists() && !half.exists() && !complete.exists());
     assert!(busy.exists());
 }
+
+/// Spools one message for each of `jobs` against a relay that refuses connections.
+fn spool_reports(env: &Env, jobs: &[&str]) {
+    for name in jobs {
+        env.job(name, "commands: [true]\n");
+    }
+    env.run(&["run", "--all"])
+        .code(75)
+        .stderr_contains("report not delivered");
+    assert_eq!(env.spooled("state/spool").len(), jobs.len());
+}
+
+#[test]
+fn a_flush_sends_its_messages_over_one_connection() {
+    let env = Env::refusing();
+    let jobs = ["a", "b", "c", "d", "e"];
+    spool_reports(&env, &jobs);
+    let relay = SmtpServer::start(Behaviour::Accept);
+    env.write_config_for(relay.port, "");
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert_eq!(relay.received().len(), 5);
+    assert_eq!(
+        relay.connections(),
+        1,
+        "one connection, RSET between messages"
+    );
+    assert!(env.spooled("state/spool").is_empty());
+    // Their runs are marked sent, in one transaction for the whole flush.
+    let runs = env.history_json(&[]);
+    assert!(runs.iter().all(|r| r["sent"] == true), "{runs:?}");
+}
+
+#[test]
+fn a_relay_that_closes_after_each_message_gets_them_all() {
+    let env = Env::refusing();
+    spool_reports(&env, &["a", "b", "c"]);
+    let relay = SmtpServer::start(Behaviour::OnePerConnection);
+    env.write_config_for(relay.port, "");
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert_eq!(relay.received().len(), 3);
+    assert_eq!(
+        relay.connections(),
+        3,
+        "a closed connection is opened again"
+    );
+    assert!(env.spooled("state/spool").is_empty());
+}

@@ -17,7 +17,11 @@ pub fn flush(config: &Config) -> anyhow::Result<i32> {
         let mut terminate = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
         let mailer = Mailer::new(config);
         let (name, signal) = tokio::select! {
-            report = mailer.flush(mailer.spool().list()) => {
+            report = async {
+                let report = mailer.flush(mailer.spool().list()).await;
+                mailer.close().await;
+                report
+            } => {
                 tracing::info!(
                     "flush: {} sent, {} kept, {} moved to the dead letters",
                     report.sent,

@@ -263,8 +263,11 @@ impl Daemon {
     fn flush(&mut self) {
         self.retry_at = None;
         let mailer = Mailer::new(&self.loaded.config);
-        self.flushes
-            .spawn_local(async move { mailer.flush(mailer.spool().list()).await });
+        self.flushes.spawn_local(async move {
+            let report = mailer.flush(mailer.spool().list()).await;
+            mailer.close().await;
+            report
+        });
     }
 
     fn flushed(&mut self, flushed: Result<FlushReport, tokio::task::JoinError>) {

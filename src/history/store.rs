@@ -88,14 +88,20 @@ impl History {
     /// Marks run `run_id` of `job` as sent: its mail, spooled when the run ended, has been
     /// delivered since. Nothing to do without a database.
     pub fn mark_sent(&self, run_id: &str, job: &str) -> Result<(), HistoryError> {
-        if !self.path.exists() {
+        self.mark_all_sent(&[(run_id, job)])
+    }
+
+    /// [`History::mark_sent`] for many runs, in one transaction (a flush of many messages).
+    pub fn mark_all_sent(&self, runs: &[(&str, &str)]) -> Result<(), HistoryError> {
+        if runs.is_empty() || !self.path.exists() {
             return Ok(());
         }
         self.write(|tx| {
-            tx.execute(
-                "UPDATE runs SET sent = 1 WHERE run_id = ?1 AND job = ?2",
-                [run_id, job],
-            )?;
+            let mut statement =
+                tx.prepare_cached("UPDATE runs SET sent = 1 WHERE run_id = ?1 AND job = ?2")?;
+            for (run_id, job) in runs {
+                statement.execute([run_id, job])?;
+            }
             Ok(())
         })
     }

@@ -2,6 +2,7 @@
 //! what earlier runs could not deliver is retried, buried in `spool/dead` when the relay
 //! rejects it for good or it has waited longer than `spool_max_age`.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -81,6 +82,14 @@ impl Mailer {
         transport
             .as_ref()
             .map_err(|e| DeliveryError::connection(e.to_string()))
+    }
+
+    /// Ends the relay connection kept for the next message: once the run or flush has
+    /// sent what it had.
+    pub async fn close(&self) {
+        if let Some(Ok(transport)) = self.transport.get() {
+            transport.close().await;
+        }
     }
 
     /// Spools and sends a new message of `job`; `name` is unique to it (run id and job).
@@ -205,13 +214,14 @@ impl Mailer {
     /// one timeout, not one per message.
     pub async fn flush(&self, paths: Vec<PathBuf>) -> FlushReport {
         let mut report = FlushReport::default();
+        let mut sent = Vec::new();
         let mut paths = paths.into_iter();
         while let Some(path) = paths.next() {
             let fate = self.send_spooled(&path).await;
-            match &fate {
-                Fate::Sent { job } => {
+            match fate {
+                Fate::Sent { ref job } => {
                     report.sent += 1;
-                    self.mark_sent(&path, job);
+                    sent.push((path.clone(), job.clone()));
                 }
                 Fate::Skipped => {}
                 Fate::Kept(_) => report.kept += 1,
@@ -227,34 +237,46 @@ impl Mailer {
                 break;
             }
         }
+        self.mark_sent(&sent);
         report
     }
 
-    /// Marks the run a delivered spool file came from as sent, once none of its messages
-    /// waits any more. The file is named `RUN-ID.JOB[.HOST].msg` (a run id is three
-    /// dot-separated parts); `label` names its job, or the jobs of a digest.
-    fn mark_sent(&self, path: &Path, label: &str) {
+    /// Marks the runs delivered spool files came from as sent, once none of their
+    /// messages waits any more: one look at the spool and one transaction for a whole
+    /// flush. A file is named `RUN-ID.JOB[.HOST].msg` (a run id is three dot-separated
+    /// parts); its label names its job, or the jobs of a digest.
+    fn mark_sent(&self, sent: &[(PathBuf, String)]) {
         let Some(history) = &self.history else {
             return;
         };
-        let Some(run_id) = path
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .and_then(run_id_of)
-        else {
+        if sent.is_empty() {
             return;
-        };
-        let waiting = self.spool.list();
-        for job in label.split(", ") {
-            let prefix = format!("{run_id}.{job}.");
-            let still_spooled = waiting.iter().any(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix))
-            });
-            if !still_spooled && let Err(e) = history.mark_sent(run_id, job) {
-                error!("{e}");
+        }
+        let waiting: HashSet<String> = self
+            .spool
+            .list()
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        let mut runs: Vec<(&str, &str)> = Vec::new();
+        for (path, label) in sent {
+            let Some(run_id) = path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .and_then(run_id_of)
+            else {
+                continue;
+            };
+            for job in label.split(", ") {
+                let prefix = format!("{run_id}.{job}.");
+                let still_spooled = waiting.iter().any(|name| name.starts_with(&prefix));
+                if !still_spooled && !runs.contains(&(run_id, job)) {
+                    runs.push((run_id, job));
+                }
             }
+        }
+        if let Err(e) = history.mark_all_sent(&runs) {
+            error!("{e}");
         }
     }
 }

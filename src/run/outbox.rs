@@ -221,9 +221,9 @@ impl<'a> Outbox<'a> {
         };
         match self.destination {
             Destination::Relay {
+                mailer,
                 mut deliveries,
                 flush,
-                ..
             } => {
                 while let Some(delivery) = deliveries.join_next().await {
                     // The mailer has said what went wrong; here it only counts.
@@ -239,6 +239,7 @@ impl<'a> Outbox<'a> {
                         warn!("the retry of older mail stops; it stays in the spool");
                     }
                 }
+                mailer.close().await;
             }
             Destination::Print { mut previews, .. } => {
                 previews.sort_by_key(|(index, _)| *index);

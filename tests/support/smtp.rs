@@ -23,6 +23,9 @@ pub enum Behaviour {
     AcceptAfter(Duration),
     /// Takes the message, then never answers `QUIT` (nor closes the connection).
     HangOnQuit,
+    /// Takes one message per connection, then closes it (as a relay limiting messages
+    /// per connection does).
+    OnePerConnection,
     /// Greets with `220 ` and then sends bytes without a line end, up to 200 MiB or until
     /// the client closes the connection.
     EndlessLine,
@@ -239,6 +242,9 @@ fn session(
                     thread::sleep(delay);
                 }
                 reply(&mut out, "250 queued")?;
+                if mode == Behaviour::OnePerConnection {
+                    return out.shutdown(Shutdown::Both);
+                }
             }
         } else if upper == "QUIT" {
             if mode == Behaviour::HangOnQuit {

@@ -59,6 +59,15 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Ends what a transport keeps open between messages (the relay's connection).
+    pub async fn close(&self) {
+        if let Transport::Smtp(relay) = self {
+            relay.close().await;
+        }
+    }
+}
+
 /// The password, read from the same descriptor whose owner and mode were checked.
 fn read_password(path: &Path) -> Result<String, TransportError> {
     let text = trust::read_password(path)?;

@@ -1,17 +1,20 @@
-//! One SMTP delivery to the relay, on a connection reporter opens itself: so that it can
-//! set `TCP_NODELAY` (lettre writes a message and its final `.` in two writes, and with
+//! SMTP deliveries to the relay, on connections reporter opens itself: so that it can set
+//! `TCP_NODELAY` (lettre writes a message and its final `.` in two writes, and with
 //! Nagle's algorithm the second waits for the relay's delayed ACK, 40 ms on Linux, on
-//! every message), and so that the relay's replies are [`Bounded`]. What the relay says
-//! is reported without the AUTH data it may echo.
+//! every message), and so that the relay's replies are [`Bounded`]. A connection carries
+//! the next message too, after RSET (a run's reports, a flush); one that fails is opened
+//! again once. What the relay says is reported without the AUTH data it may echo.
 
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::Rset;
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
@@ -22,6 +25,11 @@ use crate::mail::transport::redact::Secrets;
 
 /// How long QUIT may take once the relay has the message.
 const QUIT_WAIT: Duration = Duration::from_secs(1);
+
+/// How long an idle connection is kept for the next message: well within the minutes
+/// relays wait for a client (Postfix: 300 s), and short enough that a daemon between fire
+/// times holds none.
+const IDLE_LIMIT: Duration = Duration::from_secs(15);
 
 /// The SMTP user and password, read from `password_file`.
 pub struct Login {
@@ -40,6 +48,8 @@ pub struct Relay {
     secrets: Secrets,
     hello: ClientId,
     timeout: Duration,
+    /// The connection the last message went over, and since when it has been idle.
+    idle: Mutex<Option<(Box<AsyncSmtpConnection>, Instant)>>,
 }
 
 impl Relay {
@@ -71,6 +81,7 @@ impl Relay {
             credentials: login.map(|l| Credentials::new(l.username, l.password)),
             hello: ClientId::Domain(hello.to_owned()),
             timeout: config.timeout,
+            idle: Mutex::new(None),
         })
     }
 
@@ -79,22 +90,87 @@ impl Relay {
     }
 
     /// Delivers one message; the exchange up to the relay's answer to the final dot is
-    /// bounded by the configured timeout. A 2xx to the dot is delivery, whatever QUIT and
-    /// the connection do afterwards: QUIT only gets a moment.
+    /// bounded by the configured timeout. A 2xx to the dot is delivery, whatever the
+    /// connection does afterwards. The connection the previous message went over carries
+    /// this one after RSET; if that fails short of a permanent rejection, a new connection
+    /// is opened once.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), DeliveryError> {
-        let mut connection =
-            match tokio::time::timeout(self.timeout, self.exchange(envelope, message)).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(DeliveryError::connection(format!(
-                        "relay {} did not finish within {}",
-                        self.name(),
-                        crate::config::units::HumanDuration(self.timeout)
-                    )));
+        if let Some(connection) = self.take_idle() {
+            match self
+                .bounded(self.again(connection, envelope, message))
+                .await
+            {
+                Ok(connection) => return self.keep(connection).await,
+                Err(e) if e.kind == Failure::Permanent => return Err(e),
+                // The relay may have closed it, or limits messages per connection.
+                Err(_) => {}
+            }
+        }
+        let connection = self.bounded(self.exchange(envelope, message)).await?;
+        self.keep(connection).await
+    }
+
+    /// Says goodbye on the idle connection, if there is one (at the end of a run or a
+    /// flush); a relay that does not answer QUIT only gets a moment.
+    pub async fn close(&self) {
+        if let Some(mut connection) = self.take_idle() {
+            let _ = tokio::time::timeout(QUIT_WAIT.min(self.timeout), connection.quit()).await;
+        }
+    }
+
+    /// `exchange` within the configured timeout.
+    async fn bounded(
+        &self,
+        exchange: impl Future<Output = Result<AsyncSmtpConnection, DeliveryError>>,
+    ) -> Result<AsyncSmtpConnection, DeliveryError> {
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(DeliveryError::connection(format!(
+                "relay {} did not finish within {}",
+                self.name(),
+                crate::config::units::HumanDuration(self.timeout)
+            ))),
+        }
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        idle.filter(|(_, since)| since.elapsed() < IDLE_LIMIT)
+            .map(|(connection, _)| *connection)
+    }
+
+    /// Keeps `connection` for the next message; one is enough (messages sent at once each
+    /// have their own, and the extra ones say goodbye).
+    async fn keep(&self, connection: AsyncSmtpConnection) -> Result<(), DeliveryError> {
+        let extra = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            match idle.as_ref() {
+                Some(_) => Some(connection),
+                None => {
+                    *idle = Some((Box::new(connection), Instant::now()));
+                    None
                 }
-            };
-        let _ = tokio::time::timeout(QUIT_WAIT.min(self.timeout), connection.quit()).await;
+            }
+        };
+        if let Some(mut extra) = extra {
+            let _ = tokio::time::timeout(QUIT_WAIT.min(self.timeout), extra.quit()).await;
+        }
         Ok(())
+    }
+
+    /// Sends over a connection that has carried a message before: RSET first, so that
+    /// nothing of the last transaction is left.
+    async fn again(
+        &self,
+        mut connection: AsyncSmtpConnection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<AsyncSmtpConnection, DeliveryError> {
+        connection
+            .command(Rset)
+            .await
+            .map_err(|e| self.failure(Failure::Connection, &e))?;
+        self.hand_over(connection, envelope, message).await
     }
 
     /// What the relay said, for the log, the spool and mail: without AUTH data.
@@ -168,11 +244,22 @@ impl Relay {
                 .await
                 .map_err(setup)?;
         }
+        self.hand_over(connection, envelope, message).await
+    }
+
+    /// MAIL, RCPT and DATA on an open connection; gives it back once the relay has
+    /// accepted the message.
+    async fn hand_over(
+        &self,
+        mut connection: AsyncSmtpConnection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<AsyncSmtpConnection, DeliveryError> {
         match connection.send(envelope, message).await {
             Ok(_) => Ok(connection),
             Err(e) if e.is_permanent() => Err(self.failure(Failure::Permanent, &e)),
             Err(e) if e.is_transient() => Err(self.failure(Failure::Transient, &e)),
-            Err(e) => Err(setup(e)),
+            Err(e) => Err(self.failure(Failure::Connection, &e)),
         }
     }
 }
