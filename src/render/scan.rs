@@ -84,7 +84,7 @@ impl FactsScan<'_> {
     }
 }
 
-fn raw(path: &handlebars::Path) -> &str {
+pub(crate) fn raw(path: &handlebars::Path) -> &str {
     match path {
         handlebars::Path::Relative((_, raw)) => raw,
         handlebars::Path::Local(_) => "@local",
@@ -285,7 +285,7 @@ fn walk(template: &Template, found: &mut impl FnMut(&DecoratorTemplate)) {
 }
 
 /// Adds the partials `template` defines with `{{#*inline "name"}}` to `inline`.
-fn walk_inline<'a>(template: &'a Template, inline: &mut HashMap<String, &'a Template>) {
+pub(crate) fn walk_inline<'a>(template: &'a Template, inline: &mut HashMap<String, &'a Template>) {
     for element in &template.elements {
         match element {
             TemplateElement::DecoratorBlock(d) => {
