@@ -69,6 +69,8 @@ pub struct Job {
     pub schedule: Option<Schedule>,
     pub send: SendRule,
     pub catch_up: bool,
+    /// `false`: left out of `--all`, `--schedule` and the daemon; still runs by name.
+    pub enabled: bool,
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -173,6 +175,7 @@ impl Job {
             schedule: raw.schedule,
             send: raw.send.or(defaults.send).unwrap_or_default(),
             catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
+            enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
             max_output: raw
                 .max_output
                 .or(defaults.max_output)
