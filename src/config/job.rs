@@ -15,9 +15,10 @@ use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
 
-pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
+/// The status first, so a failure shows in the inbox list (SPEC §2).
+pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
-pub const DEFAULT_NODE_SUBJECT: &str = "{{job.name}} on {{node}}: {{summary.status}}";
+pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
