@@ -240,3 +240,82 @@ pub fn helper_result(name: &str, params: &[Rc<Shape>]) -> Rc<Shape> {
         _ => Rc::new(Shape::Any),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{
+        Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Scope, Status,
+        Summary, TaskResult, Trigger,
+    };
+    use crate::schedule::Zone;
+
+    /// Every key path of `value` that `shape` does not know (lists by their items).
+    fn unknown(value: &serde_json::Value, shape: &Shape, at: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match shape.get(key) {
+                        Some(next) => unknown(inner, &next, &format!("{at}.{key}"), found),
+                        None => found.push(format!("{at}.{key}")),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    unknown(item, &shape.item(), &format!("{at}[]"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_schema_knows_every_key_of_a_real_context() {
+        let facts = Facts::gather(Scope::Full, Zone::Local);
+        let mut result = TaskResult::fixture("df", Status::Failed, "out", "err");
+        result.core.host = Some("web1".into());
+        result.matches = vec!["/dev/a 95% /".into()];
+        let results = vec![result.clone()];
+        let mounts = facts.system.as_ref().map_or(Vec::new(), |s| {
+            s.disks.iter().map(|d| d.mount.clone()).collect()
+        });
+        let context = Context {
+            job: JobInfo {
+                name: "j".into(),
+                description: Some("d".into()),
+                schedule: Some("daily".into()),
+            },
+            host: &facts,
+            hosts: HostReport::group(&results, 1),
+            summary: Summary::of(&results, 1),
+            run: RunInfo {
+                id: "r".into(),
+                started_at: "now".into(),
+                finished_at: "now".into(),
+                trigger: Trigger::Manual,
+                interrupted: false,
+                recovered: false,
+            },
+            previous: Some(vec![PreviousResult::of(&result.core)]),
+            disk_history: mounts
+                .into_iter()
+                .chain(["/".to_owned()])
+                .map(|m| {
+                    let sample = DiskSample {
+                        percent: 5.0,
+                        at: "then".into(),
+                    };
+                    (m, vec![sample])
+                })
+                .collect(),
+            node: Some("web1".into()),
+            results,
+        };
+        let value = serde_json::to_value(&context).unwrap();
+        let mut found = Vec::new();
+        unknown(&value, &job_context(), "", &mut found);
+        assert!(found.is_empty(), "not in the schema: {found:?}");
+        assert!(value["host"]["disks"].is_array(), "{value}");
+    }
+}
