@@ -77,12 +77,19 @@ impl Templates {
         nesting.sort_by_key(|(key, _)| *key);
         let mut errors = Vec::new();
         for ((kind, name), problem) in nesting {
-            let path = match problem {
-                Nesting::Cycle(names) => self.file_of(kind, &names[0]),
-                Nesting::TooDeep(_) => self.file_of(kind, name),
+            // Located at the first inclusion on the way: the one to change.
+            let (at, includes) = match problem {
+                Nesting::Cycle(names) => (&names[0], &names[1]),
+                Nesting::TooDeep(chain) => (name, &chain[0]),
             };
             if seen.insert(problem.to_string()) {
-                errors.push(ConfigError::new(Path::new(&path), problem.to_string()));
+                let mut error =
+                    ConfigError::new(Path::new(&self.file_of(kind, at)), problem.to_string());
+                error.location = self
+                    .registry(kind)
+                    .get_template(at)
+                    .and_then(|t| scan::include_position(t, includes));
+                errors.push(error);
             }
         }
         errors
