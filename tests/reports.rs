@@ -604,6 +604,22 @@ fn numbers_agree_inside_one_mail() {
     // Durations go through `duration`: `12ms`, `1.5s`, never `(12 ms)`.
     assert!(!body.contains(" ms)"), "{body}");
     assert!(body.contains("could not run (in "), "{body}");
+
+    // The shipped HTML counts right too.
+    let env = Env::new(&format!(
+        "templates_dir: {}\n",
+        repo().join("templates").display()
+    ));
+    env.job(
+        "one-check",
+        "mail: {template: disk-usage}\ncommands: ['exit 1']\n",
+    );
+    let html = env
+        .run(&["preview", "--html", "one-check"])
+        .code(1)
+        .stderr_empty()
+        .into_stdout();
+    assert!(html.contains("<b>0 of 1 check ok</b>"), "{html}");
 }
 
 #[test]
