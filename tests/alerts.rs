@@ -36,12 +36,12 @@ fn on_failure_mails_failures_and_once_on_recovery() {
     let env = Env::new("");
     flagged_job(&env, "raid", "send: on-failure\n");
     let host = hostname();
-    let failed = vec![format!("raid on {host}: failed")];
+    let failed = vec![format!("[FAILED] raid on {host}")];
     for (step, (flag, code, expected)) in [
         ("ok", 0, vec![]),
         ("degraded", 1, failed.clone()),
         ("degraded", 1, failed),
-        ("ok", 0, vec![format!("[recovered] raid on {host}: ok")]),
+        ("ok", 0, vec![format!("[recovered] [OK] raid on {host}")]),
         ("ok", 0, vec![]),
     ]
     .into_iter()

@@ -81,7 +81,7 @@ fn facts_only_system_summary_is_multipart_alternative() {
     );
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "ok");
     let subject = message.header("Subject").unwrap();
-    assert!(subject.contains(": load "), "{subject}");
+    assert!(subject.contains(", load "), "{subject}");
     let text = message.body();
     assert!(text.contains("\nMemory    ["), "{text}");
     assert!(text.contains(" of "), "{text}");
@@ -344,7 +344,7 @@ fn html_disk_report_renders_in_chromium() {
         .into_stdout();
     let listed: Vec<&str> = text
         .lines()
-        .skip_while(|l| !l.starts_with("    SIZE     USED"))
+        .skip_while(|l| !l.starts_with("    Size     Used"))
         .skip(1)
         .take_while(|l| l.contains("] "))
         .map(|l| {

@@ -29,7 +29,7 @@ fn partials_that_include_each_other_are_a_render_error_not_a_crash() {
     assert_eq!(history.len(), 2, "{history:?}");
 
     env.run(&["check"]).code(2).stderr_contains(&format!(
-        "{}: partials include each other: ping → pong → ping",
+        "{}:1:6: partials include each other: ping → pong → ping",
         env.path("templates/partials/ping.hbs").display()
     ));
 }
@@ -60,7 +60,7 @@ fn partials_nested_deeper_than_32_levels_are_a_render_error() {
     );
     env.run(&["check"])
         .code(2)
-        .stderr_contains("deep.txt.hbs: partials nest deeper than 32 levels");
+        .stderr_contains("deep.txt.hbs:1:1: partials nest deeper than 32 levels");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod pipeline;
 mod privilege;
 mod processes;
 mod relay_faults;
+mod reports;
 mod schedule;
 mod security;
 mod spool;

@@ -15,9 +15,12 @@ fn classic_disk_report_end_to_end() {
     let message = &messages[0];
     assert_eq!(message.mail_from, "reporter@test.example");
     assert_eq!(message.rcpt_to, ["admin@test.example"]);
-    assert_eq!(
-        message.header("Subject").unwrap(),
-        format!("Nightly Disk Usage Report for {}", hostname())
+    // The status first, then what was found (tests/reports.rs has the details).
+    let subject = message.parsed().subject().unwrap().to_owned();
+    let expected = if run.code == 0 { "[ok] " } else { "[FAILED] " };
+    assert!(
+        subject.starts_with(&format!("{expected}{}: ", hostname())),
+        "{subject}"
     );
     assert_eq!(message.header("From").unwrap(), "reporter@test.example");
     assert_eq!(message.header("To").unwrap(), "admin@test.example");
@@ -56,8 +59,10 @@ fn preview_prints_mbox_and_sends_nothing() {
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("\nSubject: Nightly Disk Usage Report for "),
+        run.stdout.contains(&format!(
+            "\nSubject: [{}",
+            if run.code == 0 { "ok" } else { "FAILED" }
+        )),
         "{}",
         run.stdout
     );
@@ -156,7 +161,7 @@ fn builtin_template_reports_every_command() {
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(
         message.header("Subject").unwrap(),
-        format!("plain on {}: ok", hostname())
+        format!("[OK] plain on {}", hostname())
     );
     let body = message.body();
     assert!(body.contains("Plain report"), "{body}");

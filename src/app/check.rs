@@ -27,6 +27,13 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
     } = Workload::everything(config);
     errors.append(&mut problems);
     errors.extend(templates.nesting_problems());
+    // Nothing is rendered blindly: every variable a template reads must be able to exist.
+    errors.extend(templates.unknown_variables());
+    for job in &jobs {
+        for problem in templates.unknown_inline_variables(&job.mail.subject) {
+            errors.push(ConfigError::at_key(&job.path, "mail.subject", problem));
+        }
+    }
     // Address templates are rendered with this host's facts, as a run would.
     let facts = Facts::gather(Scope::Full, config.timezone);
     let context = serde_json::json!({

@@ -15,6 +15,8 @@ struct ListEntry {
     name: String,
     description: Option<String>,
     schedule: Option<String>,
+    /// `false`: never fired, left out of `--all` and `--schedule`.
+    enabled: bool,
     next_run: Option<String>,
     last_status: Option<String>,
 }
@@ -62,9 +64,11 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             name: job.name.clone(),
             description: job.description.clone(),
             schedule: job.schedule.as_ref().map(ToString::to_string),
+            enabled: job.enabled,
             next_run: job
                 .schedule
                 .as_ref()
+                .filter(|_| job.enabled)
                 .and_then(|s| s.next_after(now, config.timezone))
                 .map(|t| config.timezone.rfc3339(t)),
             last_status: last.get(&job.name).map(|status| status.as_str().to_owned()),
@@ -99,7 +103,11 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
                 "{:width$}  {:schedule_width$}  {:25}  {}  {}",
                 e.name,
                 dash(&e.schedule),
-                dash(&e.next_run),
+                if e.enabled {
+                    dash(&e.next_run)
+                } else {
+                    "disabled".to_owned()
+                },
                 log::status(&dash(&e.last_status), 11, color),
                 e.description.as_deref().unwrap_or("")
             );

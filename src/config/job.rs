@@ -15,9 +15,10 @@ use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
 
-pub const DEFAULT_SUBJECT: &str = "{{job.name}} on {{host.hostname}}: {{summary.status}}";
+/// The status first, so a failure shows in the inbox list (SPEC §2).
+pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
-pub const DEFAULT_NODE_SUBJECT: &str = "{{job.name}} on {{node}}: {{summary.status}}";
+pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
@@ -69,6 +70,8 @@ pub struct Job {
     pub schedule: Option<Schedule>,
     pub send: SendRule,
     pub catch_up: bool,
+    /// `false`: left out of `--all`, `--schedule` and the daemon; still runs by name.
+    pub enabled: bool,
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -173,6 +176,7 @@ impl Job {
             schedule: raw.schedule,
             send: raw.send.or(defaults.send).unwrap_or_default(),
             catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
+            enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
             max_output: raw
                 .max_output
                 .or(defaults.max_output)

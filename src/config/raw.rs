@@ -234,6 +234,7 @@ pub struct RawJobMail {
 pub struct RawDefaults {
     pub send: Option<SendRule>,
     pub catch_up: Option<bool>,
+    pub enabled: Option<bool>,
     pub timeout: Option<HumanDuration>,
     pub max_output: Option<OutputCap>,
     pub env: Option<BTreeMap<String, EnvValue>>,
@@ -251,6 +252,7 @@ pub struct RawJob {
     pub schedule: Option<Schedule>,
     pub send: Option<SendRule>,
     pub catch_up: Option<bool>,
+    pub enabled: Option<bool>,
     pub timeout: Option<HumanDuration>,
     pub max_output: Option<OutputCap>,
     pub env: Option<BTreeMap<String, EnvValue>>,

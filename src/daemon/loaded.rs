@@ -16,7 +16,7 @@ use crate::run::load::Workload;
 pub struct Loaded {
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,
-    /// The jobs with a schedule, by name.
+    /// The enabled jobs with a schedule, by name.
     pub jobs: HashMap<String, Job>,
 }
 
@@ -54,7 +54,7 @@ impl Loaded {
         }
         let jobs = jobs
             .into_iter()
-            .filter(|j| j.schedule.is_some())
+            .filter(|j| j.schedule.is_some() && j.enabled)
             .map(|j| (j.name.clone(), j))
             .collect();
         Ok(Loaded {

@@ -1,5 +1,7 @@
 //! Template helpers (SPEC §3): sizes, percentages and durations for people, column
-//! alignment for monospace mail, usage bars, and the comparisons templates branch on.
+//! alignment for monospace mail, usage bars, the comparisons templates branch on, and the
+//! few list and text helpers a subject needs to name the worst finding (`worst`,
+//! `max_by`, `lines`, `line`, `field`, `group_by`, `plural`).
 //!
 //! Every helper returns a value, so each works both as `{{bytes total}}` and inside a
 //! subexpression, `{{#if (gt percent 90)}}`. `null` (a value that is not known, such as the
@@ -43,6 +45,14 @@ enum HelperError {
     Compare(String, String),
     #[error("unknown status {0} (expected \"ok\", \"failed\", \"timeout\" or \"error\")")]
     Status(String),
+    #[error("expected a list, got {0}")]
+    List(String),
+    #[error("expected a field name or number, got {0}")]
+    Key(String),
+    #[error("invalid pattern: {0}")]
+    Pattern(String),
+    #[error("the field number must be a whole number other than 0, got {0}")]
+    Field(String),
 }
 
 /// The `key=value` arguments of a call.
@@ -104,7 +114,20 @@ const HELPERS: &[(&str, Apply)] = &[
     ("or", or),
     ("not", not),
     ("status_symbol", status_symbol),
+    ("plural", plural),
+    ("fixed", fixed),
+    ("worst", worst),
+    ("max_by", max_by),
+    ("group_by", group_by),
+    ("lines", lines),
+    ("line", line),
+    ("field", field),
 ];
+
+/// The names of the helpers registered here (beside Handlebars' own), for `check`.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    HELPERS.iter().map(|(name, _)| *name)
+}
 
 /// Registers the helpers, replacing Handlebars' own comparisons, which treat a number
 /// compared with text as simply false.
@@ -184,7 +207,43 @@ fn unknown() -> Value {
 fn bytes(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     no_hash(hash)?;
     let [value] = arity(params)?;
-    Ok(number(value)?.map_or_else(unknown, |n| Value::String(format_bytes(n))))
+    Ok(number(value)?.map_or_else(unknown, |n| Value::String(bytes_as_df(n))))
+}
+
+/// Binary units rounded up, as `df -h` rounds (one decimal below 10, whole numbers
+/// above), so a table agrees with the `df -h` output printed under it: 77.3 GiB is
+/// `78 GiB` in both.
+fn bytes_as_df(bytes: f64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let sign = if bytes < 0.0 { "-" } else { "" };
+    let value = bytes.abs();
+    if value < 1024.0 {
+        return format!("{sign}{} B", value.ceil());
+    }
+    if value >= 1e6 * 1024f64.powi(6) {
+        // Only floats get here (u64::MAX is 16 EiB): keep the text short.
+        return format_bytes(bytes);
+    }
+    // Dividing by a power of two is exact, so whole byte counts round up exactly.
+    let mut unit = 0;
+    let mut scale = 1024.0;
+    while unit + 1 < UNITS.len() && value / scale >= 1024.0 {
+        unit += 1;
+        scale *= 1024.0;
+    }
+    loop {
+        let tenths = (value * 10.0 / scale).ceil();
+        if tenths < 100.0 {
+            return format!("{sign}{:.1} {}", tenths / 10.0, UNITS[unit]);
+        }
+        let whole = (value / scale).ceil();
+        if whole >= 1024.0 && unit + 1 < UNITS.len() {
+            unit += 1;
+            scale *= 1024.0;
+            continue;
+        }
+        return format!("{sign}{whole:.0} {}", UNITS[unit]);
+    }
 }
 
 /// `{{percent 70.46}}` → `70.5%`; `{{percent used total}}` → used / total in percent.
@@ -409,10 +468,288 @@ fn status_symbol(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     Ok(Value::String(symbol.to_owned()))
 }
 
+/// `{{plural summary.total "command"}}` → `1 command`, `3 commands`; an irregular plural
+/// as a third argument: `{{plural n "address" "addresses"}}`.
+fn plural(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let (n, one, many) = match params {
+        [n, one] => (n, text(one)?, None),
+        [n, one, many] => (n, text(one)?, Some(text(many)?)),
+        _ => {
+            return Err(HelperError::Arity {
+                takes: "2 or 3 arguments",
+                got: params.len(),
+            });
+        }
+    };
+    let Some(n) = number(n)? else {
+        return Ok(unknown());
+    };
+    let word = if n == 1.0 {
+        one
+    } else {
+        many.unwrap_or_else(|| format!("{one}s"))
+    };
+    Ok(Value::String(format!("{} {word}", trim_number(n))))
+}
+
+/// A number as written: `3`, not `3.0`.
+fn trim_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// `{{fixed host.load.one 2}}` → `1.80`: exactly DIGITS decimals (as `uptime` prints load).
+fn fixed(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [value, digits] = arity(params)?;
+    let digits = count(digits, "the number of decimals", 10)?;
+    Ok(number(value)?.map_or_else(unknown, |n| Value::String(format!("{n:.digits$}"))))
+}
+
+/// A list argument; `null` is an empty list.
+fn list(value: &Value) -> Result<&[Value], HelperError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Null => Ok(&[]),
+        _ => Err(HelperError::List(shown(value))),
+    }
+}
+
+/// How bad a status is, for `worst`: error > timeout > failed > ok.
+fn severity(status: &Value) -> u8 {
+    match status.as_str() {
+        Some("error") => 3,
+        Some("timeout") => 2,
+        Some("failed") => 1,
+        _ => 0,
+    }
+}
+
+/// `{{#with (worst results)}}{{name}}: {{status}}{{/with}}`: the first result with the
+/// worst status (the one `summary.status` names); `null` for an empty list.
+fn worst(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [items] = arity(params)?;
+    let mut found: Option<&Value> = None;
+    for item in list(items)? {
+        let status = item.get("status").unwrap_or(&Value::Null);
+        if found.is_none_or(|f| severity(status) > severity(&f["status"])) {
+            found = Some(item);
+        }
+    }
+    Ok(found.cloned().unwrap_or(Value::Null))
+}
+
+/// What `max_by` and `group_by` compare an item by: a field of an object (KEY a name), or
+/// field N of a line of text (KEY a number, as `field`).
+fn key_of(item: &Value, key: &Value) -> Result<Value, HelperError> {
+    match key {
+        Value::String(name) => Ok(item.get(name).cloned().unwrap_or(Value::Null)),
+        Value::Number(_) => Ok(Value::String(nth_field(&text(item)?, key)?)),
+        _ => Err(HelperError::Key(shown(key))),
+    }
+}
+
+/// `{{#with (max_by host.disks "percent")}}{{mount}}{{/with}}`: the item whose KEY is the
+/// largest number (the first of equals); for lines of text, KEY is a field number and
+/// `95%` counts as 95: `(max_by matches -2)` is the fullest line of `df`. `null` when no
+/// item has a number there.
+fn max_by(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [items, key] = arity(params)?;
+    let mut best: Option<(f64, &Value)> = None;
+    for item in list(items)? {
+        let value = key_of(item, key)?;
+        let n = match &value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().trim_end_matches('%').parse::<f64>().ok(),
+            _ => None,
+        };
+        if let Some(n) = n.filter(|n| n.is_finite())
+            && best.is_none_or(|(b, _)| n > b)
+        {
+            best = Some((n, item));
+        }
+    }
+    Ok(best.map_or(Value::Null, |(_, item)| item.clone()))
+}
+
+/// `{{#each (group_by results "stderr")}}{{count}} × {{value}}{{/each}}`: the items with
+/// the same KEY together, in the order each KEY first appears: `{value, count, items}`.
+fn group_by(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [items, key] = arity(params)?;
+    let mut groups: Vec<(Value, Vec<Value>)> = Vec::new();
+    for item in list(items)? {
+        let value = key_of(item, key)?;
+        match groups.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, members)) => members.push(item.clone()),
+            None => groups.push((value, vec![item.clone()])),
+        }
+    }
+    Ok(Value::Array(
+        groups
+            .into_iter()
+            .map(|(value, items)| serde_json::json!({"value": value, "count": items.len(), "items": items}))
+            .collect(),
+    ))
+}
+
+/// `{{len (lines stdout "^(tcp|udp)")}}`: the non-empty lines of TEXT (those matching the
+/// regular expression PATTERN, when given), as a list.
+fn lines(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let (value, pattern) = match params {
+        [value] => (text(value)?, None),
+        [value, pattern] => {
+            let pattern = regex::Regex::new(&text(pattern)?)
+                .map_err(|e| HelperError::Pattern(e.to_string()))?;
+            (text(value)?, Some(pattern))
+        }
+        _ => {
+            return Err(HelperError::Arity {
+                takes: "1 or 2 arguments",
+                got: params.len(),
+            });
+        }
+    };
+    Ok(Value::Array(
+        value
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| pattern.as_ref().is_none_or(|p| p.is_match(l)))
+            .map(|l| Value::String(l.to_owned()))
+            .collect(),
+    ))
+}
+
+/// Item N of `items` counted from 1, or from the end when negative (-1 is the last).
+fn nth<'a, T>(items: &'a [T], n: &Value) -> Result<Option<&'a T>, HelperError> {
+    let n = n
+        .as_i64()
+        .or_else(|| n.as_str()?.trim().parse().ok())
+        .filter(|n| *n != 0)
+        .ok_or_else(|| HelperError::Field(shown(n)))?;
+    let at = if n > 0 {
+        usize::try_from(n - 1).ok()
+    } else {
+        items
+            .len()
+            .checked_sub(usize::try_from(-n).unwrap_or(usize::MAX))
+    };
+    Ok(at.and_then(|at| items.get(at)))
+}
+
+/// `{{line stdout 2}}`: line N of TEXT (from 1; -1 is the last); empty when there is none.
+fn line(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [value, n] = arity(params)?;
+    let value = text(value)?;
+    let all: Vec<&str> = value.lines().collect();
+    Ok(Value::String(
+        nth(&all, n)?.map_or_else(String::new, |l| (*l).to_owned()),
+    ))
+}
+
+fn nth_field(text: &str, n: &Value) -> Result<String, HelperError> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    Ok(nth(&fields, n)?.map_or_else(String::new, |f| (*f).to_owned()))
+}
+
+/// `{{field "/dev/sda1 100G 95G 5G 95% /data" -1}}` → `/data`: field N of TEXT split at
+/// whitespace, as awk's `$N` (from 1; -1 is the last); empty when there is none.
+fn field(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    no_hash(hash)?;
+    let [value, n] = arity(params)?;
+    Ok(Value::String(nth_field(&text(value)?, n)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plurals_and_fixed_decimals() {
+        let cases = [
+            ("{{plural 1 \"command\"}}", "1 command"),
+            ("{{plural 0 \"command\"}}", "0 commands"),
+            ("{{plural 3 \"command\"}}", "3 commands"),
+            ("{{plural 2 \"address\" \"addresses\"}}", "2 addresses"),
+            ("{{plural (len l) \"line\"}}", "2 lines"),
+            ("{{fixed 1.8 2}}", "1.80"),
+            ("{{fixed 0 2}}", "0.00"),
+            ("{{fixed 2.345 1}}", "2.3"),
+            ("{{fixed n 2}}", "-"),
+        ];
+        for (template, expected) in cases {
+            let data = json!({"l": ["a", "b"], "n": null});
+            assert_eq!(render(template, data), expected, "{template}");
+        }
+    }
+
+    #[test]
+    fn lists_and_lines_for_subjects() {
+        let data = json!({
+            "results": [{"name": "a", "status": "ok"}, {"name": "b", "status": "failed"},
+                {"name": "c", "status": "error"}, {"name": "d", "status": "error"}],
+            "disks": [{"mount": "/", "percent": 40}, {"mount": "/data", "percent": 95.5},
+                {"mount": "/srv", "percent": 95.5}],
+            "matches": ["/dev/a 100G 91G 9G 91% /", "/dev/b 10G 9.7G 300M 97% /data", "junk"],
+            "out": "Netid State\ntcp LISTEN 0.0.0.0:22\n\nudp UNCONN *:68\n",
+            "empty": [],
+        });
+        let cases = [
+            ("{{#with (worst results)}}{{name}}{{/with}}", "c"),
+            ("{{#with (worst empty)}}x{{else}}none{{/with}}", "none"),
+            (
+                "{{#with (max_by disks \"percent\")}}{{mount}}{{/with}}",
+                "/data",
+            ),
+            ("{{field (max_by matches -2) -1}}", "/data"),
+            ("{{field (max_by matches 5) 5}}", "97%"),
+            (
+                "{{#with (max_by empty \"x\")}}x{{else}}none{{/with}}",
+                "none",
+            ),
+            ("{{len (lines out)}}", "3"),
+            ("{{len (lines out \"^(tcp|udp)\")}}", "2"),
+            ("{{line out 2}}", "tcp LISTEN 0.0.0.0:22"),
+            ("{{line out -1}}", "udp UNCONN *:68"),
+            ("[{{line out 9}}]", "[]"),
+            (
+                "{{field \"a b  c\" 2}}|{{field \"a b c\" -1}}|{{field \"a\" 3}}",
+                "b|c|",
+            ),
+            (
+                "{{#each (group_by results \"status\")}}{{count}}×{{value}}({{#each items}}{{name}}{{/each}}) {{/each}}",
+                "1×ok(a) 1×failed(b) 2×error(cd) ",
+            ),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template, data.clone()), expected, "{template}");
+        }
+        let errors = [
+            (
+                "{{field \"a\" 0}}",
+                "`field`: the field number must be a whole number other than 0, got 0",
+            ),
+            ("{{lines \"a\" \"(\"}}", "`lines`: invalid pattern: "),
+            ("{{worst \"a\"}}", "`worst`: expected a list, got \"a\""),
+            ("{{plural 1}}", "`plural`: takes 2 or 3 arguments, got 1"),
+        ];
+        for (template, reason) in errors {
+            let shown = error(template, json!({}));
+            assert!(
+                shown.starts_with(&format!("t:1: {reason}")),
+                "{template}: {shown}"
+            );
+        }
+    }
 
     fn registry() -> Handlebars<'static> {
         let mut registry = Handlebars::new();
@@ -449,6 +786,11 @@ mod tests {
             (json!(0), "0 B"),
             (json!(1023), "1023 B"),
             (json!(1024), "1.0 KiB"),
+            (json!(1025), "1.1 KiB"),
+            (json!(83_000_000_000_u64), "78 GiB"),
+            (json!(10 * 1024 * 1024 - 1), "10 MiB"),
+            (json!(9 * 1024 * 1024 + 1), "9.1 MiB"),
+            (json!(1024 * 1024 * 1024 - 1), "1.0 GiB"),
             (json!(1_610_612_736_u64), "1.5 GiB"),
             (json!(10 * 1024 * 1024), "10 MiB"),
             (json!(1024 * 1024 - 10), "1.0 MiB"),

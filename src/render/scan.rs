@@ -84,7 +84,7 @@ impl FactsScan<'_> {
     }
 }
 
-fn raw(path: &handlebars::Path) -> &str {
+pub(crate) fn raw(path: &handlebars::Path) -> &str {
     match path {
         handlebars::Path::Relative((_, raw)) => raw,
         handlebars::Path::Local(_) => "@local",
@@ -284,8 +284,34 @@ fn walk(template: &Template, found: &mut impl FnMut(&DecoratorTemplate)) {
     }
 }
 
+/// Where `template` first includes the partial `name` (line, column), in blocks too.
+pub fn include_position(template: &Template, name: &str) -> Option<(usize, usize)> {
+    for (i, element) in template.elements.iter().enumerate() {
+        let inner: Vec<&Template> = match element {
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                let included = match &d.name {
+                    Parameter::Name(n) => n.as_str(),
+                    Parameter::Path(path) => raw(path),
+                    _ => "",
+                };
+                if included == name {
+                    return template.mapping.get(i).map(|m| (m.0, m.1));
+                }
+                d.template.iter().collect()
+            }
+            TemplateElement::HelperBlock(h) => h.template.iter().chain(&h.inverse).collect(),
+            TemplateElement::DecoratorBlock(d) => d.template.iter().collect(),
+            _ => Vec::new(),
+        };
+        if let Some(at) = inner.into_iter().find_map(|t| include_position(t, name)) {
+            return Some(at);
+        }
+    }
+    None
+}
+
 /// Adds the partials `template` defines with `{{#*inline "name"}}` to `inline`.
-fn walk_inline<'a>(template: &'a Template, inline: &mut HashMap<String, &'a Template>) {
+pub(crate) fn walk_inline<'a>(template: &'a Template, inline: &mut HashMap<String, &'a Template>) {
     for element in &template.elements {
         match element {
             TemplateElement::DecoratorBlock(d) => {

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::config::job::DEFAULT_TEMPLATE;
 use crate::config::trust;
 use crate::config::{ConfigError, Job};
-use crate::render::helpers;
 use crate::render::scan::{self, Nesting, partials_used};
+use crate::render::{helpers, schema, variables};
 use crate::report::Scope;
 
 /// The template a digest is rendered with: built in, replaced by `templates/digest.txt.hbs`
@@ -52,6 +52,8 @@ pub struct Templates {
     /// Templates whose partials cannot be rendered (they include each other, or nest too
     /// deep), by registry and name: rendering them is an error, not a stack overflow.
     nesting: HashMap<(&'static str, String), Nesting>,
+    /// The templates (not partials) registered, by registry and name.
+    names: Vec<(&'static str, String)>,
 }
 
 impl Templates {
@@ -75,12 +77,19 @@ impl Templates {
         nesting.sort_by_key(|(key, _)| *key);
         let mut errors = Vec::new();
         for ((kind, name), problem) in nesting {
-            let path = match problem {
-                Nesting::Cycle(names) => self.file_of(kind, &names[0]),
-                Nesting::TooDeep(_) => self.file_of(kind, name),
+            // Located at the first inclusion on the way: the one to change.
+            let (at, includes) = match problem {
+                Nesting::Cycle(names) => (&names[0], &names[1]),
+                Nesting::TooDeep(chain) => (name, &chain[0]),
             };
             if seen.insert(problem.to_string()) {
-                errors.push(ConfigError::new(Path::new(&path), problem.to_string()));
+                let mut error =
+                    ConfigError::new(Path::new(&self.file_of(kind, at)), problem.to_string());
+                error.location = self
+                    .registry(kind)
+                    .get_template(at)
+                    .and_then(|t| scan::include_position(t, includes));
+                errors.push(error);
             }
         }
         errors
@@ -104,7 +113,8 @@ impl Templates {
         // A broken partial is registered twice (text and HTML) but reported once.
         loader.errors.dedup();
         let mut nesting = HashMap::new();
-        for (kind, name) in loader.templates {
+        for (kind, name) in &loader.templates {
+            let (kind, name) = (*kind, name.clone());
             let registry = if kind == TEXT {
                 &loader.text
             } else {
@@ -122,6 +132,7 @@ impl Templates {
             text: loader.text,
             html: loader.html,
             nesting,
+            names: loader.templates,
         };
         (templates, loader.errors)
     }
@@ -211,7 +222,7 @@ impl Templates {
             .render_template_with_context(template, context)
             .map_err(|e| RenderError::Inline {
                 template: template.to_owned(),
-                reason: e.reason().to_string(),
+                reason: humane(e.reason()),
             })
     }
 
@@ -244,7 +255,7 @@ impl Templates {
             Some(name) => self.file_of(kind, name),
             None => self.dir.display().to_string(),
         };
-        let reason = error.reason().to_string();
+        let reason = humane(error.reason());
         match (error.line_no, error.column_no) {
             (Some(line), Some(column)) => RenderError::At {
                 file,
@@ -258,6 +269,50 @@ impl Templates {
 }
 
 impl Templates {
+    /// The variables, helpers and partials every template reads that cannot exist in its
+    /// context (SPEC §3), as `check` reports them: file, line and column.
+    pub fn unknown_variables(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (kind, name) in &self.names {
+            let registry = self.registry(kind);
+            let Some(template) = registry.get_template(name) else {
+                continue;
+            };
+            let root = if name == DIGEST_TEMPLATE {
+                schema::digest_context()
+            } else {
+                schema::job_context()
+            };
+            for problem in variables::unknown_variables(registry, name, template, root) {
+                errors.push(ConfigError {
+                    path: PathBuf::from(self.file_of(kind, &problem.template)),
+                    location: Some((problem.line, problem.column)),
+                    key: None,
+                    message: problem.message,
+                });
+            }
+        }
+        errors.dedup();
+        errors
+    }
+
+    /// The same for a header template written in a job file (`mail.subject`): the problems
+    /// as `LINE:COLUMN: MESSAGE` within it.
+    pub fn unknown_inline_variables(&self, source: &str) -> Vec<String> {
+        let Ok(template) = Template::compile(source) else {
+            // Rendering reports what does not compile.
+            return Vec::new();
+        };
+        variables::unknown_variables(&self.text, "", &template, schema::job_context())
+            .into_iter()
+            .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
+            .collect()
+    }
+
+    fn registry(&self, kind: &str) -> &Handlebars<'static> {
+        if kind == TEXT { &self.text } else { &self.html }
+    }
+
     /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
     /// gathering the system part costs a few milliseconds, so only when one of them does.
     pub fn facts_scope(&self, job: &Job) -> Scope {
@@ -416,6 +471,21 @@ impl Loader {
                 break;
             }
         }
+    }
+}
+
+/// A render error as people read it: `unknown variable job.nmae`, not Handlebars'
+/// `Failed to access variable in strict mode Some("job.nmae")`.
+fn humane(reason: &handlebars::RenderErrorReason) -> String {
+    use handlebars::RenderErrorReason as Reason;
+    match reason {
+        Reason::MissingVariable(Some(path)) => format!("unknown variable {path}"),
+        Reason::MissingVariable(None) => "unknown variable".to_owned(),
+        Reason::HelperNotFound(name) => format!("unknown helper `{name}`"),
+        Reason::PartialNotFound(name) => format!("unknown partial `{name}`"),
+        Reason::TemplateNotFound(name) => format!("unknown template `{name}`"),
+        Reason::DecoratorNotFound(name) => format!("unknown decorator `{name}`"),
+        other => other.to_string(),
     }
 }
 

@@ -106,12 +106,13 @@ fn select(config: &Config, pick: &Pick, problems: &mut Vec<ConfigError>) -> Vec<
         Pick::All | Pick::Period(_) => {
             let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
             problems.append(&mut broken);
+            // `enabled: false` leaves a job out of these; it still runs by name.
+            let enabled = jobs.into_iter().filter(|j| j.enabled);
             match pick {
-                Pick::Period(period) => jobs
-                    .into_iter()
+                Pick::Period(period) => enabled
                     .filter(|j| j.schedule.as_ref().and_then(|s| s.period()) == Some(*period))
                     .collect(),
-                _ => jobs,
+                _ => enabled.collect(),
             }
         }
         Pick::Names(names) => {
