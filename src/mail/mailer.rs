@@ -90,6 +90,9 @@ impl Mailer {
         if let Some(Ok(transport)) = self.transport.get() {
             transport.close().await;
         }
+        if let Err(e) = self.spool.sync() {
+            warn!("cannot sync the spool `{}`: {e}", self.spool.dir().display());
+        }
     }
 
     /// Spools and sends a new message of `job`; `name` is unique to it (run id and job).
