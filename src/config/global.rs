@@ -8,7 +8,7 @@ use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::{HostSpec, is_name};
 use crate::config::limits::{self, MAX_FILE_SIZE};
-use crate::config::raw::{RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
+use crate::config::raw::{LogFormat, RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;
 
@@ -63,6 +63,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub ssh: SshConfig,
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
+    pub log_format: LogFormat,
 }
 
 /// Where the configuration comes from, in the order of SPEC §1.
@@ -179,6 +180,7 @@ impl Config {
                 }),
             },
             host_groups: raw.host_groups,
+            log_format: raw.log_format.unwrap_or_default(),
         })
     }
 

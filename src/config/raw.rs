@@ -52,6 +52,7 @@ pub struct RawConfig {
     pub ssh: RawSsh,
     #[serde(default)]
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -115,6 +116,17 @@ pub enum TlsMode {
     None,
     Starttls,
     Tls,
+}
+
+/// How diagnostics are written on stderr (`log_format`, `--log-format`; SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `reporter: warning: ...` lines (with syslog priorities under systemd)
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, message and the event's fields
+    Json,
 }
 
 // jobs/NAME.yaml (and the config's `defaults:`)
