@@ -136,6 +136,34 @@ grep -q '^To: admin@ci.example' "$sink"/*.eml || fail "not sent to mail.to"
 [ -f /var/lib/reporter/history.sqlite3 ] || fail "no history in /var/lib/reporter"
 step "$received messages arrived"
 
+if [ -d /run/systemd/system ]; then
+  # systemd runs this machine: the shipped jobs run in the sandbox of reporter-run.service
+  # (the init script would only hand over to systemctl here).
+  step "reporter-run.service in its sandbox"
+  systemctl daemon-reload
+  before=$(find "$sink" -name '*.eml' | wc -l)
+  status=0
+  systemctl start reporter-run.service || status=$?
+  [ "$status" -eq 0 ] || { journalctl -u reporter-run.service --no-pager | tail -50 >&2; fail "reporter-run.service failed"; }
+  after=$(find "$sink" -name '*.eml' | wc -l)
+  [ $((after - before)) -eq "$daily" ] || fail "$((after - before)) messages from the sandbox for $daily daily jobs"
+  ! journalctl -u reporter-run.service --no-pager -p warning | grep -q "reporter\[" \
+    || { journalctl -u reporter-run.service --no-pager -p warning >&2; fail "warnings under the sandbox"; }
+else
+  step "the init script"
+  /etc/init.d/reporter start
+  /etc/init.d/reporter status | grep -q "is running" || fail "not running after start"
+  pid=$(cat /run/reporter.pid)
+  /etc/init.d/reporter force-reload
+  /etc/init.d/reporter restart
+  [ "$(cat /run/reporter.pid)" != "$pid" ] || fail "restart kept process $pid"
+  /etc/init.d/reporter stop
+  status=0; /etc/init.d/reporter status >/dev/null || status=$?
+  [ "$status" -eq 3 ] || fail "status after stop: $status"
+  grep -q "SIGHUP: reloading" /var/log/reporter.log || fail "no reload in /var/log/reporter.log"
+
+fi
+
 step "remove, then purge"
 dpkg -r reporter
 # The conffiles stay until the purge; the cron script then does nothing, quietly.
