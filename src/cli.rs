@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::hosts::HostSpec;
-use crate::log::ColorChoice;
+use crate::log::{ColorChoice, LogFormat};
 use crate::schedule::Period;
 
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ pub struct Cli {
     /// Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// Diagnostics on stderr as text lines or one JSON object per line [default: the config's log_format, else text]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,8 +63,21 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) on stdout: `reporter man > /usr/local/share/man/man1/reporter.1`
-    Man,
+    /// Print a manual page (roff) on stdout: reporter(1), or reporter.yaml(5) for `man reporter.yaml`
+    Man {
+        #[arg(value_enum, value_name = "PAGE", default_value_t = ManPage::Reporter)]
+        page: ManPage,
+    },
+}
+
+/// The manual pages `reporter man` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ManPage {
+    /// reporter(1): the command line
+    Reporter,
+    /// reporter.yaml(5): the configuration and job files
+    #[value(name = "reporter.yaml")]
+    ReporterYaml,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         log::ColorChoice::Auto if daemon => log::ColorChoice::Never,
         choice => choice,
     };
-    log::init(cli.verbose + u8::from(daemon), cli.quiet, daemon, color);
+    // The config's log_format applies once the config is loaded (`log::configured`).
+    log::init(
+        cli.verbose + u8::from(daemon),
+        cli.quiet,
+        daemon,
+        color,
+        cli.log_format,
+    );
     app::main(cli, argv0.as_deref())
 }

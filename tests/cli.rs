@@ -112,3 +112,348 @@ fn history_of_an_unknown_job_says_so() {
         .stderr_empty()
         .stdout_contains(" load ");
 }
+
+/// The lines of `stderr`, each parsed as a JSON object.
+fn json_lines(stderr: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    assert!(!stderr.is_empty(), "nothing logged");
+    stderr
+        .lines()
+        .map(|line| match serde_json::from_str(line) {
+            Ok(serde_json::Value::Object(object)) => object,
+            other => panic!("not a JSON object ({other:?}): {line}\nstderr:\n{stderr}"),
+        })
+        .collect()
+}
+
+#[test]
+fn log_format_json_prints_one_object_per_line() {
+    let env = Env::new("");
+    env.job("hello", "commands: [echo hello]\n");
+    let run = env.run(&["--log-format", "json", "-v", "run", "hello", "nosuch"]);
+    let run = run.code(2).stderr_contains("\"level\":\"ERROR\"");
+    let stderr = run.stderr.clone();
+    let lines = json_lines(&stderr);
+    for line in stderr.lines() {
+        assert!(line.starts_with("{\"timestamp\":\""), "{line}");
+    }
+    for line in &lines {
+        for key in ["timestamp", "level", "message"] {
+            assert!(line.contains_key(key), "no {key}: {line:?}");
+        }
+        let timestamp = line["timestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+            "not RFC 3339: {timestamp}"
+        );
+    }
+    let messages: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|(level, m)| *level == "ERROR" && m.contains("no job `nosuch`")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn log_format_from_the_config_applies_unless_the_command_line_says_otherwise() {
+    let env = Env::new("log_format: json\n");
+    env.job("hello", "commands: [echo hello]\n");
+    let run = env
+        .run(&["-v", "run", "hello"])
+        .code(0)
+        .stderr_contains("hello: report delivered");
+    let stderr = run.stderr.clone();
+    let lines = json_lines(&stderr);
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO"
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .contains("hello: report delivered")),
+        "{stderr}"
+    );
+    env.run(&["--log-format", "text", "-v", "run", "hello"])
+        .code(0)
+        .stderr_is("reporter: hello: report delivered\n");
+    // A value the key cannot take is an error naming the file, key and line.
+    env.write_config("log_format: xml\n");
+    env.run(&["check"]).code(2).stderr_contains(
+        "reporter.yaml:6:13: log_format: unknown variant `xml`, expected `text` or `json`",
+    );
+    env.run(&["--log-format", "xml", "check"])
+        .code(2)
+        .stderr_contains("invalid value 'xml' for '--log-format <FORMAT>'");
+}
+
+/// Starts reporter with stderr on a file and `JOURNAL_STREAM` set as systemd sets it when
+/// stderr is the journal: the file's device and inode, or else `journal_stream`.
+fn start_under_journal(
+    env: &Env,
+    journal_stream: Option<&str>,
+    args: &[&str],
+) -> (std::process::Child, tempfile::NamedTempFile) {
+    use std::os::unix::fs::MetadataExt;
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let meta = stderr.as_file().metadata().unwrap();
+    let value =
+        journal_stream.map_or_else(|| format!("{}:{}", meta.dev(), meta.ino()), str::to_owned);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_reporter"))
+        .args(["--config", env.path("reporter.yaml").to_str().unwrap()])
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_remove("REPORTER_CONFIG")
+        .env("JOURNAL_STREAM", value)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .expect("start reporter");
+    (child, stderr)
+}
+
+/// Like [`start_under_journal`], to the end: the exit code and stderr.
+fn run_under_journal(env: &Env, journal_stream: Option<&str>, args: &[&str]) -> (i32, String) {
+    let (mut child, stderr) = start_under_journal(env, journal_stream, args);
+    let status = child.wait().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(stderr.path()).unwrap(),
+    )
+}
+
+#[test]
+fn under_the_journal_lines_carry_syslog_priorities_and_no_timestamps() {
+    let env = Env::new("");
+    env.job("hello", "commands: [echo hello]\n");
+    let (code, stderr) = run_under_journal(&env, None, &["-v", "run", "hello", "nosuch"]);
+    assert_eq!(code, 2, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<3>error: ") && l.contains("no job `nosuch`")),
+        "{stderr}"
+    );
+    assert!(lines.contains(&"<6>hello: report delivered"), "{stderr}");
+    for line in &lines {
+        assert!(
+            ["<3>", "<4>", "<6>", "<7>"]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "a line without its priority: {line}\n{stderr}"
+        );
+    }
+    let refusing = Env::refusing();
+    refusing.job("hello", "commands: [echo hello]\n");
+    let (code, stderr) = run_under_journal(&refusing, None, &["run", "hello"]);
+    assert_eq!(code, 75, "{stderr}");
+    assert!(stderr.starts_with("<4>warning: hello: "), "{stderr}");
+    // The daemon's lines have no timestamp of their own there either.
+    env.job("hello", "schedule: daily\ncommands: [echo hello]\n");
+    let (mut daemon, stderr) = start_under_journal(&env, None, &["daemon"]);
+    let started = crate::support::wait_until(|| {
+        std::fs::read_to_string(stderr.path())
+            .unwrap()
+            .contains("\n")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    let stderr = std::fs::read_to_string(stderr.path()).unwrap();
+    assert!(started, "{stderr}");
+    assert!(stderr.starts_with("<6>daemon started "), "{stderr}");
+    // JSON stays JSON.
+    let (code, stderr) = run_under_journal(&env, None, &["--log-format", "json", "run", "nosuch"]);
+    assert_eq!(code, 2, "{stderr}");
+    json_lines(&stderr);
+    // A JOURNAL_STREAM inherited by a process whose stderr went elsewhere is not the journal.
+    let (code, stderr) = run_under_journal(&env, Some("1:2"), &["run", "nosuch"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.starts_with("reporter: error: "), "{stderr}");
+}
+
+#[test]
+fn reporter_yaml_5_documents_every_config_and_job_key() {
+    let env = Env::new("");
+    let page = env
+        .run(&["man", "reporter.yaml"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(page.starts_with(".TH REPORTER.YAML 5 "), "{page}");
+    // The keys of SPEC §2 (job files, with §13's ping and webhooks) and §4 (reporter.yaml).
+    let job = [
+        "description",
+        "schedule",
+        "send",
+        "catch_up",
+        "enabled",
+        "random_delay",
+        "retries",
+        "retry_delay",
+        "failures_before_mail",
+        "disk_full_within",
+        "ping",
+        "url",
+        "webhooks",
+        "headers_file",
+        "timeout",
+        "max_output",
+        "env",
+        "cwd",
+        "user",
+        "hosts",
+        "targets",
+        "mail",
+        "from",
+        "to",
+        "cc",
+        "reply_to",
+        "subject",
+        "template",
+        "attach_output_over",
+        "per_host",
+        "commands",
+        "name",
+        "run",
+        "ok_exit_codes",
+        "fail_if",
+    ];
+    let config = [
+        "jobs_dir",
+        "templates_dir",
+        "state_dir",
+        "pool_size",
+        "shell",
+        "path",
+        "timezone",
+        "history_days",
+        "defaults",
+        "transport",
+        "smtp",
+        "host",
+        "port",
+        "tls",
+        "username",
+        "password_file",
+        "sendmail",
+        "file",
+        "dir",
+        "spool_max_age",
+        "ssh",
+        "command",
+        "options",
+        "host_groups",
+        "inventory",
+        "metrics_file",
+        "log_format",
+    ];
+    let missing: Vec<&str> = job
+        .iter()
+        .chain(&config)
+        .filter(|key| !page.contains(&format!("\\fB{key}\\fR")))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "not in reporter.yaml(5): {missing:?}");
+}
+
+#[test]
+fn reporter_1_has_every_section_and_points_only_to_pages_that_exist() {
+    let env = Env::new("");
+    let page = env.run(&["man"]).code(0).stderr_empty().into_stdout();
+    assert!(page.contains("\n.TH reporter 1 "), "{page}");
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "COMMANDS",
+        "FILES",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        let heading = if section.contains(' ') {
+            format!(".SH \"{section}\"\n")
+        } else {
+            format!(".SH {section}\n")
+        };
+        assert!(
+            page.contains(&heading) || page.contains(&format!(".SH {section}\n")),
+            "no {section} section"
+        );
+    }
+    for variable in ["REPORTER_CONFIG", "NO_COLOR", "JOURNAL_STREAM"] {
+        assert!(page.contains(&format!(".B {variable}\n")), "{variable}");
+    }
+    for command in [
+        "run",
+        "preview",
+        "list",
+        "check",
+        "flush",
+        "history",
+        "daemon",
+        "completions",
+        "man",
+    ] {
+        assert!(page.contains(&format!(".SS {command}\n")), "{command}");
+    }
+    for option in [
+        "\\-\\-schedule",
+        "\\-\\-digest",
+        "\\-\\-to",
+        "\\-\\-hosts",
+        "\\-\\-html",
+        "\\-\\-limit",
+        "\\-\\-pidfile",
+        "\\-\\-log\\-file",
+        "\\-\\-detach",
+        "\\-\\-log\\-format",
+        "\\-\\-color",
+    ] {
+        assert!(page.contains(option), "{option}");
+    }
+    // Pages that do not exist (clap's reporter-run(1) and friends) are not named.
+    let named = regex::Regex::new(r"\\fB([a-z_.\\-]+)\\fR\((\d)\)").unwrap();
+    for found in named.captures_iter(&page) {
+        let name = found[1].replace("\\-", "-");
+        assert!(
+            !name.starts_with("reporter-"),
+            "points to {name}({})",
+            &found[2]
+        );
+    }
+    assert!(!page.contains("reporter\\-run(1)") && !page.contains("reporter-run(1)"));
+}
+
+/// The packaged manual pages and completion scripts are generated from the binary
+/// (`packaging/generate.sh`), never edited by hand: they are what it prints now.
+#[test]
+fn packaged_pages_and_completions_are_what_the_binary_prints() {
+    let env = Env::new("");
+    let dir = crate::support::repo().join("packaging");
+    for (args, file) in [
+        (&["man"][..], "man/reporter.1"),
+        (&["man", "reporter.yaml"], "man/reporter.yaml.5"),
+        (&["completions", "bash"], "completions/reporter.bash"),
+        (&["completions", "zsh"], "completions/_reporter"),
+        (&["completions", "fish"], "completions/reporter.fish"),
+    ] {
+        let printed = env.run(args).code(0).stderr_empty().into_stdout();
+        let packaged = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        assert!(
+            printed == packaged,
+            "packaging/{file} differs from `reporter {}`: run packaging/generate.sh",
+            args.join(" ")
+        );
+    }
+}

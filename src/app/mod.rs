@@ -6,6 +6,7 @@ pub mod completions;
 pub mod flush;
 pub mod history;
 pub mod list;
+pub mod man;
 pub mod run;
 
 use std::path::Path;
@@ -16,7 +17,6 @@ use crate::cli::{Cli, Command, RunArgs, Selection};
 use crate::config::{self, Config};
 use crate::exit;
 use crate::log;
-use crate::output;
 use crate::report::Trigger;
 use crate::run::Mode;
 use crate::schedule::Period;
@@ -32,7 +32,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
         // Neither needs a configuration.
         Command::Completions { shell } => return reported(completions::completions(shell)),
-        Command::Man => return reported(man()),
+        Command::Man { page } => return reported(man::man(page)),
         _ => match load_config(cli.config.as_deref()) {
             Some(config) => config,
             None => return exit::USAGE,
@@ -85,7 +85,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::Check => check::check(&config, cli.quiet, argv0),
         Command::Flush => reported(flush::flush(&config)),
         Command::History(args) => reported(history::history(&config, &args, color)),
-        Command::Daemon(_) | Command::Completions { .. } | Command::Man => {
+        Command::Daemon(_) | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled before the configuration is loaded")
         }
     }
@@ -94,9 +94,11 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
 /// The configuration, or `None` once its problems are reported.
 fn load_config(explicit: Option<&Path>) -> Option<Config> {
     let path = config::discover(explicit);
-    Config::load(path.as_deref())
+    let config = Config::load(path.as_deref())
         .map_err(|errors| log::problems(&errors))
-        .ok()
+        .ok()?;
+    log::configured(config.log_format);
+    Some(config)
 }
 
 /// With no command, a copy of the binary in a `cron.*` folder runs that period's jobs.
@@ -130,12 +132,4 @@ fn reported(result: anyhow::Result<i32>) -> i32 {
         tracing::error!("{message}");
         exit::USAGE
     })
-}
-
-fn man() -> anyhow::Result<i32> {
-    use anyhow::Context;
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-    output::print(page).context("cannot write the manual page")?;
-    Ok(exit::OK)
 }

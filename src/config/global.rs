@@ -9,7 +9,7 @@ use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::{HostSpec, is_name};
 use crate::config::inventory::Inventory;
 use crate::config::limits::{self, MAX_FILE_SIZE};
-use crate::config::raw::{RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
+use crate::config::raw::{LogFormat, RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;
 
@@ -68,6 +68,7 @@ pub struct Config {
     pub inventory: Option<Inventory>,
     /// Why the inventory's groups are missing: reported with the jobs' problems.
     pub inventory_problem: Option<ConfigError>,
+    pub log_format: LogFormat,
 }
 
 /// Where the configuration comes from, in the order of SPEC §1.
@@ -190,6 +191,7 @@ impl Config {
                 origin: source.error("inventory.command", ""),
             }),
             inventory_problem: None,
+            log_format: raw.log_format.unwrap_or_default(),
         })
     }
 

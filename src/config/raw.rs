@@ -53,6 +53,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
     pub inventory: Option<RawInventory>,
+    pub log_format: Option<LogFormat>,
 }
 
 /// `inventory:`: a program printing an Ansible inventory as JSON.
@@ -125,6 +126,17 @@ pub enum TlsMode {
     None,
     Starttls,
     Tls,
+}
+
+/// How diagnostics are written on stderr (`log_format`, `--log-format`; SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `reporter: warning: ...` lines (with syslog priorities under systemd)
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, message and the event's fields
+    Json,
 }
 
 // jobs/NAME.yaml (and the config's `defaults:`)

@@ -34,6 +34,7 @@ pub fn main(config: Option<&Path>, args: DaemonArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    log::configured(loaded.config.log_format);
     if let Some(pidfile) = &pidfile
         && let Some(pid) = running_pid(pidfile)
     {
