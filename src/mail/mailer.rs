@@ -91,7 +91,10 @@ impl Mailer {
             transport.close().await;
         }
         if let Err(e) = self.spool.sync() {
-            warn!("cannot sync the spool `{}`: {e}", self.spool.dir().display());
+            warn!(
+                "cannot sync the spool `{}`: {e}",
+                self.spool.dir().display()
+            );
         }
     }
 
