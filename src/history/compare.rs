@@ -73,16 +73,26 @@ pub struct SendPolicy {
 
 /// Applies `policy` to a run with `summary` and `results` (their `changed` already set),
 /// after `previous`, the job's last recorded run (`None` for its first), which ended the
-/// failing `streak` of runs.
+/// failing `streak` of runs. Without a history to count in (`streak` is `None`), every
+/// failing run is mailed: an alert is never held back on a count that cannot be made.
 pub fn decide(
     policy: SendPolicy,
     summary: &Summary,
     results: &[TaskResult],
     previous: Option<&RunRecord>,
-    streak: Streak,
+    streak: Option<Streak>,
 ) -> Decision {
     let previous_failed = previous.is_some_and(|p| p.status != RunStatus::Finished(Status::Ok));
-    let needed = policy.failures_before_mail.max(1);
+    let (needed, streak) = match streak {
+        Some(streak) => (policy.failures_before_mail.max(1), streak),
+        None => (
+            1,
+            Streak {
+                failing: u32::from(previous_failed),
+                mailed: previous_failed,
+            },
+        ),
+    };
     match policy.rule {
         SendRule::Always => Decision::Send {
             recovered: summary.all_ok && previous_failed,
@@ -164,7 +174,7 @@ mod tests {
             &Summary::of(&now, 1),
             &now,
             previous.as_ref(),
-            streak,
+            Some(streak),
         )
     }
 
@@ -183,7 +193,7 @@ mod tests {
                 &Summary::of(now, 1),
                 now,
                 Some(&previous),
-                Streak { failing, mailed },
+                Some(Streak { failing, mailed }),
             )
         };
         assert_eq!(
@@ -204,6 +214,12 @@ mod tests {
         assert_eq!(
             decide_after(&ok, 3, true),
             Decision::Send { recovered: true }
+        );
+        let without_history = decide(policy, &Summary::of(&failed, 1), &failed, None, None);
+        assert_eq!(
+            without_history,
+            Decision::Send { recovered: false },
+            "no count to wait for"
         );
         assert_eq!(
             decide_after(&ok, 2, false),

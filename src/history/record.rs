@@ -86,8 +86,9 @@ pub struct DiskRun {
 pub struct Recent {
     pub last: Option<RunRecord>,
     pub disks: Vec<DiskRun>,
-    /// The failing runs the job's newest finished runs end with.
-    pub streak: Streak,
+    /// The failing runs the job's newest finished runs end with; `None` without a history
+    /// to count them in (off, or unreadable).
+    pub streak: Option<Streak>,
 }
 
 /// The failing runs in a row that a job's history ends with (skipped fire times left out):

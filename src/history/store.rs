@@ -153,13 +153,26 @@ impl History {
                 let entry = Recent {
                     last: last_run(conn, job)?,
                     disks: disks.into_iter().map(|(_, run)| run).collect(),
-                    streak: streak(conn, job)?,
+                    streak: Some(streak(conn, job)?),
                 };
                 recent.insert(job.clone(), entry);
             }
             Ok(recent)
         })
-        .map(Option::unwrap_or_default)
+        .map(|read| {
+            // No database yet: every job is at its first run, with no failures to count.
+            read.unwrap_or_else(|| {
+                jobs.iter()
+                    .map(|job| {
+                        let first = Recent {
+                            streak: Some(Streak::default()),
+                            ..Recent::default()
+                        };
+                        (job.clone(), first)
+                    })
+                    .collect()
+            })
+        })
     }
 
     /// When `job` last came due, whether it ran or was skipped: for `catch_up`.
@@ -634,7 +647,7 @@ mod tests {
         let history = History::new(dir.path(), 90);
         let streak = |history: &History| {
             let recent = history.recent(&["j".into()], 0).unwrap();
-            recent.get("j").map(|r| r.streak).unwrap_or_default()
+            recent.get("j").and_then(|r| r.streak).unwrap()
         };
         assert_eq!(streak(&history), Streak::default(), "no history");
         let at = |minutes: i64| Utc::now() - chrono::Duration::minutes(60 - minutes);
