@@ -29,17 +29,21 @@ impl RetryPolicy {
 }
 
 /// Runs `spec` until `is_ok` accepts its outcome, the retries are used up or `cancel`
-/// turns true; returns the last attempt's outcome with `attempts` set.
+/// turns true; returns the last attempt's outcome with `attempts` set. `before_retry` is
+/// told of each retry (its number and the wait before it) as the wait begins.
 pub async fn run(
     spec: &CommandSpec,
     policy: RetryPolicy,
     cancel: watch::Receiver<bool>,
     is_ok: impl Fn(&Outcome) -> bool,
+    before_retry: impl Fn(u32, Duration),
 ) -> Outcome {
     let mut outcome = command::run(spec, cancel.clone()).await;
     let mut attempts = 1;
     while attempts <= policy.retries && !outcome.interrupted && !is_ok(&outcome) {
-        if !wait(policy.wait_before(attempts), cancel.clone()).await {
+        let delay = policy.wait_before(attempts);
+        before_retry(attempts, delay);
+        if !wait(delay, cancel.clone()).await {
             break;
         }
         outcome = command::run(spec, cancel.clone()).await;
@@ -120,7 +124,11 @@ mod tests {
             retries: 5,
             delay: Duration::from_millis(10),
         };
-        let outcome = runtime.block_on(run(&sh(&script), policy, cancel, succeeded));
+        let retried = std::sync::Mutex::new(Vec::new());
+        let outcome = runtime.block_on(run(&sh(&script), policy, cancel, succeeded, |n, wait| {
+            retried.lock().unwrap().push((n, wait.as_millis()))
+        }));
+        assert_eq!(*retried.lock().unwrap(), [(1, 10), (2, 20)]);
         assert_eq!((outcome.exit, outcome.attempts), (Exit::Code(0), 3));
         assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
     }
@@ -135,7 +143,7 @@ mod tests {
         };
         let failing = sh("exit 1");
         let outcome = runtime.block_on(async {
-            let attempt = run(&failing, policy, cancel, succeeded);
+            let attempt = run(&failing, policy, cancel, succeeded, |_, _| {});
             let interrupt = async {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let _ = sender.send(true);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::hosts::{self, HostSpec};
 use crate::config::{CommandDef, Config, Job};
@@ -34,6 +34,8 @@ struct Task {
     slot: usize,
     spec: CommandSpec,
     def: Arc<CommandDef>,
+    /// The job's name, for the log.
+    job_name: Arc<str>,
 }
 
 /// The result slots of one job, in definition order, filled as its tasks finish.
@@ -83,6 +85,7 @@ impl Plan {
         for (index, job) in jobs.iter().enumerate() {
             let (slots, specs) = tasks_of(job, config);
             let defs: Vec<Arc<CommandDef>> = job.commands.iter().cloned().map(Arc::new).collect();
+            let job_name: Arc<str> = Arc::from(job.name.as_str());
             tasks.extend(
                 specs
                     .into_iter()
@@ -93,6 +96,7 @@ impl Plan {
                         slot,
                         spec,
                         def: Arc::clone(&defs[s.command]),
+                        job_name: Arc::clone(&job_name),
                     }),
             );
             runs.push(JobRun {
@@ -130,10 +134,18 @@ impl Plan {
                         delay: task.def.retry_delay,
                     };
                     // Within this task's pool slot: the permit is held until it returns.
-                    retry::run(&task.spec, policy, cancel, |outcome| {
-                        Status::classify(&task.def, outcome) == Status::Ok
-                    })
-                    .await
+                    let is_ok =
+                        |outcome: &Outcome| Status::classify(&task.def, outcome) == Status::Ok;
+                    let before_retry = |retry: u32, wait: std::time::Duration| {
+                        info!(
+                            "{}: `{}` is not ok: retry {retry} of {} in {} ms",
+                            task.job_name,
+                            task.def.name,
+                            task.def.retries,
+                            wait.as_millis()
+                        );
+                    };
+                    retry::run(&task.spec, policy, cancel, is_ok, before_retry).await
                 };
                 (task.job, task.slot, outcome)
             }
