@@ -164,8 +164,13 @@ fn a_result_that_is_not_ok_runs_again_with_backoff() {
         ),
     );
     let started = Instant::now();
-    env.run(&["run", "flaky"]).code(1).stderr_empty();
     // Waits of 100 ms, then 200 ms; each attempt of `slow` has its own 300 ms timeout.
+    env.run(&["-v", "run", "flaky"])
+        .code(1)
+        .stderr_contains("flaky: `exhausted` is not ok: retry 1 of 2 in 100 ms")
+        .stderr_contains("flaky: `exhausted` is not ok: retry 2 of 2 in 200 ms")
+        .stderr_contains("flaky: `once` is not ok: retry 1 of 1 in 100 ms")
+        .stderr_lacks("flaky: `once` is not ok: retry 2");
     assert!(started.elapsed() < Duration::from_secs(20), "no hang");
     let body = env.smtp.received()[0].body();
     assert!(body.contains("recovers: ok after 3 attempt(s)"), "{body}");
@@ -219,16 +224,18 @@ fn sigterm_during_the_retry_delay_ends_the_run_without_another_attempt() {
             flaky(&env, "count", 99)
         ),
     );
-    let running = env.start(&["run", "flaky"]);
-    assert!(wait_until(
-        || std::fs::read_to_string(env.path("count")).is_ok_and(|t| !t.is_empty())
-    ));
+    let running = env.start(&["-v", "run", "flaky"]);
+    // -v says when the first attempt has failed and the wait has begun.
+    let waiting = "flaky: `fails` is not ok: retry 1 of 3 in 60000 ms";
+    assert!(wait_until(|| running.stderr_so_far().contains(waiting)));
     let started = Instant::now();
     running.signal(Signal::SIGTERM);
     running
         .wait()
         .code(143)
-        .stderr_is("reporter: warning: terminated: stopping the running commands\n");
+        .stderr_contains(waiting)
+        .stderr_contains("reporter: warning: terminated: stopping the running commands\n")
+        .stderr_lacks("retry 2 of 3");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "not the minute's wait"
@@ -344,6 +351,15 @@ fn failures_that_were_not_mailed_get_no_recovery_mail() {
             "{flag}"
         );
     }
+}
+
+#[test]
+fn without_a_history_to_count_in_every_failure_is_mailed() {
+    let env = Env::new("history_days: 0\n");
+    flagged_job(&env, "raid", "send: on-failure\nfailures_before_mail: 3\n");
+    let failed = vec![format!("raid on {}: failed", hostname())];
+    assert_eq!(run_with_flag(&env, "raid", "bad"), failed);
+    assert_eq!(run_with_flag(&env, "raid", "bad"), failed);
 }
 
 // The SNMP sweep
