@@ -659,6 +659,60 @@ mod tests {
     }
 
     #[test]
+    fn retries_come_from_the_command_the_job_or_the_defaults() {
+        let job =
+            parse("retries: 2\nretry_delay: 1s\ncommands: [a, {run: b, retries: 0}]\n").unwrap();
+        let tries: Vec<(u32, Duration)> = job
+            .commands
+            .iter()
+            .map(|c| (c.retries, c.retry_delay))
+            .collect();
+        assert_eq!(
+            tries,
+            [(2, Duration::from_secs(1)), (0, Duration::from_secs(1))]
+        );
+        let defaults = Config::parse(
+            "defaults: {retries: 1, random_delay: 10m, failures_before_mail: 2}\n",
+            Path::new("r.yaml"),
+            Path::new("/etc/r"),
+        )
+        .unwrap();
+        let job = Job::parse("j", Path::new("j.yaml"), "commands: [a]\n", &defaults).unwrap();
+        assert_eq!(job.commands[0].retries, 1);
+        assert_eq!(job.commands[0].retry_delay, DEFAULT_RETRY_DELAY);
+        assert_eq!(job.random_delay, Duration::from_secs(600));
+        assert_eq!(job.failures_before_mail, 2);
+        let err = first_error("commands: [{run: a, retries: 21}]\n");
+        assert!(
+            err.contains("commands[0].retries: retries 21 out of range (0-20"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_next_run_is_shifted_by_the_hosts_offset_also_after_a_late_start() {
+        let job = parse("schedule: 0 3 * * *\nrandom_delay: 1h\ncommands: [a]\n").unwrap();
+        let zone: crate::schedule::Zone = "UTC".parse().unwrap();
+        let offset = chrono::Duration::from_std(job.delay_on("web1")).unwrap();
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 3, d)
+                .unwrap()
+                .and_hms_opt(3, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        // The run of the 1st started at its shifted time: the next is the 2nd's, shifted.
+        let last = day(1) + offset;
+        assert_eq!(job.next_run(last, zone, "web1"), Some(day(2) + offset));
+        // So a daemon up again on the 2nd after 03:00 but before the shifted time has
+        // missed nothing (`catch_up` compares with this).
+        let up_again = day(2) + offset / 2;
+        assert!(offset > chrono::Duration::minutes(1), "{offset}");
+        assert!(job.next_run(last, zone, "web1").unwrap() > up_again);
+        assert_ne!(job.delay_on("web1"), job.delay_on("web2"));
+    }
+
+    #[test]
     fn bad_file_names() {
         let err = Job::parse(
             "disk usage",
