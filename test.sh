@@ -16,6 +16,9 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v run-parts >/dev/null || need+=(debianutils)      # the cron.daily drop-in test
 command -v chromium >/dev/null || need+=(chromium)          # HTML mail rendered headless
 command -v faketime >/dev/null || need+=(faketime)        # schedules seen at chosen instants
+# The shipped SNMP sweep is tested against a real agent on loopback (Net-SNMP).
+command -v snmpget >/dev/null || need+=(snmp)
+[ -x /usr/sbin/snmpd ] || need+=(snmpd)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -7,6 +7,7 @@ mod cli;
 mod config_errors;
 mod content;
 mod daemon;
+mod fleet;
 mod hardening;
 mod history;
 mod hosts;

@@ -49,6 +49,7 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
     let (jobs, errors) = job::load_all(&config.jobs_dir, config);
     log::problems(&errors);
     let now = chrono::Utc::now();
+    let hostname = crate::report::facts::hostname();
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
     let last = load::history_store(config)
         .map(|history| {
@@ -58,6 +59,13 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             })
         })
         .unwrap_or_default();
+    for job in jobs.iter().filter(|job| !job.random_delay.is_zero()) {
+        tracing::info!(
+            "{}: {}",
+            job.name,
+            crate::schedule::delay::describe(job.delay_on(&hostname), job.random_delay, &hostname)
+        );
+    }
     let entries: Vec<ListEntry> = jobs
         .iter()
         .map(|job| ListEntry {
@@ -65,11 +73,10 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             description: job.description.clone(),
             schedule: job.schedule.as_ref().map(ToString::to_string),
             enabled: job.enabled,
+            // With its `random_delay` offset on this host, as the daemon fires it.
             next_run: job
-                .schedule
-                .as_ref()
+                .next_run(now, config.timezone, &hostname)
                 .filter(|_| job.enabled)
-                .and_then(|s| s.next_after(now, config.timezone))
                 .map(|t| config.timezone.rfc3339(t)),
             last_status: last.get(&job.name).map(|status| status.as_str().to_owned()),
         })

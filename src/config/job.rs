@@ -23,6 +23,9 @@ pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
 const MAX_COMMANDS: usize = 1000;
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// More retries than this, doubling, would wait for years.
+const MAX_RETRIES: u32 = 20;
 
 /// One command of a validated job.
 #[derive(Debug, Clone)]
@@ -32,6 +35,10 @@ pub struct CommandDef {
     pub timeout: Duration,
     pub ok_exit_codes: Vec<i32>,
     pub fail_if: Option<regex::Regex>,
+    /// How often a result that is not ok runs again (`commands[].retries`, else the job's).
+    pub retries: u32,
+    /// The wait before the first retry; each next one waits twice as long.
+    pub retry_delay: Duration,
 }
 
 impl CommandDef {
@@ -44,6 +51,8 @@ impl CommandDef {
             timeout: Duration::from_secs(1),
             ok_exit_codes: ok.to_vec(),
             fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
+            retries: 0,
+            retry_delay: DEFAULT_RETRY_DELAY,
         }
     }
 }
@@ -72,6 +81,11 @@ pub struct Job {
     pub catch_up: bool,
     /// `false`: left out of `--all`, `--schedule` and the daemon; still runs by name.
     pub enabled: bool,
+    /// Every fire time is shifted by a fixed offset in `[0, random_delay)` (see
+    /// [`Job::delay_on`]).
+    pub random_delay: Duration,
+    /// `send: on-failure` mails from the Nth failing run in a row on (at least 1).
+    pub failures_before_mail: u32,
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -154,7 +168,24 @@ impl Job {
             .timeout
             .or(defaults.timeout)
             .map_or(DEFAULT_TIMEOUT, |d| d.0);
-        let commands = check.commands(raw.commands.unwrap_or_default(), timeout);
+        let retry = Retry {
+            retries: check.retries("retries", raw.retries.or(defaults.retries).unwrap_or(0)),
+            delay: raw
+                .retry_delay
+                .or(defaults.retry_delay)
+                .map_or(DEFAULT_RETRY_DELAY, |d| d.0),
+        };
+        let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
+        let failures_before_mail = raw
+            .failures_before_mail
+            .or(defaults.failures_before_mail)
+            .unwrap_or(1);
+        if failures_before_mail == 0 {
+            check.error(
+                "failures_before_mail",
+                "failures_before_mail 0 out of range (at least 1: the first failing run)",
+            );
+        }
         let env = check.env(&[("defaults.env", &defaults.env), ("env", &raw.env)]);
         let cwd = check.cwd(raw.cwd.or_else(|| defaults.cwd.clone()));
         let user = check.user(raw.user.or_else(|| defaults.user.clone()));
@@ -177,6 +208,11 @@ impl Job {
             send: raw.send.or(defaults.send).unwrap_or_default(),
             catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
             enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
+            random_delay: raw
+                .random_delay
+                .or(defaults.random_delay)
+                .map_or(Duration::ZERO, |d| d.0),
+            failures_before_mail,
             max_output: raw
                 .max_output
                 .or(defaults.max_output)
@@ -190,6 +226,31 @@ impl Job {
             commands,
         })
     }
+}
+
+impl Job {
+    /// This job's `random_delay` offset on the host named `hostname`.
+    pub fn delay_on(&self, hostname: &str) -> Duration {
+        crate::schedule::delay::fixed_offset(hostname, &self.name, self.random_delay)
+    }
+
+    /// The job's first fire time after `after`, shifted by its offset on `hostname`.
+    pub fn next_run(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        zone: crate::schedule::Zone,
+        hostname: &str,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let schedule = self.schedule.as_ref()?;
+        crate::schedule::delay::next_after(schedule, after, zone, self.delay_on(hostname))
+    }
+}
+
+/// The job's (or `defaults:`') retry settings, which a command's own `retries` overrides.
+#[derive(Clone, Copy)]
+struct Retry {
+    retries: u32,
+    delay: Duration,
 }
 
 impl JobMail {
@@ -245,7 +306,22 @@ impl Check<'_> {
         self.errors.push(self.source.error(key, message));
     }
 
-    fn commands(&mut self, raw: Vec<RawCommand>, timeout: Duration) -> Vec<CommandDef> {
+    fn retries(&mut self, key: &str, retries: u32) -> u32 {
+        if retries > MAX_RETRIES {
+            self.error(
+                key,
+                format!("retries {retries} out of range (0-{MAX_RETRIES}; each retry waits twice as long as the one before)"),
+            );
+        }
+        retries.min(MAX_RETRIES)
+    }
+
+    fn commands(
+        &mut self,
+        raw: Vec<RawCommand>,
+        timeout: Duration,
+        retry: Retry,
+    ) -> Vec<CommandDef> {
         if raw.len() > MAX_COMMANDS {
             self.error(
                 "commands",
@@ -272,6 +348,10 @@ impl Check<'_> {
                     format!("exit code {code} out of range (0-255)"),
                 );
             }
+            let retries = match command.retries {
+                Some(retries) => self.retries(&format!("commands[{i}].retries"), retries),
+                None => retry.retries,
+            };
             commands.push(CommandDef {
                 name: command
                     .name
@@ -280,6 +360,8 @@ impl Check<'_> {
                 timeout: command.timeout.map_or(timeout, |d| d.0),
                 ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
                 fail_if: command.fail_if.map(|p| p.0),
+                retries,
+                retry_delay: retry.delay,
             });
         }
         commands
@@ -575,6 +657,60 @@ mod tests {
     fn several_semantic_errors_are_all_reported() {
         let errors = parse("cwd: tmp\nuser: \"a b\"\ncommands: [\"  \"]\n").unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn retries_come_from_the_command_the_job_or_the_defaults() {
+        let job =
+            parse("retries: 2\nretry_delay: 1s\ncommands: [a, {run: b, retries: 0}]\n").unwrap();
+        let tries: Vec<(u32, Duration)> = job
+            .commands
+            .iter()
+            .map(|c| (c.retries, c.retry_delay))
+            .collect();
+        assert_eq!(
+            tries,
+            [(2, Duration::from_secs(1)), (0, Duration::from_secs(1))]
+        );
+        let defaults = Config::parse(
+            "defaults: {retries: 1, random_delay: 10m, failures_before_mail: 2}\n",
+            Path::new("r.yaml"),
+            Path::new("/etc/r"),
+        )
+        .unwrap();
+        let job = Job::parse("j", Path::new("j.yaml"), "commands: [a]\n", &defaults).unwrap();
+        assert_eq!(job.commands[0].retries, 1);
+        assert_eq!(job.commands[0].retry_delay, DEFAULT_RETRY_DELAY);
+        assert_eq!(job.random_delay, Duration::from_secs(600));
+        assert_eq!(job.failures_before_mail, 2);
+        let err = first_error("commands: [{run: a, retries: 21}]\n");
+        assert!(
+            err.contains("commands[0].retries: retries 21 out of range (0-20"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_next_run_is_shifted_by_the_hosts_offset_also_after_a_late_start() {
+        let job = parse("schedule: 0 3 * * *\nrandom_delay: 1h\ncommands: [a]\n").unwrap();
+        let zone: crate::schedule::Zone = "UTC".parse().unwrap();
+        let offset = chrono::Duration::from_std(job.delay_on("web1")).unwrap();
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 3, d)
+                .unwrap()
+                .and_hms_opt(3, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        // The run of the 1st started at its shifted time: the next is the 2nd's, shifted.
+        let last = day(1) + offset;
+        assert_eq!(job.next_run(last, zone, "web1"), Some(day(2) + offset));
+        // So a daemon up again on the 2nd after 03:00 but before the shifted time has
+        // missed nothing (`catch_up` compares with this).
+        let up_again = day(2) + offset / 2;
+        assert!(offset > chrono::Duration::minutes(1), "{offset}");
+        assert!(job.next_run(last, zone, "web1").unwrap() > up_again);
+        assert_ne!(job.delay_on("web1"), job.delay_on("web2"));
     }
 
     #[test]

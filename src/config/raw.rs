@@ -247,6 +247,10 @@ pub struct RawDefaults {
     pub send: Option<SendRule>,
     pub catch_up: Option<bool>,
     pub enabled: Option<bool>,
+    pub random_delay: Option<HumanDuration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<HumanDuration>,
+    pub failures_before_mail: Option<u32>,
     pub timeout: Option<HumanDuration>,
     pub max_output: Option<OutputCap>,
     pub env: Option<BTreeMap<String, EnvValue>>,
@@ -265,6 +269,10 @@ pub struct RawJob {
     pub send: Option<SendRule>,
     pub catch_up: Option<bool>,
     pub enabled: Option<bool>,
+    pub random_delay: Option<HumanDuration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<HumanDuration>,
+    pub failures_before_mail: Option<u32>,
     pub timeout: Option<HumanDuration>,
     pub max_output: Option<OutputCap>,
     pub env: Option<BTreeMap<String, EnvValue>>,
@@ -283,6 +291,7 @@ pub struct RawCommand {
     pub run: String,
     pub timeout: Option<HumanDuration>,
     pub ok_exit_codes: Option<Vec<i32>>,
+    pub retries: Option<u32>,
     pub fail_if: Option<Pattern>,
 }
 
@@ -293,6 +302,7 @@ struct RawCommandMap {
     run: String,
     timeout: Option<HumanDuration>,
     ok_exit_codes: Option<Vec<i32>>,
+    retries: Option<u32>,
     fail_if: Option<Pattern>,
 }
 
@@ -330,6 +340,7 @@ impl<'de> Deserialize<'de> for RawCommand {
                     run: m.run,
                     timeout: m.timeout,
                     ok_exit_codes: m.ok_exit_codes,
+                    retries: m.retries,
                     fail_if: m.fail_if,
                 })
             }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::job::job_name;
 use crate::config::{Config, ConfigError, Job};
@@ -18,6 +18,8 @@ pub struct Loaded {
     pub templates: Arc<Templates>,
     /// The enabled jobs with a schedule, by name.
     pub jobs: HashMap<String, Job>,
+    /// This machine's name, from which each job's `random_delay` offset is derived.
+    pub hostname: String,
 }
 
 impl Loaded {
@@ -61,11 +63,13 @@ impl Loaded {
             config: Arc::new(config),
             templates: Arc::new(templates),
             jobs,
+            hostname: crate::report::facts::hostname(),
         })
     }
 
-    /// Each job's next fire time after now, keeping the pending one of a job whose
-    /// schedule and time zone did not change since `old` (so a reload never loses a due run).
+    /// Each job's next fire time after now (shifted by its `random_delay` offset), keeping
+    /// the pending one of a job whose schedule, delay and time zone did not change since
+    /// `old` (so a reload never loses a due run).
     pub fn fire_times(
         &self,
         pending: &HashMap<String, DateTime<Utc>>,
@@ -78,18 +82,28 @@ impl Loaded {
                 let schedule = job.schedule.as_ref()?;
                 let unchanged = old.is_some_and(|old| {
                     old.config.timezone == self.config.timezone
-                        && old.jobs.get(&job.name).and_then(|j| j.schedule.as_ref())
-                            == Some(schedule)
+                        && old.hostname == self.hostname
+                        && old.jobs.get(&job.name).is_some_and(|j| {
+                            j.schedule.as_ref() == Some(schedule)
+                                && j.random_delay == job.random_delay
+                        })
                 });
+                if !job.random_delay.is_zero() {
+                    info!(
+                        "{}: {}",
+                        job.name,
+                        crate::schedule::delay::describe(
+                            job.delay_on(&self.hostname),
+                            job.random_delay,
+                            &self.hostname
+                        )
+                    );
+                }
                 let at = match pending.get(&job.name) {
                     Some(at) if unchanged => *at,
-                    _ => schedule.next_after(now, self.config.timezone)?,
+                    _ => job.next_run(now, self.config.timezone, &self.hostname)?,
                 };
-                debug!(
-                    "{}: next run at {}",
-                    job.name,
-                    self.config.timezone.rfc3339(at)
-                );
+                self.log_next(job, at);
                 Some((job.name.clone(), at))
             })
             .collect()
@@ -98,11 +112,21 @@ impl Loaded {
     /// The fire time of `name` after `now`, if it has one.
     pub fn next_after(&self, name: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let job = self.jobs.get(name)?;
-        let at = job
-            .schedule
-            .as_ref()?
-            .next_after(now, self.config.timezone)?;
-        debug!("{name}: next run at {}", self.config.timezone.rfc3339(at));
+        let at = job.next_run(now, self.config.timezone, &self.hostname)?;
+        self.log_next(job, at);
         Some(at)
+    }
+
+    /// The fire time of `job` after its last start `last` (when it came due, shifted).
+    pub fn next_after_start(&self, job: &Job, last: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        job.next_run(last, self.config.timezone, &self.hostname)
+    }
+
+    fn log_next(&self, job: &Job, at: DateTime<Utc>) {
+        debug!(
+            "{}: next run at {}",
+            job.name,
+            self.config.timezone.rfc3339(at)
+        );
     }
 }

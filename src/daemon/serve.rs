@@ -145,13 +145,16 @@ impl Daemon {
         names.sort();
         for name in names {
             let job = &self.loaded.jobs[&name];
-            let Some(schedule) = job.schedule.as_ref().filter(|_| job.catch_up) else {
+            if job.schedule.is_none() || !job.catch_up {
                 continue;
-            };
+            }
+            // Fire times are shifted by the job's `random_delay` offset, and so was the
+            // last start: the missed one is the next shifted fire time after it.
             match history.last_started(&name) {
                 Ok(Some(last))
-                    if schedule
-                        .next_after(last, self.loaded.config.timezone)
+                    if self
+                        .loaded
+                        .next_after_start(job, last)
                         .is_some_and(|missed| missed <= now) =>
                 {
                     info!("{name}: catching up on a run missed while the daemon was down");

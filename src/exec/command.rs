@@ -67,6 +67,8 @@ pub struct Outcome {
     pub truncated: bool,
     pub started_at: SystemTime,
     pub duration: Duration,
+    /// How many times the command ran: 1, plus the retries it took ([`super::retry`]).
+    pub attempts: u32,
 }
 
 impl Outcome {
@@ -90,6 +92,7 @@ impl Outcome {
             truncated: false,
             started_at: SystemTime::now(),
             duration: Duration::ZERO,
+            attempts: 1,
         }
     }
 }
@@ -164,6 +167,7 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         truncated,
         started_at,
         duration: start.elapsed(),
+        attempts: 1,
     }
 }
 

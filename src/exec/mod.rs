@@ -1,11 +1,13 @@
 //! Child processes: one command spawned, supervised and killed with its process tree,
 //! its output captured within a cap, many of them through a bounded pool, one run of a
-//! job at a time across processes, and the account they run as.
+//! job at a time across processes, the account they run as, and retries of a command
+//! whose result is not ok.
 
 pub mod capture;
 pub mod command;
 pub mod lock;
 pub mod pool;
+pub mod retry;
 pub mod run_as;
 pub mod runtime;
 pub mod tree;

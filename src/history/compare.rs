@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::config::SendRule;
-use crate::history::record::{RecordedResult, RunRecord, RunStatus, fingerprint};
+use crate::history::record::{RecordedResult, RunRecord, RunStatus, Streak, fingerprint};
 use crate::report::{Status, Summary, TaskResult};
 
 /// Sets each result's `changed`: whether its status or output differs from the result of
@@ -63,22 +63,62 @@ impl Decision {
     }
 }
 
-/// Applies `rule` to a run with `summary` and `results` (their `changed` already set),
-/// after `previous`, the job's last recorded run (`None` for its first).
+/// How a job's report is sent: its send rule, and for `on-failure` the failing runs in a
+/// row it takes (`failures_before_mail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendPolicy {
+    pub rule: SendRule,
+    pub failures_before_mail: u32,
+}
+
+/// Applies `policy` to a run with `summary` and `results` (their `changed` already set),
+/// after `previous`, the job's last recorded run (`None` for its first), which ended the
+/// failing `streak` of runs. Without a history to count in (`streak` is `None`), every
+/// failing run is mailed: an alert is never held back on a count that cannot be made.
 pub fn decide(
-    rule: SendRule,
+    policy: SendPolicy,
     summary: &Summary,
     results: &[TaskResult],
     previous: Option<&RunRecord>,
+    streak: Option<Streak>,
 ) -> Decision {
     let previous_failed = previous.is_some_and(|p| p.status != RunStatus::Finished(Status::Ok));
-    match rule {
+    let (needed, streak) = match streak {
+        Some(streak) => (policy.failures_before_mail.max(1), streak),
+        None => (
+            1,
+            Streak {
+                failing: u32::from(previous_failed),
+                mailed: previous_failed,
+            },
+        ),
+    };
+    match policy.rule {
         SendRule::Always => Decision::Send {
             recovered: summary.all_ok && previous_failed,
         },
         SendRule::Never => Decision::Skip("send: never".to_owned()),
-        SendRule::OnFailure if !summary.all_ok => Decision::Send { recovered: false },
-        SendRule::OnFailure if previous_failed => Decision::Send { recovered: true },
+        SendRule::OnFailure if !summary.all_ok => {
+            let in_a_row = streak.failing.saturating_add(1);
+            if in_a_row >= needed {
+                Decision::Send { recovered: false }
+            } else {
+                Decision::Skip(format!(
+                    "send: on-failure, failing run {in_a_row} in a row of the {needed} \
+                     before mail (failures_before_mail: {needed})"
+                ))
+            }
+        }
+        // The recovery mail follows only a failure that was mailed.
+        SendRule::OnFailure if previous_failed && streak.mailed => {
+            Decision::Send { recovered: true }
+        }
+        SendRule::OnFailure if previous_failed => Decision::Skip(format!(
+            "send: on-failure, recovered after {} failing run{} that were not mailed \
+             (failures_before_mail: {needed})",
+            streak.failing,
+            if streak.failing == 1 { "" } else { "s" }
+        )),
         SendRule::OnFailure => {
             Decision::Skip("send: on-failure, and every result is ok".to_owned())
         }
@@ -112,12 +152,82 @@ mod tests {
         )
     }
 
-    /// The decision for `now` after `before` (`None`: a first run), with `changed` marked.
+    /// The decision for `now` after `before` (`None`: a first run), with `changed` marked;
+    /// a failing `before` was mailed.
     fn after(rule: SendRule, before: Option<&[TaskResult]>, now: &[TaskResult]) -> Decision {
         let previous = before.map(record);
         let mut now = now.to_vec();
         mark_changes(&mut now, previous.as_ref());
-        decide(rule, &Summary::of(&now, 1), &now, previous.as_ref())
+        let failed = previous
+            .as_ref()
+            .is_some_and(|p| p.status != RunStatus::Finished(Status::Ok));
+        let streak = Streak {
+            failing: u32::from(failed),
+            mailed: failed,
+        };
+        let policy = SendPolicy {
+            rule,
+            failures_before_mail: 1,
+        };
+        decide(
+            policy,
+            &Summary::of(&now, 1),
+            &now,
+            previous.as_ref(),
+            Some(streak),
+        )
+    }
+
+    #[test]
+    fn on_failure_waits_for_the_nth_failure_and_recovers_only_what_it_mailed() {
+        let ok = [result("df", Status::Ok, "a")];
+        let failed = [result("df", Status::Failed, "a")];
+        let previous = record(&failed);
+        let policy = SendPolicy {
+            rule: SendRule::OnFailure,
+            failures_before_mail: 3,
+        };
+        let decide_after = |now: &[TaskResult], failing, mailed| {
+            decide(
+                policy,
+                &Summary::of(now, 1),
+                now,
+                Some(&previous),
+                Some(Streak { failing, mailed }),
+            )
+        };
+        assert_eq!(
+            decide_after(&failed, 1, false),
+            Decision::Skip(
+                "send: on-failure, failing run 2 in a row of the 3 before mail (failures_before_mail: 3)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            decide_after(&failed, 2, false),
+            Decision::Send { recovered: false }
+        );
+        assert_eq!(
+            decide_after(&failed, 5, true),
+            Decision::Send { recovered: false }
+        );
+        assert_eq!(
+            decide_after(&ok, 3, true),
+            Decision::Send { recovered: true }
+        );
+        let without_history = decide(policy, &Summary::of(&failed, 1), &failed, None, None);
+        assert_eq!(
+            without_history,
+            Decision::Send { recovered: false },
+            "no count to wait for"
+        );
+        assert_eq!(
+            decide_after(&ok, 2, false),
+            Decision::Skip(
+                "send: on-failure, recovered after 2 failing runs that were not mailed (failures_before_mail: 3)"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -86,6 +86,19 @@ pub struct DiskRun {
 pub struct Recent {
     pub last: Option<RunRecord>,
     pub disks: Vec<DiskRun>,
+    /// The failing runs the job's newest finished runs end with; `None` without a history
+    /// to count them in (off, or unreadable).
+    pub streak: Option<Streak>,
+}
+
+/// The failing runs in a row that a job's history ends with (skipped fire times left out):
+/// what `failures_before_mail` counts, and whether a recovery is worth a mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streak {
+    /// How many of the newest finished runs failed, in a row.
+    pub failing: u32,
+    /// One of them was mailed (or meant to be: no send rule held it back).
+    pub mailed: bool,
 }
 
 impl RunRecord {

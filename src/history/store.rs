@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
-use crate::history::record::{DiskRun, Recent, RecordedResult, RunRecord, RunStatus};
+use crate::history::record::{DiskRun, Recent, RecordedResult, RunRecord, RunStatus, Streak};
 use crate::history::schema::{self, SchemaError};
 use crate::report::{ResultCore, Status, Summary, Trigger};
 use crate::state::private::{self, Access};
@@ -153,12 +153,26 @@ impl History {
                 let entry = Recent {
                     last: last_run(conn, job)?,
                     disks: disks.into_iter().map(|(_, run)| run).collect(),
+                    streak: Some(streak(conn, job)?),
                 };
                 recent.insert(job.clone(), entry);
             }
             Ok(recent)
         })
-        .map(Option::unwrap_or_default)
+        .map(|read| {
+            // No database yet: every job is at its first run, with no failures to count.
+            read.unwrap_or_else(|| {
+                jobs.iter()
+                    .map(|job| {
+                        let first = Recent {
+                            streak: Some(Streak::default()),
+                            ..Recent::default()
+                        };
+                        (job.clone(), first)
+                    })
+                    .collect()
+            })
+        })
     }
 
     /// When `job` last came due, whether it ran or was skipped: for `catch_up`.
@@ -348,6 +362,30 @@ fn is_corrupt(error: &rusqlite::Error) -> bool {
         error.sqlite_error_code(),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
     )
+}
+
+/// The failing runs since `job`'s newest ok one (skipped fire times are not runs): two
+/// indexed lookups, however long the streak.
+fn streak(conn: &Connection, job: &str) -> rusqlite::Result<Streak> {
+    let last_ok: (i64, i64) = conn
+        .prepare_cached(
+            "SELECT started_at, id FROM runs WHERE job = ?1 AND status = 'ok'
+             ORDER BY started_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([job], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .unwrap_or((i64::MIN, i64::MIN));
+    conn.prepare_cached(
+        "SELECT count(*), coalesce(max(reason IS NULL), 0) FROM runs
+         WHERE job = ?1 AND status NOT IN ('ok', 'skipped')
+           AND (started_at > ?2 OR (started_at = ?2 AND id > ?3))",
+    )?
+    .query_row(rusqlite::params![job, last_ok.0, last_ok.1], |row| {
+        Ok(Streak {
+            failing: row.get(0)?,
+            mailed: row.get(1)?,
+        })
+    })
 }
 
 fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>> {
@@ -600,6 +638,55 @@ mod tests {
         assert!(
             err.contains("written by a newer reporter (schema 99, this one knows 2)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_failure_streak_counts_failing_runs_since_the_last_ok_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let streak = |history: &History| {
+            let recent = history.recent(&["j".into()], 0).unwrap();
+            recent.get("j").and_then(|r| r.streak).unwrap()
+        };
+        assert_eq!(streak(&history), Streak::default(), "no history");
+        let at = |minutes: i64| Utc::now() - chrono::Duration::minutes(60 - minutes);
+        let mut runs = Vec::new();
+        for (i, (status, mailed)) in [
+            (Status::Failed, true),
+            (Status::Ok, true),
+            (Status::Failed, false),
+            (Status::Timeout, false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut record = run("j", &[result("c", status, "")]);
+            record.started_at = at(i as i64);
+            record.reason = (!mailed).then(|| "held back".to_owned());
+            runs.push(record);
+        }
+        history.record(&runs).unwrap();
+        let mut skipped = RunRecord::skipped("s", "j", Trigger::Daemon, "busy".into());
+        skipped.started_at = at(10);
+        history.record(&[skipped]).unwrap();
+        assert_eq!(
+            streak(&history),
+            Streak {
+                failing: 2,
+                mailed: false
+            },
+            "the failure before the ok run and the skipped one do not count"
+        );
+        let mut third = run("j", &[result("c", Status::Error, "")]);
+        third.started_at = at(20);
+        history.record(&[third]).unwrap();
+        assert_eq!(
+            streak(&history),
+            Streak {
+                failing: 3,
+                mailed: true
+            }
         );
     }
 

@@ -106,13 +106,15 @@ impl<'a> Context<'a> {
 }
 
 /// One entry of `previous`: a result of the last recorded run, in the shape of `results`.
-/// The history keeps a digest of the output, not the output: `stdout` and `stderr` are null.
+/// The history keeps a digest of the output, not the output: `stdout` and `stderr` are null;
+/// nor does it keep how many attempts a result took: `attempts` is null.
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviousResult {
     #[serde(flatten)]
     pub core: ResultCore,
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    pub attempts: Option<u32>,
     pub changed: Option<bool>,
     pub matches: Vec<String>,
     pub stdout_attachment: Option<String>,
@@ -125,6 +127,7 @@ impl PreviousResult {
             core: core.clone(),
             stdout: None,
             stderr: None,
+            attempts: None,
             changed: None,
             matches: Vec::new(),
             stdout_attachment: None,

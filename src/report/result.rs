@@ -43,6 +43,9 @@ pub struct TaskResult {
     pub core: ResultCore,
     pub stdout: String,
     pub stderr: String,
+    /// How many times the command ran: 1 plus the retries it took (the result is the
+    /// last attempt's). `run --json` shows it too.
+    pub attempts: u32,
     pub changed: Option<bool>,
     /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
     pub matches: Vec<String>,
@@ -129,6 +132,7 @@ impl TaskResult {
             },
             stdout: outcome.stdout,
             stderr,
+            attempts: outcome.attempts,
             changed: None,
             matches,
             stdout_attachment: None,
@@ -142,6 +146,7 @@ impl TaskResult {
             core: self.core.clone(),
             stdout,
             stderr,
+            attempts: self.attempts,
             changed: self.changed,
             matches: self.matches.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
@@ -167,6 +172,7 @@ impl TaskResult {
             },
             stdout: stdout.into(),
             stderr: stderr.into(),
+            attempts: 1,
             changed: None,
             matches: Vec::new(),
             stdout_attachment: None,

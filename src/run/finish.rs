@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::config::Job;
-use crate::history::compare::{decide, mark_changes};
+use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::{Decision, Recent, RunRecord};
 use crate::report::format::millis;
 use crate::report::{
@@ -78,7 +78,11 @@ pub fn finish_job<'a>(
     let previous = recent.last.as_ref();
     mark_changes(&mut results, previous);
     let summary = Summary::of(&results, millis(done.started.elapsed()));
-    let decision = decide(job.send, &summary, &results, previous);
+    let policy = SendPolicy {
+        rule: job.send,
+        failures_before_mail: job.failures_before_mail,
+    };
+    let decision = decide(policy, &summary, &results, previous, recent.streak);
     let context = Context {
         job: JobInfo::of(job),
         host: facts,

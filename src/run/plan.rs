@@ -5,16 +5,18 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::hosts::{self, HostSpec};
-use crate::config::{Config, Job};
+use crate::config::{CommandDef, Config, Job};
 use crate::exec::lock::{self, JobLock};
-use crate::exec::{CommandSpec, Exit, Outcome, Pool, command};
-use crate::report::Placement;
+use crate::exec::retry::{self, RetryPolicy};
+use crate::exec::{CommandSpec, Exit, Outcome, Pool};
+use crate::report::{Placement, Status};
 
 /// The locked jobs of a run and their tasks.
 pub struct Plan {
@@ -25,11 +27,15 @@ pub struct Plan {
     runs: Vec<JobRun>,
 }
 
-/// One task of the pool: which job, which result slot, what to start.
+/// One task of the pool: which job, which result slot, what to start, and what its
+/// command accepts as ok (a result that is not ok is retried, SPEC §6).
 struct Task {
     job: usize,
     slot: usize,
     spec: CommandSpec,
+    def: Arc<CommandDef>,
+    /// The job's name, for the log.
+    job_name: Arc<str>,
 }
 
 /// The result slots of one job, in definition order, filled as its tasks finish.
@@ -78,11 +84,21 @@ impl Plan {
         let mut runs = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             let (slots, specs) = tasks_of(job, config);
-            tasks.extend(specs.into_iter().enumerate().map(|(slot, spec)| Task {
-                job: index,
-                slot,
-                spec,
-            }));
+            let defs: Vec<Arc<CommandDef>> = job.commands.iter().cloned().map(Arc::new).collect();
+            let job_name: Arc<str> = Arc::from(job.name.as_str());
+            tasks.extend(
+                specs
+                    .into_iter()
+                    .zip(&slots)
+                    .enumerate()
+                    .map(|(slot, (spec, s))| Task {
+                        job: index,
+                        slot,
+                        spec,
+                        def: Arc::clone(&defs[s.command]),
+                        job_name: Arc::clone(&job_name),
+                    }),
+            );
             runs.push(JobRun {
                 outcomes: slots.iter().map(|_| None).collect(),
                 remaining: slots.len(),
@@ -113,7 +129,23 @@ impl Plan {
                         ..Outcome::not_started("not started: the run was interrupted".into())
                     }
                 } else {
-                    command::run(&task.spec, cancel).await
+                    let policy = RetryPolicy {
+                        retries: task.def.retries,
+                        delay: task.def.retry_delay,
+                    };
+                    // Within this task's pool slot: the permit is held until it returns.
+                    let is_ok =
+                        |outcome: &Outcome| Status::classify(&task.def, outcome) == Status::Ok;
+                    let before_retry = |retry: u32, wait: std::time::Duration| {
+                        info!(
+                            "{}: `{}` is not ok: retry {retry} of {} in {} ms",
+                            task.job_name,
+                            task.def.name,
+                            task.def.retries,
+                            wait.as_millis()
+                        );
+                    };
+                    retry::run(&task.spec, policy, cancel, is_ok, before_retry).await
                 };
                 (task.job, task.slot, outcome)
             }

@@ -4,6 +4,7 @@
 //! The bottom of the house: job files are checked against these types when they load.
 
 pub mod cron;
+pub mod delay;
 pub mod dst;
 pub mod expression;
 pub mod zone;
