@@ -68,6 +68,10 @@ pub struct Config {
     pub inventory: Option<Inventory>,
     /// Why the inventory's groups are missing: reported with the jobs' problems.
     pub inventory_problem: Option<ConfigError>,
+    /// `metrics_file:`: the Prometheus textfile written after every run and flush.
+    pub metrics_file: Option<PathBuf>,
+    /// The folder relative paths in the config and the jobs (`headers_file`) are taken from.
+    pub base: PathBuf,
 }
 
 /// Where the configuration comes from, in the order of SPEC §1.
@@ -190,6 +194,8 @@ impl Config {
                 origin: source.error("inventory.command", ""),
             }),
             inventory_problem: None,
+            metrics_file: raw.metrics_file.map(relative),
+            base: base.to_owned(),
         })
     }
 

@@ -47,6 +47,8 @@ impl RunMeta<'_> {
 pub struct Finished<'a> {
     pub context: Context<'a>,
     pub decision: Decision,
+    /// What each of the job's `webhooks:` send rules decided, in their order.
+    pub webhooks: Vec<Decision>,
     /// `None` when the run is not recorded; `sent` and `reason` are settled by the outbox.
     pub record: Option<RunRecord>,
 }
@@ -79,6 +81,11 @@ pub fn finish_job<'a>(
     mark_changes(&mut results, previous);
     let summary = Summary::of(&results, millis(done.started.elapsed()));
     let decision = decide(job.send, &summary, &results, previous);
+    let webhooks = job
+        .webhooks
+        .iter()
+        .map(|hook| decide(hook.send, &summary, &results, previous))
+        .collect();
     let context = Context {
         job: JobInfo::of(job),
         host: facts,
@@ -119,6 +126,7 @@ pub fn finish_job<'a>(
     Finished {
         context,
         decision,
+        webhooks,
         record,
     }
 }
