@@ -552,3 +552,33 @@ fn flush_rewrites_the_metrics_file_with_the_spool() {
         .stderr_contains("disk: report not delivered");
     assert!(read(env.path("reporter.prom")).contains("reporter_spool_messages 1\n"));
 }
+
+// the daemon
+
+#[test]
+fn the_daemon_pings_posts_webhooks_and_writes_metrics_for_each_run() {
+    let hc = HttpServer::answering(200);
+    let hook = HttpServer::answering(200);
+    let env = Env::new("metrics_file: reporter.prom\n");
+    env.job(
+        "tick",
+        &format!(
+            "schedule: \"* * * * * *\"\nping: {{url: '{}'}}\nwebhooks: [{{url: '{}'}}]\ncommands: [echo tick]\n",
+            hc.url("/k/tick"),
+            hook.url("/hook")
+        ),
+    );
+    let daemon = env.start(&["daemon"]);
+    let hooks = hook.wait_for(2);
+    let pings = hc.wait_for(4);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait().code(0).stderr_contains("tick: started");
+    assert_eq!(hooks[0].json()["job"], "tick");
+    assert_eq!(pings[0].path(), "/k/tick/start");
+    assert_eq!(pings[1].path(), "/k/tick");
+    assert_eq!(pings[1].query("rid"), pings[0].query("rid"));
+    assert!(
+        read(env.path("reporter.prom"))
+            .contains("reporter_job_last_status{job=\"tick\",status=\"ok\"} 1\n")
+    );
+}
