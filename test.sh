@@ -16,6 +16,10 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v run-parts >/dev/null || need+=(debianutils)      # the cron.daily drop-in test
 command -v chromium >/dev/null || need+=(chromium)          # HTML mail rendered headless
 command -v faketime >/dev/null || need+=(faketime)        # schedules seen at chosen instants
+# The metrics file is validated by the real `promtool check metrics`, which Debian ships
+# only inside `prometheus` (96 MB installed, ~30 s to install; its service is not started
+# in a container without systemd).
+command -v promtool >/dev/null || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
