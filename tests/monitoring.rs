@@ -582,3 +582,28 @@ fn the_daemon_pings_posts_webhooks_and_writes_metrics_for_each_run() {
             .contains("reporter_job_last_status{job=\"tick\",status=\"ok\"} 1\n")
     );
 }
+
+#[test]
+fn an_edited_spooled_webhook_goes_to_the_dead_letters_unsent() {
+    let hook = HttpServer::start(&[Answer::Status(503), Answer::Status(200)]);
+    let env = Env::new("");
+    env.job(
+        "disk",
+        &format!(
+            "webhooks: [{{url: '{}'}}]\ncommands: [true]\n",
+            hook.url("/h")
+        ),
+    );
+    env.run(&["run", "disk"])
+        .code(75)
+        .stderr_contains("disk: webhook not delivered (the webhook answered 503)");
+    let spooled = hooks_in(&env, "state/spool");
+    assert_eq!(spooled.len(), 1);
+    let text = read(&spooled[0]).replace("\"status\":\"ok\"", "\"status\":\"OK\"");
+    std::fs::write(&spooled[0], text).unwrap();
+    env.run(&["flush"])
+        .code(75)
+        .stderr_contains("does not match its checksum");
+    assert_eq!(hook.requests().len(), 1, "never posted again");
+    assert_eq!(hooks_in(&env, "state/spool/dead").len(), 1);
+}

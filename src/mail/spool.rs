@@ -637,6 +637,58 @@ mod tests {
         assert!(Entry::decode(b"garbage\n\nx").is_err());
     }
 
+    fn hook() -> Hook {
+        Hook {
+            job: "disk".into(),
+            url: "http://127.0.0.1:9/hook?a=1".into(),
+            headers_file: Some("/etc/reporter/hook.headers".into()),
+            timeout: Duration::from_millis(2500),
+            created: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            body: b"{\"job\": \"disk\"}\n\n{}".to_vec(),
+        }
+    }
+
+    #[test]
+    fn webhooks_round_trip_and_are_checked_like_mail() {
+        let bytes = [hook().head().as_bytes(), &hook().body].concat();
+        let (decoded, integrity) = Hook::decode(&bytes).unwrap();
+        assert_eq!(integrity, Integrity::Verified);
+        assert_eq!(decoded, hook());
+        let mut edited = bytes.clone();
+        *edited.last_mut().unwrap() = b']';
+        assert!(matches!(Hook::decode(&edited), Err(EntryError::Checksum)));
+        assert!(matches!(
+            Hook::decode(&bytes[..bytes.len() - 1]),
+            Err(EntryError::Length { .. })
+        ));
+        // Neither kind is read as the other.
+        assert!(Entry::decode(&bytes).is_err());
+        assert!(matches!(
+            Hook::decode(&entry().encode()),
+            Err(EntryError::Header(_) | EntryError::NotSpool)
+        ));
+    }
+
+    #[test]
+    fn mail_and_webhooks_are_listed_by_their_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.put("r.disk", &entry()).unwrap();
+        spool.put("r.disk.hook0", &hook()).unwrap();
+        let names = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(spool.list_of::<Entry>()), ["r.disk.msg"]);
+        assert_eq!(names(spool.list_of::<Hook>()), ["r.disk.hook0.hook"]);
+        assert_eq!(names(spool.list()), ["r.disk.msg", "r.disk.hook0.hook"]);
+        let path = dir.path().join("spool/r.disk.hook0.hook");
+        let claim = spool.claim::<Hook>(&path).unwrap().expect("free");
+        assert_eq!(claim.entry, hook());
+    }
+
     #[test]
     fn a_cut_or_edited_message_does_not_decode() {
         let bytes = entry().encode();
