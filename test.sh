@@ -19,6 +19,10 @@ command -v faketime >/dev/null || need+=(faketime)        # schedules seen at ch
 # The shipped SNMP sweep is tested against a real agent on loopback (Net-SNMP).
 command -v snmpget >/dev/null || need+=(snmp)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd)
+# The metrics file is validated by the real `promtool check metrics`, which Debian ships
+# only inside `prometheus` (96 MB installed, ~30 s to install; its service is not started
+# in a container without systemd).
+command -v promtool >/dev/null || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

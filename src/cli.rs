@@ -136,6 +136,9 @@ pub struct RunArgs {
     /// One message for all the selected jobs, a section each, from and to the config's addresses
     #[arg(long)]
     pub digest: bool,
+    /// Also print the run's outcome as one JSON object on stdout (nothing else goes there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod hardening;
 mod history;
 mod hosts;
 mod limits;
+mod monitoring;
 mod pipeline;
 mod privilege;
 mod processes;

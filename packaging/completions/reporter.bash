@@ -499,7 +499,7 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__run)
-            opts="-j -v -q -h --all --schedule --hosts --jobs --to --digest --config --verbose --quiet --color --log-format --help"
+            opts="-j -v -q -h --all --schedule --hosts --jobs --to --digest --json --config --verbose --quiet --color --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

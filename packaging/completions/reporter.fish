@@ -59,6 +59,7 @@ complete -c reporter -n "__fish_reporter_using_subcommand run" -l log-format -d 
 json\t'One JSON object per line: timestamp, level, message and the event\'s fields'"
 complete -c reporter -n "__fish_reporter_using_subcommand run" -l all -d 'Every job in the jobs folder'
 complete -c reporter -n "__fish_reporter_using_subcommand run" -l digest -d 'One message for all the selected jobs, a section each, from and to the config\'s addresses'
+complete -c reporter -n "__fish_reporter_using_subcommand run" -l json -d 'Also print the run\'s outcome as one JSON object on stdout (nothing else goes there)'
 complete -c reporter -n "__fish_reporter_using_subcommand run" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
 complete -c reporter -n "__fish_reporter_using_subcommand run" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'

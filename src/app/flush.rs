@@ -1,4 +1,5 @@
-//! `reporter flush`: the mail waiting in the spool, retried now.
+//! `reporter flush`: the mail and webhooks waiting in the spool, retried now; the metrics
+//! file is rewritten after.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -22,6 +23,7 @@ pub fn flush(config: &Config) -> anyhow::Result<i32> {
                 mailer.close().await;
                 report
             } => {
+                crate::monitor::metrics::update(config);
                 tracing::info!(
                     "flush: {} sent, {} kept, {} moved to the dead letters",
                     report.sent,

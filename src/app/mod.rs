@@ -67,6 +67,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
                 Mode::Send,
                 args.digest,
                 trigger,
+                args.json,
             )
         }
         Command::Preview(args) => {
@@ -78,6 +79,7 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
                 mode,
                 args.digest,
                 Trigger::Manual,
+                false,
             )
         }
         Command::List { names: true, .. } => list::names(&config),
@@ -115,6 +117,7 @@ fn cron_command(argv0: Option<&Path>) -> Option<Command> {
         },
         to: Vec::new(),
         digest: false,
+        json: false,
     }))
 }
 

@@ -9,14 +9,17 @@ use crate::config::hosts;
 use crate::config::{Config, ConfigError};
 use crate::exit::{self, Tally};
 use crate::log;
+use crate::monitor::outcome::RunOutcome;
+use crate::output;
 use crate::report::Trigger;
 use crate::run::load::{self, Pick, Workload};
-use crate::run::{self, Mode, RunOptions};
+use crate::run::{self, Mode, Ran, RunOptions};
 
 /// Where problems with the command line itself are said to be.
 const COMMAND_LINE: &str = "(command line)";
 
-/// Runs the jobs `selection` names in `mode`; `to` is `--to`.
+/// Runs the jobs `selection` names in `mode`; `to` is `--to`; `json`: print the run's
+/// outcome as one JSON object on stdout (SPEC §13).
 pub fn run(
     config: &Config,
     selection: &Selection,
@@ -24,6 +27,7 @@ pub fn run(
     mode: Mode,
     digest: bool,
     trigger: Trigger,
+    json: bool,
 ) -> i32 {
     let Some(pick) = pick(selection) else {
         tracing::error!("name the jobs to run, or use --all or --schedule PERIOD");
@@ -98,13 +102,35 @@ pub fn run(
         history: load::history_store(config),
     };
     let pool_size = selection.pool_size.map_or(config.pool_size, usize::from);
-    let mut tally = if jobs.is_empty() && options.problems.is_empty() {
-        Tally::default()
+    let mut ran = if jobs.is_empty() && options.problems.is_empty() {
+        Ran {
+            run_id: run::new_run_id(),
+            tally: Tally::default(),
+            jobs: Vec::new(),
+        }
     } else {
         run::run(config, &templates, jobs, &options, pool_size)
     };
-    tally.config_error |= !errors.is_empty();
-    tally.code()
+    ran.tally.config_error |= !errors.is_empty();
+    let code = ran.tally.code();
+    if json {
+        let outcome = RunOutcome {
+            run_id: ran.run_id,
+            exit_code: code,
+            jobs: ran.jobs,
+        };
+        let printed = serde_json::to_vec(&outcome).map(|mut text| {
+            text.push(b'\n');
+            text
+        });
+        if let Err(e) = printed
+            .map_err(std::io::Error::other)
+            .and_then(output::print)
+        {
+            tracing::error!("cannot write the JSON outcome: {e}");
+        }
+    }
+    code
 }
 
 /// A job argument that is not a job name (SPEC §5: names, never paths).

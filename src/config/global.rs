@@ -69,6 +69,10 @@ pub struct Config {
     /// Why the inventory's groups are missing: reported with the jobs' problems.
     pub inventory_problem: Option<ConfigError>,
     pub log_format: LogFormat,
+    /// `metrics_file:`: the Prometheus textfile written after every run and flush.
+    pub metrics_file: Option<PathBuf>,
+    /// The folder relative paths in the config and the jobs (`headers_file`) are taken from.
+    pub base: PathBuf,
 }
 
 /// Where the configuration comes from, in the order of SPEC §1.
@@ -192,6 +196,8 @@ impl Config {
             }),
             inventory_problem: None,
             log_format: raw.log_format.unwrap_or_default(),
+            metrics_file: raw.metrics_file.map(relative),
+            base: base.to_owned(),
         })
     }
 

@@ -11,7 +11,7 @@ use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
 use crate::config::limits::{self, MAX_FILE_SIZE};
-use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
+use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule};
 use crate::config::trust;
 use crate::schedule::Schedule;
 
@@ -26,6 +26,8 @@ const MAX_COMMANDS: usize = 1000;
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// More retries than this, doubling, would wait for years.
 const MAX_RETRIES: u32 = 20;
+/// How long a ping or a webhook may take, tries included, unless its `timeout:` says.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One command of a validated job.
 #[derive(Debug, Clone)]
@@ -70,6 +72,25 @@ pub struct JobMail {
     pub per_host: bool,
 }
 
+/// `ping:`: the URL template of a dead man's switch (SPEC §13).
+#[derive(Debug, Clone)]
+pub struct Ping {
+    pub url: String,
+    pub timeout: Duration,
+}
+
+/// One `webhooks:` entry, its send rule and headers file settled.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub send: SendRule,
+    /// `templates/NAME.json.hbs`; `None`: the built-in body (the job's `run --json` object).
+    pub template: Option<String>,
+    /// "Name: value" lines (mode 0600/0400), read when the webhook is sent.
+    pub headers_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
 /// A job that can run: every value checked, every default applied.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -96,6 +117,8 @@ pub struct Job {
     pub targets: Vec<TargetSpec>,
     pub mail: JobMail,
     pub commands: Vec<CommandDef>,
+    pub ping: Option<Ping>,
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
@@ -195,6 +218,32 @@ impl Job {
                 .unwrap_or_default(),
             config,
         );
+        let send = raw.send.or(defaults.send).unwrap_or_default();
+        let ping = raw
+            .ping
+            .as_ref()
+            .or(defaults.ping.as_ref())
+            .map(|p: &RawPing| Ping {
+                url: p.url.0.clone(),
+                timeout: p.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
+            });
+        let webhooks = raw
+            .webhooks
+            .as_ref()
+            .or(defaults.webhooks.as_ref())
+            .map(|hooks| {
+                hooks
+                    .iter()
+                    .map(|h: &RawWebhook| Webhook {
+                        url: h.url.0.clone(),
+                        send: h.send.unwrap_or(send),
+                        template: h.template.as_ref().map(|t| t.0.clone()),
+                        headers_file: h.headers_file.as_ref().map(|p| config.base.join(p)),
+                        timeout: h.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let targets = raw.targets.unwrap_or_default();
         check.targets(&targets, &commands);
         if !check.errors.is_empty() {
@@ -205,7 +254,7 @@ impl Job {
             path: source.path.to_owned(),
             description: raw.description,
             schedule: raw.schedule,
-            send: raw.send.or(defaults.send).unwrap_or_default(),
+            send,
             catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
             enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
             random_delay: raw
@@ -224,6 +273,8 @@ impl Job {
             targets,
             mail,
             commands,
+            ping,
+            webhooks,
         })
     }
 }

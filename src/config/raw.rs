@@ -54,6 +54,8 @@ pub struct RawConfig {
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
     pub inventory: Option<RawInventory>,
     pub log_format: Option<LogFormat>,
+    /// Prometheus textfile-collector gauges, rewritten after every run and flush (SPEC §13).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `inventory:`: a program printing an Ansible inventory as JSON.
@@ -224,7 +226,45 @@ impl FromStr for EnvValue {
     }
 }
 
-deserialize_via_from_str!(OutputCap, Pattern, SubjectTemplate, TemplateName, EnvValue);
+/// `ping.url:` and `webhooks[].url:` — a Handlebars template of a URL (job, host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate(pub String);
+
+impl FromStr for UrlTemplate {
+    type Err = ValueError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let template = SubjectTemplate::from_str(text)?;
+        Ok(UrlTemplate(template.0))
+    }
+}
+
+deserialize_via_from_str!(
+    OutputCap,
+    Pattern,
+    SubjectTemplate,
+    TemplateName,
+    EnvValue,
+    UrlTemplate
+);
+
+/// `ping:` — a dead man's switch on healthchecks.io's ping API (SPEC §13).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    pub url: UrlTemplate,
+    pub timeout: Option<HumanDuration>,
+}
+
+/// One `webhooks:` entry (SPEC §13).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: UrlTemplate,
+    pub send: Option<SendRule>,
+    pub template: Option<TemplateName>,
+    pub headers_file: Option<PathBuf>,
+    pub timeout: Option<HumanDuration>,
+}
 
 /// The `mail:` section of a job (and of `defaults:`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -258,6 +298,8 @@ pub struct RawDefaults {
     pub user: Option<String>,
     pub hosts: Option<Vec<HostSpec>>,
     pub mail: Option<RawJobMail>,
+    pub ping: Option<RawPing>,
+    pub webhooks: Option<Vec<RawWebhook>>,
 }
 
 /// A job file exactly as written.
@@ -281,6 +323,8 @@ pub struct RawJob {
     pub hosts: Option<Vec<HostSpec>>,
     pub targets: Option<Vec<TargetSpec>>,
     pub mail: Option<RawJobMail>,
+    pub ping: Option<RawPing>,
+    pub webhooks: Option<Vec<RawWebhook>>,
     pub commands: Option<Vec<RawCommand>>,
 }
 

@@ -227,8 +227,8 @@ impl Daemon {
         self.tasks.spawn_local(async move {
             let started = Instant::now();
             let name = job.name.clone();
-            let tally = run::execute(&config, &templates, vec![job], &options, &pool, cancel).await;
-            (name, started, tally)
+            let ran = run::execute(&config, &templates, vec![job], &options, &pool, cancel).await;
+            (name, started, ran.tally)
         });
     }
 
@@ -278,6 +278,7 @@ impl Daemon {
             kept: 1,
             ..FlushReport::default()
         });
+        crate::monitor::metrics::update(&self.loaded.config);
         if report.sent > 0 || report.buried > 0 {
             info!(
                 "spool: {} sent, {} moved to the dead letters, {} waiting",

@@ -8,4 +8,4 @@ pub mod store;
 
 pub use compare::Decision;
 pub use record::{Recent, RunRecord, RunStatus};
-pub use store::{History, HistoryError};
+pub use store::{History, HistoryError, JobGauges};

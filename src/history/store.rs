@@ -55,6 +55,20 @@ pub enum HistoryError {
 }
 
 /// The history database of one state folder.
+/// The last finished run of one job, as `metrics_file` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobGauges {
+    pub job: String,
+    /// When its last finished run ended (milliseconds since the epoch).
+    pub last_run_ms: i64,
+    pub duration_ms: i64,
+    pub status: Status,
+    /// When its last all-ok run ended.
+    pub last_success_ms: Option<i64>,
+    /// Finished runs not ok since the last ok one.
+    pub consecutive_failures: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct History {
     path: PathBuf,
@@ -239,6 +253,52 @@ impl History {
                 }
             }
             Ok(statuses)
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// What `metrics_file` shows of every job with a finished run (SPEC §13): three
+    /// indexed queries for all jobs, by job name.
+    pub fn gauges(&self) -> Result<Vec<JobGauges>, HistoryError> {
+        self.read(|conn| {
+            let mut gauges: Vec<JobGauges> = conn
+                .prepare(
+                    "SELECT job, finished_at, duration_ms, status FROM runs AS r
+                     WHERE id = (SELECT id FROM runs WHERE job = r.job AND status != 'skipped'
+                                 ORDER BY started_at DESC, id DESC LIMIT 1)
+                     ORDER BY job",
+                )?
+                .query_map([], |row| {
+                    Ok(JobGauges {
+                        job: row.get(0)?,
+                        last_run_ms: row.get(1)?,
+                        duration_ms: row.get(2)?,
+                        status: Status::parse(&row.get::<_, String>(3)?),
+                        last_success_ms: None,
+                        consecutive_failures: 0,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let successes: HashMap<String, i64> = conn
+                .prepare("SELECT job, max(finished_at) FROM runs WHERE status = 'ok' GROUP BY job")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let failures: HashMap<String, i64> = conn
+                .prepare(
+                    "SELECT job, count(*) FROM runs AS r
+                     WHERE status NOT IN ('ok', 'skipped') AND started_at > coalesce(
+                         (SELECT max(started_at) FROM runs WHERE job = r.job AND status = 'ok'), -1)
+                     GROUP BY job",
+                )?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for gauge in &mut gauges {
+                gauge.last_success_ms = successes.get(&gauge.job).copied();
+                gauge.consecutive_failures = failures
+                    .get(&gauge.job)
+                    .map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+            }
+            Ok(gauges)
         })
         .map(Option::unwrap_or_default)
     }

@@ -1,6 +1,7 @@
 //! Getting messages out: each new message goes into the spool first and is then sent;
 //! what earlier runs could not deliver is retried, buried in `spool/dead` when the relay
-//! rejects it for good or it has waited longer than `spool_max_age`.
+//! rejects it for good or it has waited longer than `spool_max_age`. Webhooks take the same
+//! way (SPEC §13): spooled, posted, retried by every flush, buried when refused for good.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -14,9 +15,10 @@ use tracing::{error, info, warn};
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
 use crate::history::History;
-use crate::mail::spool::{Entry, Spool};
+use crate::mail::spool::{Entry, HOOK_SUFFIX, Hook, Spool};
 use crate::mail::transport::Transport;
 use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
+use crate::mail::webhook;
 use crate::report::facts;
 
 /// What became of one spooled message.
@@ -24,6 +26,8 @@ use crate::report::facts;
 pub enum Fate {
     /// Delivered on behalf of `job` (the spool's job label).
     Sent { job: String },
+    /// A webhook of `job` answered 2xx.
+    Posted { job: String },
     /// Another process is sending it, or already has.
     Skipped,
     /// Still in the spool for a later retry.
@@ -134,7 +138,7 @@ impl Mailer {
             }
         };
         match self.send_spooled(&path).await {
-            Fate::Sent { .. } | Fate::Skipped => Ok(()),
+            Fate::Sent { .. } | Fate::Posted { .. } | Fate::Skipped => Ok(()),
             Fate::Kept(e) => Err(e),
             Fate::Buried(e) => Err(DeliveryError {
                 kind: Failure::Permanent,
@@ -143,9 +147,38 @@ impl Mailer {
         }
     }
 
-    /// Sends one spooled message and removes it, or keeps or buries it, saying so on stderr.
+    /// Spools and posts a new webhook of `job`; `name` is unique to it (run id, job and
+    /// the webhook's place). `Ok` when it was answered 2xx; otherwise it waits in the spool
+    /// (or, refused for good, in the dead letters).
+    pub async fn post_hook(&self, name: &str, hook: &Hook) -> Result<(), DeliveryError> {
+        let job = &hook.job;
+        let path = match self.spool.put(name, hook) {
+            Ok(path) => path,
+            Err(e) => {
+                warn!(
+                    "{job}: cannot write to the spool `{}`: {e}; posting the webhook directly",
+                    self.spool.dir().display()
+                );
+                let posted = webhook::post(hook).await;
+                if let Err(e) = &posted {
+                    error!("{job}: webhook neither delivered ({e}) nor spooled");
+                }
+                return posted;
+            }
+        };
+        match self.send_spooled(&path).await {
+            Fate::Sent { .. } | Fate::Posted { .. } | Fate::Skipped => Ok(()),
+            Fate::Kept(e) | Fate::Buried(e) => Err(e),
+        }
+    }
+
+    /// Sends one spooled message (or posts a webhook) and removes it, or keeps or buries
+    /// it, saying so on stderr.
     pub async fn send_spooled(&self, path: &Path) -> Fate {
-        let claim = match self.spool.claim(path) {
+        if path.extension().and_then(|e| e.to_str()) == HOOK_SUFFIX.strip_prefix('.') {
+            return self.post_spooled(path).await;
+        }
+        let claim = match self.spool.claim::<Entry>(path) {
             Ok(Some(claim)) => claim,
             Ok(None) => return Fate::Skipped,
             Err(e) => {
@@ -214,6 +247,60 @@ impl Mailer {
         }
     }
 
+    /// Posts one spooled webhook and removes it, or keeps or buries it. Its failures are
+    /// the webhook's alone: they never stop a flush.
+    async fn post_spooled(&self, path: &Path) -> Fate {
+        let claim = match self.spool.claim::<Hook>(path) {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return Fate::Skipped,
+            Err(e) => {
+                error!("{e}; moving it to `{}`", self.spool.dead_dir().display());
+                let _ = self.spool.bury(path);
+                return Fate::Buried(DeliveryError::transient(e.to_string()));
+            }
+        };
+        let job = claim.entry.job.clone();
+        let posted = webhook::post(&claim.entry).await;
+        let age = claim.entry.created.elapsed().unwrap_or_default();
+        match posted {
+            Ok(()) => {
+                if let Err(e) = self.spool.remove(claim) {
+                    warn!(
+                        "{job}: webhook delivered, but `{}` could not be removed ({e}); it may be posted again",
+                        path.display()
+                    );
+                }
+                info!("{job}: webhook delivered");
+                Fate::Posted { job }
+            }
+            Err(e) if e.is_permanent() || age > self.max_age => {
+                let why = if e.is_permanent() {
+                    format!("refused: {e}")
+                } else {
+                    format!(
+                        "undeliverable for more than {}: {e}",
+                        HumanDuration(self.max_age)
+                    )
+                };
+                drop(claim);
+                match self.spool.bury(path) {
+                    Ok(dead) => error!("{job}: webhook {why}; moved to `{}`", dead.display()),
+                    Err(bury) => {
+                        error!("{job}: webhook {why}; cannot move it to the dead letters: {bury}")
+                    }
+                }
+                Fate::Buried(DeliveryError::transient(why))
+            }
+            Err(e) => {
+                warn!(
+                    "{job}: webhook not delivered ({e}); kept in `{}` for the next try",
+                    path.display()
+                );
+                Fate::Kept(DeliveryError::transient(e.message))
+            }
+        }
+    }
+
     /// Retries the messages at `paths`, in order, and marks the runs whose mail went out
     /// as sent. It stops at the first message the relay could not even be reached for
     /// (refused, timeout, TLS): the rest waits for the next flush, so a dead relay costs
@@ -229,6 +316,7 @@ impl Mailer {
                     report.sent += 1;
                     sent.push((path.clone(), job.clone()));
                 }
+                Fate::Posted { .. } => report.sent += 1,
                 Fate::Skipped => {}
                 Fate::Kept(_) => report.kept += 1,
                 Fate::Buried(_) => report.buried += 1,
@@ -260,7 +348,7 @@ impl Mailer {
         }
         let waiting: HashSet<String> = self
             .spool
-            .list()
+            .list_of::<Entry>()
             .iter()
             .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
             .collect();

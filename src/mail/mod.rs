@@ -9,6 +9,7 @@ pub mod message;
 pub mod problems;
 pub mod spool;
 pub mod transport;
+pub mod webhook;
 
 pub use compose::{Composed, Composer, Composition};
 pub use mailer::{FlushReport, Mailer};

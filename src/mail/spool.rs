@@ -10,6 +10,11 @@
 //! SHA-256, and one that does not match (truncated, edited, empty) goes to `spool/dead`.
 //! Files are opened without following symbolic links, and reporter running as root sends
 //! none that root does not own (SPEC §9, §11).
+//!
+//! Webhooks (SPEC §13) wait here too, as `NAME.hook` files of the same format whose head
+//! says `kind: webhook` and names the URL (and the headers file, read when sending: the
+//! secrets themselves are never spooled). A mail `.msg` and a webhook `.hook` are listed,
+//! recovered, checked and buried alike; only their sending differs.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -89,6 +94,9 @@ const MAGIC: &str = "reporter-spool 2";
 /// What the first release wrote: no length, no checksum. Still sent, as it always was.
 const MAGIC_V1: &str = "reporter-spool 1";
 const SUFFIX: &str = ".msg";
+/// What a spooled webhook's file name ends with.
+pub const HOOK_SUFFIX: &str = ".hook";
+const HOOK_KIND: &str = "webhook";
 /// A temporary file older than this is a dead writer's whatever its process id says (the
 /// id may have been reused): writing one takes milliseconds.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -205,6 +213,146 @@ impl Entry {
     }
 }
 
+/// One spooled webhook: where it goes, with which headers file, and its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub job: String,
+    pub url: String,
+    pub headers_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub created: SystemTime,
+    pub body: Vec<u8>,
+}
+
+impl Hook {
+    fn head(&self) -> String {
+        let mut head = format!(
+            "{MAGIC}\nkind: {HOOK_KIND}\njob: {}\ncreated: {}\nurl: {}\ntimeout_ms: {}\n",
+            self.job,
+            unix(self.created),
+            self.url,
+            self.timeout.as_millis()
+        );
+        if let Some(path) = &self.headers_file {
+            head.push_str(&format!("headers_file: {}\n", path.display()));
+        }
+        head.push_str(&format!(
+            "length: {}\nsha256: {}\n\n",
+            self.body.len(),
+            sha256(&self.body)
+        ));
+        head
+    }
+
+    fn decode(bytes: &[u8]) -> Result<(Hook, Integrity), EntryError> {
+        let (head, body) = split_verified(bytes)?;
+        let mut lines = head.lines();
+        if lines.next() != Some(MAGIC) {
+            return Err(EntryError::NotSpool);
+        }
+        let (mut kind, mut job, mut created, mut url) = (None, String::new(), None, None);
+        let (mut timeout, mut headers_file, mut length, mut checksum) = (None, None, None, None);
+        for line in lines {
+            let (key, value) = line
+                .split_once(": ")
+                .ok_or_else(|| EntryError::Line(line.to_owned()))?;
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| EntryError::Line(line.to_owned()))
+            };
+            match key {
+                "kind" => kind = Some(value),
+                "job" => job = value.to_owned(),
+                "created" => created = Some(UNIX_EPOCH + Duration::from_secs(number()?)),
+                "url" => url = Some(value.to_owned()),
+                "timeout_ms" => timeout = Some(Duration::from_millis(number()?)),
+                "headers_file" => headers_file = Some(PathBuf::from(value)),
+                "length" => length = Some(number()?),
+                "sha256" => checksum = Some(value),
+                _ => return Err(EntryError::Header(key.to_owned())),
+            }
+        }
+        if kind != Some(HOOK_KIND) {
+            return Err(EntryError::NotSpool);
+        }
+        verify(body, length, checksum)?;
+        let hook = Hook {
+            job,
+            url: url.ok_or(EntryError::Line("no `url:` line".to_owned()))?,
+            headers_file,
+            timeout: timeout.unwrap_or(Duration::from_secs(10)),
+            created: created.ok_or(EntryError::NoCreated)?,
+            body: body.to_vec(),
+        };
+        Ok((hook, Integrity::Verified))
+    }
+}
+
+/// The head (as text) and the rest of a spool file.
+fn split_verified(bytes: &[u8]) -> Result<(&str, &[u8]), EntryError> {
+    if bytes.is_empty() {
+        return Err(EntryError::Empty);
+    }
+    let split = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or(EntryError::NoHeaderEnd)?;
+    let head = std::str::from_utf8(&bytes[..split]).map_err(|_| EntryError::NotUtf8)?;
+    Ok((head, &bytes[split + 2..]))
+}
+
+/// Checks `body` against the length and checksum its head recorded.
+fn verify(body: &[u8], length: Option<u64>, checksum: Option<&str>) -> Result<(), EntryError> {
+    let head = usize::try_from(length.ok_or(EntryError::NoLength)?).unwrap_or(usize::MAX);
+    let checksum = checksum.ok_or(EntryError::NoChecksum)?;
+    if body.len() != head {
+        return Err(EntryError::Length {
+            head,
+            found: body.len(),
+        });
+    }
+    if sha256(body) != checksum {
+        return Err(EntryError::Checksum);
+    }
+    Ok(())
+}
+
+/// What the spool holds: mail and webhooks, each with its file suffix and head.
+pub trait Spooled: Sized {
+    const SUFFIX: &'static str;
+    fn head(&self) -> String;
+    fn body(&self) -> &[u8];
+    #[doc(hidden)]
+    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError>;
+}
+
+impl Spooled for Entry {
+    const SUFFIX: &'static str = SUFFIX;
+    fn head(&self) -> String {
+        Entry::head(self)
+    }
+    fn body(&self) -> &[u8] {
+        &self.message
+    }
+    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError> {
+        Entry::decode(bytes).map(|(e, i)| (e, i == Integrity::Verified))
+    }
+}
+
+impl Spooled for Hook {
+    const SUFFIX: &'static str = HOOK_SUFFIX;
+    fn head(&self) -> String {
+        Hook::head(self)
+    }
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError> {
+        Hook::decode(bytes).map(|(h, i)| (h, i == Integrity::Verified))
+    }
+}
+
 fn sha256(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
@@ -226,9 +374,9 @@ pub struct Spool {
 }
 
 /// A spooled file locked for sending; dropping it releases the lock.
-pub struct Claim {
+pub struct Claim<T = Entry> {
     pub path: PathBuf,
-    pub entry: Entry,
+    pub entry: T,
     _lock: Flock<File>,
 }
 
@@ -247,20 +395,29 @@ impl Spool {
         self.dir.join("dead")
     }
 
-    /// Writes a message durably; `name` must be unique (run id and job).
-    pub fn put(&self, name: &str, entry: &Entry) -> io::Result<PathBuf> {
-        let path = self.dir.join(format!("{name}{SUFFIX}"));
+    /// Writes a message or webhook durably; `name` must be unique (run id and job).
+    pub fn put<T: Spooled>(&self, name: &str, entry: &T) -> io::Result<PathBuf> {
+        let path = self.dir.join(format!("{name}{}", T::SUFFIX));
         write_atomic(
             &path,
-            &[entry.head().as_bytes(), &entry.message],
+            &[entry.head().as_bytes(), entry.body()],
             Access::Private,
         )?;
         Ok(path)
     }
 
-    /// The spooled messages, oldest name first. A temporary file whose writer died before
-    /// renaming it is taken into the spool first when it is complete, and removed when not.
+    /// Everything waiting: the messages, then the webhooks, each oldest name first (see
+    /// [`Spool::list_of`]).
     pub fn list(&self) -> Vec<PathBuf> {
+        let mut paths = self.list_of::<Entry>();
+        paths.extend(self.list_of::<Hook>());
+        paths
+    }
+
+    /// The spooled files of one kind, oldest name first. A temporary file whose writer
+    /// died before renaming it is taken into the spool first when it is complete, and
+    /// removed when not.
+    pub fn list_of<T: Spooled>(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -271,10 +428,10 @@ impl Spool {
                 continue;
             };
             match parse_temp_name(&name) {
-                Some((target, pid)) if target.ends_with(SUFFIX) => {
-                    paths.extend(self.recover(&path, &self.dir.join(target), pid));
+                Some((target, pid)) if target.ends_with(T::SUFFIX) => {
+                    paths.extend(self.recover::<T>(&path, &self.dir.join(target), pid));
                 }
-                _ if !name.starts_with('.') && name.ends_with(SUFFIX) => paths.push(path),
+                _ if !name.starts_with('.') && name.ends_with(T::SUFFIX) => paths.push(path),
                 _ => {}
             }
         }
@@ -285,7 +442,7 @@ impl Spool {
 
     /// Locks a spooled file for sending. `Ok(None)` when another process is sending it or
     /// already has: the caller skips it.
-    pub fn claim(&self, path: &Path) -> Result<Option<Claim>, SpoolError> {
+    pub fn claim<T: Spooled>(&self, path: &Path) -> Result<Option<Claim<T>>, SpoolError> {
         let file = match open(path) {
             Ok(file) => file,
             Err(SpoolError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -304,7 +461,7 @@ impl Spool {
         if !still_spooled {
             return Ok(None);
         }
-        let (entry, _) = read(&mut lock, path)?;
+        let (entry, _) = read::<T>(&mut lock, path)?;
         Ok(Some(Claim {
             path: path.to_owned(),
             entry,
@@ -313,7 +470,7 @@ impl Spool {
     }
 
     /// Removes a sent message.
-    pub fn remove(&self, claim: Claim) -> io::Result<()> {
+    pub fn remove<T>(&self, claim: Claim<T>) -> io::Result<()> {
         // Not synced one by one: a removal lost to a crash only means the message is sent
         // again (delivery is at-least-once), and one fsync per message was most of the
         // cost of a flush. [`Spool::sync`] makes a batch of them durable.
@@ -341,16 +498,16 @@ impl Spool {
     /// A temporary file `temp` that `pid` was writing to become `target`: once its writer
     /// is gone, taken in when complete (`Some(target)`), removed when not. A first-format
     /// one cannot show it is complete: it goes to `spool/dead`.
-    fn recover(&self, temp: &Path, target: &Path, pid: u32) -> Option<PathBuf> {
+    fn recover<T: Spooled>(&self, temp: &Path, target: &Path, pid: u32) -> Option<PathBuf> {
         let stale = std::fs::symlink_metadata(temp)
             .and_then(|meta| meta.modified())
             .is_ok_and(|time| time.elapsed().unwrap_or_default() > STALE_TEMP);
         if alive(pid) && !stale {
             return None;
         }
-        let decoded = open(temp).and_then(|mut file| read(&mut file, temp));
+        let decoded = open(temp).and_then(|mut file| read::<T>(&mut file, temp));
         match decoded {
-            Ok((_, Integrity::Verified)) => match std::fs::rename(temp, target) {
+            Ok((_, true)) => match std::fs::rename(temp, target) {
                 Ok(()) => {
                     info!(
                         "took `{}` into the spool: a complete message left by process {pid}, which died before it was renamed",
@@ -364,7 +521,7 @@ impl Spool {
                     None
                 }
             },
-            Ok((_, Integrity::Unchecked)) => {
+            Ok((_, false)) => {
                 if let Ok(dead) = self.bury(temp) {
                     warn!(
                         "`{}`: a message left by process {pid} of an older release, which cannot be checked for completeness; moved to `{}`",
@@ -429,14 +586,15 @@ fn open(path: &Path) -> Result<File, SpoolError> {
     Ok(file)
 }
 
-fn read(file: &mut File, path: &Path) -> Result<(Entry, Integrity), SpoolError> {
+/// Reads and decodes a spool file; `true`: its length and checksum were verified.
+fn read<T: Spooled>(file: &mut File, path: &Path) -> Result<(T, bool), SpoolError> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|source| SpoolError::Read {
             path: path.to_owned(),
             source,
         })?;
-    Entry::decode(&bytes).map_err(|reason| SpoolError::Corrupt {
+    T::decode_file(&bytes).map_err(|reason| SpoolError::Corrupt {
         path: path.to_owned(),
         reason,
     })
@@ -489,6 +647,58 @@ mod tests {
         assert!(Entry::decode(b"garbage\n\nx").is_err());
     }
 
+    fn hook() -> Hook {
+        Hook {
+            job: "disk".into(),
+            url: "http://127.0.0.1:9/hook?a=1".into(),
+            headers_file: Some("/etc/reporter/hook.headers".into()),
+            timeout: Duration::from_millis(2500),
+            created: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            body: b"{\"job\": \"disk\"}\n\n{}".to_vec(),
+        }
+    }
+
+    #[test]
+    fn webhooks_round_trip_and_are_checked_like_mail() {
+        let bytes = [hook().head().as_bytes(), &hook().body].concat();
+        let (decoded, integrity) = Hook::decode(&bytes).unwrap();
+        assert_eq!(integrity, Integrity::Verified);
+        assert_eq!(decoded, hook());
+        let mut edited = bytes.clone();
+        *edited.last_mut().unwrap() = b']';
+        assert!(matches!(Hook::decode(&edited), Err(EntryError::Checksum)));
+        assert!(matches!(
+            Hook::decode(&bytes[..bytes.len() - 1]),
+            Err(EntryError::Length { .. })
+        ));
+        // Neither kind is read as the other.
+        assert!(Entry::decode(&bytes).is_err());
+        assert!(matches!(
+            Hook::decode(&entry().encode()),
+            Err(EntryError::Header(_) | EntryError::NotSpool)
+        ));
+    }
+
+    #[test]
+    fn mail_and_webhooks_are_listed_by_their_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.put("r.disk", &entry()).unwrap();
+        spool.put("r.disk.hook0", &hook()).unwrap();
+        let names = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(spool.list_of::<Entry>()), ["r.disk.msg"]);
+        assert_eq!(names(spool.list_of::<Hook>()), ["r.disk.hook0.hook"]);
+        assert_eq!(names(spool.list()), ["r.disk.msg", "r.disk.hook0.hook"]);
+        let path = dir.path().join("spool/r.disk.hook0.hook");
+        let claim = spool.claim::<Hook>(&path).unwrap().expect("free");
+        assert_eq!(claim.entry, hook());
+    }
+
     #[test]
     fn a_cut_or_edited_message_does_not_decode() {
         let bytes = entry().encode();
@@ -531,13 +741,13 @@ mod tests {
         let spool = Spool::new(dir.path());
         let path = spool.put("r1.disk", &entry()).unwrap();
         assert_eq!(spool.list(), std::slice::from_ref(&path));
-        let claim = spool.claim(&path).unwrap().expect("free");
+        let claim = spool.claim::<Entry>(&path).unwrap().expect("free");
         assert!(
-            spool.claim(&path).unwrap().is_none(),
+            spool.claim::<Entry>(&path).unwrap().is_none(),
             "locked by the first claim"
         );
         spool.remove(claim).unwrap();
-        assert!(spool.claim(&path).unwrap().is_none(), "gone");
+        assert!(spool.claim::<Entry>(&path).unwrap().is_none(), "gone");
         assert!(spool.list().is_empty());
     }
 
@@ -579,7 +789,7 @@ mod tests {
 
         let taken = spool.dir().join("r1.disk.msg");
         assert_eq!(spool.list(), std::slice::from_ref(&taken));
-        assert!(spool.claim(&taken).unwrap().is_some());
+        assert!(spool.claim::<Entry>(&taken).unwrap().is_some());
         assert!(!whole.exists() && !half.exists() && !old.exists());
         assert!(spool.dead_dir().join(old.file_name().unwrap()).is_file());
         assert!(busy.exists(), "a live writer's file is left alone");

@@ -135,6 +135,32 @@ pub fn register(registry: &mut Handlebars<'_>) {
     for &(name, apply) in HELPERS {
         registry.register_helper(name, Box::new(ValueHelper { name, apply }));
     }
+    register_json(registry);
+}
+
+/// `json VALUE`: the value JSON-encoded, for webhook bodies (`NAME.json.hbs`, SPEC §13).
+/// Kept apart from [`HELPERS`]: webhooks brought it.
+fn register_json(registry: &mut Handlebars<'_>) {
+    registry.register_helper(
+        "json",
+        Box::new(ValueHelper {
+            name: "json",
+            apply: json,
+        }),
+    );
+}
+
+fn json(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    if let Some(key) = hash.keys().next() {
+        return Err(HelperError::Option(key.clone()));
+    }
+    match params {
+        [value] => Ok(Value::String(value.to_string())),
+        _ => Err(HelperError::Arity {
+            takes: "one value",
+            got: params.len(),
+        }),
+    }
 }
 
 /// A short rendering of a value for error messages.

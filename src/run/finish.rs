@@ -47,6 +47,8 @@ impl RunMeta<'_> {
 pub struct Finished<'a> {
     pub context: Context<'a>,
     pub decision: Decision,
+    /// What each of the job's `webhooks:` send rules decided, in their order.
+    pub webhooks: Vec<Decision>,
     /// `None` when the run is not recorded; `sent` and `reason` are settled by the outbox.
     pub record: Option<RunRecord>,
 }
@@ -83,6 +85,18 @@ pub fn finish_job<'a>(
         failures_before_mail: job.failures_before_mail,
     };
     let decision = decide(policy, &summary, &results, previous, recent.streak);
+    // A webhook's own send rule, without the mail's failure count.
+    let webhooks = job
+        .webhooks
+        .iter()
+        .map(|hook| {
+            let policy = SendPolicy {
+                rule: hook.send,
+                failures_before_mail: 1,
+            };
+            decide(policy, &summary, &results, previous, None)
+        })
+        .collect();
     let context = Context {
         job: JobInfo::of(job),
         host: facts,
@@ -123,6 +137,7 @@ pub fn finish_job<'a>(
     Finished {
         context,
         decision,
+        webhooks,
         record,
     }
 }

@@ -3,7 +3,9 @@
 //! → the [`outbox`] composes and delivers (or prints) → [`record`] writes each job's
 //! history as soon as its report is delivered or spooled.
 //! [`lookups`] reads the facts and the history while the commands run; [`load`] is how
-//! `run`, `preview` and the daemon get their jobs and templates.
+//! `run`, `preview` and the daemon get their jobs and templates. A sending run also pings
+//! each job's dead man's switch around its commands and rewrites the metrics file at the
+//! end ([`crate::monitor`]).
 
 pub mod finish;
 pub mod load;
@@ -19,11 +21,15 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
+use crate::config::job::DEFAULT_TEMPLATE;
 use crate::config::{Config, Job};
 use crate::exec::Pool;
 use crate::exit::Tally;
 use crate::mail::Composer;
+use crate::monitor::outcome::JobOutcome;
+use crate::monitor::{metrics, ping::Pinger};
 use crate::render::Templates;
+use crate::report::{Context, Facts, Scope};
 use crate::run::finish::{RunMeta, finish_job};
 use crate::run::lookups::Lookups;
 use crate::run::outbox::Outbox;
@@ -31,6 +37,13 @@ use crate::run::plan::Plan;
 use crate::run::record::Recorder;
 
 pub use options::{Mode, RunOptions};
+
+/// How a run went: its exit status, and each job's outcome (for `run --json`).
+pub struct Ran {
+    pub run_id: String,
+    pub tally: Tally,
+    pub jobs: Vec<JobOutcome>,
+}
 
 /// Runs `jobs` through a pool of `pool_size` commands, and sends (or prints) their reports.
 /// SIGINT and SIGTERM stop the commands; the reports still go out, marked interrupted.
@@ -40,14 +53,18 @@ pub fn run(
     jobs: Vec<Job>,
     options: &RunOptions,
     pool_size: usize,
-) -> Tally {
+) -> Ran {
     let runtime = match crate::exec::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             error!("cannot start the runtime: {e}");
-            return Tally {
-                config_error: true,
-                ..Tally::default()
+            return Ran {
+                run_id: new_run_id(),
+                tally: Tally {
+                    config_error: true,
+                    ..Tally::default()
+                },
+                jobs: Vec::new(),
             };
         }
     };
@@ -61,9 +78,9 @@ pub fn run(
         let mut caught = None;
         loop {
             tokio::select! {
-                mut tally = &mut execution => {
-                    tally.interrupted = caught;
-                    return tally;
+                mut ran = &mut execution => {
+                    ran.tally.interrupted = caught;
+                    return ran;
                 }
                 Some(()) = recv(&mut interrupt) => {
                     warn!("interrupted: stopping the running commands");
@@ -90,10 +107,15 @@ pub async fn execute(
     options: &RunOptions,
     pool: &Pool,
     cancel: watch::Receiver<bool>,
-) -> Tally {
+) -> Ran {
     let run_id = new_run_id();
     let sending = options.mode == Mode::Send;
     let mut plan = Plan::new(jobs, config, sending);
+    let mut pingers = if sending {
+        start_pings(&plan.jobs, templates, config).await
+    } else {
+        Vec::new()
+    };
     let mut progress = plan.start(pool, &cancel);
     let mut lookups = Lookups::start(
         &plan.jobs,
@@ -118,12 +140,17 @@ pub async fn execute(
         recording: recorder.is_on(),
     };
     let mut tally = Tally::default();
+    let mut pinged = Vec::new();
     while let Some(done) = progress.next().await {
         let (index, job) = (done.index, &plan.jobs[done.index]);
         let facts = lookups.facts().await;
         let recent = lookups.recent(&job.name).await;
         let finished = finish_job(job, done, &facts, &recent, lookups.scope_of(index), &meta);
         tally.command_failed |= !finished.context.summary.all_ok;
+        if let Some(pinger) = pingers.get_mut(index).and_then(Option::take) {
+            let report = text_report(templates, job, &finished.context);
+            pinged.push(pinger.finish(finished.context.summary.all_ok, report));
+        }
         outbox.take(index, job, finished, &recorder);
     }
     let facts = lookups.facts().await;
@@ -132,8 +159,50 @@ pub async fn execute(
     let closed = outbox.close(&cancel).await;
     tally.undelivered = closed.undelivered;
     tally.config_error = closed.broken;
+    for ping in pinged {
+        let _ = ping.await;
+    }
+    if sending {
+        metrics::update(config);
+    }
     drop(plan);
-    tally
+    Ran {
+        run_id,
+        tally,
+        jobs: closed.outcomes,
+    }
+}
+
+/// Sends the `/start` ping of every job with `ping:` and waits until each is answered or
+/// given up (within its timeout), so that it arrives before the job's first command.
+/// By job index; `None` for a job without a ping.
+async fn start_pings(jobs: &[Job], templates: &Templates, config: &Config) -> Vec<Option<Pinger>> {
+    if jobs.iter().all(|job| job.ping.is_none()) {
+        return Vec::new();
+    }
+    // A ping URL may name the host; the other facts come later, while the commands run.
+    let zone = config.timezone;
+    let host = tokio::task::spawn_blocking(move || Facts::gather(Scope::Names, zone))
+        .await
+        .unwrap_or_else(|_| Facts::gather(Scope::Names, zone));
+    let mut pingers: Vec<Option<Pinger>> = jobs
+        .iter()
+        .map(|job| Pinger::start(job, templates, &host))
+        .collect();
+    for pinger in pingers.iter_mut().flatten() {
+        pinger.started().await;
+    }
+    pingers
+}
+
+/// The plain-text report a ping carries: the job's text template, or the built-in one
+/// when that fails (the mail says why).
+fn text_report(templates: &Templates, job: &Job, context: &Context<'_>) -> Vec<u8> {
+    templates
+        .render_text(&job.mail.template, context)
+        .or_else(|_| templates.render_text(DEFAULT_TEMPLATE, context))
+        .unwrap_or_default()
+        .into_bytes()
 }
 
 /// A unique id for this run: time, pid and a few random bits.

@@ -1,6 +1,7 @@
 //! Where a run's reports go once their jobs are finished: left out under their send rule,
 //! kept for the digest, or composed and delivered (spool first) — or, for a preview,
-//! printed. It owns every delivery of the run until the last one has settled.
+//! printed. It owns every delivery of the run until the last one has settled, webhooks
+//! (SPEC §13) included: they follow their own send rules and take the spool like the mail.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +16,11 @@ use crate::history::{Decision, RunRecord};
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
 use crate::mail::{Composed, Composer, DeliveryError, FlushReport, Mailer};
+use crate::monitor::outcome::JobOutcome;
+use crate::monitor::webhook::HookComposer;
 use crate::output;
 use crate::render::DIGEST_TEMPLATE;
-use crate::report::Facts;
+use crate::report::{Context, Facts};
 use crate::run::finish::{Finished, RunMeta};
 use crate::run::options::Mode;
 use crate::run::record::Recorder;
@@ -56,6 +59,8 @@ pub struct Outbox<'a> {
     jobs: usize,
     /// A template or address was broken, or `preview --html` had no HTML to show.
     broken: bool,
+    /// Each job's outcome, by the selection order of the jobs (for `run --json`).
+    outcomes: Vec<(usize, JobOutcome)>,
 }
 
 /// Where a message's HTML comes from: its template, and the file to blame when
@@ -97,6 +102,7 @@ impl<'a> Outbox<'a> {
             }),
             jobs,
             broken: false,
+            outcomes: Vec::new(),
         }
     }
 
@@ -107,9 +113,11 @@ impl<'a> Outbox<'a> {
         let Finished {
             context,
             decision,
+            webhooks,
             mut record,
         } = finished;
         if let Decision::Skip(reason) = decision {
+            self.notify(index, job, &context, &webhooks, false, Some(reason.clone()));
             match self.destination {
                 Destination::Print { .. } => {
                     warn!("{}: run would not mail this report ({reason})", job.name)
@@ -121,6 +129,9 @@ impl<'a> Outbox<'a> {
             }
             recorder.write(record.into_iter().collect());
             return;
+        }
+        if self.digest.is_some() {
+            self.notify(index, job, &context, &webhooks, true, None);
         }
         if let Some(digest) = &mut self.digest {
             digest
@@ -134,6 +145,8 @@ impl<'a> Outbox<'a> {
         }
         let composition = self.composer.job(job, &context);
         self.broken |= composition.broken;
+        let sent = !composition.messages.is_empty();
+        self.notify(index, job, &context, &webhooks, sent, None);
         if let Some(record) = &mut record {
             record.sent = !composition.messages.is_empty();
         }
@@ -148,6 +161,48 @@ impl<'a> Outbox<'a> {
             records: record.into_iter().collect(),
         };
         self.dispatch(report, &origin, recorder);
+    }
+
+    /// Keeps the job's outcome for `run --json`, and posts the webhooks whose send rules
+    /// (`decisions`, in the order of `job.webhooks`) let them out: through the spool, like
+    /// the mail. A preview posts none.
+    fn notify(
+        &mut self,
+        index: usize,
+        job: &Job,
+        context: &Context<'_>,
+        decisions: &[Decision],
+        sent: bool,
+        reason: Option<String>,
+    ) {
+        let outcome = JobOutcome::of(context, sent, reason);
+        if let Destination::Relay {
+            mailer, deliveries, ..
+        } = &mut self.destination
+        {
+            let hooks = HookComposer {
+                templates: self.composer.templates,
+                templates_dir: &self.composer.config.templates_dir,
+            };
+            for (place, (hook, decision)) in job.webhooks.iter().zip(decisions).enumerate() {
+                if let Decision::Skip(why) = decision {
+                    info!("{}: webhook {place} not posted ({why})", job.name);
+                    continue;
+                }
+                match hooks.compose(&job.path, place, hook, context, &outcome) {
+                    Ok(hook) => {
+                        let name = format!("{}.{}.hook{place}", self.composer.run_id, job.name);
+                        let mailer = Arc::clone(mailer);
+                        deliveries.spawn(async move { mailer.post_hook(&name, &hook).await });
+                    }
+                    Err(e) => {
+                        error!("{e}");
+                        self.broken = true;
+                    }
+                }
+            }
+        }
+        self.outcomes.push((index, outcome));
     }
 
     /// Sends the digest of the reports kept for it, if any job's send rule let one through.
@@ -215,9 +270,12 @@ impl<'a> Outbox<'a> {
     /// older mail is done (or, once the run is interrupted, given up: that mail stays
     /// spooled); a preview prints its messages now.
     pub async fn close(self, cancel: &watch::Receiver<bool>) -> Closed {
+        let mut outcomes = self.outcomes;
+        outcomes.sort_by_key(|(index, _)| *index);
         let mut closed = Closed {
             undelivered: false,
             broken: self.broken,
+            outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
         };
         match self.destination {
             Destination::Relay {
@@ -353,4 +411,6 @@ pub struct Closed {
     pub undelivered: bool,
     /// The configuration was at fault for a message, or the preview could not be printed.
     pub broken: bool,
+    /// Each job's outcome, in the selection order.
+    pub outcomes: Vec<JobOutcome>,
 }
