@@ -49,7 +49,7 @@ fn on_failure_mails_failures_and_once_on_recovery() {
     {
         set_flag(&env, "raid", flag);
         let (run, subjects) = mail_run(&env, &["run", "raid"]);
-        run.code(code).stderr_empty();
+        run.code(code).stderr_quiet();
         assert_eq!(subjects, expected, "run {step} ({flag})");
     }
     let recovery = env.smtp.received()[2].body();
@@ -92,7 +92,7 @@ fn on_change_mails_the_first_run_and_then_only_changes() {
     {
         set_flag(&env, "updates", flag);
         let (run, subjects) = mail_run(&env, &["run", "updates"]);
-        run.code(code).stderr_empty();
+        run.code(code).stderr_quiet();
         assert_eq!(subjects.len(), mailed, "run {step} ({flag}): {subjects:?}");
     }
     let mut runs = env.history_json(&["updates"]);
@@ -111,7 +111,7 @@ fn never_records_without_mailing() {
     flagged_job(&env, "quiet", "send: never\n");
     set_flag(&env, "quiet", "broken");
     let (run, subjects) = mail_run(&env, &["run", "quiet"]);
-    run.code(1).stderr_empty();
+    run.code(1).stderr_only_not_ok();
     assert!(subjects.is_empty(), "{subjects:?}");
     let runs = env.history_json(&["quiet"]);
     assert_eq!(runs.len(), 1);
@@ -143,7 +143,7 @@ fn templates_see_the_previous_run_and_what_changed() {
     for flag in ["ok", "ok", "bad"] {
         set_flag(&env, "cmp", flag);
         let (run, mut subject) = mail_run(&env, &["run", "cmp"]);
-        run.code(if flag == "ok" { 0 } else { 1 }).stderr_empty();
+        run.code(if flag == "ok" { 0 } else { 1 }).stderr_quiet();
         subjects.append(&mut subject);
         let body = env.smtp.received().last().unwrap().body();
         bodies.push(body.trim_end().to_owned());
@@ -179,7 +179,7 @@ fn a_digest_has_a_section_per_job_its_rule_lets_through() {
         "send: on-failure\nmail: {to: [other@test.example]}\ncommands: [echo gamma-output]\n",
     );
     let (run, subjects) = mail_run(&env, &["run", "--digest", "alpha", "beta", "gamma"]);
-    run.code(1).stderr_empty();
+    run.code(1).stderr_only_not_ok();
     assert_eq!(subjects, [format!("[{}] 2 jobs: 1 failed", hostname())]);
     let message = env.smtp.received().pop().unwrap();
     assert_eq!(

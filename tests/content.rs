@@ -103,7 +103,7 @@ fn fail_if_marks_failed_and_shows_the_matching_lines() {
     fail_if: '\s(9[0-9]|100)%\s'
 "#,
     );
-    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "disk"]).code(1).stderr_only_not_ok();
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "failed");
     let body = message.body();
@@ -126,7 +126,7 @@ fn ok_exit_codes_decide_what_counts_as_ok() {
         "codes",
         "mail: {template: codes}\ncommands:\n  - {name: grep-none, run: 'exit 1', ok_exit_codes: [0, 1]}\n  - {name: grep-error, run: 'exit 2', ok_exit_codes: [0, 1]}\n  - {name: plain, run: 'exit 1'}\n",
     );
-    env.run(&["run", "codes"]).code(1).stderr_empty();
+    env.run(&["run", "codes"]).code(1).stderr_only_not_ok();
     let body = env.smtp.wait_for(1)[0].body();
     assert_eq!(
         body.trim_end(),

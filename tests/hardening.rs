@@ -16,7 +16,7 @@ fn timeout_kills_the_whole_process_tree() {
         &format!("timeout: 1s\ncommands: ['echo started; {sleep} & {sleep}']\n"),
     );
     let started = Instant::now();
-    env.run(&["run", "hang"]).code(1).stderr_empty();
+    env.run(&["run", "hang"]).code(1).stderr_only_not_ok();
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -99,7 +99,7 @@ fn commands_that_cannot_start_are_reported() {
     env.job("nobinary", "commands: [no-such-command-7774]\n");
     env.run(&["run", "nocwd", "nobinary"])
         .code(1)
-        .stderr_empty();
+        .stderr_only_not_ok();
     let messages = env.smtp.wait_for(2);
     let by_job = |job: &str| {
         messages
@@ -127,7 +127,7 @@ fn commands_that_cannot_start_are_reported() {
 
     let env = Env::new("shell: /nonexistent/sh\n");
     env.job("noshell", "commands: [true]\n");
-    env.run(&["run", "noshell"]).code(1).stderr_empty();
+    env.run(&["run", "noshell"]).code(1).stderr_only_not_ok();
     let body = env.smtp.wait_for(1)[0].body();
     assert!(body.contains("cannot start `/nonexistent/sh`"), "{body}");
 }
@@ -170,9 +170,16 @@ fn signals_kill_commands_and_still_send_the_reports() {
         assert!(wait_until(|| !processes_matching(&marker).is_empty()));
         let started = Instant::now();
         child.signal(signal);
-        child.wait().code(code).stderr_is(&format!(
+        // The warning, then the line naming what the signal stopped.
+        let run = child.wait().code(code).stderr_contains(&format!(
             "reporter: warning: {word}: stopping the running commands\n"
         ));
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[1].starts_with("reporter: warning: not ok: long: "),
+            "{lines:?}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "took {:?}",

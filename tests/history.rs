@@ -7,9 +7,11 @@ fn several_runs_are_recorded_newest_first() {
     let env = Env::new("");
     env.job("disk", "commands: [echo a, \"exit 3\"]\n");
     env.job("load", "commands: [uptime]\n");
-    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "disk"]).code(1).stderr_only_not_ok();
     env.run(&["run", "load"]).code(0).stderr_empty();
-    env.run(&["run", "disk", "load"]).code(1).stderr_empty();
+    env.run(&["run", "disk", "load"])
+        .code(1)
+        .stderr_only_not_ok();
     env.smtp.wait_for(4);
     assert!(
         env.path("state/history.sqlite3").is_file(),

@@ -55,7 +55,7 @@ fn an_unreachable_host_is_an_error_for_its_tasks_only() {
             "hosts: [alpha, {DOWN}, beta]\nmail: {{template: raw}}\ncommands: [echo up, echo again]\n"
         ),
     );
-    env.run(&["run", "reach"]).code(1).stderr_empty();
+    env.run(&["run", "reach"]).code(1).stderr_only_not_ok();
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "error");
     let body = message.body();
@@ -79,7 +79,7 @@ fn an_unreachable_host_is_an_error_for_its_tasks_only() {
         "reach",
         &format!("hosts: [alpha, {DOWN}]\ncommands: [echo up]\n"),
     );
-    env.run(&["run", "reach"]).code(1).stderr_empty();
+    env.run(&["run", "reach"]).code(1).stderr_only_not_ok();
     let body = env.smtp.wait_for(2)[1].body();
     assert!(
         body.contains(&format!("=== {DOWN}: error (0 of 1 ok)\n\n== echo up: error\n-- stderr:\nssh: connect to host 127.0.0.1 port")),
@@ -169,7 +169,7 @@ fn a_timeout_leaves_no_ssh_process_behind() {
         ),
     );
     let started = Instant::now();
-    env.run(&["run", "slow"]).code(1).stderr_empty();
+    env.run(&["run", "slow"]).code(1).stderr_only_not_ok();
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
@@ -204,7 +204,7 @@ fn per_host_messages_see_their_host_as_node() {
             "hosts: [beta, {DOWN}, alpha]\nmail: {{per_host: true, template: raw, subject: '{{{{node}}}}: {{{{summary.status}}}}'}}\ncommands: ['echo \"hi from ${{REPORTER_ALIAS}}\"']\n"
         ),
     );
-    env.run(&["run", "each"]).code(1).stderr_empty();
+    env.run(&["run", "each"]).code(1).stderr_only_not_ok();
     let mut messages = env.smtp.wait_for(3);
     messages.sort_by_key(|m| m.header("Subject"));
     let subjects: Vec<String> = messages
@@ -342,7 +342,7 @@ fn a_slash_24_sweep_summarises_and_lists_only_failures() {
     let started = Instant::now();
     let run = env.run(&["run", "sweep", "--jobs", &pool.to_string()]);
     let took = started.elapsed();
-    run.code(1).stderr_empty();
+    run.code(1).stderr_only_not_ok();
     // Each ping answers in well under its 1 s wait; a pool that did not run them side by
     // side would need minutes. Generous, to catch only a hang or a serial pool.
     assert!(

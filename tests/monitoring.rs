@@ -86,8 +86,8 @@ fn a_failing_job_pings_fail_and_a_new_rid_each_run_in_cron_mode_too() {
     );
     env.run(&["run", "--schedule", "daily"])
         .code(1)
-        .stderr_empty();
-    env.run(&["run", "backup"]).code(1).stderr_empty();
+        .stderr_only_not_ok();
+    env.run(&["run", "backup"]).code(1).stderr_only_not_ok();
     let requests = hc.wait_for(4);
     let host = crate::support::hostname();
     assert_eq!(requests[0].path(), format!("/k/{host}-backup/start"));
@@ -175,7 +175,7 @@ fn run_json_prints_one_object_with_the_schema_and_keeps_the_exit_code() {
     let outcome = json_of(
         env.run(&["run", "--json", "mixed", "quiet"])
             .code(1)
-            .stderr_empty(),
+            .stderr_only_not_ok(),
     );
     assert_eq!(outcome["exit_code"], 1);
     assert!(outcome["run_id"].as_str().is_some_and(|id| !id.is_empty()));
@@ -365,7 +365,7 @@ fn webhooks_follow_their_own_send_rule() {
     env.run(&["run", "disk"]).code(0).stderr_empty();
     assert!(hook.requests().is_empty(), "{:?}", hook.requests());
     env.write("fail", "");
-    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "disk"]).code(1).stderr_only_not_ok();
     let requests = hook.wait_for(1);
     assert_eq!(
         requests.len(),
@@ -469,7 +469,7 @@ fn the_shipped_chat_and_ntfy_templates_render_json() {
             hook.url("/ntfy")
         ),
     );
-    env.run(&["run", "disk"]).code(1).stderr_empty();
+    env.run(&["run", "disk"]).code(1).stderr_only_not_ok();
     let mut requests = hook.wait_for(2);
     requests.sort_by(|a, b| a.target.cmp(&b.target));
     let ntfy = requests[0].json();
@@ -489,8 +489,10 @@ fn the_metrics_file_passes_promtool_and_shows_every_job() {
     let env = Env::new("metrics_file: metrics/reporter.prom\n");
     env.job("good", "commands: [true]\n");
     env.job("bad", "commands: ['exit 1']\n");
-    env.run(&["run", "good", "bad"]).code(1).stderr_empty();
-    env.run(&["run", "bad"]).code(1).stderr_empty();
+    env.run(&["run", "good", "bad"])
+        .code(1)
+        .stderr_only_not_ok();
+    env.run(&["run", "bad"]).code(1).stderr_only_not_ok();
     let path = env.path("metrics/reporter.prom");
     let text = read(&path);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -129,7 +129,7 @@ fn failing_command_still_delivers_and_exits_1() {
         "mixed",
         "commands:\n  - echo fine\n  - {name: broken, run: 'echo bad >&2; exit 3'}\n",
     );
-    env.run(&["run", "mixed"]).code(1).stderr_empty();
+    env.run(&["run", "mixed"]).code(1).stderr_only_not_ok();
     let message = &env.smtp.wait_for(1)[0];
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "failed");
     let body = message.body();

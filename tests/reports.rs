@@ -35,7 +35,7 @@ fn shipped_with_tools(tools: &[(&str, &str)], real: &[&str]) -> Env {
 /// Runs shipped job `job` expecting exit `code`; its subject (decoded) and text body.
 #[track_caller]
 fn subject_of(env: &Env, job: &str, code: i32) -> (String, String) {
-    env.run(&["run", job]).code(code).stderr_empty();
+    env.run(&["run", job]).code(code).stderr_quiet();
     let message = &env.smtp.wait_for(1)[0];
     let subject = message.parsed().subject().unwrap().to_owned();
     (subject, message.body())
@@ -244,7 +244,7 @@ fn default_subject_starts_with_the_status() {
     env.job("fine", "commands: [true]\n");
     env.job("broken", "commands: ['exit 3']\n");
     env.run(&["run", "fine"]).code(0).stderr_empty();
-    env.run(&["run", "broken"]).code(1).stderr_empty();
+    env.run(&["run", "broken"]).code(1).stderr_only_not_ok();
     let host = hostname();
     let subjects: Vec<String> = env
         .smtp
@@ -508,7 +508,7 @@ fn shipped_html_reports_fit_a_phone_and_a_desktop() {
         if name != "digest" {
             args.push(&name);
         }
-        let html = env.run(&args).code_in(&[0, 1]).stderr_empty().into_stdout();
+        let html = env.run(&args).code_in(&[0, 1]).stderr_quiet().into_stdout();
         assert!(html.starts_with("<!DOCTYPE html>"), "{name}: {html}");
         // Every disk of this machine has its bar (the system summary also memory's).
         let bars = html.matches("data-bar=").count();
@@ -617,7 +617,7 @@ fn numbers_agree_inside_one_mail() {
     let html = env
         .run(&["preview", "--html", "one-check"])
         .code(1)
-        .stderr_empty()
+        .stderr_only_not_ok()
         .into_stdout();
     assert!(html.contains("<b>0 of 1 check ok</b>"), "{html}");
 }

@@ -44,7 +44,7 @@ fn list_shows_next_run_in_the_config_timezone_and_last_status() {
 
     env.run(&["run", "morning", "broken"])
         .code(1)
-        .stderr_empty();
+        .stderr_only_not_ok();
     let after = json(
         &env.run(&["list", "--json"])
             .code(0)

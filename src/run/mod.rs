@@ -29,7 +29,7 @@ use crate::mail::Composer;
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::{metrics, ping::Pinger};
 use crate::render::Templates;
-use crate::report::{Context, Facts, Scope};
+use crate::report::{Context, Facts, Scope, Status, TaskResult};
 use crate::run::finish::{RunMeta, finish_job};
 use crate::run::lookups::Lookups;
 use crate::run::outbox::Outbox;
@@ -141,12 +141,14 @@ pub async fn execute(
     };
     let mut tally = Tally::default();
     let mut pinged = Vec::new();
+    let mut failures = Failures::default();
     while let Some(done) = progress.next().await {
         let (index, job) = (done.index, &plan.jobs[done.index]);
         let facts = lookups.facts().await;
         let recent = lookups.recent(&job.name).await;
         let finished = finish_job(job, done, &facts, &recent, lookups.scope_of(index), &meta);
         tally.command_failed |= !finished.context.summary.all_ok;
+        failures.add(index, &job.name, &finished.context.results);
         if let Some(pinger) = pingers.get_mut(index).and_then(Option::take) {
             let report = text_report(templates, job, &finished.context);
             pinged.push(pinger.finish(finished.context.summary.all_ok, report));
@@ -165,6 +167,7 @@ pub async fn execute(
     if sending {
         metrics::update(config);
     }
+    failures.report();
     drop(plan);
     Ran {
         run_id,
@@ -203,6 +206,58 @@ fn text_report(templates: &Templates, job: &Job, context: &Context<'_>) -> Vec<u
         .or_else(|_| templates.render_text(DEFAULT_TEMPLATE, context))
         .unwrap_or_default()
         .into_bytes()
+}
+
+/// The results that were not ok, by job, for one line on stderr at the end of a run that
+/// exits 1: cron mails stderr, and the line says which jobs and commands to look at.
+#[derive(Default)]
+struct Failures {
+    /// Job index, then `JOB: NAME (STATUS), ...`.
+    jobs: Vec<(usize, String)>,
+}
+
+impl Failures {
+    /// The most results a job's entry names; the rest are counted.
+    const NAMED: usize = 3;
+
+    fn add(&mut self, index: usize, job: &str, results: &[TaskResult]) {
+        let failed: Vec<&TaskResult> = results
+            .iter()
+            .filter(|r| r.core.status != Status::Ok)
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let mut named: Vec<String> = failed
+            .iter()
+            .take(Self::NAMED)
+            .map(|r| {
+                let core = &r.core;
+                let place = match (&core.host, &core.target) {
+                    (Some(host), Some(target)) => format!(" on {host} for {target}"),
+                    (Some(host), None) => format!(" on {host}"),
+                    (None, Some(target)) => format!(" for {target}"),
+                    (None, None) => String::new(),
+                };
+                format!("{}{place} ({})", core.name, core.status.as_str())
+            })
+            .collect();
+        if failed.len() > Self::NAMED {
+            named.push(format!("{} more", failed.len() - Self::NAMED));
+        }
+        self.jobs
+            .push((index, format!("{job}: {}", named.join(", "))));
+    }
+
+    fn report(mut self) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        // In the order of the command line or the jobs folder, not of completion.
+        self.jobs.sort_by_key(|(index, _)| *index);
+        let jobs: Vec<String> = self.jobs.into_iter().map(|(_, text)| text).collect();
+        warn!("not ok: {}", jobs.join("; "));
+    }
 }
 
 /// A unique id for this run: time, pid and a few random bits.

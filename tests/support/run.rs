@@ -100,6 +100,29 @@ impl Run {
         self
     }
 
+    /// Stderr is the one line a run that exits 1 ends with, naming what was not ok
+    /// (`reporter: warning: not ok: JOB: COMMAND (STATUS), ...`), and nothing else.
+    #[track_caller]
+    pub fn stderr_only_not_ok(mut self) -> Run {
+        self.stderr_checked = true;
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        if lines.len() != 1 || !lines[0].starts_with("reporter: warning: not ok: ") {
+            self.fail("expected stderr to be one `reporter: warning: not ok: ...` line");
+        }
+        self
+    }
+
+    /// What a run says when all went as its exit code tells: nothing on stderr, except,
+    /// when it exits 1, the one line naming what was not ok.
+    #[track_caller]
+    pub fn stderr_quiet(self) -> Run {
+        if self.code == 1 {
+            self.stderr_only_not_ok()
+        } else {
+            self.stderr_empty()
+        }
+    }
+
     /// Stderr contains `expected`.
     #[track_caller]
     pub fn stderr_contains(mut self, expected: &str) -> Run {
