@@ -13,6 +13,7 @@ use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_n
 use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, SendRule};
 use crate::config::trust;
+use crate::config::units::HumanDuration;
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (SPEC §2).
@@ -72,6 +73,8 @@ pub struct Job {
     pub catch_up: bool,
     /// `false`: left out of `--all`, `--schedule` and the daemon; still runs by name.
     pub enabled: bool,
+    /// A local filesystem forecast to be full within this time marks the report failed.
+    pub disk_full_within: Option<HumanDuration>,
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -177,6 +180,7 @@ impl Job {
             send: raw.send.or(defaults.send).unwrap_or_default(),
             catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
             enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
+            disk_full_within: raw.disk_full_within.or(defaults.disk_full_within),
             max_output: raw
                 .max_output
                 .or(defaults.max_output)

@@ -44,6 +44,9 @@ pub struct TaskResult {
     pub stdout: String,
     pub stderr: String,
     pub changed: Option<bool>,
+    /// A unified diff of the previous run's stdout against this one, when both are known
+    /// and differ (SPEC §3).
+    pub diff: Option<String>,
     /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
     pub matches: Vec<String>,
     /// When stdout was too long for the body: the attachment holding all of it (`stdout`
@@ -130,6 +133,7 @@ impl TaskResult {
             stdout: outcome.stdout,
             stderr,
             changed: None,
+            diff: None,
             matches,
             stdout_attachment: None,
             stderr_attachment: None,
@@ -143,6 +147,7 @@ impl TaskResult {
             stdout,
             stderr,
             changed: self.changed,
+            diff: self.diff.clone(),
             matches: self.matches.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
             stderr_attachment: self.stderr_attachment.clone(),
@@ -168,6 +173,7 @@ impl TaskResult {
             stdout: stdout.into(),
             stderr: stderr.into(),
             changed: None,
+            diff: None,
             matches: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,
