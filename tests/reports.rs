@@ -999,3 +999,13 @@ fn a_filling_disk_gets_a_forecast_and_fails_the_report_within_disk_full_within()
         subjects[2]
     );
 }
+
+#[test]
+fn a_bad_disk_full_within_names_the_file_and_key() {
+    let env = Env::new("");
+    let path = env.job("disks", "disk_full_within: soon\ncommands: [df]\n");
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{}:1:19: disk_full_within: invalid duration \"soon\" (expected e.g. 30s, 5m, 1h30m)",
+        path.display()
+    ));
+}
