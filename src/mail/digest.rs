@@ -125,6 +125,9 @@ impl Section {
                 errors.push(e.into());
                 text
             });
+        // Sections are joined by the digest template: no trailing blank lines of their own.
+        self.text.truncate(self.text.trim_end().len());
+        self.text.push('\n');
         self.html = templates
             .render_html_in(&self.template, &prepared)
             .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
