@@ -110,13 +110,16 @@ def median_time(argv, repeat, **kwargs):
 
 def fill_history(database, jobs, runs_per_job):
     """Copies the one recorded run in `database` to `runs_per_job` hourly runs of each of
-    `jobs` jobs, with its results and disks, and checkpoints the WAL."""
+    `jobs` jobs, with its results and disks, and checkpoints the WAL. As reporter does, only
+    each job's last run keeps the outputs of its results."""
     db = sqlite3.connect(database)
     columns = [row[1] for row in db.execute("PRAGMA table_info(runs)") if row[1] != "id"]
     seed = dict(zip(columns, db.execute(f"SELECT {', '.join(columns)} FROM runs").fetchone()))
     seed_id = db.execute("SELECT id FROM runs").fetchone()[0]
     result_columns = [row[1] for row in db.execute("PRAGMA table_info(results)") if row[1] != "run"]
     results = db.execute(f"SELECT {', '.join(result_columns)} FROM results WHERE run = ?", (seed_id,)).fetchall()
+    outputs = [i for i, name in enumerate(result_columns) if name in ("stdout", "stderr")]
+    without_outputs = [tuple(None if i in outputs else v for i, v in enumerate(r)) for r in results]
     disks = db.execute("SELECT mount, percent FROM disks WHERE run = ?", (seed_id,)).fetchall()
     db.executescript("DELETE FROM results; DELETE FROM disks; DELETE FROM runs;")
     start = seed["started_at"] - runs_per_job * 3_600_000
@@ -127,7 +130,8 @@ def fill_history(database, jobs, runs_per_job):
             row = dict(seed, job=f"job{job:04}", run_id=f"{seed['run_id']}-{job}-{k}",
                        started_at=start + k * 3_600_000 + job, finished_at=start + k * 3_600_000 + job + 40)
             run_rows.append((next_id, *row.values()))
-            result_rows += [(next_id, *result) for result in results]
+            kept = results if k == runs_per_job - 1 else without_outputs
+            result_rows += [(next_id, *result) for result in kept]
             disk_rows += [(next_id, *disk) for disk in disks]
             next_id += 1
     db.executemany(f"INSERT INTO runs (id, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})", run_rows)

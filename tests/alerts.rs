@@ -131,7 +131,7 @@ fn templates_see_the_previous_run_and_what_changed() {
     env.template(
         "compare.txt.hbs",
         "{{#each results}}{{name}}: {{status}}, {{#if (eq changed null)}}no previous run{{else if changed}}changed{{else}}unchanged{{/if}}\n{{/each}}\
-         {{#each previous}}before: {{name}} {{status}} exit {{exit_code}} output {{#if (eq stdout null)}}not kept{{/if}}\n{{else}}first run\n{{/each}}",
+         {{#each previous}}before: {{name}} {{status}} exit {{exit_code}} output {{stdout}}{{else}}first run\n{{/each}}",
     );
     flagged_job(
         &env,
@@ -155,11 +155,11 @@ fn templates_see_the_previous_run_and_what_changed() {
     assert_eq!(bodies[0], "check: ok, no previous run\nfirst run");
     assert_eq!(
         bodies[1],
-        "check: ok, unchanged\nbefore: check ok exit 0 output not kept"
+        "check: ok, unchanged\nbefore: check ok exit 0 output ok"
     );
     assert_eq!(
         bodies[2],
-        "check: failed, changed\nbefore: check ok exit 0 output not kept"
+        "check: failed, changed\nbefore: check ok exit 0 output ok"
     );
     // A subject that handles run.recovered itself gets no [recovered] in front.
     assert_eq!(
@@ -191,10 +191,13 @@ fn a_digest_has_a_section_per_job_its_rule_lets_through() {
     assert_eq!(message.header("X-Reporter-Job").unwrap(), "digest");
     assert_eq!(message.header("X-Reporter-Status").unwrap(), "failed");
     let body = message.body();
-    assert!(body.contains("  OK      alpha\n  FAILED  beta\n"), "{body}");
+    assert!(
+        body.contains("  FAILED  beta (0 of 1 ok)\n  OK      alpha (1 of 1 ok)\n"),
+        "{body}"
+    );
     let alpha = body.find("======== alpha: ok").expect(&body);
     let beta = body.find("======== beta: failed").expect(&body);
-    assert!(alpha < beta, "in selection order: {body}");
+    assert!(beta < alpha, "failed first: {body}");
     assert!(body.contains("alpha-output"), "{body}");
     assert!(body.contains("beta-broken"), "{body}");
     assert!(
@@ -257,22 +260,23 @@ fn the_disk_report_shows_usage_over_earlier_runs() {
     let first = env
         .run(&["preview", "--html", "disk-usage"])
         .code_in(&[0, 1])
-        .stderr_empty()
+        .stderr_quiet()
         .into_stdout();
-    assert_eq!(first.matches("<tr data-history=").count(), 0, "{first}");
+    assert_eq!(first.matches("<tr data-trend=").count(), 0, "{first}");
     let mounts = first.matches("<tr data-mount=").count();
     for _ in 0..2 {
         env.run(&["run", "disk-usage"])
             .code_in(&[0, 1])
-            .stderr_empty();
+            .stderr_quiet();
     }
     let html = env
         .run(&["preview", "--html", "disk-usage"])
         .code_in(&[0, 1])
-        .stderr_empty()
+        .stderr_quiet()
         .into_stdout();
-    assert_eq!(html.matches("<tr data-history=").count(), mounts, "{html}");
-    assert_eq!(html.matches("data-sample=").count(), 2 * mounts, "{html}");
+    // Each disk's trend: the two earlier runs and now.
+    assert_eq!(html.matches("<tr data-trend=").count(), mounts, "{html}");
+    assert_eq!(html.matches("data-sample=").count(), 3 * mounts, "{html}");
 
     // The shipped digest has an HTML version too.
     let digest = env
@@ -284,7 +288,7 @@ fn the_disk_report_shows_usage_over_earlier_runs() {
             "system-summary",
         ])
         .code_in(&[0, 1])
-        .stderr_empty();
+        .stderr_quiet();
     assert!(
         digest.stdout.starts_with("<!DOCTYPE html>")
             && digest.stdout.contains("<tr data-job=\"disk-usage\">")

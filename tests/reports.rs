@@ -401,10 +401,13 @@ const LONG_MOUNT: &str =
 /// output line, earlier runs.
 fn hard_context() -> serde_json::Value {
     let disk = |mount: &str, percent: f64| {
+        // Fourteen runs climbing to `percent`, the most a trend holds.
+        let trend: Vec<f64> = (0..14).map(|i| percent * f64::from(i + 1) / 14.0).collect();
+        let days_to_full = (percent > 0.0 && percent < 100.0).then_some(0.4 + percent / 10.0);
         serde_json::json!({"mount": mount, "device": "/dev/mapper/volume-group-with-a-long-name-data",
             "fs": "ext4", "total": 1100u64 << 30, "used": ((percent as u64) * 11) << 30,
             "available": ((100 - percent as u64) * 11) << 30, "percent": percent,
-            "trend": [], "days_to_full": null})
+            "trend": trend, "days_to_full": days_to_full})
     };
     let long_line = format!("{LONG_MOUNT}{}", "x".repeat(300));
     let result = serde_json::json!({"name": "disk usage", "command": "df -h", "host": null,
@@ -434,16 +437,27 @@ fn hard_context() -> serde_json::Value {
             "finished_at": "2026-11-22T06:00:01Z", "trigger": "cron", "interrupted": false, "recovered": false},
         "previous": null,
         "disk_history": {"/": history, LONG_MOUNT: [], "/boot": [], "/full": []},
-        "node": null
+        "node": null,
+        "section": false
     })
 }
 
-/// The digest's context for the sections of `context`'s job, twice (one failing).
-fn hard_digest_context() -> serde_json::Value {
+/// The digest's context for the sections of `context`'s job, twice (one failing), each
+/// with the job's report rendered as a section (HTML for one, only text for the other).
+fn hard_digest_context(templates: &reporter::render::Templates) -> serde_json::Value {
     let job = hard_context();
-    let section = |name: &str| {
+    let mut as_section = job.clone();
+    as_section["section"] = true.into();
+    let text = templates.render_text("disk-usage", &as_section).unwrap();
+    let html = templates
+        .render_html("disk-usage", &as_section)
+        .unwrap()
+        .unwrap();
+    assert!(!html.contains("<html"), "a section is no page: {html}");
+    let section = |name: &str, html: Option<&str>| {
         let mut section = serde_json::json!({"job": job["job"].clone(), "summary": job["summary"].clone(),
-            "results": job["results"].clone(), "hosts": [], "run": job["run"].clone(), "previous": null});
+            "results": job["results"].clone(), "hosts": [], "run": job["run"].clone(), "previous": null,
+            "text": text, "html": html});
         section["job"]["name"] = name.into();
         section
     };
@@ -451,7 +465,8 @@ fn hard_digest_context() -> serde_json::Value {
         "host": job["host"].clone(), "run": job["run"].clone(),
         "summary": {"jobs": 2, "ok": 0, "failed": 2, "timeout": 0, "error": 0, "recovered": 0,
             "all_ok": false, "status": "failed"},
-        "jobs": [section("disk-usage"), section("a-job-with-a-rather-long-name-for-a-phone-screen")],
+        "jobs": [section("disk-usage", Some(&html)),
+            section("a-job-with-a-rather-long-name-for-a-phone-screen", None)],
     })
 }
 
@@ -462,7 +477,7 @@ fn shipped_html_fits_a_phone_and_a_desktop_with_hard_content() {
     assert!(names.len() >= 3, "{names:?}");
     for name in &names {
         let context = if name == "digest" {
-            hard_digest_context()
+            hard_digest_context(&templates)
         } else {
             hard_context()
         };
@@ -730,4 +745,267 @@ fn the_shipped_ping_sweep_is_disabled() {
         .filter(|j| j["enabled"] == true)
         .collect();
     assert_eq!(enabled.len(), 7, "{list}");
+}
+
+// ---- digests ----
+
+#[test]
+fn digest_sections_are_the_jobs_own_reports_failed_first() {
+    let env = shipped_with_tools(&[("df", DF_FULL)], &[]);
+    env.run(&["run", "--digest", "system-summary", "disk-usage"])
+        .code(1)
+        .stderr_only_not_ok();
+    let message = &env.smtp.wait_for(1)[0];
+    let text = message.body();
+    // The summary lists the failed job first, and a facts-only job without "0 of 0 ok".
+    let failed = text.find("  FAILED  disk-usage").expect(&text);
+    let ok = text.find("  OK      system-summary").expect(&text);
+    assert!(failed < ok, "{text}");
+    assert!(!text.contains("0 of 0 ok"), "{text}");
+    // Each section is what the job's own report shows: the facts of the system summary,
+    // the disk table and the findings of the disk report.
+    let summary = &text[text.find("======== system-summary").expect(&text)..];
+    for shown in [
+        "Uptime    ",
+        "Load      ",
+        "Memory    ",
+        "    Size     Used    Avail  Use%",
+    ] {
+        assert!(
+            summary.contains(shown),
+            "{shown:?} missing from the section:\n{text}"
+        );
+    }
+    let disks = &text[text.find("======== disk-usage").expect(&text)..];
+    let disks = &disks[..disks.find("======== system-summary").unwrap_or(disks.len())];
+    assert!(disks.contains("✘ disk usage: at 90% or more"), "{text}");
+    assert!(disks.contains("    Size     Used    Avail  Use%"), "{text}");
+    assert_eq!(
+        text.matches("\n-- \n").count(),
+        1,
+        "one signature line: {text}"
+    );
+
+    let html = message
+        .parsed()
+        .body_html(0)
+        .expect("an HTML part")
+        .into_owned();
+    assert_eq!(
+        html.matches("<!DOCTYPE html>").count(),
+        1,
+        "one page: {html}"
+    );
+    assert_eq!(html.matches("</html>").count(), 1, "{html}");
+    let section = &html[html.find("data-section=\"system-summary\"").expect(&html)..];
+    assert!(
+        section.contains(">Uptime</td>") && section.contains("data-bar="),
+        "{html}"
+    );
+    let section = &html[html.find("data-section=\"disk-usage\"").expect(&html)..];
+    assert!(
+        section.contains("data-mount=") && section.contains("data-bar="),
+        "{html}"
+    );
+    let row = |job: &str| html.find(&format!("<tr data-job=\"{job}\"")).expect(&html);
+    assert!(
+        row("disk-usage") < row("system-summary"),
+        "failed first: {html}"
+    );
+}
+
+// ---- what changed ----
+
+#[test]
+fn on_change_mails_show_the_diff_and_previous_has_the_outputs() {
+    let env = Env::new("");
+    let file = env.write("data/lines", "a\nb\nc\nd\ne\nf\ng\nh\n");
+    env.job(
+        "watch",
+        &format!(
+            "send: on-change\ncommands:\n  - name: lines\n    run: cat {}\n",
+            file.display()
+        ),
+    );
+    env.template(
+        "was.txt.hbs",
+        "{{#if previous}}{{#each previous}}was [{{stdout}}] err [{{stderr}}]{{/each}}{{/if}} diff [{{#each results}}{{diff}}{{/each}}]",
+    );
+    env.job(
+        "earlier",
+        &format!(
+            "mail: {{template: was}}\ncommands:\n  - name: lines\n    run: cat {}; echo oops >&2\n",
+            file.display()
+        ),
+    );
+    env.run(&["run", "watch", "earlier"]).code(0).stderr_empty();
+    let first = env.smtp.wait_for(2);
+    let earlier = first.iter().find(|m| m.text().contains("diff [")).unwrap();
+    assert_eq!(earlier.body().trim(), "diff []", "no previous run");
+    assert!(!first.iter().any(|m| m.body().contains("--- previous")));
+
+    env.run(&["run", "watch"]).code(0).stderr_empty();
+    assert_eq!(env.smtp.received().len(), 2, "nothing changed: not mailed");
+
+    std::fs::write(&file, "a\nb\nc\nd\nE\nf\ng\nh\n").unwrap();
+    env.run(&["run", "watch", "earlier"]).code(0).stderr_empty();
+    let all = env.smtp.wait_for(4);
+    let watch = all[2..]
+        .iter()
+        .find(|m| !m.text().contains("diff ["))
+        .unwrap();
+    let body = watch.body();
+    assert!(
+        body.contains(
+            "-- changed since the last run:\n--- previous\n+++ now\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n"
+        ),
+        "{body}"
+    );
+    let earlier = all[2..]
+        .iter()
+        .find(|m| m.text().contains("diff ["))
+        .unwrap();
+    assert_eq!(
+        earlier.body().trim_end(),
+        "was [a\nb\nc\nd\ne\nf\ng\nh\n] err [oops\n] diff [--- previous\n+++ now\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n]"
+    );
+}
+
+// ---- disk forecast ----
+
+/// A 64 MiB ext4 filesystem in a file, loop-mounted at `dir` until dropped.
+struct LoopMount {
+    dir: std::path::PathBuf,
+}
+
+impl LoopMount {
+    fn new(image: &Path, dir: &Path) -> LoopMount {
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            let output = Command::new(program).args(args).output().unwrap();
+            assert!(output.status.success(), "{program} {args:?}: {output:?}");
+        };
+        std::fs::File::create(image)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        run("mkfs.ext4", &["-q".as_ref(), image.as_os_str()]);
+        run(
+            "mount",
+            &[
+                "-o".as_ref(),
+                "loop".as_ref(),
+                image.as_os_str(),
+                dir.as_os_str(),
+            ],
+        );
+        LoopMount {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Makes `file` on the filesystem `mib` MiB long, on disk.
+    fn fill(&self, file: &str, mib: usize) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.dir.join(file)).unwrap();
+        f.write_all(&vec![7u8; mib << 20]).unwrap();
+        f.sync_all().unwrap();
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn a_filling_disk_gets_a_forecast_and_fails_the_report_within_disk_full_within() {
+    crate::support::require_root();
+    let host = hostname();
+    let env = Env::new("");
+    // The shipped disk report, made from the facts alone (no `df` commands, so that this
+    // machine's own disks cannot fail it).
+    let shipped = std::fs::read_to_string(repo().join("jobs/disk-usage.yaml")).unwrap();
+    let job = &shipped[..shipped.find("\ncommands:").unwrap()];
+    assert!(job.contains("disk_full_within: 14d"), "{job}");
+    env.job("disk-usage", job);
+    env.write_config(&format!(
+        "templates_dir: {}\n",
+        repo().join("templates").display()
+    ));
+    let disk = LoopMount::new(&env.path("disk.img"), &env.path("mnt"));
+    let mount = disk.dir.to_str().unwrap().to_owned();
+
+    let mut subjects = Vec::new();
+    for (run, mib) in [10, 22, 34].into_iter().enumerate() {
+        disk.fill("growing", mib);
+        let code = if run < 2 { 0 } else { 1 };
+        env.run(&["run", "disk-usage"]).code(code).stderr_quiet();
+        let message = env.smtp.wait_for(run + 1).pop().unwrap();
+        subjects.push(message.parsed().subject().unwrap().to_owned());
+        let text = message.body();
+        let html = message.parsed().body_html(0).unwrap().into_owned();
+        let row = text.lines().position(|l| l.ends_with(&mount)).expect(&text);
+        let next = text.lines().nth(row + 1).unwrap_or_default();
+        if run == 0 {
+            assert!(!next.contains("last "), "no trend on the first run: {text}");
+            continue;
+        }
+        // The trend: this disk's percent in the earlier runs and now, as a sparkline.
+        let trend = format!("  last {} runs", run + 1);
+        assert!(next.contains(&trend), "{next:?} in {text}");
+        assert_eq!(
+            next.trim_start()
+                .chars()
+                .take_while(|c| "▁▂▃▄▅▆▇█".contains(*c))
+                .count(),
+            run + 1,
+            "{next}"
+        );
+        let at = html.find(&format!("data-trend=\"{mount}\"")).expect(&html);
+        let samples = &html[at..];
+        let samples = &samples[..samples.find("data-mount=").unwrap_or(samples.len())];
+        assert_eq!(samples.matches("data-sample=").count(), run + 1, "{html}");
+        if run == 1 {
+            assert!(
+                !next.contains("full"),
+                "two points make no forecast: {next}"
+            );
+            continue;
+        }
+        assert!(next.contains("full within a day"), "{next}");
+        let days = &html[html.find("data-days-to-full=\"").expect(&html) + 19..];
+        let days: f64 = days[..days.find('"').unwrap()].parse().unwrap();
+        assert!((0.0..1.0).contains(&days), "{days}");
+        // The soonest full first (this machine's own disks may be growing too).
+        assert!(
+            text.contains(&format!("== disk forecast: failed\n{mount} ")),
+            "{text}"
+        );
+        assert_eq!(
+            message.header("X-Reporter-Status").as_deref(),
+            Some("failed")
+        );
+    }
+    assert_eq!(subjects[0], format!("[ok] {host}: disks below 90%"));
+    assert_eq!(subjects[1], subjects[0]);
+    let expected = format!("[FAILED] {host}: {mount} ");
+    assert!(
+        subjects[2].starts_with(&expected)
+            && subjects[2].ends_with("% used, full within a day (disk forecast)"),
+        "{:?}",
+        subjects[2]
+    );
+}
+
+#[test]
+fn a_bad_disk_full_within_names_the_file_and_key() {
+    let env = Env::new("");
+    let path = env.job("disks", "disk_full_within: soon\ncommands: [df]\n");
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{}:1:19: disk_full_within: invalid duration \"soon\" (expected e.g. 30s, 5m, 1h30m)",
+        path.display()
+    ));
 }

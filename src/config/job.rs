@@ -13,6 +13,7 @@ use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_n
 use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule};
 use crate::config::trust;
+use crate::config::units::HumanDuration;
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (SPEC §2).
@@ -107,6 +108,8 @@ pub struct Job {
     pub random_delay: Duration,
     /// `send: on-failure` mails from the Nth failing run in a row on (at least 1).
     pub failures_before_mail: u32,
+    /// A local filesystem forecast to be full within this time marks the report failed.
+    pub disk_full_within: Option<HumanDuration>,
     pub max_output: u64,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -262,6 +265,7 @@ impl Job {
                 .or(defaults.random_delay)
                 .map_or(Duration::ZERO, |d| d.0),
             failures_before_mail,
+            disk_full_within: raw.disk_full_within.or(defaults.disk_full_within),
             max_output: raw
                 .max_output
                 .or(defaults.max_output)

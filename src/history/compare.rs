@@ -8,8 +8,9 @@ use crate::history::record::{RecordedResult, RunRecord, RunStatus, Streak, finge
 use crate::report::{Status, Summary, TaskResult};
 
 /// Sets each result's `changed`: whether its status or output differs from the result of
-/// `previous` run with the same command, host and target (a new command has changed).
-/// Without a previous run it stays null.
+/// `previous` run with the same command, host and target (a new command has changed);
+/// and its `diff` when that result's recorded stdout differs. Without a previous run both
+/// stay null.
 pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
     let Some(previous) = previous else {
         return;
@@ -36,11 +37,45 @@ pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
             core.host.as_deref(),
             core.target.as_deref(),
         );
-        result.changed = Some(earlier.get(&key).is_none_or(|before| {
+        let before = earlier.get(&key);
+        result.changed = Some(before.is_none_or(|before| {
             before.core.status != core.status
                 || before.fingerprint != fingerprint(&result.stdout, &result.stderr)
         }));
+        result.diff = before
+            .and_then(|before| before.stdout.as_deref())
+            .and_then(|before| unified_diff(before, &result.stdout));
     }
+}
+
+/// The most a result's `diff` holds; a longer one is cut at a line, with a note, so that a
+/// rewritten output does not double the size of the report.
+pub const MAX_DIFF: usize = 32 * 1024;
+
+/// `before` against `now` as a unified diff (`--- previous`, `+++ now`, `@@` hunks with 3
+/// lines of context, as `diff -u` writes it); `None` when they are equal.
+pub fn unified_diff(before: &str, now: &str) -> Option<String> {
+    if before == now {
+        return None;
+    }
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(std::time::Duration::from_secs(1))
+        .diff_lines(before, now);
+    let mut text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("previous", "now")
+        .to_string();
+    if text.len() > MAX_DIFF {
+        let cut = text[..MAX_DIFF].rfind('\n').map_or(0, |at| at + 1);
+        let rest = text[cut..].lines().count();
+        text.truncate(cut);
+        text.push_str(&format!(
+            "[... {rest} more lines of the diff left out ...]\n"
+        ));
+    }
+    Some(text)
 }
 
 /// Whether anything differs from the previous run: a result changed, or one is gone.
@@ -283,6 +318,51 @@ mod tests {
             after(SendRule::OnChange, Some(&a), &reordered),
             Decision::Skip(_)
         ));
+    }
+
+    #[test]
+    fn diffs_are_unified_with_three_lines_of_context() {
+        let before = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let now = "a\nb\nc\nd\nE\nf\ng\nh\n";
+        assert_eq!(
+            unified_diff(before, now).unwrap(),
+            "--- previous\n+++ now\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n"
+        );
+        assert_eq!(unified_diff(before, before), None);
+        assert_eq!(
+            unified_diff("a", "b").unwrap(),
+            "--- previous\n+++ now\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n\\ No newline at end of file\n"
+        );
+        let long: String = (0..20_000).map(|i| format!("{i}\n")).collect();
+        let cut = unified_diff("", &long).unwrap();
+        assert!(cut.len() <= MAX_DIFF + 100, "{}", cut.len());
+        assert!(
+            cut.ends_with("more lines of the diff left out ...]\n"),
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn diff_needs_the_previous_output() {
+        let before = record(&[result("df", Status::Ok, "a\n")]);
+        let mut now = vec![
+            result("df", Status::Ok, "b\n"),
+            result("new", Status::Ok, "x"),
+        ];
+        mark_changes(&mut now, Some(&before));
+        assert_eq!(
+            now[0].diff.as_deref(),
+            Some("--- previous\n+++ now\n@@ -1 +1 @@\n-a\n+b\n")
+        );
+        assert_eq!(now[1].diff, None, "a new command has no previous output");
+        let mut unchanged = vec![result("df", Status::Ok, "a\n")];
+        mark_changes(&mut unchanged, Some(&before));
+        assert_eq!(unchanged[0].diff, None);
+        let mut old = before.clone();
+        old.results[0].stdout = None;
+        mark_changes(&mut now, Some(&old));
+        assert_eq!(now[0].diff, None, "not recorded");
+        assert_eq!(now[0].changed, Some(true));
     }
 
     #[test]

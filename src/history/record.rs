@@ -1,5 +1,6 @@
-//! What the history keeps of a run: the run with its summary, each result without its
-//! output (a fingerprint instead), and the disks' usage, as written and as read back.
+//! What the history keeps of a run: the run with its summary, each result with a
+//! fingerprint of its output (and the output itself for the job's last run), and the
+//! disks' usage, as written and as read back.
 
 use std::time::SystemTime;
 
@@ -31,13 +32,16 @@ impl RunStatus {
     }
 }
 
-/// One result of a recorded run: what `results` held, with the output reduced to a
-/// fingerprint.
+/// One result of a recorded run: what `results` held, with a fingerprint of the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedResult {
     pub core: ResultCore,
     /// [`fingerprint`] of stdout and stderr: equal fingerprints mean equal output.
     pub fingerprint: String,
+    /// The output (within `max_output`). The history keeps it for each job's last run
+    /// only, so older runs (and runs recorded before reporter kept outputs) read `None`.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 impl RecordedResult {
@@ -45,8 +49,20 @@ impl RecordedResult {
         RecordedResult {
             core: result.core.clone(),
             fingerprint: fingerprint(&result.stdout, &result.stderr),
+            stdout: Some(result.stdout.clone()),
+            stderr: Some(result.stderr.clone()),
         }
     }
+}
+
+/// One disk's usage in a recorded run. Runs recorded before reporter kept bytes have
+/// only the percentage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskUsage {
+    pub mount: String,
+    pub percent: f64,
+    pub used: Option<u64>,
+    pub total: Option<u64>,
 }
 
 /// One run of one job.
@@ -69,15 +85,15 @@ pub struct RunRecord {
     pub reason: Option<String>,
     /// Empty for skipped runs, and in listings (`History::runs`).
     pub results: Vec<RecordedResult>,
-    /// Each disk's used percentage when the run's report read the facts (mount order).
-    pub disks: Vec<(String, f64)>,
+    /// Each disk's usage when the run's report read the facts (mount order).
+    pub disks: Vec<DiskUsage>,
 }
 
 /// One earlier run's disk usage, for the usage history of a report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiskRun {
     pub started_at: DateTime<Utc>,
-    pub disks: Vec<(String, f64)>,
+    pub disks: Vec<DiskUsage>,
 }
 
 /// What a new run of a job is compared with: its last finished run, and the disk usage of

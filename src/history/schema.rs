@@ -54,6 +54,12 @@ pub const MIGRATIONS: &[&str] = &[
         percent REAL NOT NULL,
         PRIMARY KEY (run, mount)
     );",
+    // 3: the outputs of each job's last run, for `previous` and `diff` (older runs' are
+    // set to NULL as a new run is recorded), and the disks' bytes, for `days_to_full`.
+    "ALTER TABLE results ADD COLUMN stdout TEXT;
+    ALTER TABLE results ADD COLUMN stderr TEXT;
+    ALTER TABLE disks ADD COLUMN used INTEGER;
+    ALTER TABLE disks ADD COLUMN total INTEGER;",
 ];
 
 /// Why a database could not be brought up to the schema.

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
-use crate::history::record::{DiskRun, Recent, RecordedResult, RunRecord, RunStatus, Streak};
+use crate::history::record::{
+    DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
+};
 use crate::history::schema::{self, SchemaError};
 use crate::report::{ResultCore, Status, Summary, Trigger};
 use crate::state::private::{self, Access};
@@ -136,7 +138,8 @@ impl History {
         self.read(|conn| {
             let mut recent = HashMap::new();
             let mut statement = conn.prepare_cached(
-                "SELECT runs.id, runs.started_at, disks.mount, disks.percent
+                "SELECT runs.id, runs.started_at, disks.mount, disks.percent, disks.used,
+                        disks.total
                  FROM (SELECT id, started_at FROM runs
                        WHERE job = ?1 AND EXISTS (SELECT 1 FROM disks WHERE run = runs.id)
                        ORDER BY started_at DESC, id DESC LIMIT ?2) AS runs
@@ -161,7 +164,12 @@ impl History {
                         ));
                     }
                     if let Some((_, run)) = disks.last_mut() {
-                        run.disks.push((row.get(2)?, row.get(3)?));
+                        run.disks.push(DiskUsage {
+                            mount: row.get(2)?,
+                            percent: row.get(3)?,
+                            used: optional_unsigned(row, 4)?,
+                            total: optional_unsigned(row, 5)?,
+                        });
                     }
                 }
                 let entry = Recent {
@@ -464,7 +472,7 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
     };
     let mut statement = conn.prepare_cached(
         "SELECT name, command, host, target, status, exit_code, signal, duration_ms,
-                truncated, started_at, digest
+                truncated, started_at, digest, stdout, stderr
          FROM results WHERE run = ?1 ORDER BY position",
     )?;
     run.results = statement
@@ -483,6 +491,8 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
                     started_at: row.get(9)?,
                 },
                 fingerprint: row.get(10)?,
+                stdout: row.get(11)?,
+                stderr: row.get(12)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -540,6 +550,12 @@ fn unsigned<T: TryFrom<i64> + Default>(row: &rusqlite::Row, index: usize) -> rus
     Ok(T::try_from(row.get::<_, i64>(index)?).unwrap_or_default())
 }
 
+fn optional_unsigned(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Option<u64>> {
+    Ok(row
+        .get::<_, Option<i64>>(index)?
+        .map(|n| u64::try_from(n).unwrap_or_default()))
+}
+
 fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
     let trigger = run.trigger.as_str();
     let s = &run.summary;
@@ -567,10 +583,20 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
         ],
     )?;
     let id = tx.last_insert_rowid();
+    if !run.results.is_empty() {
+        // Only the job's last run keeps its outputs: what `previous` and `diff` need, at
+        // the cost of one run's output per job rather than one per run.
+        tx.prepare_cached(
+            "UPDATE results SET stdout = NULL, stderr = NULL
+             WHERE run IN (SELECT id FROM runs WHERE job = ?1 AND id != ?2)
+               AND (stdout IS NOT NULL OR stderr IS NOT NULL)",
+        )?
+        .execute(rusqlite::params![run.job, id])?;
+    }
     let mut statement = tx.prepare_cached(
         "INSERT INTO results (run, position, name, command, host, target, status, exit_code,
-                              signal, duration_ms, truncated, started_at, digest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                              signal, duration_ms, truncated, started_at, digest, stdout, stderr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     for (position, result) in run.results.iter().enumerate() {
         let r = &result.core;
@@ -588,12 +614,22 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
             r.truncated,
             r.started_at,
             result.fingerprint,
+            result.stdout,
+            result.stderr,
         ])?;
     }
-    let mut statement =
-        tx.prepare_cached("INSERT OR IGNORE INTO disks (run, mount, percent) VALUES (?1, ?2, ?3)")?;
-    for (mount, percent) in &run.disks {
-        statement.execute(rusqlite::params![id, mount, percent])?;
+    let mut statement = tx.prepare_cached(
+        "INSERT OR IGNORE INTO disks (run, mount, percent, used, total)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for disk in &run.disks {
+        statement.execute(rusqlite::params![
+            id,
+            disk.mount,
+            disk.percent,
+            disk.used.map(signed),
+            disk.total.map(signed),
+        ])?;
     }
     Ok(())
 }
@@ -609,6 +645,15 @@ mod tests {
 
     fn result(name: &str, status: Status, stdout: &str) -> TaskResult {
         TaskResult::fixture(name, status, stdout, "")
+    }
+
+    fn usage(mount: &str, percent: f64) -> DiskUsage {
+        DiskUsage {
+            mount: mount.into(),
+            percent,
+            used: Some(percent as u64 * 10),
+            total: Some(1000),
+        }
     }
 
     fn run(job: &str, results: &[TaskResult]) -> RunRecord {
@@ -661,6 +706,45 @@ mod tests {
     }
 
     #[test]
+    fn only_the_last_run_of_a_job_keeps_its_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let with_err = TaskResult::fixture("df", Status::Ok, "one\n", "warn\n");
+        history.record(&[run("disk", &[with_err])]).unwrap();
+        history
+            .record(&[run("other", &[result("x", Status::Ok, "x")])])
+            .unwrap();
+        let last = history.last_run("disk").unwrap().unwrap();
+        assert_eq!(last.results[0].stdout.as_deref(), Some("one\n"));
+        assert_eq!(last.results[0].stderr.as_deref(), Some("warn\n"));
+        history
+            .record(&[run("disk", &[result("df", Status::Ok, "two\n")])])
+            .unwrap();
+        let last = history.last_run("disk").unwrap().unwrap();
+        assert_eq!(last.results[0].stdout.as_deref(), Some("two\n"));
+        let conn = Connection::open(history.path()).unwrap();
+        let kept: Vec<(String, Option<String>)> = conn
+            .prepare(
+                "SELECT runs.job, results.stdout FROM results JOIN runs ON runs.id = results.run
+                 ORDER BY runs.id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                ("disk".to_owned(), None),
+                ("other".to_owned(), Some("x".to_owned())),
+                ("disk".to_owned(), Some("two\n".to_owned())),
+            ],
+            "the older run's outputs are gone, other jobs' stay"
+        );
+    }
+
+    #[test]
     fn old_runs_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path(), 30);
@@ -696,7 +780,7 @@ mod tests {
         drop(conn);
         let err = history.record(&[run("disk", &[])]).unwrap_err().to_string();
         assert!(
-            err.contains("written by a newer reporter (schema 99, this one knows 2)"),
+            err.contains("written by a newer reporter (schema 99, this one knows 3)"),
             "{err}"
         );
     }
@@ -757,7 +841,7 @@ mod tests {
         for (i, percent) in [10.0, 20.0, 30.0].into_iter().enumerate() {
             let mut record = run("disk", &[result("df", Status::Ok, "a")]);
             record.started_at = Utc::now() - chrono::Duration::minutes(10 - i as i64);
-            record.disks = vec![("/".into(), percent), ("/var".into(), 1.0)];
+            record.disks = vec![usage("/", percent), usage("/var", 1.0)];
             history.record(&[record]).unwrap();
         }
         let mut unmailed = run("disk", &[result("df", Status::Failed, "b")]);
@@ -768,9 +852,9 @@ mod tests {
         let last = disk.last.as_ref().unwrap();
         assert_eq!(last.reason.as_deref(), Some("send: never"));
         assert_eq!(last.results[0].core.status, Status::Failed);
-        let percents: Vec<f64> = disk.disks.iter().map(|r| r.disks[0].1).collect();
+        let percents: Vec<f64> = disk.disks.iter().map(|r| r.disks[0].percent).collect();
         assert_eq!(percents, [20.0, 30.0], "the newest two, oldest first");
-        assert_eq!(disk.disks[1].disks[1], ("/var".to_owned(), 1.0));
+        assert_eq!(disk.disks[1].disks[1], usage("/var", 1.0));
         assert!(recent["other"].last.is_none());
     }
 

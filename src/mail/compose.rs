@@ -343,7 +343,7 @@ fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
             };
             Context {
                 job: context.job.clone(),
-                host: context.host,
+                host: context.host.clone(),
                 results: host.results.clone(),
                 hosts: vec![host.clone()],
                 summary: host.summary.clone(),
@@ -351,6 +351,7 @@ fn per_host<'a>(context: &Context<'a>) -> Vec<Context<'a>> {
                 previous: context.previous.as_deref().map(on_host),
                 disk_history: context.disk_history.clone(),
                 node: Some(host.name.clone()),
+                section: context.section,
             }
         })
         .collect()

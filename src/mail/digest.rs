@@ -4,11 +4,15 @@
 //! Each job's section is cut down when the job finishes (its outputs fitted into its share
 //! of the message budget), so a run holds no more output than one message can carry.
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::cmp::Reverse;
+
+use serde::{Serialize, Serializer};
 use tracing::error;
 
 use crate::config::Job;
 use crate::config::address::AddressSpec;
+use crate::config::job::DEFAULT_TEMPLATE;
 use crate::mail::compose::{ComposeError, Composed, Composer, Composition};
 use crate::mail::fit::{self, MESSAGE_LIMIT};
 use crate::mail::message::{Attachment, Built, Draft, Stamp};
@@ -17,19 +21,51 @@ use crate::report::{
     Context, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Status, Summary, TaskResult,
 };
 
-/// One job's section: what its own message would have shown, outputs fitted.
-#[derive(Debug, Serialize)]
+/// One job's section: its own report (its text and HTML templates, rendered with
+/// `section: true`), outputs fitted.
+#[derive(Debug)]
 pub struct Section {
     pub job: JobInfo,
-    pub summary: Summary,
-    pub results: Vec<TaskResult>,
-    pub hosts: Vec<HostReport>,
-    pub run: RunInfo,
-    pub previous: Option<Vec<PreviousResult>>,
-    #[serde(skip)]
+    /// The job's context with the fitted outputs, `section` set.
+    context: Context<'static>,
+    template: String,
+    /// The job's report rendered, once the digest is composed.
+    text: String,
+    html: Option<String>,
     attachments: Vec<Attachment>,
-    #[serde(skip)]
     cuts: Vec<String>,
+}
+
+/// What the digest template sees of a section: `job`, `summary`, `results`, `hosts`, `run`,
+/// `previous` as in the job's own context, and its report as `text` and `html` (null when
+/// the job has no HTML template).
+#[derive(Serialize)]
+struct SectionView<'s> {
+    job: &'s JobInfo,
+    summary: &'s Summary,
+    results: &'s [TaskResult],
+    hosts: &'s [HostReport],
+    run: &'s RunInfo,
+    previous: &'s Option<Vec<PreviousResult>>,
+    text: &'s str,
+    html: Option<&'s str>,
+}
+
+impl Serialize for Section {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = &self.context;
+        SectionView {
+            job: &c.job,
+            summary: &c.summary,
+            results: &c.results,
+            hosts: &c.hosts,
+            run: &c.run,
+            previous: &c.previous,
+            text: &self.text,
+            html: self.html.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Section {
@@ -43,21 +79,58 @@ impl Section {
             job.mail.attach_output_over,
             budget,
         );
-        let hosts = if context.hosts.is_empty() {
-            Vec::new()
-        } else {
-            HostReport::group(&fitted.results, context.summary.duration_ms)
-        };
+        let view = context.with_results(fitted.results);
         Section {
-            job: context.job.clone(),
-            summary: context.summary.clone(),
-            results: fitted.results,
-            hosts,
-            run: context.run.clone(),
-            previous: context.previous.clone(),
+            job: view.job.clone(),
+            context: Context {
+                job: view.job,
+                host: Cow::Owned(view.host.into_owned()),
+                results: view.results,
+                hosts: view.hosts,
+                summary: view.summary,
+                run: view.run,
+                previous: view.previous,
+                disk_history: view.disk_history,
+                node: None,
+                section: true,
+            },
+            template: job.mail.template.clone(),
+            text: String::new(),
+            html: None,
             attachments: fitted.attachments,
             cuts: fitted.cuts,
         }
+    }
+
+    /// Renders the job's templates into `text` and `html`; a text template that fails
+    /// gives the built-in one's text, with the error on top.
+    fn render(&mut self, templates: &Templates, errors: &mut Vec<ComposeError>) {
+        let prepared = match Templates::prepare(&self.context) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.text = format!("This report could not be rendered: {e}\n");
+                errors.push(e.into());
+                return;
+            }
+        };
+        self.text = templates
+            .render_text_in(&self.template, &prepared)
+            .unwrap_or_else(|e| {
+                let fallback = templates
+                    .render_text_in(DEFAULT_TEMPLATE, &prepared)
+                    .unwrap_or_default();
+                let text = format!(
+                    "The template of this job failed, so the built-in one was used:\n{e}\n\n{fallback}"
+                );
+                errors.push(e.into());
+                text
+            });
+        // Sections are joined by the digest template: no trailing blank lines of their own.
+        self.text.truncate(self.text.trim_end().len());
+        self.text.push('\n');
+        self.html = templates
+            .render_html_in(&self.template, &prepared)
+            .and_then(|html| html.map_err(|e| errors.push(e.into())).ok());
     }
 }
 
@@ -76,18 +149,23 @@ struct DigestSummary {
 
 impl DigestSummary {
     fn of(sections: &[Section]) -> DigestSummary {
-        let count = |s| sections.iter().filter(|x| x.summary.status == s).count();
+        let count = |s| {
+            sections
+                .iter()
+                .filter(|x| x.context.summary.status == s)
+                .count()
+        };
         DigestSummary {
             jobs: sections.len(),
             ok: count(Status::Ok),
             failed: count(Status::Failed),
             timeout: count(Status::Timeout),
             error: count(Status::Error),
-            recovered: sections.iter().filter(|x| x.run.recovered).count(),
-            all_ok: sections.iter().all(|x| x.summary.all_ok),
+            recovered: sections.iter().filter(|x| x.context.run.recovered).count(),
+            all_ok: sections.iter().all(|x| x.context.summary.all_ok),
             status: sections
                 .iter()
-                .map(|x| x.summary.status)
+                .map(|x| x.context.summary.status)
                 .max()
                 .unwrap_or_default(),
         }
@@ -143,12 +221,13 @@ impl Composer<'_> {
                 let mut text =
                     format!("The digest template failed, so this is a plain list:\n{e}\n\n");
                 for section in sections {
+                    let summary = &section.context.summary;
                     text.push_str(&format!(
                         "{}: {} ({} of {} ok)\n",
-                        section.job.name,
-                        section.summary.status.as_str(),
-                        section.summary.ok,
-                        section.summary.total
+                        section.context.job.name,
+                        summary.status.as_str(),
+                        summary.ok,
+                        summary.total
                     ));
                 }
                 errors.push(e.into());
@@ -160,14 +239,19 @@ impl Composer<'_> {
         (text, html)
     }
 
-    /// The digest of `sections` (in selection order), from and to the config's addresses
-    /// (or `--to`).
+    /// The digest of `sections` (given in selection order; the worst status first, then
+    /// in that order), from and to the config's addresses (or `--to`).
     pub fn digest(
         &self,
-        sections: Vec<Section>,
+        mut sections: Vec<Section>,
         facts: &Facts,
         run: &RunInfo,
     ) -> Composition<Option<Composed>> {
+        let mut errors: Vec<ComposeError> = Vec::new();
+        sections.sort_by_key(|s| Reverse(s.context.summary.status));
+        for section in &mut sections {
+            section.render(self.templates, &mut errors);
+        }
         let context = DigestContext {
             host: facts,
             run,
@@ -175,7 +259,6 @@ impl Composer<'_> {
             jobs: &sections,
         };
         let templates = self.templates;
-        let mut errors: Vec<ComposeError> = Vec::new();
         // Converted for Handlebars once, for the body and every address.
         let prepared = Templates::prepare(&context).unwrap_or_else(|e| {
             errors.push(e.into());

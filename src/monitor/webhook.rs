@@ -34,7 +34,7 @@ impl HookComposer<'_> {
         let at = |key: &str, e: String| format!("{}: webhooks[{index}].{key}: {e}", path.display());
         let url_context = UrlContext {
             job: context.job.clone(),
-            host: context.host,
+            host: &context.host,
         };
         let url = render_url(self.templates, &hook.url, &url_context).map_err(|e| at("url", e))?;
         let body = match &hook.template {

@@ -122,6 +122,7 @@ const HELPERS: &[(&str, Apply)] = &[
     ("lines", lines),
     ("line", line),
     ("field", field),
+    ("sparkline", sparkline),
 ];
 
 /// The names of the helpers registered here (beside Handlebars' own), for `check`.
@@ -383,6 +384,25 @@ fn bar(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
         "-".repeat(width - filled),
         format_percent(percent)
     )))
+}
+
+/// `{{sparkline trend}}` → `▁▃▅█`: each number of the list (a percentage, clamped at 0
+/// and 100) as one of eight bars; `null` items as a space.
+fn sparkline(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    no_hash(hash)?;
+    let [value] = arity(params)?;
+    let mut line = String::new();
+    for item in list(value)? {
+        line.push(match number(item)? {
+            Some(percent) => {
+                let step = (percent.clamp(0.0, 100.0) / 100.0 * 7.0).round() as usize;
+                BARS[step.min(7)]
+            }
+            None => ' ',
+        });
+    }
+    Ok(Value::String(line))
 }
 
 /// `{{upper status}}` → `OK`
@@ -892,6 +912,27 @@ mod tests {
         assert_eq!(render("{{bar -3}}", json!({})), "[----------] -3%");
         assert_eq!(render("{{bar 50 width=4}}", json!({})), "[##--] 50%");
         assert_eq!(render("{{bar v}}", json!({"v": null})), "-");
+    }
+
+    #[test]
+    fn sparklines() {
+        assert_eq!(
+            render(
+                "{{sparkline t}}",
+                json!({"t": [0, 14.3, 50, 71.4, 100, 120, -5]})
+            ),
+            "▁▂▅▆██▁"
+        );
+        assert_eq!(
+            render("{{sparkline t}}", json!({"t": [10, null, "90"]})),
+            "▂ ▇"
+        );
+        assert_eq!(render("{{sparkline t}}", json!({"t": []})), "");
+        assert!(
+            error("{{sparkline 5}}", json!({})).contains("`sparkline`: expected a list, got 5"),
+            "{}",
+            error("{{sparkline 5}}", json!({}))
+        );
     }
 
     #[test]

@@ -181,6 +181,7 @@ pub fn job_context() -> Rc<Shape> {
         ("previous", list(result())),
         ("disk_history", Rc::new(Shape::Map(list(sample)))),
         ("node", Rc::new(Shape::Scalar)),
+        ("section", Rc::new(Shape::Scalar)),
     ])
 }
 
@@ -193,6 +194,8 @@ pub fn digest_context() -> Rc<Shape> {
         ("hosts", hosts()),
         ("run", run()),
         ("previous", list(result())),
+        ("text", Rc::new(Shape::Scalar)),
+        ("html", Rc::new(Shape::Scalar)),
     ]);
     let summary = object(&scalars(&[
         "jobs",
@@ -234,7 +237,7 @@ pub fn helper_result(name: &str, params: &[Rc<Shape>]) -> Rc<Shape> {
         (
             "bytes" | "percent" | "duration" | "pad" | "rpad" | "indent" | "truncate" | "bar"
             | "upper" | "lower" | "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "and" | "or" | "not"
-            | "len" | "status_symbol" | "plural" | "fixed" | "line" | "field",
+            | "len" | "status_symbol" | "plural" | "fixed" | "line" | "field" | "sparkline",
             _,
         ) => Rc::new(Shape::Scalar),
         _ => Rc::new(Shape::Any),
@@ -286,7 +289,7 @@ mod tests {
                 description: Some("d".into()),
                 schedule: Some("daily".into()),
             },
-            host: &facts,
+            host: std::borrow::Cow::Borrowed(&facts),
             hosts: HostReport::group(&results, 1),
             summary: Summary::of(&results, 1),
             run: RunInfo {
@@ -297,7 +300,11 @@ mod tests {
                 interrupted: false,
                 recovered: false,
             },
-            previous: Some(vec![PreviousResult::of(&result.core)]),
+            previous: Some(vec![PreviousResult::of(
+                &result.core,
+                Some("out".into()),
+                None,
+            )]),
             disk_history: mounts
                 .into_iter()
                 .chain(["/".to_owned()])
@@ -310,6 +317,7 @@ mod tests {
                 })
                 .collect(),
             node: Some("web1".into()),
+            section: false,
             results,
         };
         let value = serde_json::to_value(&context).unwrap();

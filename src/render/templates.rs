@@ -692,7 +692,9 @@ mod tests {
             .map(|(mount, percent)| {
                 serde_json::json!({"mount": mount, "device": "/dev/sda1", "fs": "ext4",
                     "total": 100u64 << 30, "used": (*percent as u64) << 30,
-                    "available": (100 - *percent as u64) << 30, "percent": percent})
+                    "available": (100 - *percent as u64) << 30, "percent": percent,
+                    "trend": if *mount == "/" { vec![40.0, 45.0, *percent] } else { vec![*percent] },
+                    "days_to_full": if *mount == "/" { Some(12.4) } else { None }})
             })
             .collect();
         serde_json::json!({
@@ -706,7 +708,7 @@ mod tests {
                 "status": "failed", "exit_code": 0, "signal": null,
                 "stdout": "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 100G 95G 5G 95% /var <&>\n",
                 "stderr": "", "duration_ms": 12, "truncated": false, "started_at": "2026-11-22T06:00:00Z",
-                "changed": null, "matches": ["/dev/sdb1 100G 95G 5G 95% /var <&>"],
+                "changed": null, "diff": null, "matches": ["/dev/sdb1 100G 95G 5G 95% /var <&>"],
                 "stdout_attachment": null, "stderr_attachment": null}],
             "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
                 "all_ok": false, "status": "failed"},
@@ -715,7 +717,8 @@ mod tests {
             "previous": null,
             "disk_history": {"/": [{"percent": 40.0, "at": "2026-11-20T06:00:00Z"},
                 {"percent": 45.0, "at": "2026-11-21T06:00:00Z"}], "/var": [], "/srv": [], "/empty": []},
-            "node": null
+            "node": null,
+            "section": false
         })
     }
 
@@ -752,12 +755,16 @@ mod tests {
             "escaped output: {html}"
         );
         assert!(!html.contains("<script"), "{html}");
-        // The usage of earlier runs, under the mounts that have some.
-        assert_eq!(html.matches("<tr data-history=").count(), 1, "{html}");
-        let history = &html[html.find("<tr data-history=\"/\"").expect("a row for /")..];
+        // The trend of the mounts that have earlier runs, and when they are full.
+        assert_eq!(html.matches("<tr data-trend=").count(), 1, "{html}");
+        let history = &html[html.find("<tr data-trend=\"/\"").expect("a row for /")..];
         let history = &history[..history.find("</tr>\n  </table>").unwrap_or(history.len())];
-        assert_eq!(history.matches("data-sample=").count(), 2, "{history}");
-        assert!(history.contains("40% &rarr; 50% now"), "{history}");
+        assert_eq!(history.matches("data-sample=").count(), 3, "{history}");
+        assert!(
+            history.contains("last 3 runs: 40% &rarr; 50% now, <b data-days-to-full=\"12.4\""),
+            "{history}"
+        );
+        assert!(history.contains(">full in ~12 days</b>"), "{history}");
         let text = templates.render_text("disk-usage", &context).unwrap();
         assert!(text.contains("95% /var <&>"), "{text}");
         assert!(
@@ -765,5 +772,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("[#####-----] 50%   /\n"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\n{}▄▄▅  last 3 runs, full in ~12 days\n",
+                " ".repeat(29)
+            )),
+            "{text}"
+        );
     }
 }

@@ -445,7 +445,7 @@ mod tests {
                 "t:3:29: unknown variable @root.summary.al_ok (`summary` has all_ok, duration_ms, error, failed, ok, status, timeout, total)",
                 "rows:2:1: unknown variable mout (here: available, days_to_full, device, fs, mount, percent, total, trend, used)",
                 "t:4:11: unknown variable host.memory.totl (`host.memory` has available, percent, total, used)",
-                "t:4:37: unknown variable x (here: disk_history, host, hosts, job, node, previous, results, run, summary)",
+                "t:4:37: unknown variable x (here: disk_history, host, hosts, job, node, previous, results, run, section, summary)",
                 "t:4:60: unknown helper `frobnicate`",
                 "t:4:76: unknown partial `nowhere`",
             ]
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(
             problems(&[], "{{#each results}}{{else}}{{name}}{{/each}}"),
             [
-                "t:1:26: unknown variable name (here: disk_history, host, hosts, job, node, previous, results, run, summary)"
+                "t:1:26: unknown variable name (here: disk_history, host, hosts, job, node, previous, results, run, section, summary)"
             ]
         );
     }

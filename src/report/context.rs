@@ -1,5 +1,6 @@
 //! The template context of SPEC §3: everything a report's templates can read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -70,7 +71,9 @@ impl JobInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Context<'a> {
     pub job: JobInfo,
-    pub host: &'a Facts,
+    /// The run's facts, or this job's copy of them when its disks have a history (their
+    /// `trend` and `days_to_full` are the job's own).
+    pub host: Cow<'a, Facts>,
     pub results: Vec<TaskResult>,
     /// `results` grouped by host (empty for a job that runs only here).
     pub hosts: Vec<HostReport>,
@@ -81,6 +84,10 @@ pub struct Context<'a> {
     /// mount of `host.disks` is a key (with no runs yet, an empty list).
     pub disk_history: BTreeMap<String, Vec<DiskSample>>,
     pub node: Option<String>,
+    /// True when the report is rendered as a section of a digest: the shipped
+    /// `html-head`/`html-foot` partials then leave out the page around it, and the text
+    /// templates their signature line.
+    pub section: bool,
 }
 
 impl<'a> Context<'a> {
@@ -89,7 +96,7 @@ impl<'a> Context<'a> {
     pub fn with_results(&self, results: Vec<TaskResult>) -> Context<'a> {
         Context {
             job: self.job.clone(),
-            host: self.host,
+            host: self.host.clone(),
             hosts: if self.hosts.is_empty() {
                 Vec::new()
             } else {
@@ -101,13 +108,14 @@ impl<'a> Context<'a> {
             previous: self.previous.clone(),
             disk_history: self.disk_history.clone(),
             node: self.node.clone(),
+            section: self.section,
         }
     }
 }
 
-/// One entry of `previous`: a result of the last recorded run, in the shape of `results`.
-/// The history keeps a digest of the output, not the output: `stdout` and `stderr` are null;
-/// nor does it keep how many attempts a result took: `attempts` is null.
+/// One entry of `previous`: a result of the last recorded run, in the shape of `results`,
+/// with the outputs the history kept (null for a run recorded before it kept them);
+/// the history does not keep how many attempts a result took: `attempts` is null.
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviousResult {
     #[serde(flatten)]
@@ -116,19 +124,21 @@ pub struct PreviousResult {
     pub stderr: Option<String>,
     pub attempts: Option<u32>,
     pub changed: Option<bool>,
+    pub diff: Option<String>,
     pub matches: Vec<String>,
     pub stdout_attachment: Option<String>,
     pub stderr_attachment: Option<String>,
 }
 
 impl PreviousResult {
-    pub fn of(core: &ResultCore) -> PreviousResult {
+    pub fn of(core: &ResultCore, stdout: Option<String>, stderr: Option<String>) -> PreviousResult {
         PreviousResult {
             core: core.clone(),
-            stdout: None,
-            stderr: None,
+            stdout,
+            stderr,
             attempts: None,
             changed: None,
+            diff: None,
             matches: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,

@@ -83,6 +83,12 @@ pub struct Disk {
     /// used / (used + available), rounded up, as `df` computes `Use%`: the space reserved
     /// for root does not count as available.
     pub percent: f64,
+    /// `percent` in the job's earlier runs and now, oldest first (just now until the job
+    /// has run before): set per job from its history.
+    pub trend: Vec<f64>,
+    /// Days until the least-squares line through the job's recorded `used` bytes reaches
+    /// `used + available` (df's 100%); `None` with fewer than 3 points or when not growing.
+    pub days_to_full: Option<f64>,
 }
 
 impl Facts {
@@ -342,6 +348,8 @@ fn disks() -> Vec<Disk> {
                 used,
                 available,
                 percent: df_percent(used, available),
+                trend: vec![df_percent(used, available)],
+                days_to_full: None,
             })
         })
         .collect()

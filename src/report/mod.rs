@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod facts;
+pub mod forecast;
 pub mod format;
 pub mod result;
 pub mod status;

@@ -47,6 +47,9 @@ pub struct TaskResult {
     /// last attempt's). `run --json` shows it too.
     pub attempts: u32,
     pub changed: Option<bool>,
+    /// A unified diff of the previous run's stdout against this one, when both are known
+    /// and differ (SPEC §3).
+    pub diff: Option<String>,
     /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
     pub matches: Vec<String>,
     /// When stdout was too long for the body: the attachment holding all of it (`stdout`
@@ -134,6 +137,7 @@ impl TaskResult {
             stderr,
             attempts: outcome.attempts,
             changed: None,
+            diff: None,
             matches,
             stdout_attachment: None,
             stderr_attachment: None,
@@ -148,6 +152,7 @@ impl TaskResult {
             stderr,
             attempts: self.attempts,
             changed: self.changed,
+            diff: self.diff.clone(),
             matches: self.matches.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
             stderr_attachment: self.stderr_attachment.clone(),
@@ -174,6 +179,7 @@ impl TaskResult {
             stderr: stderr.into(),
             attempts: 1,
             changed: None,
+            diff: None,
             matches: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,

@@ -2,6 +2,7 @@
 //! compared with the job's last run, summarised and put into the template context; the
 //! send rule decides whether it is mailed; and its history record is prepared.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -9,11 +10,13 @@ use tokio::sync::watch;
 
 use crate::config::Job;
 use crate::history::compare::{SendPolicy, decide, mark_changes};
+use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
+use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
 use crate::report::{
-    Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, RunInfo, Scope, Summary,
-    TaskResult, Trigger,
+    Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
+    Status, Summary, TaskResult, Trigger,
 };
 use crate::run::plan::Done;
 use crate::schedule::Zone;
@@ -77,6 +80,8 @@ pub fn finish_job<'a>(
             )
         })
         .collect();
+    let host = with_forecast(facts, recent);
+    results.extend(disk_full_within(job, &host, meta.zone));
     let previous = recent.last.as_ref();
     mark_changes(&mut results, previous);
     let summary = Summary::of(&results, millis(done.started.elapsed()));
@@ -99,7 +104,7 @@ pub fn finish_job<'a>(
         .collect();
     let context = Context {
         job: JobInfo::of(job),
-        host: facts,
+        host,
         hosts: HostReport::group(&results, summary.duration_ms),
         summary,
         run: meta.info(done.started_at, decision.recovered()),
@@ -107,11 +112,12 @@ pub fn finish_job<'a>(
         previous: previous.map(|run| {
             run.results
                 .iter()
-                .map(|r| PreviousResult::of(&r.core))
+                .map(|r| PreviousResult::of(&r.core, r.stdout.clone(), r.stderr.clone()))
                 .collect()
         }),
         disk_history: disk_history(facts, recent, meta.zone),
         node: None,
+        section: false,
     };
     let record = meta.recording.then(|| {
         let mut record = RunRecord::finished(
@@ -129,7 +135,12 @@ pub fn finish_job<'a>(
             record.disks = system
                 .disks
                 .iter()
-                .map(|d| (d.mount.clone(), d.percent))
+                .map(|d| DiskUsage {
+                    mount: d.mount.clone(),
+                    percent: d.percent,
+                    used: Some(d.used),
+                    total: Some(d.total),
+                })
                 .collect();
         }
         record
@@ -140,6 +151,78 @@ pub fn finish_job<'a>(
         webhooks,
         record,
     }
+}
+
+/// The facts with each disk's `trend` and `days_to_full` from the job's earlier runs (the
+/// run's own facts when there are no disks).
+fn with_forecast<'a>(facts: &'a Facts, recent: &Recent) -> Cow<'a, Facts> {
+    if facts.system.as_ref().is_none_or(|s| s.disks.is_empty()) {
+        return Cow::Borrowed(facts);
+    }
+    let mut facts = facts.clone();
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    for disk in facts.system.iter_mut().flat_map(|s| s.disks.iter_mut()) {
+        let earlier: Vec<Earlier> = recent
+            .disks
+            .iter()
+            .filter_map(|run| {
+                let usage = run.disks.iter().find(|u| u.mount == disk.mount)?;
+                Some(Earlier {
+                    at: run.started_at.timestamp_millis() as f64 / 1000.0,
+                    percent: usage.percent,
+                    used: usage.used,
+                })
+            })
+            .collect();
+        forecast::apply(disk, &earlier, now);
+    }
+    Cow::Owned(facts)
+}
+
+/// With `disk_full_within`, a failed result named `disk forecast` listing the disks
+/// forecast to be full within it, the soonest first (`/data 91% used, full in ~3 days`):
+/// the report is then failed, its text says why, and `worst results` names the disk.
+fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
+    let limit = job.disk_full_within?;
+    let disks = &host.system.as_ref()?.disks;
+    let full = forecast::full_within(disks, limit.0);
+    if full.is_empty() {
+        return None;
+    }
+    let stdout: String = full
+        .iter()
+        .map(|d| {
+            let days = d.days_to_full.unwrap_or_default();
+            format!(
+                "{} {}% used, {}\n",
+                d.mount,
+                d.percent,
+                forecast::describe(days)
+            )
+        })
+        .collect();
+    Some(TaskResult {
+        core: ResultCore {
+            name: "disk forecast".to_owned(),
+            command: format!("disk_full_within: {limit}"),
+            host: None,
+            target: None,
+            status: Status::Failed,
+            exit_code: None,
+            signal: None,
+            duration_ms: 0,
+            truncated: false,
+            started_at: zone.rfc3339(SystemTime::now()),
+        },
+        stdout,
+        stderr: String::new(),
+        changed: None,
+        diff: None,
+        matches: Vec::new(),
+        stdout_attachment: None,
+        stderr_attachment: None,
+        attempts: 1,
+    })
 }
 
 /// Each current disk's used percentage in the job's earlier runs, by mount.
@@ -155,9 +238,9 @@ fn disk_history(facts: &Facts, recent: &Recent, zone: Zone) -> BTreeMap<String, 
                 .disks
                 .iter()
                 .filter_map(|run| {
-                    let (_, percent) = run.disks.iter().find(|(mount, _)| *mount == disk.mount)?;
+                    let usage = run.disks.iter().find(|u| u.mount == disk.mount)?;
                     Some(DiskSample {
-                        percent: *percent,
+                        percent: usage.percent,
                         at: zone.rfc3339(run.started_at),
                     })
                 })

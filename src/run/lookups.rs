@@ -38,7 +38,14 @@ impl Lookups {
         history: Option<&History>,
         zone: Zone,
     ) -> Lookups {
-        let scopes: Vec<Scope> = jobs.iter().map(|job| templates.facts_scope(job)).collect();
+        // A disk forecast needs the disks, whatever the templates read.
+        let scopes: Vec<Scope> = jobs
+            .iter()
+            .map(|job| match job.disk_full_within {
+                Some(_) => Scope::Full,
+                None => templates.facts_scope(job),
+            })
+            .collect();
         let digest_scope = if digest {
             templates.template_scope(DIGEST_TEMPLATE)
         } else {
