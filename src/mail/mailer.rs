@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
 use crate::history::History;
-use crate::mail::spool::{Entry, HOOK_SUFFIX, Hook, Spool};
+use crate::mail::spool::{Claim, Entry, HOOK_SUFFIX, Hook, Spool};
 use crate::mail::transport::Transport;
 use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
 use crate::mail::webhook;
@@ -50,6 +50,32 @@ pub struct FlushReport {
     pub kept: usize,
     pub buried: usize,
 }
+
+/// How a try at delivering a spooled file ended, once the file was dealt with.
+enum Settled {
+    Delivered,
+    Kept(DeliveryError),
+    Buried { kind: Failure, why: String },
+}
+
+/// What the log calls a spooled file and its fates.
+struct Delivered {
+    noun: &'static str,
+    refused: &'static str,
+    again: &'static str,
+}
+
+const REPORT: Delivered = Delivered {
+    noun: "report",
+    refused: "rejected permanently",
+    again: "sent",
+};
+
+const WEBHOOK: Delivered = Delivered {
+    noun: "webhook",
+    refused: "refused",
+    again: "posted",
+};
 
 pub struct Mailer {
     spool: Spool,
@@ -205,45 +231,10 @@ impl Mailer {
             Err(e) => Err(e),
         };
         let age = claim.entry.created.elapsed().unwrap_or_default();
-        match result {
-            Ok(()) => {
-                if let Err(e) = self.spool.remove(claim) {
-                    warn!(
-                        "{job}: delivered, but `{}` could not be removed ({e}); it may be sent again",
-                        path.display()
-                    );
-                }
-                info!("{job}: report delivered");
-                Fate::Sent { job }
-            }
-            Err(e) if e.is_permanent() || age > self.max_age => {
-                let why = if e.is_permanent() {
-                    format!("rejected permanently: {e}")
-                } else {
-                    format!(
-                        "undeliverable for more than {}: {e}",
-                        HumanDuration(self.max_age)
-                    )
-                };
-                drop(claim);
-                match self.spool.bury(path) {
-                    Ok(dead) => error!("{job}: report {why}; moved to `{}`", dead.display()),
-                    Err(bury) => {
-                        error!("{job}: report {why}; cannot move it to the dead letters: {bury}")
-                    }
-                }
-                Fate::Buried(DeliveryError {
-                    kind: e.kind,
-                    message: why,
-                })
-            }
-            Err(e) => {
-                warn!(
-                    "{job}: report not delivered ({e}); kept in `{}` for the next try",
-                    path.display()
-                );
-                Fate::Kept(e)
-            }
+        match self.settle(path, claim, &REPORT, &job, age, result) {
+            Settled::Delivered => Fate::Sent { job },
+            Settled::Buried { kind, why } => Fate::Buried(DeliveryError { kind, message: why }),
+            Settled::Kept(e) => Fate::Kept(e),
         }
     }
 
@@ -262,20 +253,42 @@ impl Mailer {
         let job = claim.entry.job.clone();
         let posted = webhook::post(&claim.entry).await;
         let age = claim.entry.created.elapsed().unwrap_or_default();
-        match posted {
+        // A webhook's failures are transient for the flush: they never stop it.
+        match self.settle(path, claim, &WEBHOOK, &job, age, posted) {
+            Settled::Delivered => Fate::Posted { job },
+            Settled::Buried { why, .. } => Fate::Buried(DeliveryError::transient(why)),
+            Settled::Kept(e) => Fate::Kept(DeliveryError::transient(e.message)),
+        }
+    }
+
+    /// Deals with a spooled file after a try at delivering it, saying so on stderr:
+    /// removed once delivered; moved to `spool/dead` when refused for good or older than
+    /// `spool_max_age`; kept for the next try otherwise.
+    fn settle<T>(
+        &self,
+        path: &Path,
+        claim: Claim<T>,
+        what: &Delivered,
+        job: &str,
+        age: Duration,
+        result: Result<(), DeliveryError>,
+    ) -> Settled {
+        let noun = what.noun;
+        match result {
             Ok(()) => {
                 if let Err(e) = self.spool.remove(claim) {
                     warn!(
-                        "{job}: webhook delivered, but `{}` could not be removed ({e}); it may be posted again",
-                        path.display()
+                        "{job}: {noun} delivered, but `{}` could not be removed ({e}); it may be {} again",
+                        path.display(),
+                        what.again
                     );
                 }
-                info!("{job}: webhook delivered");
-                Fate::Posted { job }
+                info!("{job}: {noun} delivered");
+                Settled::Delivered
             }
             Err(e) if e.is_permanent() || age > self.max_age => {
                 let why = if e.is_permanent() {
-                    format!("refused: {e}")
+                    format!("{}: {e}", what.refused)
                 } else {
                     format!(
                         "undeliverable for more than {}: {e}",
@@ -284,19 +297,19 @@ impl Mailer {
                 };
                 drop(claim);
                 match self.spool.bury(path) {
-                    Ok(dead) => error!("{job}: webhook {why}; moved to `{}`", dead.display()),
+                    Ok(dead) => error!("{job}: {noun} {why}; moved to `{}`", dead.display()),
                     Err(bury) => {
-                        error!("{job}: webhook {why}; cannot move it to the dead letters: {bury}")
+                        error!("{job}: {noun} {why}; cannot move it to the dead letters: {bury}")
                     }
                 }
-                Fate::Buried(DeliveryError::transient(why))
+                Settled::Buried { kind: e.kind, why }
             }
             Err(e) => {
                 warn!(
-                    "{job}: webhook not delivered ({e}); kept in `{}` for the next try",
+                    "{job}: {noun} not delivered ({e}); kept in `{}` for the next try",
                     path.display()
                 );
-                Fate::Kept(DeliveryError::transient(e.message))
+                Settled::Kept(e)
             }
         }
     }
