@@ -49,9 +49,11 @@ if ! command -v ansible-inventory >/dev/null; then
   hash -r
 fi
 
-# As root, reporter refuses group- or world-writable config files and folders (a checkout
-# made under umask 002 has them); the tests use the shipped examples.
+# As root, reporter refuses group- or world-writable config files and the folders that
+# hold them, the checkout itself included (a checkout made under umask 002 has them); the
+# tests use the shipped examples.
 if [ "$(id -u)" -eq 0 ]; then
+  chmod go-w .
   chmod -R go-w reporter.yaml jobs templates
 fi
 
