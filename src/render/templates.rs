@@ -100,7 +100,7 @@ impl Templates {
     /// of one job needs one template. `None` compiles everything (for `check`). A broken
     /// file is reported and left out; the others are usable.
     pub fn load_some(dir: &Path, wanted: Option<&[&str]>) -> (Templates, Vec<ConfigError>) {
-        let mut loader = Loader::new(wanted.is_some());
+        let mut loader = Loader::new(wanted);
         for (path, file_name) in files_in(dir, &mut loader.errors) {
             let wanted = |name: &&str| wanted.is_none_or(|names| names.contains(name));
             if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(wanted) {
@@ -374,18 +374,22 @@ struct Loader {
 }
 
 impl Loader {
-    /// A loader with the built-in templates; `some`: only the partials that turn out to be
-    /// used are read.
-    fn new(some: bool) -> Loader {
+    /// A loader with the built-in templates: `default` (every report may fall back to it)
+    /// and the digest's when it is wanted. `wanted`: only the partials that turn out to be
+    /// used are read; `None`: everything.
+    fn new(wanted: Option<&[&str]>) -> Loader {
+        let mut builtins = vec![(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)];
+        // Compiling is most of the cost of loading: a run without --digest skips it.
+        if wanted.is_none_or(|names| names.contains(&DIGEST_TEMPLATE)) {
+            builtins.push((DIGEST_TEMPLATE, BUILTIN_DIGEST));
+        }
         let mut text = registry(handlebars::no_escape);
-        text.register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
-            .expect("the built-in template compiles");
-        text.register_template_string(DIGEST_TEMPLATE, BUILTIN_DIGEST)
-            .expect("the built-in digest template compiles");
-        let mut used = some.then(HashSet::new);
-        if let Some(names) = used.as_mut() {
-            // The built-in templates may use partials a folder provides.
-            for source in [BUILTIN_DEFAULT, BUILTIN_DIGEST] {
+        let mut used = wanted.is_some().then(HashSet::new);
+        for (name, source) in &builtins {
+            text.register_template_string(name, source)
+                .expect("the built-in templates compile");
+            if let Some(names) = used.as_mut() {
+                // The built-in templates may use partials a folder provides.
                 partials_used(source, names);
             }
         }
@@ -395,10 +399,10 @@ impl Loader {
             files: HashMap::new(),
             errors: Vec::new(),
             used,
-            templates: vec![
-                (TEXT, DEFAULT_TEMPLATE.to_owned()),
-                (TEXT, DIGEST_TEMPLATE.to_owned()),
-            ],
+            templates: builtins
+                .iter()
+                .map(|(name, _)| (TEXT, (*name).to_owned()))
+                .collect(),
         }
     }
 
