@@ -1,12 +1,11 @@
 //! What reports contain: system facts, helpers, result rules, attachments, the size
 //! limit, and HTML mail (parsed by a real MIME parser, rendered by headless Chromium).
 
-use std::path::Path;
 use std::process::Command;
 
 use mail_parser::{MessagePart, MimeHeaders};
 
-use crate::support::{Env, tool};
+use crate::support::{Env, chromium};
 
 /// The MIME tree of a message, e.g. `multipart/mixed[text/plain,text/plain(x.txt)]`.
 fn structure(message: &mail_parser::Message<'_>) -> String {
@@ -273,28 +272,6 @@ fn preview_html_prints_only_the_html_body() {
         .stderr_lacks("no HTML template");
 }
 
-/// Runs headless Chromium on `page` with `args`, without network or a profile of its own.
-fn chromium(page: &Path, args: &[&str]) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    Command::new(tool("chromium", "chromium"))
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1000,1200",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run chromium: {e}"))
-}
-
 #[test]
 fn html_disk_report_renders_in_chromium() {
     let env = Env::shipped();
@@ -311,7 +288,11 @@ fn html_disk_report_renders_in_chromium() {
     let page = env.write("disk-usage.html", &html.stdout);
 
     let screenshot = env.path("disk-usage.png");
-    let shot = chromium(&page, &[&format!("--screenshot={}", screenshot.display())]);
+    let shot = chromium(
+        &page,
+        (1000, 1200),
+        &[&format!("--screenshot={}", screenshot.display())],
+    );
     assert!(
         shot.status.success(),
         "{}",
@@ -324,7 +305,7 @@ fn html_disk_report_renders_in_chromium() {
         png.len()
     );
 
-    let dump = chromium(&page, &["--dump-dom"]);
+    let dump = chromium(&page, (1000, 1200), &["--dump-dom"]);
     assert!(
         dump.status.success(),
         "{}",

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, hostname, repo, tool, wait_until};
+use crate::support::{Env, chromium, hostname, repo, tool, wait_until};
 
 /// The shipped jobs and templates, with commands finding only the `tools` given (name,
 /// script) and the real programs `real` on their PATH.
@@ -306,7 +306,7 @@ fn measure(html: &str, width: u32) -> Layout {
         format!("<!DOCTYPE html><html><body style=\"margin:0\"><iframe style=\"width:{width}px;height:3000px;border:0\" srcdoc=\"{escaped}\"></iframe></body></html>"),
     )
     .unwrap();
-    let output = chromium(&page, dir.path());
+    let output = chromium(&page, (1000, 3000), &["--dump-dom"]);
     let dom = String::from_utf8_lossy(&output.stdout);
     let Some(at) = dom.find("data-measure=\"") else {
         panic!(
@@ -321,29 +321,6 @@ fn measure(html: &str, width: u32) -> Layout {
         .replace("&gt;", ">")
         .replace("&amp;", "&");
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
-}
-
-fn chromium(page: &Path, profile: &Path) -> std::process::Output {
-    Command::new(tool("chromium", "chromium"))
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1000,3000",
-            "--dump-dom",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            profile.join("profile").display()
-        ))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run chromium: {e}"))
 }
 
 /// `html` fits `width` pixels: nothing wider than the frame, every bar visible, and the

@@ -316,3 +316,26 @@ pub fn require_root() {
          rebuild as this user (cargo clean -p reporter) to have it skipped"
     );
 }
+
+/// Runs headless Chromium on the file `page` in a `width` × `height` window, with `args`
+/// (`--dump-dom`, `--screenshot=FILE`), without network or a profile of its own.
+pub fn chromium(page: &Path, (width, height): (u32, u32), args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(tool("chromium", "chromium"))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run chromium: {e}"))
+}
