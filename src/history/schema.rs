@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE results ADD COLUMN stderr TEXT;
     ALTER TABLE disks ADD COLUMN used INTEGER;
     ALTER TABLE disks ADD COLUMN total INTEGER;",
+    // 4: the results that still hold outputs (each job's last run), so that recording a run
+    // finds the previous one's without reading every result the job ever had.
+    "CREATE INDEX results_with_output ON results (run)
+        WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
 ];
 
 /// Why a database could not be brought up to the schema.
