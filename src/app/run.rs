@@ -100,6 +100,7 @@ pub fn run(
             Vec::new()
         },
         history: load::history_store(config),
+        outcomes: json,
     };
     let pool_size = selection.pool_size.map_or(config.pool_size, usize::from);
     let mut ran = if jobs.is_empty() && options.problems.is_empty() {

@@ -223,6 +223,7 @@ impl Daemon {
             // The daemon logs broken job files when it loads them.
             problems: Vec::new(),
             history: history_store(&config),
+            outcomes: false,
         };
         self.tasks.spawn_local(async move {
             let started = Instant::now();

@@ -176,7 +176,7 @@ mod tests {
     }
 
     fn record(results: &[TaskResult]) -> RunRecord {
-        RunRecord::finished(
+        let mut record = RunRecord::finished(
             "r",
             "j",
             Trigger::Manual,
@@ -184,7 +184,9 @@ mod tests {
             &Summary::of(results, 1),
             results,
             false,
-        )
+        );
+        record.keep_outputs(results.to_vec());
+        record
     }
 
     /// The decision for `now` after `before` (`None`: a first run), with `changed` marked;

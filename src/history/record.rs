@@ -45,12 +45,15 @@ pub struct RecordedResult {
 }
 
 impl RecordedResult {
+    /// `result` with the fingerprint of its outputs but not the outputs themselves, which
+    /// may be as long as `max_output`: [`RunRecord::keep_outputs`] moves them in once the
+    /// report is done with them.
     pub fn of(result: &TaskResult) -> RecordedResult {
         RecordedResult {
             core: result.core.clone(),
             fingerprint: fingerprint(&result.stdout, &result.stderr),
-            stdout: Some(result.stdout.clone()),
-            stderr: Some(result.stderr.clone()),
+            stdout: None,
+            stderr: None,
         }
     }
 }
@@ -142,6 +145,15 @@ impl RunRecord {
             reason: None,
             results: results.iter().map(RecordedResult::of).collect(),
             disks: Vec::new(),
+        }
+    }
+
+    /// Moves the outputs of `results`, the run's own in the order it was recorded with,
+    /// into the record: the history keeps them for each job's last run.
+    pub fn keep_outputs(&mut self, results: Vec<TaskResult>) {
+        for (recorded, result) in self.results.iter_mut().zip(results) {
+            recorded.stdout = Some(result.stdout);
+            recorded.stderr = Some(result.stderr);
         }
     }
 

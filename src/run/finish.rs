@@ -63,7 +63,7 @@ pub fn finish_job<'a>(
     job: &Job,
     done: Done,
     facts: &'a Facts,
-    recent: &Recent,
+    recent: Recent,
     scope: Scope,
     meta: &RunMeta<'_>,
 ) -> Finished<'a> {
@@ -80,7 +80,7 @@ pub fn finish_job<'a>(
             )
         })
         .collect();
-    let host = with_forecast(facts, recent);
+    let host = with_forecast(facts, &recent);
     results.extend(disk_full_within(job, &host, meta.zone));
     let previous = recent.last.as_ref();
     mark_changes(&mut results, previous);
@@ -102,6 +102,7 @@ pub fn finish_job<'a>(
             decide(policy, &summary, &results, previous, None)
         })
         .collect();
+    let disk_history = disk_history(facts, &recent, meta.zone);
     let context = Context {
         job: JobInfo::of(job),
         host,
@@ -109,13 +110,14 @@ pub fn finish_job<'a>(
         summary,
         run: meta.info(done.started_at, decision.recovered()),
         results,
-        previous: previous.map(|run| {
+        // Moved, not copied: the last run's outputs may be as long as `max_output`.
+        previous: recent.last.map(|run| {
             run.results
-                .iter()
-                .map(|r| PreviousResult::of(&r.core, r.stdout.clone(), r.stderr.clone()))
+                .into_iter()
+                .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr))
                 .collect()
         }),
-        disk_history: disk_history(facts, recent, meta.zone),
+        disk_history,
         node: None,
         section: false,
     };

@@ -131,7 +131,13 @@ pub async fn execute(
         to: &options.to,
         run_id: &run_id,
     };
-    let mut outbox = Outbox::open(composer, options.mode, options.digest, plan.jobs.len());
+    let mut outbox = Outbox::open(
+        composer,
+        options.mode,
+        options.digest,
+        plan.jobs.len(),
+        options.outcomes,
+    );
     let meta = RunMeta {
         run_id: &run_id,
         trigger: options.trigger,
@@ -146,7 +152,7 @@ pub async fn execute(
         let (index, job) = (done.index, &plan.jobs[done.index]);
         let facts = lookups.facts().await;
         let recent = lookups.recent(&job.name).await;
-        let finished = finish_job(job, done, &facts, &recent, lookups.scope_of(index), &meta);
+        let finished = finish_job(job, done, &facts, recent, lookups.scope_of(index), &meta);
         tally.command_failed |= !finished.context.summary.all_ok;
         failures.add(index, &job.name, &finished.context.results);
         if let Some(pinger) = pingers.get_mut(index).and_then(Option::take) {

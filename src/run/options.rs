@@ -37,4 +37,6 @@ pub struct RunOptions {
     /// Where each job's run is recorded once its mail has gone, and what `previous` and
     /// the send rules compare it with; `None` records nothing and compares with nothing.
     pub history: Option<History>,
+    /// `run --json`: keep each job's outcome, outputs included, for [`crate::run::Ran`].
+    pub outcomes: bool,
 }

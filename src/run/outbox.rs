@@ -59,8 +59,9 @@ pub struct Outbox<'a> {
     jobs: usize,
     /// A template or address was broken, or `preview --html` had no HTML to show.
     broken: bool,
-    /// Each job's outcome, by the selection order of the jobs (for `run --json`).
-    outcomes: Vec<(usize, JobOutcome)>,
+    /// Each job's outcome, by the selection order of the jobs, for `run --json`; `None`
+    /// when nobody asked: the outcomes hold every output, kept to the end of the run.
+    outcomes: Option<Vec<(usize, JobOutcome)>>,
 }
 
 /// Where a message's HTML comes from: its template, and the file to blame when
@@ -71,9 +72,16 @@ struct HtmlOrigin<'p> {
 }
 
 impl<'a> Outbox<'a> {
-    /// Opens the outbox of a run of `jobs` jobs. Sending starts by flushing the spool, in
-    /// the background while the commands run.
-    pub fn open(composer: Composer<'a>, mode: Mode, digest: bool, jobs: usize) -> Outbox<'a> {
+    /// Opens the outbox of a run of `jobs` jobs; `outcomes`: keep each job's outcome for
+    /// [`Closed::outcomes`]. Sending starts by flushing the spool, in the background while
+    /// the commands run.
+    pub fn open(
+        composer: Composer<'a>,
+        mode: Mode,
+        digest: bool,
+        jobs: usize,
+        outcomes: bool,
+    ) -> Outbox<'a> {
         let destination = match mode {
             Mode::Send => {
                 let mailer = Arc::new(Mailer::new(composer.config));
@@ -102,7 +110,7 @@ impl<'a> Outbox<'a> {
             }),
             jobs,
             broken: false,
-            outcomes: Vec::new(),
+            outcomes: outcomes.then(Vec::new),
         }
     }
 
@@ -126,6 +134,7 @@ impl<'a> Outbox<'a> {
             }
             if let Some(record) = &mut record {
                 record.reason = Some(reason);
+                record.keep_outputs(context.results);
             }
             recorder.write(record.into_iter().collect());
             return;
@@ -139,6 +148,7 @@ impl<'a> Outbox<'a> {
                 .push((index, Section::of(job, &context, self.jobs)));
             if let Some(mut record) = record {
                 record.sent = true;
+                record.keep_outputs(context.results);
                 digest.records.push(record);
             }
             return;
@@ -149,6 +159,8 @@ impl<'a> Outbox<'a> {
         self.notify(index, job, &context, &webhooks, sent, None);
         if let Some(record) = &mut record {
             record.sent = !composition.messages.is_empty();
+            // The report is composed: its outputs move to the history, not copied.
+            record.keep_outputs(context.results);
         }
         let origin = HtmlOrigin {
             template: &job.mail.template,
@@ -175,6 +187,11 @@ impl<'a> Outbox<'a> {
         sent: bool,
         reason: Option<String>,
     ) {
+        let posting =
+            matches!(self.destination, Destination::Relay { .. }) && !job.webhooks.is_empty();
+        if self.outcomes.is_none() && !posting {
+            return;
+        }
         let outcome = JobOutcome::of(context, sent, reason);
         if let Destination::Relay {
             mailer, deliveries, ..
@@ -202,7 +219,9 @@ impl<'a> Outbox<'a> {
                 }
             }
         }
-        self.outcomes.push((index, outcome));
+        if let Some(outcomes) = &mut self.outcomes {
+            outcomes.push((index, outcome));
+        }
     }
 
     /// Sends the digest of the reports kept for it, if any job's send rule let one through.
@@ -270,7 +289,7 @@ impl<'a> Outbox<'a> {
     /// older mail is done (or, once the run is interrupted, given up: that mail stays
     /// spooled); a preview prints its messages now.
     pub async fn close(self, cancel: &watch::Receiver<bool>) -> Closed {
-        let mut outcomes = self.outcomes;
+        let mut outcomes = self.outcomes.unwrap_or_default();
         outcomes.sort_by_key(|(index, _)| *index);
         let mut closed = Closed {
             undelivered: false,
@@ -411,6 +430,7 @@ pub struct Closed {
     pub undelivered: bool,
     /// The configuration was at fault for a message, or the preview could not be printed.
     pub broken: bool,
-    /// Each job's outcome, in the selection order.
+    /// Each job's outcome, in the selection order (none unless the outbox was opened to
+    /// keep them).
     pub outcomes: Vec<JobOutcome>,
 }
