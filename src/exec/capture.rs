@@ -57,6 +57,23 @@ impl Capture {
         self.start = (self.start + bytes.len()) % self.half;
     }
 
+    /// Where the next bytes go once the head is kept and the ring of the tail is full, to
+    /// read them straight in: the long part of a long output is then never copied. `None`
+    /// while the head or the ring still fill ([`Capture::push`] takes those bytes).
+    pub fn ring_space(&mut self) -> Option<&mut [u8]> {
+        if self.head.len() == self.half && self.tail.len() == self.half {
+            Some(&mut self.tail[self.start..])
+        } else {
+            None
+        }
+    }
+
+    /// Counts `n` bytes just read into [`Capture::ring_space`]: each replaced the oldest.
+    pub fn ring_filled(&mut self, n: usize) {
+        self.omitted += n as u64;
+        self.start = (self.start + n) % self.half;
+    }
+
     pub fn truncated(&self) -> bool {
         self.omitted > 0
     }
@@ -164,6 +181,33 @@ mod tests {
             capture.push(&[*b]);
         }
         assert_eq!(capture.into_text(), "01\n[... 6 bytes omitted ...]\n89");
+    }
+
+    #[test]
+    fn bytes_read_into_the_ring_count_like_pushed_ones() {
+        let input: Vec<u8> = (0..200u8).collect();
+        let mut pushed = Capture::new(16);
+        let mut read = Capture::new(16);
+        for chunk in input.chunks(5) {
+            pushed.push(chunk);
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                match read.ring_space() {
+                    Some(space) => {
+                        let n = space.len().min(rest.len());
+                        space[..n].copy_from_slice(&rest[..n]);
+                        read.ring_filled(n);
+                        rest = &rest[n..];
+                    }
+                    None => {
+                        read.push(&rest[..1]);
+                        rest = &rest[1..];
+                    }
+                }
+            }
+        }
+        assert!(read.truncated());
+        assert_eq!(read.into_text(), pushed.into_text());
     }
 
     #[test]

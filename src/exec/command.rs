@@ -284,17 +284,22 @@ impl<R: AsyncRead + Unpin> Stream<R> {
         self.pipe.is_some()
     }
 
-    /// Reads what the pipe has; never completes once it is closed.
+    /// Reads what the pipe has; never completes once it is closed. Once the capture only
+    /// keeps a tail, bytes are read straight into its ring.
     async fn read(&mut self) {
-        let Some(pipe) = &mut self.pipe else {
+        let Stream { pipe, capture, buf } = self;
+        let Some(open) = pipe else {
             return std::future::pending().await;
         };
-        match pipe.read_buf(&mut self.buf).await {
-            Ok(n) if n > 0 => {
-                self.capture.push(&self.buf);
-                self.buf.clear();
-            }
-            _ => self.pipe = None,
+        let read = match capture.ring_space() {
+            Some(space) => open.read(space).await.inspect(|&n| capture.ring_filled(n)),
+            None => open.read_buf(buf).await.inspect(|_| {
+                capture.push(buf);
+                buf.clear();
+            }),
+        };
+        if !matches!(read, Ok(n) if n > 0) {
+            *pipe = None;
         }
     }
 }
