@@ -20,7 +20,15 @@ pub enum AddressError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressSpec(String);
 
+const DEFAULT_FROM: &str = "reporter@{{host.fqdn}}";
+
 impl AddressSpec {
+    /// reporter's own default sender, `reporter@{{host.fqdn}}` (SPEC §2): built without
+    /// compiling it at every start, as the test below checks that it would compile.
+    pub fn default_from() -> AddressSpec {
+        AddressSpec(DEFAULT_FROM.to_owned())
+    }
+
     pub fn is_template(&self) -> bool {
         self.0.contains("{{")
     }
@@ -99,6 +107,13 @@ mod tests {
                 .unwrap()
                 .is_template()
         );
+    }
+
+    #[test]
+    fn the_default_sender_is_a_valid_template() {
+        let parsed: AddressSpec = DEFAULT_FROM.parse().unwrap();
+        assert_eq!(parsed, AddressSpec::default_from());
+        assert!(parsed.is_template());
     }
 
     #[test]

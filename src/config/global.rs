@@ -148,9 +148,7 @@ impl Config {
         };
         check_host_groups(&raw.host_groups, source)?;
         let transport = TransportConfig::from_raw(&mut raw.mail, source, &relative)?;
-        let default_from = "reporter@{{host.fqdn}}"
-            .parse()
-            .expect("built-in address is valid");
+        let default_from = AddressSpec::default_from();
         let default_to = vec!["root@localhost".parse().expect("built-in address is valid")];
         Ok(Config {
             file: file.map(Path::to_owned),
