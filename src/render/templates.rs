@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use handlebars::{Handlebars, Template, TemplateError};
 use serde::Serialize;
@@ -54,6 +55,9 @@ pub struct Templates {
     nesting: HashMap<(&'static str, String), Nesting>,
     /// The templates (not partials) registered, by registry and name.
     names: Vec<(&'static str, String)>,
+    /// For a run none of whose jobs uses the built-in default: the text registry with it,
+    /// compiled the first time a report falls back to it ([`Templates::fallback`]).
+    fallback: OnceLock<Handlebars<'static>>,
 }
 
 impl Templates {
@@ -133,13 +137,14 @@ impl Templates {
             html: loader.html,
             nesting,
             names: loader.templates,
+            fallback: OnceLock::new(),
         };
         (templates, loader.errors)
     }
 
     /// Is there a text template called `name` (a file, or the built-in `default`)?
     pub fn has_text(&self, name: &str) -> bool {
-        self.text.has_template(name)
+        name == DEFAULT_TEMPLATE || self.text.has_template(name)
     }
 
     /// Where the text template `name` is expected, for error messages.
@@ -173,9 +178,27 @@ impl Templates {
         context: &handlebars::Context,
     ) -> Result<String, RenderError> {
         self.check_nesting(TEXT, name)?;
-        self.text
+        let registry = if name == DEFAULT_TEMPLATE && !self.text.has_template(name) {
+            self.fallback()
+        } else {
+            &self.text
+        };
+        registry
             .render_with_context(name, context)
             .map_err(|e| self.render_error(&e, TEXT))
+    }
+
+    /// The text registry with the built-in default, which every report falls back to when
+    /// its own template fails: compiled on first use when the run's jobs all have their own
+    /// (compiling is most of a run's start-up).
+    fn fallback(&self) -> &Handlebars<'static> {
+        self.fallback.get_or_init(|| {
+            let mut registry = self.text.clone();
+            registry
+                .register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
+                .expect("the built-in templates compile");
+            registry
+        })
     }
 
     /// The HTML alternative, when `templates/NAME.html.hbs` exists.
@@ -374,15 +397,18 @@ struct Loader {
 }
 
 impl Loader {
-    /// A loader with the built-in templates: `default` (every report may fall back to it)
-    /// and the digest's when it is wanted. `wanted`: only the partials that turn out to be
-    /// used are read; `None`: everything.
+    /// A loader with the built-in templates that are wanted: `default` (every report may
+    /// fall back to it, compiled then when no job uses it) and the digest's. `wanted`: only
+    /// the partials that turn out to be used are read; `None`: everything.
     fn new(wanted: Option<&[&str]>) -> Loader {
-        let mut builtins = vec![(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)];
-        // Compiling is most of the cost of loading: a run without --digest skips it.
-        if wanted.is_none_or(|names| names.contains(&DIGEST_TEMPLATE)) {
-            builtins.push((DIGEST_TEMPLATE, BUILTIN_DIGEST));
-        }
+        // Compiling is most of the cost of loading: a run skips what it does not use.
+        let builtins: Vec<(&str, &str)> = [
+            (DEFAULT_TEMPLATE, BUILTIN_DEFAULT),
+            (DIGEST_TEMPLATE, BUILTIN_DIGEST),
+        ]
+        .into_iter()
+        .filter(|(name, _)| wanted.is_none_or(|names| names.contains(name)))
+        .collect();
         let mut text = registry(handlebars::no_escape);
         let mut used = wanted.is_some().then(HashSet::new);
         for (name, source) in &builtins {
@@ -543,6 +569,29 @@ mod tests {
         assert!(!templates.has_text("other"));
         let (_, errors) = Templates::load_some(dir.path(), None);
         assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn the_built_in_default_is_there_to_fall_back_to_even_when_no_job_uses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("own.txt.hbs"), "own").unwrap();
+        let (templates, errors) = Templates::load_some(dir.path(), Some(&["own"]));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(
+            !templates.text.has_template(DEFAULT_TEMPLATE),
+            "not compiled up front"
+        );
+        assert!(templates.has_text(DEFAULT_TEMPLATE));
+        let context = serde_json::json!({
+            "job": {"name": "disk"}, "host": {"fqdn": "vm"}, "node": null,
+            "summary": {"status": "ok", "total": 0, "ok": 0, "failed": 0, "timeout": 0,
+                        "error": 0, "duration_ms": 5},
+            "run": {"interrupted": false, "recovered": false, "id": "r", "trigger": "manual",
+                    "started_at": "a", "finished_at": "b"},
+            "hosts": [], "results": [], "section": false,
+        });
+        let text = templates.render_text(DEFAULT_TEMPLATE, &context).unwrap();
+        assert!(text.starts_with("disk on vm: ok"), "{text}");
     }
 
     use super::*;
