@@ -158,7 +158,10 @@ class LoopbackSshd:
             f"ListenAddress 127.0.0.1:{port}\nHostKey {self.dir / 'host_key'}\nPidFile none\nUsePAM no\n"
             f"StrictModes no\nAuthorizedKeysFile {self.dir / 'authorized_keys'}\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nMaxStartups 1000\n"
-            "MaxSessions 100\nLogLevel ERROR\n")
+            "MaxSessions 100\nLogLevel ERROR\n"
+            # Bash reads ~/.bashrc for a command sshd runs; on this kind of machine root's runs
+            # `pyenv init` (over 100 ms a session), which would be measured instead of ssh.
+            f"SetEnv HOME={self.dir}\n")
         host_key = (self.dir / "host_key.pub").read_text()
         (self.dir / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}")
         user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
