@@ -135,7 +135,7 @@ impl Mailer {
         &self,
         job: &str,
         name: &str,
-        message: &Message,
+        message: Message,
     ) -> Result<(), DeliveryError> {
         let entry = Entry {
             job: job.to_owned(),
@@ -143,8 +143,13 @@ impl Mailer {
             created: SystemTime::now(),
             message: message.formatted(),
         };
+        // A report may be megabytes: one copy of it at a time, the one in the spool next.
+        drop(message);
         let path = match self.spool.put(name, &entry) {
-            Ok(path) => path,
+            Ok(path) => {
+                drop(entry);
+                path
+            }
             Err(e) => {
                 warn!(
                     "{job}: cannot write to the spool `{}`: {e}; sending directly",

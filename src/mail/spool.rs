@@ -147,7 +147,14 @@ impl Entry {
         [self.head().as_bytes(), &self.message].concat()
     }
 
+    #[cfg(test)]
     fn decode(bytes: &[u8]) -> Result<(Entry, Integrity), EntryError> {
+        Entry::decode_owned(bytes.to_vec())
+    }
+
+    /// The entry a spool file's `bytes` hold; the message is the file's own bytes, moved
+    /// rather than copied (a report may be megabytes).
+    fn decode_owned(mut bytes: Vec<u8>) -> Result<(Entry, Integrity), EntryError> {
         if bytes.is_empty() {
             return Err(EntryError::Empty);
         }
@@ -203,11 +210,14 @@ impl Entry {
                 return Err(EntryError::Checksum);
             }
         }
+        let envelope = Envelope::new(from, to).map_err(EntryError::Envelope)?;
+        let created = created.ok_or(EntryError::NoCreated)?;
+        bytes.drain(..split + 2);
         let entry = Entry {
             job,
-            envelope: Envelope::new(from, to).map_err(EntryError::Envelope)?,
-            created: created.ok_or(EntryError::NoCreated)?,
-            message: message.to_vec(),
+            envelope,
+            created,
+            message: bytes,
         };
         Ok((entry, integrity))
     }
@@ -324,7 +334,7 @@ pub trait Spooled: Sized {
     fn head(&self) -> String;
     fn body(&self) -> &[u8];
     #[doc(hidden)]
-    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError>;
+    fn decode_file(bytes: Vec<u8>) -> Result<(Self, bool), EntryError>;
 }
 
 impl Spooled for Entry {
@@ -335,8 +345,8 @@ impl Spooled for Entry {
     fn body(&self) -> &[u8] {
         &self.message
     }
-    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError> {
-        Entry::decode(bytes).map(|(e, i)| (e, i == Integrity::Verified))
+    fn decode_file(bytes: Vec<u8>) -> Result<(Self, bool), EntryError> {
+        Entry::decode_owned(bytes).map(|(e, i)| (e, i == Integrity::Verified))
     }
 }
 
@@ -348,8 +358,8 @@ impl Spooled for Hook {
     fn body(&self) -> &[u8] {
         &self.body
     }
-    fn decode_file(bytes: &[u8]) -> Result<(Self, bool), EntryError> {
-        Hook::decode(bytes).map(|(h, i)| (h, i == Integrity::Verified))
+    fn decode_file(bytes: Vec<u8>) -> Result<(Self, bool), EntryError> {
+        Hook::decode(&bytes).map(|(h, i)| (h, i == Integrity::Verified))
     }
 }
 
@@ -594,7 +604,7 @@ fn read<T: Spooled>(file: &mut File, path: &Path) -> Result<(T, bool), SpoolErro
             path: path.to_owned(),
             source,
         })?;
-    T::decode_file(&bytes).map_err(|reason| SpoolError::Corrupt {
+    T::decode_file(bytes).map_err(|reason| SpoolError::Corrupt {
         path: path.to_owned(),
         reason,
     })

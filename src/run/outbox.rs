@@ -279,7 +279,7 @@ impl<'a> Outbox<'a> {
             let mailer = Arc::clone(mailer);
             deliveries.spawn(async move {
                 mailer
-                    .deliver("reporter", &report.name, &report.message)
+                    .deliver("reporter", &report.name, report.message)
                     .await
             });
         }
@@ -352,7 +352,7 @@ impl<'a> Outbox<'a> {
                         let (mailer, label) = (Arc::clone(&mailer), label.clone());
                         sends.spawn(async move {
                             mailer
-                                .deliver(&label, &composed.name, &composed.message)
+                                .deliver(&label, &composed.name, composed.message)
                                 .await
                         });
                     }
