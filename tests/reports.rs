@@ -848,6 +848,34 @@ fn on_change_mails_show_the_diff_and_previous_has_the_outputs() {
     );
 }
 
+#[test]
+fn a_digest_run_keeps_the_outputs_the_next_run_compares_with() {
+    let env = Env::new("");
+    let file = env.write("data/value", "one\n");
+    env.job(
+        "watch",
+        &format!(
+            "commands:\n  - name: value\n    run: cat {}\n",
+            file.display()
+        ),
+    );
+    env.run(&["run", "--digest", "watch"])
+        .code(0)
+        .stderr_empty();
+    env.smtp.wait_for(1);
+    std::fs::write(&file, "two\n").unwrap();
+    env.run(&["run", "--digest", "watch"])
+        .code(0)
+        .stderr_empty();
+    let body = env.smtp.wait_for(2)[1].body();
+    assert!(
+        body.contains(
+            "-- changed since the last run:\n--- previous\n+++ now\n@@ -1 +1 @@\n-one\n+two\n"
+        ),
+        "{body}"
+    );
+}
+
 // ---- disk forecast ----
 
 /// A 64 MiB ext4 filesystem in a file, loop-mounted at `dir` until dropped.
