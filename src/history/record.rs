@@ -121,7 +121,8 @@ pub struct Streak {
 }
 
 impl RunRecord {
-    /// A run whose commands finished; `sent` is settled once its mail has gone.
+    /// A run whose commands finished, its results without their outputs (see
+    /// [`RunRecord::keep_outputs`]); `sent` is settled once its mail has gone.
     pub fn finished(
         run_id: &str,
         job: &str,
