@@ -4,8 +4,6 @@
 
 use std::borrow::Cow;
 
-use lettre::Message;
-
 use crate::mail::message::{Attachment, BuildError, Built, Draft, Stamp, build};
 use crate::report::TaskResult;
 use crate::report::format::format_bytes;
@@ -131,7 +129,8 @@ pub fn fit(job: &str, results: &[TaskResult], attach_over: Option<u64>, budget: 
 /// A draft built into its message and measured against [`MESSAGE_LIMIT`].
 pub enum Measured {
     Fits(Built),
-    /// Too large: the draft it was built from, and its size.
+    /// Too large: the draft to [`cut`] (the start of its text, without its HTML version and
+    /// attachments), and the size of the message.
     Over {
         draft: Draft,
         size: usize,
@@ -140,15 +139,18 @@ pub enum Measured {
 
 /// Builds `draft` and measures it.
 pub fn measure(draft: Draft, stamp: &Stamp<'_>) -> Result<Measured, BuildError> {
-    let message = build(&draft, stamp)?;
-    let size = size(&draft, &message);
+    // Quoted-printable at most triples text: below a third of the limit, no need to measure,
+    // and the message takes the draft over.
+    if raw_size(&draft) < MESSAGE_LIMIT / 3 {
+        return build(draft, stamp).map(Measured::Fits);
+    }
+    let start = start_of(&draft);
+    let built = build(draft, stamp)?;
+    let size = built.message.formatted().len();
     Ok(if size <= MESSAGE_LIMIT {
-        Measured::Fits(Built {
-            message,
-            html: draft.html,
-        })
+        Measured::Fits(built)
     } else {
-        Measured::Over { draft, size }
+        Measured::Over { draft: start, size }
     })
 }
 
@@ -160,20 +162,24 @@ pub fn within_limit(draft: Draft, stamp: &Stamp<'_>) -> Result<Built, BuildError
     }
 }
 
-/// The size of `message`, built from `draft`; measured only when it may be near the limit.
-fn size(draft: &Draft, message: &Message) -> usize {
-    // Quoted-printable at most triples text: below a third of the limit, no need to measure.
-    let raw = draft.text.len()
+/// The bytes of text, HTML and attachments of `draft`, before encoding.
+fn raw_size(draft: &Draft) -> usize {
+    draft.text.len()
         + draft.html.as_ref().map_or(0, String::len)
         + draft
             .attachments
             .iter()
             .map(|a| a.content.len())
-            .sum::<usize>();
-    if raw < MESSAGE_LIMIT / 3 {
-        raw
-    } else {
-        message.formatted().len()
+            .sum::<usize>()
+}
+
+/// What [`cut`] sends of `draft` if its message is too large: the headers and the start of
+/// the text.
+fn start_of(draft: &Draft) -> Draft {
+    let keep = floor_boundary(&draft.text, MESSAGE_LIMIT / 4);
+    Draft {
+        text: draft.text[..keep].to_owned(),
+        ..draft.headers()
     }
 }
 
@@ -189,10 +195,7 @@ pub fn cut(mut draft: Draft, size: usize, stamp: &Stamp<'_>) -> Result<Built, Bu
     ));
     draft.html = None;
     draft.attachments.clear();
-    build(&draft, stamp).map(|message| Built {
-        message,
-        html: None,
-    })
+    build(draft, stamp)
 }
 
 /// Says at the end of the body what was cut to keep the message small enough.

@@ -1,6 +1,8 @@
 //! The RFC 5322 message of a report: built from a rendered [`Draft`] and its identity
 //! headers, and written as mbox for `preview`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
@@ -34,6 +36,22 @@ pub struct Draft {
     pub html: Option<String>,
     /// `text/plain` attachments, after the body.
     pub attachments: Vec<Attachment>,
+}
+
+impl Draft {
+    /// A draft with the addresses and subject of this one, and nothing in it.
+    pub fn headers(&self) -> Draft {
+        Draft {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            reply_to: self.reply_to.clone(),
+            subject: self.subject.clone(),
+            text: String::new(),
+            html: None,
+            attachments: Vec::new(),
+        }
+    }
 }
 
 /// A `text/plain` attachment.
@@ -97,8 +115,10 @@ fn raw_header(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
-/// Builds the message; an address that does not parse after rendering is an error naming the key.
-pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, BuildError> {
+/// Builds the message, which takes over the draft's text and attachments (the HTML is
+/// kept beside it for `preview --html`); an address that does not parse after rendering is
+/// an error naming the key.
+pub fn build(draft: Draft, stamp: &Stamp<'_>) -> Result<Built, BuildError> {
     let mut builder = Message::builder()
         .from(mailbox(&draft.from, "from")?)
         .subject(one_line(&draft.subject))
@@ -118,21 +138,26 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, BuildError> {
     if let Some(reply_to) = &draft.reply_to {
         builder = builder.reply_to(mailbox(reply_to, "reply_to")?);
     }
-    let text = text_part(&draft.text, ContentType::TEXT_PLAIN);
-    let alternative = |text, html: &String| {
+    let Draft {
+        text,
+        html,
+        attachments,
+        ..
+    } = draft;
+    let text = text_part(Cow::Owned(text), ContentType::TEXT_PLAIN);
+    let alternative = |text, html: &str| {
         MultiPart::alternative()
             .singlepart(text)
-            .singlepart(text_part(html, ContentType::TEXT_HTML))
+            .singlepart(text_part(Cow::Borrowed(html), ContentType::TEXT_HTML))
     };
+    let no_attachments = attachments.is_empty();
     let attach = |mixed: MultiPart| {
         let plain = ContentType::parse("text/plain; charset=utf-8").expect("a valid content type");
-        draft.attachments.iter().fold(mixed, |mixed, a| {
-            mixed.singlepart(
-                message::Attachment::new(a.name.clone()).body(a.content.clone(), plain.clone()),
-            )
+        attachments.into_iter().fold(mixed, |mixed, a| {
+            mixed.singlepart(message::Attachment::new(a.name).body(a.content, plain.clone()))
         })
     };
-    let message = match (&draft.html, draft.attachments.is_empty()) {
+    let message = match (&html, no_attachments) {
         (None, true) => builder.singlepart(text),
         (Some(html), true) => builder.multipart(alternative(text, html)),
         (None, false) => builder.multipart(attach(MultiPart::mixed().singlepart(text))),
@@ -145,15 +170,18 @@ pub fn build(draft: &Draft, stamp: &Stamp<'_>) -> Result<Message, BuildError> {
     message
         .headers_mut()
         .insert_raw(raw_header("Date", stamp.date.to_rfc2822()));
-    Ok(message)
+    Ok(Built { message, html })
 }
 
 /// A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable (or
-/// base64 when that is much smaller).
-fn text_part(text: &str, content_type: ContentType) -> SinglePart {
+/// base64 when that is much smaller). An owned `text` is dropped once it has been copied
+/// with CRLF line ends, before the copy is encoded: a long report is held twice at most.
+fn text_part(text: Cow<'_, str>, content_type: ContentType) -> SinglePart {
     // Line ends are made CRLF here, in one pass: lettre would otherwise insert each `\r`
     // in place, which is quadratic in the number of lines.
-    let body = Body::new_with_encoding(crlf(text), ContentTransferEncoding::SevenBit)
+    let crlf_text = crlf(&text);
+    drop(text);
+    let body = Body::new_with_encoding(crlf_text, ContentTransferEncoding::SevenBit)
         .unwrap_or_else(|crlf_bytes| {
             // lettre picks quoted-printable for mostly-ASCII text, base64 where that is
             // smaller (e.g. output full of replacement characters).
@@ -231,7 +259,8 @@ mod tests {
 
     #[test]
     fn headers_are_complete_and_one_line() {
-        let message = String::from_utf8(build(&draft(), &stamp()).unwrap().formatted()).unwrap();
+        let message =
+            String::from_utf8(build(draft(), &stamp()).unwrap().message.formatted()).unwrap();
         assert!(
             message.contains("Subject: Disk  Bcc: victim@example.com\r\n"),
             "{message}"
@@ -262,7 +291,10 @@ mod tests {
     fn bad_rendered_address_names_the_key() {
         let mut bad = draft();
         bad.to = vec!["ops at example".into()];
-        let err = build(&bad, &stamp()).unwrap_err().to_string();
+        let Err(err) = build(bad, &stamp()) else {
+            panic!("an invalid address builds");
+        };
+        let err = err.to_string();
         assert!(err.starts_with("mail.to: invalid mail address"), "{err}");
     }
 
@@ -291,8 +323,9 @@ mod folding {
     fn longest_line(subject: &str) -> usize {
         let mut draft = super::tests::draft_for_folding();
         draft.subject = subject.to_owned();
-        let message = build(&draft, &super::tests::stamp_for_folding())
+        let message = build(draft, &super::tests::stamp_for_folding())
             .unwrap()
+            .message
             .formatted();
         message
             .split(|&b| b == b'\n')

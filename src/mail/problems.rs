@@ -7,7 +7,7 @@ use crate::config::ConfigError;
 use crate::config::address::AddressSpec;
 use crate::config::job::job_name;
 use crate::mail::compose::{Composed, Composer};
-use crate::mail::message::{self, Draft, Stamp};
+use crate::mail::message::{self, Built, Draft, Stamp};
 use crate::report::{Facts, Status};
 
 impl Composer<'_> {
@@ -66,8 +66,8 @@ impl Composer<'_> {
             message_id: format!("<{}.problems@{}>", self.run_id, facts.fqdn),
             date: config.timezone.now(),
         };
-        match message::build(&draft, &stamp) {
-            Ok(message) => Some(Composed {
+        match message::build(draft, &stamp) {
+            Ok(Built { message, .. }) => Some(Composed {
                 message,
                 name: format!("{}.problems", self.run_id),
                 date: stamp.date,

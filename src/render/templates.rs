@@ -183,9 +183,7 @@ impl Templates {
         } else {
             &self.text
         };
-        registry
-            .render_with_context(name, context)
-            .map_err(|e| self.render_error(&e, TEXT))
+        render_sized(registry, name, context).map_err(|e| self.render_error(&e, TEXT))
     }
 
     /// The text registry with the built-in default, which every report falls back to when
@@ -221,9 +219,7 @@ impl Templates {
     ) -> Option<Result<String, RenderError>> {
         self.html.has_template(name).then(|| {
             self.check_nesting(HTML, name)?;
-            self.html
-                .render_with_context(name, context)
-                .map_err(|e| self.render_error(&e, HTML))
+            render_sized(&self.html, name, context).map_err(|e| self.render_error(&e, HTML))
         })
     }
 
@@ -364,6 +360,29 @@ impl Templates {
             Scope::Names
         }
     }
+}
+
+/// Renders `name` into a buffer with room for the outputs of `context`'s results and some
+/// text around them: grown from small, a long report would end in a buffer of up to twice
+/// its size, while its context and results are held too.
+fn render_sized(
+    registry: &Handlebars<'static>,
+    name: &str,
+    context: &handlebars::Context,
+) -> Result<String, handlebars::RenderError> {
+    let outputs: usize = context.data()["results"].as_array().map_or(0, |results| {
+        results
+            .iter()
+            .flat_map(|r| [&r["stdout"], &r["stderr"]])
+            .filter_map(serde_json::Value::as_str)
+            .map(str::len)
+            .sum()
+    });
+    let mut out = Vec::with_capacity(outputs + outputs / 8 + (8 << 10));
+    registry.render_with_context_to_write(name, context, &mut out)?;
+    // Handlebars writes only `str`s.
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The templates built in (a folder may replace them).
