@@ -1,32 +1,55 @@
 //! Static scans of compiled templates, made before anything is rendered: which partials
 //! a template includes (so a run compiles only those), how deep they nest (partials that
 //! include each other would recurse until the stack overflows), and whether it reads the
-//! system facts (so a run gathers them only then).
+//! system facts or the previous run (so a run gathers or keeps them only then).
 
 use std::collections::{HashMap, HashSet};
 
 use handlebars::template::{DecoratorTemplate, Parameter, TemplateElement};
 use handlebars::{Handlebars, Template};
 
+/// A part of the context that costs something to have: a scan finds whether a template
+/// reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Costly {
+    /// `host` beyond `host.hostname` and `host.fqdn`: gathered from /proc and the disks.
+    SystemFacts,
+    /// `previous`: the last run's results, outputs and all.
+    Previous,
+}
+
+impl Costly {
+    /// Whether a path whose first segments, in the root context, are `first` and `second`
+    /// reads this part.
+    fn read_by(self, first: &str, second: Option<&str>) -> bool {
+        match self {
+            Costly::SystemFacts => first == "host" && !matches!(second, Some("hostname" | "fqdn")),
+            Costly::Previous => first == "previous",
+        }
+    }
+}
+
 /// Whether `template`, evaluated with the whole context as `this` and its partials found
-/// in `registry`, reads `host` beyond `host.hostname` and `host.fqdn`.
-pub fn reads_system_facts(registry: &Handlebars<'static>, template: &Template) -> bool {
-    FactsScan {
+/// in `registry`, reads `part`.
+pub fn reads(registry: &Handlebars<'static>, template: &Template, part: Costly) -> bool {
+    ReadScan {
         registry,
+        part,
         partials: HashSet::new(),
     }
     .template(template, true)
 }
 
-/// Looks through a compiled template for reads of `host` other than `host.hostname` and
-/// `host.fqdn`. When unsure (a block that changes the context climbed out of with `../`, a
-/// construct it does not know) it says yes: gathering too much is only slower.
-struct FactsScan<'a> {
+/// Looks through a compiled template for reads of `part`. When unsure (a block that
+/// changes the context climbed out of with `../`, a construct it does not know) it says
+/// yes: gathering or keeping too much is only slower.
+struct ReadScan<'a> {
     registry: &'a Handlebars<'static>,
+    part: Costly,
     partials: HashSet<String>,
 }
 
-impl FactsScan<'_> {
+impl ReadScan<'_> {
     /// `root`: whether the template is evaluated with the whole context as `this`.
     fn template(&mut self, template: &Template, root: bool) -> bool {
         template.elements.iter().any(|e| self.element(e, root))
@@ -75,11 +98,42 @@ impl FactsScan<'_> {
 
     fn parameter(&mut self, parameter: &Parameter, root: bool) -> bool {
         match parameter {
-            Parameter::Name(name) => reads_facts(name, root),
-            Parameter::Path(path) => reads_facts(raw(path), root),
+            Parameter::Name(name) => self.read_at(name, root),
+            Parameter::Path(path) => self.read_at(raw(path), root),
             Parameter::Literal(_) => false,
             Parameter::Subexpression(sub) => self.element(sub.as_element(), root),
             _ => true,
+        }
+    }
+
+    /// Does the path `raw`, evaluated in the root context (`root`) or another one, read
+    /// the part looked for?
+    fn read_at(&self, raw: &str, root: bool) -> bool {
+        let mut rest = raw;
+        let mut at_root = root;
+        if let Some(after) = rest.strip_prefix("@root") {
+            rest = after.trim_start_matches(['.', '/']);
+            at_root = true;
+        } else if rest.starts_with('@') {
+            return false;
+        }
+        while let Some(after) = rest.strip_prefix("../") {
+            rest = after;
+            at_root = true;
+        }
+        for this in ["this.", "this/", "./"] {
+            if let Some(after) = rest.strip_prefix(this) {
+                rest = after;
+            }
+        }
+        if !at_root {
+            return false;
+        }
+        let mut segments = rest.split(['.', '/']);
+        match segments.next() {
+            Some("" | "this" | ".") => true,
+            Some(first) => self.part.read_by(first, segments.next()),
+            None => false,
         }
     }
 }
@@ -88,37 +142,6 @@ pub(crate) fn raw(path: &handlebars::Path) -> &str {
     match path {
         handlebars::Path::Relative((_, raw)) => raw,
         handlebars::Path::Local(_) => "@local",
-    }
-}
-
-/// Does the path `raw`, evaluated in the root context (`root`) or another one, read
-/// system facts?
-fn reads_facts(raw: &str, root: bool) -> bool {
-    let mut rest = raw;
-    let mut at_root = root;
-    if let Some(after) = rest.strip_prefix("@root") {
-        rest = after.trim_start_matches(['.', '/']);
-        at_root = true;
-    } else if rest.starts_with('@') {
-        return false;
-    }
-    while let Some(after) = rest.strip_prefix("../") {
-        rest = after;
-        at_root = true;
-    }
-    for this in ["this.", "this/", "./"] {
-        if let Some(after) = rest.strip_prefix(this) {
-            rest = after;
-        }
-    }
-    if !at_root {
-        return false;
-    }
-    let mut segments = rest.split(['.', '/']);
-    match segments.next() {
-        Some("" | "this" | ".") => true,
-        Some("host") => !matches!(segments.next(), Some("hostname" | "fqdn")),
-        _ => false,
     }
 }
 

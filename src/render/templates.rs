@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config::job::DEFAULT_TEMPLATE;
 use crate::config::trust;
 use crate::config::{ConfigError, Job};
-use crate::render::scan::{self, Nesting, partials_used};
+use crate::render::scan::{self, Costly, Nesting, partials_used};
 use crate::render::{helpers, schema, variables};
 use crate::report::Scope;
 
@@ -335,30 +335,52 @@ impl Templates {
     /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
     /// gathering the system part costs a few milliseconds, so only when one of them does.
     pub fn facts_scope(&self, job: &Job) -> Scope {
+        if self.job_reads(job, Costly::SystemFacts) {
+            Scope::Full
+        } else {
+            Scope::Names
+        }
+    }
+
+    /// Which facts the template `name` (text and HTML versions) reads.
+    pub fn template_scope(&self, name: &str) -> Scope {
+        if self.template_reads(name, Costly::SystemFacts) {
+            Scope::Full
+        } else {
+            Scope::Names
+        }
+    }
+
+    /// Whether a report of `job` reads `previous`: its templates, or a webhook's (read
+    /// when it is posted, so taken to). The last run's outputs are dropped otherwise once
+    /// the new ones are compared with them: they may be as long as `max_output`.
+    pub fn reads_previous(&self, job: &Job) -> bool {
+        job.webhooks.iter().any(|hook| hook.template.is_some())
+            || self.job_reads(job, Costly::Previous)
+    }
+
+    /// Whether one of `job`'s templates (body, HTML alternative, subject and addresses)
+    /// reads `part`.
+    fn job_reads(&self, job: &Job, part: Costly) -> bool {
         let mail = &job.mail;
         let inline = [&mail.subject, mail.from.as_str()]
             .into_iter()
             .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
             .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()));
-        let needed = inline.into_iter().any(|source| {
+        inline.into_iter().any(|source| {
             // Unparsable inline templates fail when rendered; they read nothing here.
-            Template::compile(source).is_ok_and(|t| scan::reads_system_facts(&self.text, &t))
-        }) || self.template_scope(&mail.template) == Scope::Full;
-        if needed { Scope::Full } else { Scope::Names }
+            Template::compile(source).is_ok_and(|t| scan::reads(&self.text, &t, part))
+        }) || self.template_reads(&mail.template, part)
     }
 
-    /// Which facts the template `name` (text and HTML versions) reads.
-    pub fn template_scope(&self, name: &str) -> Scope {
+    /// Whether the template `name` (text or HTML version) reads `part`.
+    fn template_reads(&self, name: &str, part: Costly) -> bool {
         let reads = |registry: &Handlebars<'static>| {
             registry
                 .get_template(name)
-                .is_some_and(|t| scan::reads_system_facts(registry, t))
+                .is_some_and(|t| scan::reads(registry, t, part))
         };
-        if reads(&self.text) || reads(&self.html) {
-            Scope::Full
-        } else {
-            Scope::Names
-        }
+        reads(&self.text) || reads(&self.html)
     }
 }
 
@@ -690,7 +712,8 @@ mod tests {
         assert!(templates.has_text("default"));
     }
 
-    fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
+    /// The templates `files` and the job `job`, given to `f`.
+    fn with_job<T>(files: &[(&str, &str)], job: &str, f: impl Fn(&Templates, &Job) -> T) -> T {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("partials")).unwrap();
         for (name, text) in files {
@@ -700,7 +723,55 @@ mod tests {
         let config =
             crate::config::Config::parse("", Path::new("reporter.yaml"), dir.path()).unwrap();
         let job = Job::parse("j", Path::new("jobs/j.yaml"), job, &config).unwrap();
-        templates.facts_scope(&job)
+        f(&templates, &job)
+    }
+
+    fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
+        with_job(files, job, Templates::facts_scope)
+    }
+
+    #[test]
+    fn the_previous_run_is_kept_only_when_read() {
+        let job = "mail: {template: t}\ncommands: [true]\n";
+        let reads = |text: &str| {
+            with_job(
+                &[
+                    ("t.txt.hbs", text),
+                    ("partials/was.hbs", "{{previous.[0].stdout}}"),
+                ],
+                job,
+                Templates::reads_previous,
+            )
+        };
+        for text in [
+            "{{#each results}}{{diff}} {{changed}}{{/each}}",
+            "{{#each results}}{{previous}}{{/each}}",
+            "{{run.id}}",
+        ] {
+            assert!(!reads(text), "{text}");
+        }
+        for text in [
+            "{{#if previous}}was{{/if}}",
+            "{{#each previous}}{{stdout}}{{/each}}",
+            "{{#each results}}{{@root.previous.[0].status}}{{/each}}",
+            "{{#each results}}{{../previous}}{{/each}}",
+            "{{json this}}",
+            "{{> was}}",
+        ] {
+            assert!(reads(text), "{text}");
+        }
+        let subject = "mail: {subject: '{{#if previous}}again{{/if}}'}\ncommands: [true]\n";
+        assert!(with_job(&[], subject, Templates::reads_previous));
+        let hook = "webhooks: [{url: 'http://127.0.0.1:9/', template: chat}]\ncommands: [true]\n";
+        assert!(
+            with_job(&[], hook, Templates::reads_previous),
+            "read when posted"
+        );
+        assert!(!with_job(
+            &[],
+            "commands: [true]\n",
+            Templates::reads_previous
+        ));
     }
 
     #[test]

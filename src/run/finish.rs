@@ -18,6 +18,7 @@ use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
 };
+use crate::run::lookups::Reads;
 use crate::run::plan::Done;
 use crate::schedule::Zone;
 
@@ -57,14 +58,14 @@ pub struct Finished<'a> {
 }
 
 /// Turns `done`, the outcomes of `job`'s tasks, into its report. `recent` is what the
-/// history holds of the job; `scope` says whether its templates read the system facts
-/// (its disks' usage is then recorded).
+/// history holds of the job; `reads` says whether its templates read the system facts
+/// (its disks' usage is then recorded) and `previous` (its outputs are dropped otherwise).
 pub fn finish_job<'a>(
     job: &Job,
     done: Done,
     facts: &'a Facts,
     recent: Recent,
-    scope: Scope,
+    reads: Reads,
     meta: &RunMeta<'_>,
 ) -> Finished<'a> {
     let mut results: Vec<TaskResult> = done
@@ -110,8 +111,9 @@ pub fn finish_job<'a>(
         summary,
         run: meta.info(done.started_at, decision.recovered()),
         results,
-        // Moved, not copied: the last run's outputs may be as long as `max_output`.
-        previous: recent.last.map(|run| {
+        // Moved, not copied: the last run's outputs may be as long as `max_output`. Their
+        // diffs are made; a report that does not show them goes without.
+        previous: recent.last.filter(|_| reads.previous).map(|run| {
             run.results
                 .into_iter()
                 .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr))
@@ -131,7 +133,7 @@ pub fn finish_job<'a>(
             &context.results,
             context.run.interrupted,
         );
-        if scope == Scope::Full
+        if reads.facts == Scope::Full
             && let Some(system) = &facts.system
         {
             record.disks = system

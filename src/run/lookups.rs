@@ -16,9 +16,18 @@ use crate::schedule::Zone;
 /// How many earlier runs a report's disk usage history shows.
 const DISK_RUNS: usize = 13;
 
+/// What the templates of one job's report read of what costs something to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// Which facts.
+    pub facts: Scope,
+    /// Whether `previous`, the last run's results with their outputs.
+    pub previous: bool,
+}
+
 pub struct Lookups {
-    /// Per job (in plan order): which facts its templates read.
-    scopes: Vec<Scope>,
+    /// Per job (in plan order): what its templates read.
+    reads: Vec<Reads>,
     /// What the whole run reads: the widest of the jobs' scopes (and the digest's).
     scope: Scope,
     zone: Zone,
@@ -38,12 +47,16 @@ impl Lookups {
         history: Option<&History>,
         zone: Zone,
     ) -> Lookups {
-        // A disk forecast needs the disks, whatever the templates read.
-        let scopes: Vec<Scope> = jobs
+        let reads: Vec<Reads> = jobs
             .iter()
-            .map(|job| match job.disk_full_within {
-                Some(_) => Scope::Full,
-                None => templates.facts_scope(job),
+            .map(|job| Reads {
+                // A disk forecast needs the disks, whatever the templates read.
+                facts: match job.disk_full_within {
+                    Some(_) => Scope::Full,
+                    None => templates.facts_scope(job),
+                },
+                // The digest shows each job's `previous` to its own template.
+                previous: digest || templates.reads_previous(job),
             })
             .collect();
         let digest_scope = if digest {
@@ -51,7 +64,7 @@ impl Lookups {
         } else {
             Scope::Names
         };
-        let scope = scopes.iter().copied().fold(digest_scope, Scope::max);
+        let scope = reads.iter().map(|r| r.facts).fold(digest_scope, Scope::max);
         // The facts may need a resolver lookup and reading /proc: off the thread that
         // starts commands.
         let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
@@ -60,7 +73,7 @@ impl Lookups {
             tokio::task::spawn_blocking(move || history.recent(&names, DISK_RUNS))
         });
         Lookups {
-            scopes,
+            reads,
             scope,
             zone,
             facts: None,
@@ -70,9 +83,9 @@ impl Lookups {
         }
     }
 
-    /// Which facts the templates of the job at `index` read.
-    pub fn scope_of(&self, index: usize) -> Scope {
-        self.scopes[index]
+    /// What the templates of the job at `index` read.
+    pub fn reads_of(&self, index: usize) -> Reads {
+        self.reads[index]
     }
 
     /// The facts, waiting for their gathering to finish the first time.

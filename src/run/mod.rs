@@ -152,7 +152,7 @@ pub async fn execute(
         let (index, job) = (done.index, &plan.jobs[done.index]);
         let facts = lookups.facts().await;
         let recent = lookups.recent(&job.name).await;
-        let finished = finish_job(job, done, &facts, recent, lookups.scope_of(index), &meta);
+        let finished = finish_job(job, done, &facts, recent, lookups.reads_of(index), &meta);
         tally.command_failed |= !finished.context.summary.all_ok;
         failures.add(index, &job.name, &finished.context.results);
         if let Some(pinger) = pingers.get_mut(index).and_then(Option::take) {
