@@ -81,6 +81,32 @@ fn huge_output_keeps_head_and_tail_only() {
 }
 
 #[test]
+fn binary_output_stays_within_max_output_as_text() {
+    // Each NUL becomes the three bytes of U+FFFD: kept whole, 64 KiB of them would be
+    // 192 KiB of text in the report.
+    let env = Env::new("");
+    env.job(
+        "binary",
+        "max_output: 64KiB\ncommands: [\"printf start; head -c 10000000 /dev/zero; printf end\"]\n",
+    );
+    env.run(&["run", "binary"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    // Each half of the cap (32 KiB of text) holds `start` or `end` and 10,921 of them.
+    let shown = ("start".len() + 10_921) + (10_921 + "end".len());
+    let omitted = 10_000_008 - shown;
+    assert!(
+        body.contains(&format!(
+            "start{}\n[... {omitted} bytes omitted ...]\n{}end",
+            "\u{fffd}".repeat(10_921),
+            "\u{fffd}".repeat(10_921)
+        )),
+        "{}",
+        &body[..200.min(body.len())]
+    );
+    assert!(body.len() < 70_000, "body is {} bytes", body.len());
+}
+
+#[test]
 fn garbage_bytes_never_break_the_mail() {
     let env = Env::new("");
     env.job("garbage", "commands: [\"printf 'bad \\\\377 nul \\\\000 cr\\\\r esc \\\\033[31mred\\\\033[0m\\\\n'\"]\n");

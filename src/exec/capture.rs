@@ -78,11 +78,30 @@ impl Capture {
         self.omitted > 0
     }
 
-    /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped.
+    /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped. The cap
+    /// holds for the text too: made mail-safe, a NUL or an invalid byte takes the three
+    /// bytes of U+FFFD, and a binary stream would otherwise come out three times as large.
+    /// Its first and last half then keep as many bytes as fit in half the cap each.
     pub fn into_text(mut self) -> String {
         self.tail.rotate_left(self.start);
-        let tail = clean(&self.tail);
-        let head = clean(&self.head);
+        let cap = 2 * self.half;
+        if self.omitted == 0 {
+            // Head and tail are one run of bytes.
+            self.head.append(&mut self.tail);
+            let whole = clean(&self.head);
+            if whole.len() <= cap {
+                return whole;
+            }
+        }
+        let (head, head_used) = clean_within(&self.head, self.half, End::Start);
+        // Without a gap, the tail is the rest of the bytes after what the head took.
+        let (tail_source, head_dropped): (&[u8], usize) = if self.omitted == 0 {
+            (&self.head[head_used..], 0)
+        } else {
+            (&self.tail, self.head.len() - head_used)
+        };
+        let (tail, tail_used) = clean_within(tail_source, self.half, End::Finish);
+        self.omitted += (head_dropped + tail_source.len() - tail_used) as u64;
         let mut text = String::with_capacity(head.len() + tail.len() + 48);
         text.push_str(&head);
         drop(head);
@@ -95,6 +114,41 @@ impl Capture {
         text.push_str(&tail);
         text
     }
+}
+
+/// Which end of the bytes [`clean_within`] keeps.
+#[derive(Clone, Copy)]
+enum End {
+    Start,
+    Finish,
+}
+
+/// The mail-safe text of the longest start (or end) of `bytes` that fits in `budget`
+/// bytes, and how many of `bytes` it took.
+fn clean_within(bytes: &[u8], budget: usize, end: End) -> (String, usize) {
+    let part = |n: usize| match end {
+        End::Start => &bytes[..n],
+        End::Finish => &bytes[bytes.len() - n..],
+    };
+    let whole = clean(bytes);
+    if whole.len() <= budget {
+        return (whole, bytes.len());
+    }
+    // A byte becomes at most three (U+FFFD): a third of the budget always fits. Search
+    // between that and the whole, keeping only lengths whose text fits.
+    let mut fits = (budget / 3).min(bytes.len());
+    let mut kept = clean(part(fits));
+    let mut over = bytes.len();
+    while over - fits > 1 {
+        let mid = fits + (over - fits) / 2;
+        let text = clean(part(mid));
+        if text.len() <= budget {
+            (fits, kept) = (mid, text);
+        } else {
+            over = mid;
+        }
+    }
+    (kept, fits)
 }
 
 /// Output as mail-safe text: invalid UTF-8 becomes U+FFFD, `\r\n` becomes `\n`, terminal
@@ -208,6 +262,46 @@ mod tests {
         }
         assert!(read.truncated());
         assert_eq!(read.into_text(), pushed.into_text());
+    }
+
+    #[test]
+    fn binary_output_stays_within_the_cap_as_text() {
+        // Every NUL becomes the three bytes of U+FFFD: 1,000 of them would be 3,000.
+        let mut capture = Capture::new(100);
+        capture.push(&[0; 1000]);
+        let text = capture.into_text();
+        let (head, rest) = text.split_once('\n').unwrap();
+        let (marker, tail) = rest.split_once('\n').unwrap();
+        assert_eq!(head, "\u{fffd}".repeat(16));
+        assert_eq!(tail, "\u{fffd}".repeat(16));
+        // 1,000 bytes, 32 of them shown.
+        assert_eq!(marker, "[... 968 bytes omitted ...]");
+
+        // Short enough to keep whole as bytes, too long as text: cut all the same.
+        let mut capture = Capture::new(100);
+        capture.push(b"ok\n");
+        capture.push(&[0; 60]);
+        capture.push(b"\nend");
+        let text = capture.into_text();
+        assert!(text.len() <= 100 + 40, "{text}");
+        assert!(text.starts_with("ok\n\u{fffd}"), "{text}");
+        assert!(text.ends_with("\u{fffd}\nend"), "{text}");
+        let omitted: usize = text
+            .split("[... ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        // The head does not end a line, so the marker's line break before it is added.
+        let shown = text.replace(&format!("\n[... {omitted} bytes omitted ...]\n"), "");
+        let replaced = shown.matches('\u{fffd}').count();
+        let shown_bytes = shown.len() - 2 * replaced;
+        assert_eq!(shown_bytes + omitted, 3 + 60 + 4, "{text}");
+
+        // Text that fits is left alone, replacement characters and all.
+        let mut capture = Capture::new(100);
+        capture.push(&[0; 30]);
+        assert_eq!(capture.into_text(), "\u{fffd}".repeat(30));
     }
 
     #[test]
