@@ -55,8 +55,9 @@ pub struct Templates {
     nesting: HashMap<(&'static str, String), Nesting>,
     /// The templates (not partials) registered, by registry and name.
     names: Vec<(&'static str, String)>,
-    /// For a run none of whose jobs uses the built-in default: the text registry with it,
-    /// compiled the first time a report falls back to it ([`Templates::fallback`]).
+    /// For a run (which compiles only what its jobs use) without a `default.txt.hbs` of
+    /// its own: the text registry with the built-in default, compiled the first time a
+    /// report is rendered with it ([`Templates::fallback`]), not before the commands start.
     fallback: OnceLock<Handlebars<'static>>,
 }
 
@@ -186,9 +187,10 @@ impl Templates {
         render_sized(registry, name, context).map_err(|e| self.render_error(&e, TEXT))
     }
 
-    /// The text registry with the built-in default, which every report falls back to when
-    /// its own template fails: compiled on first use when the run's jobs all have their own
-    /// (compiling is most of a run's start-up).
+    /// The text registry with the built-in default, the template of jobs without one of
+    /// their own and the one every report falls back to when its own fails: compiled on
+    /// first use (compiling is most of a run's start-up, and it reads nothing a scan looks
+    /// for: `the_built_in_default_reads_neither_the_system_facts_nor_previous`).
     fn fallback(&self) -> &Handlebars<'static> {
         self.fallback.get_or_init(|| {
             let mut registry = self.text.clone();
@@ -438,8 +440,9 @@ struct Loader {
 }
 
 impl Loader {
-    /// A loader with the built-in templates that are wanted: `default` (every report may
-    /// fall back to it, compiled then when no job uses it) and the digest's. `wanted`: only
+    /// A loader with the built-in templates that are wanted: the digest's, and with
+    /// `wanted` `None` (everything, for `check` and the daemon) `default` too; a run
+    /// compiles that one when it renders with it ([`Templates::fallback`]). `wanted`: only
     /// the partials that turn out to be used are read; `None`: everything.
     fn new(wanted: Option<&[&str]>) -> Loader {
         // Compiling is most of the cost of loading: a run skips what it does not use.
@@ -448,7 +451,10 @@ impl Loader {
             (DIGEST_TEMPLATE, BUILTIN_DIGEST),
         ]
         .into_iter()
-        .filter(|(name, _)| wanted.is_none_or(|names| names.contains(name)))
+        .filter(|(name, _)| match wanted {
+            None => true,
+            Some(names) => *name != DEFAULT_TEMPLATE && names.contains(name),
+        })
         .collect();
         let mut text = registry(handlebars::no_escape);
         let mut used = wanted.is_some().then(HashSet::new);
@@ -728,6 +734,19 @@ mod tests {
 
     fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
         with_job(files, job, Templates::facts_scope)
+    }
+
+    #[test]
+    fn the_built_in_default_reads_neither_the_system_facts_nor_previous() {
+        // A run compiles it only once it renders with it, after the scans: they find
+        // nothing in a template not yet compiled, which must be what they would find in it.
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        assert!(templates.text.has_template(DEFAULT_TEMPLATE));
+        assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::SystemFacts));
+        assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::Previous));
+        let (run, _) = Templates::load_some(Path::new("/nonexistent"), Some(&[DEFAULT_TEMPLATE]));
+        assert!(!run.text.has_template(DEFAULT_TEMPLATE), "compiled when rendered");
+        assert!(run.has_text(DEFAULT_TEMPLATE));
     }
 
     #[test]
