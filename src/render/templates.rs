@@ -337,7 +337,7 @@ impl Templates {
     /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
     /// gathering the system part costs a few milliseconds, so only when one of them does.
     pub fn facts_scope(&self, job: &Job) -> Scope {
-        if self.job_reads(job, Costly::SystemFacts) {
+        if self.job_reads(job, &[Costly::SystemFacts])[0] {
             Scope::Full
         } else {
             Scope::Names
@@ -357,22 +357,33 @@ impl Templates {
     /// when it is posted, so taken to). The last run's outputs are dropped otherwise once
     /// the new ones are compared with them: they may be as long as `max_output`.
     pub fn reads_previous(&self, job: &Job) -> bool {
-        job.webhooks.iter().any(|hook| hook.template.is_some())
-            || self.job_reads(job, Costly::Previous)
+        self.reads(job).1
+    }
+
+    /// [`Templates::facts_scope`] and [`Templates::reads_previous`] of `job` at once, its
+    /// header templates compiled once for both.
+    pub fn reads(&self, job: &Job) -> (Scope, bool) {
+        let [facts, previous] = self.job_reads(job, &[Costly::SystemFacts, Costly::Previous]);
+        let scope = if facts { Scope::Full } else { Scope::Names };
+        let hook_template = job.webhooks.iter().any(|hook| hook.template.is_some());
+        (scope, previous || hook_template)
     }
 
     /// Whether one of `job`'s templates (body, HTML alternative, subject and addresses)
-    /// reads `part`.
-    fn job_reads(&self, job: &Job, part: Costly) -> bool {
+    /// reads each of `parts`.
+    fn job_reads<const N: usize>(&self, job: &Job, parts: &[Costly; N]) -> [bool; N] {
         let mail = &job.mail;
-        let inline = [&mail.subject, mail.from.as_str()]
+        let inline: Vec<Template> = [&mail.subject, mail.from.as_str()]
             .into_iter()
             .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
-            .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()));
-        inline.into_iter().any(|source| {
+            .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()))
             // Unparsable inline templates fail when rendered; they read nothing here.
-            Template::compile(source).is_ok_and(|t| scan::reads(&self.text, &t, part))
-        }) || self.template_reads(&mail.template, part)
+            .filter_map(|source| Template::compile(source).ok())
+            .collect();
+        parts.map(|part| {
+            inline.iter().any(|t| scan::reads(&self.text, t, part))
+                || self.template_reads(&mail.template, part)
+        })
     }
 
     /// Whether the template `name` (text or HTML version) reads `part`.
@@ -745,7 +756,10 @@ mod tests {
         assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::SystemFacts));
         assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::Previous));
         let (run, _) = Templates::load_some(Path::new("/nonexistent"), Some(&[DEFAULT_TEMPLATE]));
-        assert!(!run.text.has_template(DEFAULT_TEMPLATE), "compiled when rendered");
+        assert!(
+            !run.text.has_template(DEFAULT_TEMPLATE),
+            "compiled when rendered"
+        );
         assert!(run.has_text(DEFAULT_TEMPLATE));
     }
 

@@ -49,14 +49,17 @@ impl Lookups {
     ) -> Lookups {
         let reads: Vec<Reads> = jobs
             .iter()
-            .map(|job| Reads {
-                // A disk forecast needs the disks, whatever the templates read.
-                facts: match job.disk_full_within {
-                    Some(_) => Scope::Full,
-                    None => templates.facts_scope(job),
-                },
-                // The digest shows each job's `previous` to its own template.
-                previous: digest || templates.reads_previous(job),
+            .map(|job| {
+                let (facts, previous) = templates.reads(job);
+                Reads {
+                    // A disk forecast needs the disks, whatever the templates read.
+                    facts: match job.disk_full_within {
+                        Some(_) => Scope::Full,
+                        None => facts,
+                    },
+                    // The digest shows each job's `previous` to its own template.
+                    previous: digest || previous,
+                }
             })
             .collect();
         let digest_scope = if digest {

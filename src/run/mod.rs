@@ -117,6 +117,9 @@ pub async fn execute(
         Vec::new()
     };
     let mut progress = plan.start(pool, &cancel);
+    // The commands start first: what their reports need besides the results (the scans of
+    // the templates, the facts, the history) is looked up while they run.
+    tokio::task::yield_now().await;
     let mut lookups = Lookups::start(
         &plan.jobs,
         templates,
