@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use handlebars::{Handlebars, Template, TemplateError};
+use handlebars::{Handlebars, RenderContext, Renderable, Template, TemplateError};
 use serde::Serialize;
 
 use crate::config::job::DEFAULT_TEMPLATE;
@@ -59,6 +59,9 @@ pub struct Templates {
     /// its own: the text registry with the built-in default, compiled the first time a
     /// report is rendered with it ([`Templates::fallback`]), not before the commands start.
     fallback: OnceLock<Handlebars<'static>>,
+    /// The header templates written in job files (subject, addresses), compiled once each
+    /// for the scans and every message of a run, or of a daemon's runs.
+    inline: Mutex<HashMap<String, Arc<Template>>>,
 }
 
 impl Templates {
@@ -139,6 +142,7 @@ impl Templates {
             nesting,
             names: loader.templates,
             fallback: OnceLock::new(),
+            inline: Mutex::new(HashMap::new()),
         };
         (templates, loader.errors)
     }
@@ -239,12 +243,29 @@ impl Templates {
         template: &str,
         context: &handlebars::Context,
     ) -> Result<String, RenderError> {
-        self.text
-            .render_template_with_context(template, context)
-            .map_err(|e| RenderError::Inline {
-                template: template.to_owned(),
-                reason: humane(e.reason()),
-            })
+        let failed = |e: handlebars::RenderError| RenderError::Inline {
+            template: template.to_owned(),
+            reason: humane(e.reason()),
+        };
+        let compiled = self
+            .inline_template(template)
+            .map_err(|e| failed(e.into()))?;
+        let mut out = handlebars::StringOutput::new();
+        compiled
+            .render(&self.text, context, &mut RenderContext::new(None), &mut out)
+            .map_err(failed)?;
+        out.into_string().map_err(|e| failed(e.into()))
+    }
+
+    /// The header template `source`, compiled the first time it is asked for.
+    fn inline_template(&self, source: &str) -> Result<Arc<Template>, TemplateError> {
+        let mut compiled = self.inline.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(template) = compiled.get(source) {
+            return Ok(Arc::clone(template));
+        }
+        let template = Arc::new(Template::compile(source)?);
+        compiled.insert(source.to_owned(), Arc::clone(&template));
+        Ok(template)
     }
 
     fn check_nesting(&self, kind: &'static str, name: &str) -> Result<(), RenderError> {
@@ -373,12 +394,12 @@ impl Templates {
     /// reads each of `parts`.
     fn job_reads<const N: usize>(&self, job: &Job, parts: &[Costly; N]) -> [bool; N] {
         let mail = &job.mail;
-        let inline: Vec<Template> = [&mail.subject, mail.from.as_str()]
+        let inline: Vec<Arc<Template>> = [&mail.subject, mail.from.as_str()]
             .into_iter()
             .chain(mail.reply_to.as_ref().map(|a| a.as_str()))
             .chain(mail.to.iter().chain(&mail.cc).map(|a| a.as_str()))
             // Unparsable inline templates fail when rendered; they read nothing here.
-            .filter_map(|source| Template::compile(source).ok())
+            .filter_map(|source| self.inline_template(source).ok())
             .collect();
         parts.map(|part| {
             inline.iter().any(|t| scan::reads(&self.text, t, part))
@@ -745,6 +766,26 @@ mod tests {
 
     fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
         with_job(files, job, Templates::facts_scope)
+    }
+
+    #[test]
+    fn a_header_template_is_compiled_once_for_every_message() {
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let context = Templates::prepare(&serde_json::json!({"job": {"name": "disk"}})).unwrap();
+        for _ in 0..3 {
+            let subject = templates.render_inline_in("[{{job.name}}]", &context);
+            assert_eq!(subject.unwrap(), "[disk]");
+        }
+        let err = templates
+            .render_inline_in("{{#if x}}", &context)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("template \"{{#if x}}\": "), "{err}");
+        assert_eq!(
+            templates.inline.lock().unwrap().len(),
+            1,
+            "the broken one is not kept"
+        );
     }
 
     #[test]
