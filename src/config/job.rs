@@ -11,7 +11,9 @@ use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
 use crate::config::limits::{self, MAX_FILE_SIZE};
-use crate::config::raw::{EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule};
+use crate::config::raw::{
+    self, EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
+};
 use crate::config::trust;
 use crate::config::units::HumanDuration;
 use crate::schedule::Schedule;
@@ -163,6 +165,7 @@ impl Job {
     /// Reads and validates one job file (as root, one only root could have written; its
     /// folder is checked by whoever lists it, see [`job_files`]).
     pub fn load(path: &Path, config: &Config) -> Result<Job, Vec<ConfigError>> {
+        let _shared = raw::SharedPatterns::start();
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -511,6 +514,7 @@ impl Check<'_> {
 
 /// Every job file in `dir`, sorted by name: the valid jobs and the problems of the others.
 pub fn load_all(dir: &Path, config: &Config) -> (Vec<Job>, Vec<ConfigError>) {
+    let _shared = raw::SharedPatterns::start();
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
     for path in job_files(dir, &mut errors) {

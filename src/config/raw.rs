@@ -2,7 +2,8 @@
 //! that refuse unknown keys, and the value newtypes that check a value as it is read (so a
 //! bad `timeout: 5 minutes` fails when the file loads, with its line and column).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -176,11 +177,54 @@ pub struct Pattern(pub regex::Regex);
 impl FromStr for Pattern {
     type Err = ValueError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        regex::RegexBuilder::new(text)
+        if let Some(shared) =
+            SHARED_PATTERNS.with_borrow(|shared| shared.as_ref()?.get(text).cloned())
+        {
+            return Ok(Pattern(shared));
+        }
+        let regex = regex::RegexBuilder::new(text)
             .multi_line(true)
             .build()
-            .map(Pattern)
-            .map_err(ValueError::Pattern)
+            .map_err(ValueError::Pattern)?;
+        SHARED_PATTERNS.with_borrow_mut(|shared| {
+            if let Some(shared) = shared {
+                shared.insert(text.to_owned(), regex.clone());
+            }
+        });
+        Ok(Pattern(regex))
+    }
+}
+
+thread_local! {
+    /// While a [`SharedPatterns`] is alive: the patterns compiled so far, by source.
+    static SHARED_PATTERNS: RefCell<Option<HashMap<String, regex::Regex>>> = const { RefCell::new(None) };
+}
+
+/// Jobs loaded while this lives share one compiled regex for each `fail_if` written the
+/// same way: job files repeat theirs (the shipped disk-usage job has one twice, and those
+/// written by configuration management share them), and compiling one, its literal
+/// prefilter above all, was most of the cost of loading a thousand jobs. The sharing ends
+/// with the outermost one, so a daemon's reloads do not keep the patterns of jobs gone.
+pub struct SharedPatterns {
+    outermost: bool,
+}
+
+impl SharedPatterns {
+    pub fn start() -> SharedPatterns {
+        let outermost = SHARED_PATTERNS.with_borrow_mut(|shared| {
+            let outermost = shared.is_none();
+            shared.get_or_insert_with(HashMap::new);
+            outermost
+        });
+        SharedPatterns { outermost }
+    }
+}
+
+impl Drop for SharedPatterns {
+    fn drop(&mut self) {
+        if self.outermost {
+            SHARED_PATTERNS.with_borrow_mut(|shared| *shared = None);
+        }
     }
 }
 
@@ -392,5 +436,35 @@ impl<'de> Deserialize<'de> for RawCommand {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Option<usize> {
+        SHARED_PATTERNS.with_borrow(|shared| shared.as_ref().map(HashMap::len))
+    }
+
+    #[test]
+    fn patterns_are_shared_while_jobs_load_and_forgotten_after() {
+        assert!(Pattern::from_str("9[0-9]%").is_ok());
+        assert_eq!(shared(), None, "nothing kept outside a load");
+        {
+            let _all = SharedPatterns::start();
+            {
+                let _one = SharedPatterns::start();
+                for _ in 0..3 {
+                    let Pattern(regex) = Pattern::from_str("9[0-9]%").unwrap();
+                    assert!(regex.is_match("/ 95%") && !regex.is_match("/ 85%"));
+                }
+                assert!(Pattern::from_str("(unclosed").is_err());
+            }
+            assert_eq!(shared(), Some(1), "an inner load keeps the outer one's");
+            assert!(Pattern::from_str(r"\s100%").is_ok());
+            assert_eq!(shared(), Some(2));
+        }
+        assert_eq!(shared(), None);
     }
 }

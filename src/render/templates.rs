@@ -341,7 +341,7 @@ impl Templates {
     /// The same for a header template written in a job file (`mail.subject`): the problems
     /// as `LINE:COLUMN: MESSAGE` within it.
     pub fn unknown_inline_variables(&self, source: &str) -> Vec<String> {
-        let Ok(template) = Template::compile(source) else {
+        let Ok(template) = self.inline_template(source) else {
             // Rendering reports what does not compile.
             return Vec::new();
         };
