@@ -59,8 +59,9 @@ pub struct Templates {
     /// its own: the text registry with the built-in default, compiled the first time a
     /// report is rendered with it ([`Templates::fallback`]), not before the commands start.
     fallback: OnceLock<Handlebars<'static>>,
-    /// The header templates written in job files (subject, addresses), compiled once each
-    /// for the scans and every message of a run, or of a daemon's runs.
+    /// The templates rendered from their text (subjects, addresses and ping URLs written
+    /// in job files, webhook bodies), compiled once each for the scans and every message
+    /// of a run, or of a daemon's runs until it reloads.
     inline: Mutex<HashMap<String, Arc<Template>>>,
 }
 
