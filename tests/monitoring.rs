@@ -407,6 +407,28 @@ fn a_template_with_the_json_helper_and_a_headers_file() {
 }
 
 #[test]
+fn a_webhook_template_sees_the_system_facts_the_mail_does_not_read() {
+    // The mail's templates read no system facts, so a run would not gather them; the
+    // webhook's template is read only when it is posted, and must still find them.
+    let hook = HttpServer::answering(200);
+    let env = Env::new("");
+    env.template(
+        "facts.json.hbs",
+        "{\"memory\": {{json host.memory.total}}}\n",
+    );
+    env.job(
+        "mem",
+        &format!(
+            "webhooks: [{{url: '{}', template: facts}}]\ncommands: [true]\n",
+            hook.url("/facts")
+        ),
+    );
+    env.run(&["run", "mem"]).code(0).stderr_empty();
+    let body = hook.wait_for(1)[0].json();
+    assert!(body["memory"].as_u64().is_some_and(|m| m > 0), "{body}");
+}
+
+#[test]
 fn a_headers_file_others_can_read_is_refused_naming_it() {
     let hook = HttpServer::answering(200);
     let env = Env::new("");

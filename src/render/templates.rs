@@ -356,14 +356,10 @@ impl Templates {
         if kind == TEXT { &self.text } else { &self.html }
     }
 
-    /// Which facts `job`'s templates (body, HTML alternative, subject and addresses) read:
-    /// gathering the system part costs a few milliseconds, so only when one of them does.
+    /// Which facts a report of `job` reads: gathering the system part costs a few
+    /// milliseconds, so only when one of its templates does ([`Templates::reads`]).
     pub fn facts_scope(&self, job: &Job) -> Scope {
-        if self.job_reads(job, &[Costly::SystemFacts])[0] {
-            Scope::Full
-        } else {
-            Scope::Names
-        }
+        self.reads(job).0
     }
 
     /// Which facts the template `name` (text and HTML versions) reads.
@@ -375,19 +371,25 @@ impl Templates {
         }
     }
 
-    /// Whether a report of `job` reads `previous`: its templates, or a webhook's (read
-    /// when it is posted, so taken to). The last run's outputs are dropped otherwise once
-    /// the new ones are compared with them: they may be as long as `max_output`.
+    /// Whether a report of `job` reads `previous` ([`Templates::reads`]). The last run's
+    /// outputs are dropped otherwise once the new ones are compared with them: they may be
+    /// as long as `max_output`.
     pub fn reads_previous(&self, job: &Job) -> bool {
         self.reads(job).1
     }
 
-    /// [`Templates::facts_scope`] and [`Templates::reads_previous`] of `job` at once, its
-    /// header templates compiled once for both.
+    /// Which facts a report of `job` reads, and whether it reads `previous`: what its
+    /// templates (body, HTML alternative, partials, subject and addresses) read, each
+    /// header template compiled once for both. A webhook's template is read only when it
+    /// is posted, so a job with one is taken to read both.
     pub fn reads(&self, job: &Job) -> (Scope, bool) {
         let [facts, previous] = self.job_reads(job, &[Costly::SystemFacts, Costly::Previous]);
-        let scope = if facts { Scope::Full } else { Scope::Names };
         let hook_template = job.webhooks.iter().any(|hook| hook.template.is_some());
+        let scope = if facts || hook_template {
+            Scope::Full
+        } else {
+            Scope::Names
+        };
         (scope, previous || hook_template)
     }
 
