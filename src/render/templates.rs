@@ -844,6 +844,7 @@ mod tests {
             with_job(&[], hook, Templates::reads_previous),
             "read when posted"
         );
+        assert_eq!(with_job(&[], hook, Templates::facts_scope), Scope::Full);
         assert!(!with_job(
             &[],
             "commands: [true]\n",
