@@ -81,7 +81,9 @@ fn every_second_job_mails_until_sigterm_then_exits_zero() {
     assert!(runs.len() >= 3, "{runs:?}");
     assert!(
         runs.iter()
-            .all(|r| r["trigger"] == "daemon" && r["sent"] == true)
+            .all(|r| r["trigger"] == "daemon" && r["sent"] == true),
+        "{runs:#?}\n{}",
+        run.stderr
     );
 }
 
