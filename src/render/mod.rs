@@ -8,4 +8,4 @@ pub mod schema;
 pub mod templates;
 pub mod variables;
 
-pub use templates::{DIGEST_TEMPLATE, RenderError, Templates};
+pub use templates::{DIGEST_TEMPLATE, Reads, RenderError, Templates};

@@ -356,12 +356,6 @@ impl Templates {
         if kind == TEXT { &self.text } else { &self.html }
     }
 
-    /// Which facts a report of `job` reads: gathering the system part costs a few
-    /// milliseconds, so only when one of its templates does ([`Templates::reads`]).
-    pub fn facts_scope(&self, job: &Job) -> Scope {
-        self.reads(job).0
-    }
-
     /// Which facts the template `name` (text and HTML versions) reads.
     pub fn template_scope(&self, name: &str) -> Scope {
         if self.template_reads(name, Costly::SystemFacts) {
@@ -371,26 +365,21 @@ impl Templates {
         }
     }
 
-    /// Whether a report of `job` reads `previous` ([`Templates::reads`]). The last run's
-    /// outputs are dropped otherwise once the new ones are compared with them: they may be
-    /// as long as `max_output`.
-    pub fn reads_previous(&self, job: &Job) -> bool {
-        self.reads(job).1
-    }
-
-    /// Which facts a report of `job` reads, and whether it reads `previous`: what its
-    /// templates (body, HTML alternative, partials, subject and addresses) read, each
-    /// header template compiled once for both. A webhook's template is read only when it
-    /// is posted, so a job with one is taken to read both.
-    pub fn reads(&self, job: &Job) -> (Scope, bool) {
+    /// What a report of `job` reads of what costs something to have: what its templates
+    /// (body, HTML alternative, partials, subject and addresses) read, each header
+    /// template compiled once for both questions. A webhook's template is read only when
+    /// it is posted, so a job with one is taken to read both.
+    pub fn reads(&self, job: &Job) -> Reads {
         let [facts, previous] = self.job_reads(job, &[Costly::SystemFacts, Costly::Previous]);
         let hook_template = job.webhooks.iter().any(|hook| hook.template.is_some());
-        let scope = if facts || hook_template {
-            Scope::Full
-        } else {
-            Scope::Names
-        };
-        (scope, previous || hook_template)
+        Reads {
+            facts: if facts || hook_template {
+                Scope::Full
+            } else {
+                Scope::Names
+            },
+            previous: previous || hook_template,
+        }
     }
 
     /// Whether one of `job`'s templates (body, HTML alternative, subject and addresses)
@@ -419,6 +408,16 @@ impl Templates {
         };
         reads(&self.text) || reads(&self.html)
     }
+}
+
+/// What the templates of one job's report read of what costs something to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// Which facts: gathering the system part costs a few milliseconds.
+    pub facts: Scope,
+    /// Whether `previous`, the last run's results: their outputs may be as long as
+    /// `max_output`, and are dropped once the new ones are compared with them otherwise.
+    pub previous: bool,
 }
 
 /// Renders `name` into a buffer with room for the outputs of `context`'s results and some
@@ -768,7 +767,7 @@ mod tests {
     }
 
     fn scope_of(files: &[(&str, &str)], job: &str) -> Scope {
-        with_job(files, job, Templates::facts_scope)
+        with_job(files, job, |t, j| t.reads(j).facts)
     }
 
     #[test]
@@ -810,6 +809,7 @@ mod tests {
     #[test]
     fn the_previous_run_is_kept_only_when_read() {
         let job = "mail: {template: t}\ncommands: [true]\n";
+        let previous = |t: &Templates, j: &Job| t.reads(j).previous;
         let reads = |text: &str| {
             with_job(
                 &[
@@ -817,7 +817,7 @@ mod tests {
                     ("partials/was.hbs", "{{previous.[0].stdout}}"),
                 ],
                 job,
-                Templates::reads_previous,
+                previous,
             )
         };
         for text in [
@@ -838,18 +838,11 @@ mod tests {
             assert!(reads(text), "{text}");
         }
         let subject = "mail: {subject: '{{#if previous}}again{{/if}}'}\ncommands: [true]\n";
-        assert!(with_job(&[], subject, Templates::reads_previous));
+        assert!(with_job(&[], subject, previous));
         let hook = "webhooks: [{url: 'http://127.0.0.1:9/', template: chat}]\ncommands: [true]\n";
-        assert!(
-            with_job(&[], hook, Templates::reads_previous),
-            "read when posted"
-        );
-        assert_eq!(with_job(&[], hook, Templates::facts_scope), Scope::Full);
-        assert!(!with_job(
-            &[],
-            "commands: [true]\n",
-            Templates::reads_previous
-        ));
+        assert!(with_job(&[], hook, previous), "read when posted");
+        assert_eq!(with_job(&[], hook, |t, j| t.reads(j).facts), Scope::Full);
+        assert!(!with_job(&[], "commands: [true]\n", previous));
     }
 
     #[test]

@@ -12,13 +12,13 @@ use crate::config::Job;
 use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
+use crate::render::Reads;
 use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
 use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
 };
-use crate::run::lookups::Reads;
 use crate::run::plan::Done;
 use crate::schedule::Zone;
 

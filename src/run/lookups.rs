@@ -9,21 +9,12 @@ use tracing::error;
 
 use crate::config::Job;
 use crate::history::{History, HistoryError, Recent};
-use crate::render::{DIGEST_TEMPLATE, Templates};
+use crate::render::{DIGEST_TEMPLATE, Reads, Templates};
 use crate::report::{Facts, Scope};
 use crate::schedule::Zone;
 
 /// How many earlier runs a report's disk usage history shows.
 const DISK_RUNS: usize = 13;
-
-/// What the templates of one job's report read of what costs something to have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reads {
-    /// Which facts.
-    pub facts: Scope,
-    /// Whether `previous`, the last run's results with their outputs.
-    pub previous: bool,
-}
 
 pub struct Lookups {
     /// Per job (in plan order): what its templates read.
@@ -50,15 +41,15 @@ impl Lookups {
         let reads: Vec<Reads> = jobs
             .iter()
             .map(|job| {
-                let (facts, previous) = templates.reads(job);
+                let reads = templates.reads(job);
                 Reads {
                     // A disk forecast needs the disks, whatever the templates read.
                     facts: match job.disk_full_within {
                         Some(_) => Scope::Full,
-                        None => facts,
+                        None => reads.facts,
                     },
                     // The digest shows each job's `previous` to its own template.
-                    previous: digest || previous,
+                    previous: digest || reads.previous,
                 }
             })
             .collect();
