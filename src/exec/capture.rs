@@ -85,22 +85,26 @@ impl Capture {
     pub fn into_text(mut self) -> String {
         self.tail.rotate_left(self.start);
         let cap = 2 * self.half;
-        if self.omitted == 0 {
+        let head_text = if self.omitted == 0 {
             // Head and tail are one run of bytes.
             self.head.append(&mut self.tail);
             let whole = clean(&self.head);
             if whole.len() <= cap {
                 return whole;
             }
-        }
-        let (head, head_used) = clean_within(&self.head, self.half, End::Start);
+            whole
+        } else {
+            clean(&self.head)
+        };
+        let (head, head_used) = clean_within(&self.head, head_text, self.half, End::Start);
         // Without a gap, the tail is the rest of the bytes after what the head took.
         let (tail_source, head_dropped): (&[u8], usize) = if self.omitted == 0 {
             (&self.head[head_used..], 0)
         } else {
             (&self.tail, self.head.len() - head_used)
         };
-        let (tail, tail_used) = clean_within(tail_source, self.half, End::Finish);
+        let tail_text = clean(tail_source);
+        let (tail, tail_used) = clean_within(tail_source, tail_text, self.half, End::Finish);
         self.omitted += (head_dropped + tail_source.len() - tail_used) as u64;
         let mut text = String::with_capacity(head.len() + tail.len() + 48);
         text.push_str(&head);
@@ -124,28 +128,37 @@ enum End {
 }
 
 /// The mail-safe text of the longest start (or end) of `bytes` that fits in `budget`
-/// bytes, and how many of `bytes` it took.
-fn clean_within(bytes: &[u8], budget: usize, end: End) -> (String, usize) {
+/// bytes, and how many of `bytes` it took; `whole` is the text of all of them.
+fn clean_within(bytes: &[u8], whole: String, budget: usize, end: End) -> (String, usize) {
     let part = |n: usize| match end {
         End::Start => &bytes[..n],
         End::Finish => &bytes[bytes.len() - n..],
     };
-    let whole = clean(bytes);
     if whole.len() <= budget {
         return (whole, bytes.len());
     }
     // A byte becomes at most three (U+FFFD): a third of the budget always fits. Search
-    // between that and the whole, keeping only lengths whose text fits.
+    // between that and the whole, keeping only lengths whose text fits. The text grows
+    // about in step with the bytes, so every other guess is where the line through the
+    // two bounds meets the budget (a few cleanings instead of twenty); the halving
+    // steps between keep the worst case logarithmic.
     let mut fits = (budget / 3).min(bytes.len());
     let mut kept = clean(part(fits));
-    let mut over = bytes.len();
+    let (mut over, mut over_len) = (bytes.len(), whole.len());
+    let mut halve = false;
     while over - fits > 1 {
-        let mid = fits + (over - fits) / 2;
+        let mid = if halve {
+            fits + (over - fits) / 2
+        } else {
+            let aim = (over - fits) * (budget - kept.len()) / (over_len - kept.len()).max(1);
+            (fits + aim).clamp(fits + 1, over - 1)
+        };
+        halve = !halve;
         let text = clean(part(mid));
         if text.len() <= budget {
             (fits, kept) = (mid, text);
         } else {
-            over = mid;
+            (over, over_len) = (mid, text.len());
         }
     }
     (kept, fits)
