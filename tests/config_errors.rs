@@ -24,6 +24,28 @@ fn unknown_key_in_config() {
 }
 
 #[test]
+fn time_zones_are_read_from_the_system_database() {
+    let env = Env::new("timezone: Europe/Berln\n");
+    check(&env).stderr_contains(
+        "reporter.yaml:6:11: timezone: unknown time zone \"Europe/Berln\" (not in \
+         /usr/share/zoneinfo; expected an IANA name such as Europe/Berlin or UTC)",
+    );
+    // `TZDIR` moves the database, as for libc; without one, the error names the package.
+    env.write_config("timezone: Europe/Berlin\n");
+    env.run_with_env(&[("TZDIR", "/nonexistent")], &["check"])
+        .code(2)
+        .stderr_contains(
+            "timezone: unknown time zone \"Europe/Berlin\" (no time zone database in \
+             /nonexistent (Debian package tzdata);",
+        );
+    // UTC needs no database.
+    env.write_config("timezone: UTC\n");
+    env.run_with_env(&[("TZDIR", "/nonexistent")], &["check"])
+        .code(0)
+        .stderr_empty();
+}
+
+#[test]
 fn bad_address() {
     let env = Env::new("");
     env.job(

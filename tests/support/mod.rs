@@ -197,6 +197,17 @@ impl Env {
         Run::new(format!("{} | (closed)", describe(args)), output)
     }
 
+    /// Like [`Env::run`], with `vars` added to the environment.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_with_env(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        command.envs(vars.iter().copied());
+        let output = command.output().expect("run reporter");
+        let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Run::new(format!("{} {}", shown.join(" "), describe(args)), output)
+    }
+
     /// Runs the binary to completion. Its exit code and stderr must be checked.
     #[track_caller]
     #[must_use = "check the run's exit code and stderr"]
