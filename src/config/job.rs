@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::account::RunAs;
@@ -70,6 +71,9 @@ pub struct JobMail {
     pub cc: Vec<AddressSpec>,
     pub reply_to: Option<AddressSpec>,
     pub subject: String,
+    /// `subject` as compiled when the job loaded (`None` for the built-in subject), for
+    /// the run to render without compiling it again.
+    pub compiled_subject: Option<Arc<handlebars::Template>>,
     pub template: String,
     pub attach_output_over: Option<u64>,
     pub per_host: bool,
@@ -322,6 +326,7 @@ impl JobMail {
         } else {
             DEFAULT_SUBJECT
         };
+        let subject = job.subject.clone().or_else(|| defaults.subject.clone());
         JobMail {
             from: job
                 .from
@@ -333,11 +338,10 @@ impl JobMail {
                 .unwrap_or_else(|| config.mail.to.clone()),
             cc: pick(|m| m.cc.clone()).unwrap_or_default(),
             reply_to: job.reply_to.clone().or_else(|| defaults.reply_to.clone()),
-            subject: job
-                .subject
-                .clone()
-                .or_else(|| defaults.subject.clone())
-                .map_or_else(|| default_subject.to_owned(), |s| s.0),
+            subject: subject
+                .as_ref()
+                .map_or_else(|| default_subject.to_owned(), |s| s.text.clone()),
+            compiled_subject: subject.map(|s| s.compiled),
             template: job
                 .template
                 .clone()

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::de::{self, Deserialize, Deserializer};
 
@@ -228,15 +229,30 @@ impl Drop for SharedPatterns {
     }
 }
 
-/// `subject:` — a one-line Handlebars template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectTemplate(pub String);
+/// `subject:` — a one-line Handlebars template, compiled once: when its file loads, which
+/// checks it, and the compiled form goes on to the run that renders it.
+#[derive(Debug, Clone)]
+pub struct SubjectTemplate {
+    pub text: String,
+    pub compiled: Arc<handlebars::Template>,
+}
+
+impl PartialEq for SubjectTemplate {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SubjectTemplate {}
 
 impl FromStr for SubjectTemplate {
     type Err = ValueError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         handlebars::Template::compile(text)
-            .map(|_| SubjectTemplate(text.to_owned()))
+            .map(|compiled| SubjectTemplate {
+                text: text.to_owned(),
+                compiled: Arc::new(compiled),
+            })
             .map_err(|e| ValueError::Template(e.reason().to_string()))
     }
 }
@@ -278,7 +294,7 @@ impl FromStr for UrlTemplate {
     type Err = ValueError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let template = SubjectTemplate::from_str(text)?;
-        Ok(UrlTemplate(template.0))
+        Ok(UrlTemplate(template.text))
     }
 }
 

@@ -258,6 +258,19 @@ impl Templates {
         out.into_string().map_err(|e| failed(e.into()))
     }
 
+    /// Takes the subjects the jobs compiled when they loaded, so that no run, check or
+    /// daemon compiles one again.
+    pub fn adopt_subjects(&self, jobs: &[Job]) {
+        let mut compiled = self.inline.lock().unwrap_or_else(PoisonError::into_inner);
+        for mail in jobs.iter().map(|job| &job.mail) {
+            if let Some(template) = &mail.compiled_subject {
+                compiled
+                    .entry(mail.subject.clone())
+                    .or_insert_with(|| Arc::clone(template));
+            }
+        }
+    }
+
     /// The header template `source`, compiled the first time it is asked for.
     fn inline_template(&self, source: &str) -> Result<Arc<Template>, TemplateError> {
         let mut compiled = self.inline.lock().unwrap_or_else(PoisonError::into_inner);
@@ -788,6 +801,27 @@ mod tests {
             1,
             "the broken one is not kept"
         );
+    }
+
+    #[test]
+    fn a_job_subject_compiled_when_it_loaded_is_not_compiled_again() {
+        with_job(
+            &[],
+            "mail: {subject: '[{{job.name}}]'}\n",
+            |templates, job| {
+                let loaded = job.mail.compiled_subject.clone().expect("compiled at load");
+                templates.adopt_subjects(std::slice::from_ref(job));
+                let rendered = templates.inline_template(&job.mail.subject).unwrap();
+                assert!(Arc::ptr_eq(&loaded, &rendered));
+                let context = Templates::prepare(&serde_json::json!({"job": {"name": "disk"}}));
+                let subject = templates.render_inline_in(&job.mail.subject, &context.unwrap());
+                assert_eq!(subject.unwrap(), "[disk]");
+            },
+        );
+        // The built-in subject is compiled only when a report renders it.
+        with_job(&[], "commands: [df]\n", |_, job| {
+            assert!(job.mail.compiled_subject.is_none());
+        });
     }
 
     #[test]

@@ -57,6 +57,7 @@ impl Workload {
     /// `jobs` without those whose template does not exist, each of which is reported.
     fn of(jobs: Vec<Job>, templates: Templates, mut problems: Vec<ConfigError>) -> Workload {
         let jobs = with_templates(jobs, &templates, &mut problems);
+        templates.adopt_subjects(&jobs);
         Workload {
             jobs,
             templates,
