@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{
     DateTime, Datelike, FixedOffset, Local, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime,
-    SecondsFormat, TimeZone, Timelike, Utc,
+    Offset, SecondsFormat, TimeZone, Timelike, Utc,
 };
 use tz::datetime::FoundDateTimeKind;
 
@@ -174,7 +174,7 @@ impl Named {
     fn offset(&'static self, seconds: i32) -> NamedOffset {
         NamedOffset {
             zone: self,
-            fixed: FixedOffset::east_opt(seconds).unwrap_or(FixedOffset::east_opt(0).unwrap()),
+            fixed: FixedOffset::east_opt(seconds).unwrap_or_else(|| Utc.fix()),
         }
     }
 }
