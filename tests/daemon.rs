@@ -88,6 +88,30 @@ fn every_second_job_mails_until_sigterm_then_exits_zero() {
 }
 
 #[test]
+fn a_tzdata_update_read_at_sighup_moves_the_fire_times() {
+    // A zone of a tz database of the test's own, whose rules change as a tzdata update
+    // changes them: the daemon reads them again when it reloads.
+    let zones = tempfile::tempdir().unwrap();
+    std::fs::create_dir(zones.path().join("Test")).unwrap();
+    let zone = zones.path().join("Test/Zone");
+    std::fs::copy("/usr/share/zoneinfo/Etc/UTC", &zone).expect("tzdata is installed");
+    let env = Env::new("timezone: Test/Zone\n");
+    env.job("noon", "schedule: 0 12 * * *\ncommands: [echo noon]\n");
+    let tzdir = zones.path().to_str().unwrap();
+    let daemon = Daemon {
+        running: env.start_with_env(&[("TZDIR", tzdir)], &["-vv", "daemon"]),
+    };
+    let log = daemon.wait_log("noon: next run at ", 1);
+    assert!(log.contains("T12:00:00Z"), "{log}");
+    std::fs::copy("/usr/share/zoneinfo/Asia/Tokyo", &zone).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_log("reloaded: 1 scheduled job", 1);
+    // Noon in the new rules, not the old fire time shown in them (21:00+09:00).
+    daemon.wait_log("T12:00:00+09:00", 1);
+    daemon.stop().code(0).stderr_contains("daemon stopped");
+}
+
+#[test]
 fn sighup_adds_jobs_and_a_broken_reload_keeps_the_old_configuration() {
     let env = Env::new("");
     env.job(

@@ -171,6 +171,15 @@ impl Env {
         self.spawn(self.command(args), describe(args))
     }
 
+    /// Like [`Env::start`], with `vars` added to the environment.
+    #[must_use = "wait for it and check its exit code and stderr"]
+    pub fn start_with_env(&self, vars: &[(&str, &str)], args: &[&str]) -> Running {
+        let mut command = self.command(args);
+        command.envs(vars.iter().copied());
+        let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.spawn(command, format!("{} {}", shown.join(" "), describe(args)))
+    }
+
     fn spawn(&self, mut command: Command, what: String) -> Running {
         let stdout = tempfile::NamedTempFile::new().unwrap();
         let stderr = tempfile::NamedTempFile::new().unwrap();
