@@ -122,35 +122,7 @@ impl fmt::Debug for Named {
 impl Named {
     /// The zone `name` from the system's database; the error says why there is none.
     fn load(name: &str) -> Result<&'static Named, String> {
-        // A name, never a path: `timezone: ../../etc/shadow` reads nothing.
-        if name.is_empty()
-            || !name
-                .split('/')
-                .all(|part| !part.is_empty() && !part.starts_with('.'))
-        {
-            return Err("not a zone name".to_owned());
-        }
-        let directory = std::env::var_os("TZDIR")
-            .filter(|dir| !dir.is_empty())
-            .map_or_else(|| PathBuf::from("/usr/share/zoneinfo"), PathBuf::from);
-        let path = directory.join(name);
-        let data = match std::fs::read(&path) {
-            Ok(data) => data,
-            // UTC needs no database: a system without tzdata still has it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(name, "UTC" | "Etc/UTC") => {
-                Vec::new()
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !directory.is_dir() => {
-                return Err(format!(
-                    "no time zone database in {} (Debian package tzdata)",
-                    directory.display()
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(format!("not in {}", directory.display()));
-            }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
+        let (path, data) = read_zone_file(name)?;
         static LOADED: Mutex<Vec<&'static Named>> = Mutex::new(Vec::new());
         let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(&zone) = loaded.iter().find(|z| z.name == name && z.data == data) {
@@ -176,6 +148,34 @@ impl Named {
             zone: self,
             fixed: FixedOffset::east_opt(seconds).unwrap_or_else(|| Utc.fix()),
         }
+    }
+}
+
+/// The file of zone `name` and what it holds (nothing for UTC on a system without the
+/// database); the error says why there is none.
+fn read_zone_file(name: &str) -> Result<(PathBuf, Vec<u8>), String> {
+    // A name, never a path: `timezone: ../../etc/shadow` reads nothing.
+    if name.is_empty()
+        || !name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'))
+    {
+        return Err("not a zone name".to_owned());
+    }
+    let directory = std::env::var_os("TZDIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from("/usr/share/zoneinfo"), PathBuf::from);
+    let path = directory.join(name);
+    match std::fs::read(&path) {
+        Ok(data) => Ok((path, data)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(format!("{}: {e}", path.display())),
+        // UTC needs no database: a system without tzdata still has it.
+        Err(_) if matches!(name, "UTC" | "Etc/UTC") => Ok((path, Vec::new())),
+        Err(_) if !directory.is_dir() => Err(format!(
+            "no time zone database in {} (Debian package tzdata)",
+            directory.display()
+        )),
+        Err(_) => Err(format!("not in {}", directory.display())),
     }
 }
 

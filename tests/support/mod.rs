@@ -176,8 +176,7 @@ impl Env {
     pub fn start_with_env(&self, vars: &[(&str, &str)], args: &[&str]) -> Running {
         let mut command = self.command(args);
         command.envs(vars.iter().copied());
-        let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        self.spawn(command, format!("{} {}", shown.join(" "), describe(args)))
+        self.spawn(command, describe_with(vars, args))
     }
 
     fn spawn(&self, mut command: Command, what: String) -> Running {
@@ -213,8 +212,7 @@ impl Env {
         let mut command = self.command(args);
         command.envs(vars.iter().copied());
         let output = command.output().expect("run reporter");
-        let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        Run::new(format!("{} {}", shown.join(" "), describe(args)), output)
+        Run::new(describe_with(vars, args), output)
     }
 
     /// Runs the binary to completion. Its exit code and stderr must be checked.
@@ -241,6 +239,12 @@ impl Env {
 /// A run's command line, for messages.
 fn describe(args: &[&str]) -> String {
     format!("reporter {}", args.join(" "))
+}
+
+/// The same, with the variables added to its environment in front.
+fn describe_with(vars: &[(&str, &str)], args: &[&str]) -> String {
+    let vars: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{} {}", vars.join(" "), describe(args))
 }
 
 /// This machine's host name, as reports name it (`host.hostname`).
