@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""reporter's performance budgets (SPEC §12), measured side by side with the tools admins
+"""reporter's performance budgets (docs/performance.md), measured side by side with the tools admins
 use today. Prints a table of medians and ratios.
 
     python3 benches/run.py            # the full run (a few minutes), release build

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI for the .deb (SPEC §15), as root on a Debian machine that does not have reporter
+# CI for the .deb (docs/CONTRIBUTING.md), as root on a Debian machine that does not have reporter
 # installed: builds it with cargo deb, inspects it, runs lintian, installs it, checks the
 # units, runs /etc/cron.daily through run-parts against a loopback SMTP server and checks
 # the mail, then removes and purges it and checks that nothing is left.

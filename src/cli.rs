@@ -1,4 +1,4 @@
-//! The command line (SPEC §5).
+//! The command line (reporter(1)).
 
 use std::path::PathBuf;
 

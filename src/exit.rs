@@ -1,4 +1,4 @@
-//! Exit codes (SPEC §5), in one place. Where several apply, the first of 130/143, 2, 75, 1 wins.
+//! Exit codes (reporter(1)), in one place. Where several apply, the first of 130/143, 2, 75, 1 wins.
 
 /// What a whole invocation amounts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

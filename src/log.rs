@@ -1,4 +1,4 @@
-//! Diagnostics on stderr (SPEC §13): `reporter: warning: ...` lines (with a timestamp for
+//! Diagnostics on stderr (docs/monitoring.md): `reporter: warning: ...` lines (with a timestamp for
 //! the daemon); under systemd, lines that start with their syslog priority (`<4>warning:
 //! ...`) and leave the time to the journal; with `--log-format json` or `log_format: json`,
 //! one JSON object per line.

@@ -1,6 +1,6 @@
 //! Standard output of listings, previews, completions and the manual page: written in one
 //! piece, and a reader that has gone away (`reporter history | head -1`) ends the output
-//! quietly, as `cat` and `ls` do, instead of being an error (SPEC §5).
+//! quietly, as `cat` and `ls` do, instead of being an error (reporter(1)).
 
 use std::io::{self, Write};
 

@@ -288,7 +288,7 @@ fn reporter_yaml_5_documents_every_config_and_job_key() {
         .stderr_empty()
         .into_stdout();
     assert!(page.starts_with(".TH REPORTER.YAML 5 "), "{page}");
-    // The keys of SPEC §2 (job files, with §13's ping and webhooks) and §4 (reporter.yaml).
+    // The keys of reporter.yaml(5): job files (ping and webhooks included) and reporter.yaml.
     let job = [
         "description",
         "schedule",

@@ -1,4 +1,4 @@
-//! Inputs built to crash or exhaust reporter: partial cycles, huge subjects, deep or huge YAML, templated addresses that render invalid (SPEC §9, §11).
+//! Inputs built to crash or exhaust reporter: partial cycles, huge subjects, deep or huge YAML, templated addresses that render invalid (docs/failure-handling.md, docs/security.md).
 
 use crate::support::Env;
 

@@ -1,4 +1,4 @@
-//! Beside the mail (SPEC §13): the dead man's switch ping, webhooks through the spool, the
+//! Beside the mail (docs/monitoring.md): the dead man's switch ping, webhooks through the spool, the
 //! Prometheus metrics file checked by the real `promtool`, and `run --json` — each against
 //! a real HTTP server on loopback.
 

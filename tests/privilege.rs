@@ -1,4 +1,4 @@
-//! Running as root against an attacker with one unprivileged account: files swapped under reporter, folders others can write, job names that are paths, targets in quotes (SPEC §11).
+//! Running as root against an attacker with one unprivileged account: files swapped under reporter, folders others can write, job names that are paths, targets in quotes (docs/security.md).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Processes a command starts never outlive it, and `user:` commands get a clean environment (SPEC §6, §11).
+//! Processes a command starts never outlive it, and `user:` commands get a clean environment (docs/jobs.md, docs/security.md).
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -1,4 +1,4 @@
-//! Relays that misbehave in the ways TCP allows, and a sendmail that never ends: nothing duplicated, nothing unbounded, a dead relay costs one timeout (SPEC §9).
+//! Relays that misbehave in the ways TCP allows, and a sendmail that never ends: nothing duplicated, nothing unbounded, a dead relay costs one timeout (docs/failure-handling.md).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

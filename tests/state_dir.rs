@@ -1,4 +1,4 @@
-//! The state folder as root sees it: private modes, foreign owners and planted symlinks refused, locks on read-only folders, spool files checked before sending (SPEC §6, §9, §11).
+//! The state folder as root sees it: private modes, foreign owners and planted symlinks refused, locks on read-only folders, spool files checked before sending (docs/jobs.md, docs/failure-handling.md, docs/security.md).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use crate::output;
 use crate::report::{Summary, Trigger};
 use crate::run::load;
 
-/// One run in `history --json` (SPEC §5).
+/// One run in `history --json` (reporter(1)).
 #[derive(Serialize)]
 struct HistoryEntry {
     run_id: String,

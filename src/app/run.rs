@@ -19,7 +19,7 @@ use crate::run::{self, Mode, Ran, RunOptions};
 const COMMAND_LINE: &str = "(command line)";
 
 /// Runs the jobs `selection` names in `mode`; `to` is `--to`; `json`: print the run's
-/// outcome as one JSON object on stdout (SPEC §13).
+/// outcome as one JSON object on stdout (docs/monitoring.md).
 pub fn run(
     config: &Config,
     selection: &Selection,
@@ -134,7 +134,7 @@ pub fn run(
     code
 }
 
-/// A job argument that is not a job name (SPEC §5: names, never paths).
+/// A job argument that is not a job name (reporter(1): names, never paths).
 fn not_a_name(argument: &str) -> ConfigError {
     let mut message = format!(
         "`{argument}` is not a job name: a job is named by its file stem in `jobs_dir` \

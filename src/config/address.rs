@@ -23,7 +23,7 @@ pub struct AddressSpec(String);
 const DEFAULT_FROM: &str = "reporter@{{host.fqdn}}";
 
 impl AddressSpec {
-    /// reporter's own default sender, `reporter@{{host.fqdn}}` (SPEC §2): built without
+    /// reporter's own default sender, `reporter@{{host.fqdn}}` (reporter.yaml(5)): built without
     /// compiling it at every start, as the test below checks that it would compile.
     pub fn default_from() -> AddressSpec {
         AddressSpec(DEFAULT_FROM.to_owned())

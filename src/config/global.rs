@@ -75,7 +75,7 @@ pub struct Config {
     pub base: PathBuf,
 }
 
-/// Where the configuration comes from, in the order of SPEC §1.
+/// Where the configuration comes from, in the order reporter.yaml(5) gives.
 pub fn discover(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(path) = explicit {
         return Some(path.to_owned());

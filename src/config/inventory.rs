@@ -1,4 +1,4 @@
-//! Host groups from an Ansible inventory (SPEC §14): `inventory.command` prints the
+//! Host groups from an Ansible inventory (docs/fleets.md): `inventory.command` prints the
 //! inventory as JSON (`ansible-inventory --list`, or any dynamic inventory script), and
 //! every group of it becomes usable as `@group` in `hosts:`.
 

@@ -19,7 +19,7 @@ use crate::config::trust;
 use crate::config::units::HumanDuration;
 use crate::schedule::Schedule;
 
-/// The status first, so a failure shows in the inbox list (SPEC §2).
+/// The status first, so a failure shows in the inbox list (reporter.yaml(5)).
 pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
 pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
@@ -79,7 +79,7 @@ pub struct JobMail {
     pub per_host: bool,
 }
 
-/// `ping:`: the URL template of a dead man's switch (SPEC §13).
+/// `ping:`: the URL template of a dead man's switch (docs/monitoring.md).
 #[derive(Debug, Clone)]
 pub struct Ping {
     pub url: String,
@@ -556,7 +556,7 @@ pub fn job_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
     paths
 }
 
-/// As root, refuses a jobs folder another user owns or can write to (SPEC §11).
+/// As root, refuses a jobs folder another user owns or can write to (docs/security.md).
 pub fn check_jobs_dir(dir: &Path) -> Result<(), ConfigError> {
     trust::check_folder(dir).map_err(|e| ConfigError::new(dir, e.to_string()))
 }

@@ -1,4 +1,4 @@
-//! How large and how deep a job or config file may be (SPEC §11), checked before the
+//! How large and how deep a job or config file may be (docs/security.md), checked before the
 //! text is parsed: a 100 MB file or YAML nested 100 000 levels deep would cost gigabytes
 //! or minutes in the parser, for no file anyone writes by hand.
 

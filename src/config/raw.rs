@@ -56,7 +56,7 @@ pub struct RawConfig {
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,
     pub inventory: Option<RawInventory>,
     pub log_format: Option<LogFormat>,
-    /// Prometheus textfile-collector gauges, rewritten after every run and flush (SPEC §13).
+    /// Prometheus textfile-collector gauges, rewritten after every run and flush (docs/monitoring.md).
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -132,7 +132,7 @@ pub enum TlsMode {
     Tls,
 }
 
-/// How diagnostics are written on stderr (`log_format`, `--log-format`; SPEC §13).
+/// How diagnostics are written on stderr (`log_format`, `--log-format`; docs/monitoring.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -145,7 +145,7 @@ pub enum LogFormat {
 
 // jobs/NAME.yaml (and the config's `defaults:`)
 
-/// When a job's report is mailed (SPEC §10).
+/// When a job's report is mailed (docs/history.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SendRule {
@@ -307,7 +307,7 @@ deserialize_via_from_str!(
     UrlTemplate
 );
 
-/// `ping:` — a dead man's switch on healthchecks.io's ping API (SPEC §13).
+/// `ping:` — a dead man's switch on healthchecks.io's ping API (docs/monitoring.md).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPing {
@@ -315,7 +315,7 @@ pub struct RawPing {
     pub timeout: Option<HumanDuration>,
 }
 
-/// One `webhooks:` entry (SPEC §13).
+/// One `webhooks:` entry (docs/monitoring.md).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWebhook {

@@ -1,4 +1,4 @@
-//! What running as root demands of the files that steer it (SPEC §11): config, job and
+//! What running as root demands of the files that steer it (docs/security.md): config, job and
 //! template files, and the folders holding them, must be root's alone, and the SMTP
 //! password file private.
 //!

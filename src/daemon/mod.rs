@@ -1,4 +1,4 @@
-//! `reporter daemon`: runs each scheduled job at its fire times until SIGTERM (SPEC §7).
+//! `reporter daemon`: runs each scheduled job at its fire times until SIGTERM (docs/scheduling.md).
 //! SIGHUP reloads; SIGTERM/SIGINT stop starting jobs, give the running ones 30 s, then kill
 //! their process groups, let their reports go out, and exit 0.
 

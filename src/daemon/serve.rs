@@ -2,7 +2,7 @@
 //! nothing wakes the process between fire times), starts the jobs that are due, and
 //! otherwise waits for jobs to finish, for the spool's retry and for signals. Every job it
 //! starts runs its commands in the one shared pool, so jobs that fire together never run
-//! more than `pool_size` commands in all (SPEC §6).
+//! more than `pool_size` commands in all (docs/jobs.md).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

@@ -173,7 +173,7 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
 
 /// The child of `spec`: its own process group, stdin from `/dev/null`, both outputs piped.
 /// A `user:` command starts from a clean environment; one run as reporter's own account
-/// inherits reporter's (SPEC §11 asks the clean one only of other accounts). Both get
+/// inherits reporter's (docs/security.md: the clean one only for other accounts). Both get
 /// `PATH` from the config and the job's `env` on top.
 fn command(spec: &CommandSpec) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&spec.program);

@@ -4,7 +4,7 @@
 //!
 //! The lock is taken on the file opened read-only (created, 0600, when missing): `flock`
 //! needs no more, so the lock holds on a read-only or full state folder too; and a symbolic
-//! link planted in its place is refused rather than followed (SPEC §6, §11). The holder's
+//! link planted in its place is refused rather than followed (docs/jobs.md, docs/security.md). The holder's
 //! pid is written into it only where that is possible.
 
 use std::fs::{File, OpenOptions};

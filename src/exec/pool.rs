@@ -1,6 +1,6 @@
 //! Bounded concurrency: at most `size` commands at once, however many jobs feed the pool.
 //!
-//! A run gives every task of every job to one pool (SPEC §6), and the daemon gives every
+//! A run gives every task of every job to one pool (docs/jobs.md), and the daemon gives every
 //! run it starts to the same one, so jobs that fire together share its limit. The limit is
 //! a fair semaphore whose permit is released on drop: a task waits in the order it asked.
 

@@ -1,4 +1,4 @@
-//! Retries (SPEC §6): a command whose result is not ok runs again, up to `retries` times,
+//! Retries (docs/jobs.md): a command whose result is not ok runs again, up to `retries` times,
 //! the first retry after `retry_delay` and each next one after twice the wait before. Every
 //! attempt goes through [`command::run`] (its own process group, its tree tracked, its own
 //! timeout); the caller holds its pool permit throughout, so retries never take more of the

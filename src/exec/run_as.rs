@@ -25,7 +25,7 @@ pub fn apply(command: &mut tokio::process::Command, user: &RunAs) {
     }
 }
 
-/// The environment a `user:` command starts from (SPEC §11): `HOME`, `USER`, `LOGNAME` and
+/// The environment a `user:` command starts from (docs/security.md): `HOME`, `USER`, `LOGNAME` and
 /// `SHELL` of that account, and of `inherited` (reporter's own) only the locale and the
 /// time zone. Whatever else root has (agent sockets, tokens, `*_CONFIG_FILE` paths) is not
 /// the other account's business.

@@ -1,5 +1,5 @@
 //! A new run against the job's last recorded one: which results changed, and whether the
-//! report is mailed under the job's send rule (SPEC §10).
+//! report is mailed under the job's send rule (docs/history.md).
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! The run history: every run of every job in `state_dir/history.sqlite3` (SPEC §10).
+//! The run history: every run of every job in `state_dir/history.sqlite3` (docs/history.md).
 //!
 //! Cron, the daemon and people at a shell may all run reporter at once, so every
 //! operation opens its own connection, works in one short transaction and closes it:
@@ -269,7 +269,7 @@ impl History {
         .map(Option::unwrap_or_default)
     }
 
-    /// What `metrics_file` shows of every job with a finished run (SPEC §13): three
+    /// What `metrics_file` shows of every job with a finished run (docs/monitoring.md): three
     /// indexed queries for all jobs, by job name.
     pub fn gauges(&self) -> Result<Vec<JobGauges>, HistoryError> {
         self.read(|conn| {

@@ -1,7 +1,7 @@
 //! Getting messages out: each new message goes into the spool first and is then sent;
 //! what earlier runs could not deliver is retried, buried in `spool/dead` when the relay
 //! rejects it for good or it has waited longer than `spool_max_age`. Webhooks take the same
-//! way (SPEC §13): spooled, posted, retried by every flush, buried when refused for good.
+//! way (docs/monitoring.md): spooled, posted, retried by every flush, buried when refused for good.
 
 use std::collections::HashSet;
 use std::io::Write;

@@ -9,9 +9,9 @@
 //! Only what reporter wrote is sent: each file's head records its message's length and
 //! SHA-256, and one that does not match (truncated, edited, empty) goes to `spool/dead`.
 //! Files are opened without following symbolic links, and reporter running as root sends
-//! none that root does not own (SPEC §9, §11).
+//! none that root does not own (docs/failure-handling.md, docs/security.md).
 //!
-//! Webhooks (SPEC §13) wait here too, as `NAME.hook` files of the same format whose head
+//! Webhooks (docs/monitoring.md) wait here too, as `NAME.hook` files of the same format whose head
 //! says `kind: webhook` and names the URL (and the headers file, read when sending: the
 //! secrets themselves are never spooled). A mail `.msg` and a webhook `.hook` are listed,
 //! recovered, checked and buried alike; only their sending differs.
@@ -89,7 +89,7 @@ pub enum EntryError {
 }
 
 /// What this release writes: the head records the message's length and SHA-256, so a
-/// truncated or edited file is never sent (SPEC §9). `sha256sum` can check one by hand.
+/// truncated or edited file is never sent (docs/failure-handling.md). `sha256sum` can check one by hand.
 const MAGIC: &str = "reporter-spool 2";
 /// What the first release wrote: no length, no checksum. Still sent, as it always was.
 const MAGIC_V1: &str = "reporter-spool 1";

@@ -1,4 +1,4 @@
-//! Sending a spooled webhook (SPEC §13): `POST URL` with its JSON body and the headers of
+//! Sending a spooled webhook (docs/monitoring.md): `POST URL` with its JSON body and the headers of
 //! its headers file. A 2xx answer is delivered; 408, 429, 5xx, timeouts and connection
 //! errors leave it in the spool for the next retry; any other answer is final.
 

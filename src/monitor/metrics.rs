@@ -1,4 +1,4 @@
-//! `metrics_file:` (SPEC §13): the jobs' last runs and the spool as Prometheus gauges, for
+//! `metrics_file:` (docs/monitoring.md): the jobs' last runs and the spool as Prometheus gauges, for
 //! node_exporter's textfile collector. Rewritten after every run and flush, atomically
 //! (the collector reads only `*.prom`, never the `.NAME.PID.tmp` being written), and
 //! world-readable (0644): node_exporter runs as its own user, and nothing in it is secret.

@@ -1,4 +1,4 @@
-//! The outcome of a run as one JSON object (SPEC §13): what `run --json` prints on stdout,
+//! The outcome of a run as one JSON object (docs/monitoring.md): what `run --json` prints on stdout,
 //! and, job by job, the built-in body of a webhook.
 
 use serde::Serialize;

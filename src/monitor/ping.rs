@@ -1,4 +1,4 @@
-//! `ping:`, a dead man's switch on healthchecks.io's ping API (SPEC §13): `/start` before
+//! `ping:`, a dead man's switch on healthchecks.io's ping API (docs/monitoring.md): `/start` before
 //! the job's commands, success or `/fail` after them with the text report, both with the
 //! same run id. A ping that fails is tried again twice within its timeout, then logged;
 //! it never changes the report, the mail or the exit code.

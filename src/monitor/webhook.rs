@@ -1,4 +1,4 @@
-//! A job's webhooks (SPEC §13): each one whose send rule lets it out becomes a spooled
+//! A job's webhooks (docs/monitoring.md): each one whose send rule lets it out becomes a spooled
 //! `POST` with a JSON body, rendered from `templates/NAME.json.hbs` (with the `json`
 //! helper) or, by default, the job's object of `run --json`.
 

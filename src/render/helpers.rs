@@ -1,4 +1,4 @@
-//! Template helpers (SPEC §3): sizes, percentages and durations for people, column
+//! Template helpers (reporter-templates(7)): sizes, percentages and durations for people, column
 //! alignment for monospace mail, usage bars, the comparisons templates branch on, and the
 //! few list and text helpers a subject needs to name the worst finding (`worst`,
 //! `max_by`, `lines`, `line`, `field`, `group_by`, `plural`).
@@ -139,7 +139,7 @@ pub fn register(registry: &mut Handlebars<'_>) {
     register_json(registry);
 }
 
-/// `json VALUE`: the value JSON-encoded, for webhook bodies (`NAME.json.hbs`, SPEC §13).
+/// `json VALUE`: the value JSON-encoded, for webhook bodies (`NAME.json.hbs`, docs/monitoring.md).
 /// Kept apart from [`HELPERS`]: webhooks brought it.
 fn register_json(registry: &mut Handlebars<'_>) {
     registry.register_helper(

@@ -145,7 +145,7 @@ pub(crate) fn raw(path: &handlebars::Path) -> &str {
     }
 }
 
-/// How deep partials may nest below a template (SPEC §11).
+/// How deep partials may nest below a template (docs/security.md).
 pub const NESTING_LIMIT: usize = 32;
 
 /// Partials that cannot be rendered: they include each other, or nest too deep.

@@ -1,4 +1,4 @@
-//! The shape of the template context (SPEC §3), for `check` to tell a variable that can
+//! The shape of the template context (reporter-templates(7)), for `check` to tell a variable that can
 //! exist from one that cannot (`{{job.nmae}}`) before anything is rendered.
 
 use std::collections::BTreeMap;

@@ -326,7 +326,7 @@ impl Templates {
 
 impl Templates {
     /// The variables, helpers and partials every template reads that cannot exist in its
-    /// context (SPEC §3), as `check` reports them: file, line and column.
+    /// context (reporter-templates(7)), as `check` reports them: file, line and column.
     pub fn unknown_variables(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         for (kind, name) in &self.names {

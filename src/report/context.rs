@@ -1,4 +1,4 @@
-//! The template context of SPEC §3: everything a report's templates can read.
+//! The template context (reporter-templates(7)): everything a report's templates can read.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@ use crate::schedule::Zone;
 pub enum Scope {
     /// `hostname` and `fqdn` only.
     Names,
-    /// Everything of SPEC §3.
+    /// Every fact reporter-templates(7) lists.
     Full,
 }
 

@@ -1,4 +1,4 @@
-//! The disk forecast of SPEC §3: each disk's `trend` (its used percent in a job's earlier
+//! The disk forecast (reporter-templates(7)): each disk's `trend` (its used percent in a job's earlier
 //! runs and now) and `days_to_full` (where a least-squares line through its used bytes
 //! reaches 100%), and which disks a `disk_full_within` limit finds.
 

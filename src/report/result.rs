@@ -48,7 +48,7 @@ pub struct TaskResult {
     pub attempts: u32,
     pub changed: Option<bool>,
     /// A unified diff of the previous run's stdout against this one, when both are known
-    /// and differ (SPEC §3).
+    /// and differ (reporter-templates(7)).
     pub diff: Option<String>,
     /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
     pub matches: Vec<String>,

@@ -72,7 +72,7 @@ pub fn history_store(config: &Config) -> Option<History> {
 }
 
 /// As root, a state folder (or a folder in it) that another user owns or can write to is
-/// refused before anything reads or writes it (SPEC §11), as a problem of the config's
+/// refused before anything reads or writes it (docs/security.md), as a problem of the config's
 /// `state_dir`; otherwise reporter's own folders in it are made private.
 pub fn state_dir_problem(config: &Config) -> Option<ConfigError> {
     let e = crate::state::dir::secure(&config.state_dir).err()?;

@@ -1,7 +1,7 @@
 //! Where a run's reports go once their jobs are finished: left out under their send rule,
 //! kept for the digest, or composed and delivered (spool first) — or, for a preview,
 //! printed. It owns every delivery of the run until the last one has settled, webhooks
-//! (SPEC §13) included: they follow their own send rules and take the spool like the mail.
+//! (docs/monitoring.md) included: they follow their own send rules and take the spool like the mail.
 
 use std::path::Path;
 use std::sync::Arc;

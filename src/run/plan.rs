@@ -28,7 +28,7 @@ pub struct Plan {
 }
 
 /// One task of the pool: which job, which result slot, what to start, and what its
-/// command accepts as ok (a result that is not ok is retried, SPEC §6).
+/// command accepts as ok (a result that is not ok is retried, docs/jobs.md).
 struct Task {
     job: usize,
     slot: usize,

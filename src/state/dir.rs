@@ -1,5 +1,5 @@
 //! The state folder as a whole: as root, refused when anyone but root could have put
-//! something in it (SPEC §11), since root sends what its spool holds and takes the locks
+//! something in it (docs/security.md), since root sends what its spool holds and takes the locks
 //! it finds; and kept private to whoever runs reporter.
 
 use std::io;

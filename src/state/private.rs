@@ -1,6 +1,6 @@
 //! How reporter creates and opens what it keeps: folders 0700 and files 0600 whatever the
 //! umask, since reports hold process lists and command output; and no symbolic link
-//! followed, so a link planted in a state folder never redirects a write (SPEC §11).
+//! followed, so a link planted in a state folder never redirects a write (docs/security.md).
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
