@@ -2,15 +2,16 @@
 //! Handlebars and mails them through the local relay.
 //!
 //! The folders are the stages of a run, each using only the ones below it: [`app`] and
-//! [`daemon`] → [`run`] → [`mail`], [`render`], [`history`] → [`report`] → [`exec`] →
-//! [`config`] → [`schedule`]. Data flows the same way: config and job files → validated
-//! jobs → tasks in the pool → results → report context → rendered messages → the relay or
-//! the spool → the history.
+//! [`daemon`] → [`run`] → [`mail`], [`deliver`], [`render`], [`history`] → [`report`] →
+//! [`exec`] → [`config`] → [`schedule`]. Data flows the same way: config and job files →
+//! validated jobs → tasks in the pool → results → report context → rendered messages → the
+//! spool → the relay → the history.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod deliver;
 pub mod exec;
 pub mod exit;
 pub mod history;

@@ -5,8 +5,8 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
+use crate::deliver::Mailer;
 use crate::exit;
-use crate::mail::Mailer;
 
 /// Exit 0 when the spool is empty afterwards, 75 when something still waits or went to
 /// the dead letters; SIGINT or SIGTERM stop the flush at once (130/143), the messages not

@@ -9,8 +9,8 @@ use std::path::Path;
 use tracing::{debug, error};
 
 use crate::config::Config;
+use crate::deliver::spool::Spool;
 use crate::history::{History, JobGauges};
-use crate::mail::spool::Spool;
 use crate::report::Status;
 use crate::state::{Access, write_atomic};
 

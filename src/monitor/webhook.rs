@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crate::config::job::Webhook;
 use crate::config::limits::MAX_FILE_SIZE;
 use crate::config::trust;
-use crate::mail::spool::Hook;
+use crate::deliver::spool::Hook;
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::ping::{UrlContext, render_url};
 use crate::render::Templates;

@@ -12,10 +12,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, Job};
+use crate::deliver::{DeliveryError, FlushReport, Mailer};
 use crate::history::{Decision, RunRecord};
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
-use crate::mail::{Composed, Composer, DeliveryError, FlushReport, Mailer};
+use crate::mail::{Composed, Composer};
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::webhook::HookComposer;
 use crate::output;

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use crate::config::trust;
+use crate::deliver::spool::Hook;
+use crate::deliver::transport::error::{DeliveryError, Failure};
 use crate::http::{self, HttpError, Method, Request};
-use crate::mail::spool::Hook;
-use crate::mail::transport::error::{DeliveryError, Failure};
 
 /// Posts `hook`. The error never holds the URL nor a header value (both may be secrets).
 pub async fn post(hook: &Hook) -> Result<(), DeliveryError> {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::mail::transport::error::DeliveryError;
+use crate::deliver::transport::error::DeliveryError;
 use crate::state::{Access, write_atomic};
 
 pub fn write(dir: &Path, name: &str, message: &[u8]) -> Result<(), DeliveryError> {

@@ -13,9 +13,9 @@ use lettre::address::Envelope;
 
 use crate::config::TransportConfig;
 use crate::config::trust;
-use crate::mail::transport::error::{DeliveryError, TransportError};
-use crate::mail::transport::sendmail::Sendmail;
-use crate::mail::transport::smtp::{Login, Relay};
+use crate::deliver::transport::error::{DeliveryError, TransportError};
+use crate::deliver::transport::sendmail::Sendmail;
+use crate::deliver::transport::smtp::{Login, Relay};
 
 pub enum Transport {
     Smtp(Relay),

@@ -19,9 +19,9 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
 use crate::config::{SmtpConfig, TlsMode};
-use crate::mail::transport::bounded::{Bounded, Compat};
-use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
-use crate::mail::transport::redact::Secrets;
+use crate::deliver::transport::bounded::{Bounded, Compat};
+use crate::deliver::transport::error::{DeliveryError, Failure, TransportError};
+use crate::deliver::transport::redact::Secrets;
 
 /// How long QUIT may take once the relay has the message.
 const QUIT_WAIT: Duration = Duration::from_secs(1);

@@ -14,11 +14,11 @@ use tracing::{error, info, warn};
 
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
+use crate::deliver::spool::{Claim, Entry, HOOK_SUFFIX, Hook, Spool};
+use crate::deliver::transport::Transport;
+use crate::deliver::transport::error::{DeliveryError, Failure, TransportError};
+use crate::deliver::webhook;
 use crate::history::History;
-use crate::mail::spool::{Claim, Entry, HOOK_SUFFIX, Hook, Spool};
-use crate::mail::transport::Transport;
-use crate::mail::transport::error::{DeliveryError, Failure, TransportError};
-use crate::mail::webhook;
 use crate::report::facts;
 
 /// What became of one spooled message.

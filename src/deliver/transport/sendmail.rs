@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::config::units::HumanDuration;
-use crate::mail::transport::error::DeliveryError;
+use crate::deliver::transport::error::DeliveryError;
 
 /// How much of sendmail's stderr goes into the error.
 const STDERR_KEPT: usize = 4 * 1024;
