@@ -710,6 +710,120 @@ mod tests {
     }
 
     #[test]
+    fn heads_are_written_as_they_always_were() {
+        assert_eq!(
+            entry().head(),
+            "reporter-spool 2\njob: disk\ncreated: 1800000000\nfrom: r@example.com\n\
+             to: a@example.com\nto: b@example.com\nlength: 38\n\
+             sha256: 2d7015fa0e91f1cf147a2aad79012b180bd458bb2beca103b802b4034471a3ce\n\n"
+        );
+        assert_eq!(
+            hook().head(),
+            "reporter-spool 2\nkind: webhook\njob: disk\ncreated: 1700000000\n\
+             url: http://127.0.0.1:9/hook?a=1\ntimeout_ms: 2500\n\
+             headers_file: /etc/reporter/hook.headers\nlength: 19\n\
+             sha256: 357ae6707681f173d8c3fe08ce68637da9a0aefe4b028fcfb86de9428708a69c\n\n"
+        );
+    }
+
+    /// `head`, then a body of `x`, sealed with the body's length and checksum when `seal`.
+    fn damaged(head: &str, seal: bool) -> Vec<u8> {
+        let seal = if seal {
+            format!("length: 1\nsha256: {}\n", sha256(b"x"))
+        } else {
+            String::new()
+        };
+        format!("{head}{seal}\nx").into_bytes()
+    }
+
+    #[test]
+    fn damaged_files_are_refused_for_the_reason_they_always_were() {
+        let mail = |bytes: &[u8]| Entry::decode(bytes).unwrap_err().to_string();
+        let hook = |bytes: &[u8]| Hook::decode(bytes).unwrap_err().to_string();
+        let v2 = "reporter-spool 2\n";
+        let cases = [
+            (mail(b""), "empty file"),
+            (
+                mail(b"reporter-spool 2\njob: x"),
+                "the head has no end: truncated, or not a spool file",
+            ),
+            (mail(b"reporter-spool 2\n\xff\n\nx"), "header is not UTF-8"),
+            (mail(b"other\n\nx"), "not a reporter spool file"),
+            (
+                mail(&damaged(&format!("{v2}job disk\n"), true)),
+                "bad header line \"job disk\"",
+            ),
+            (
+                mail(&damaged(&format!("{v2}kind: webhook\n"), true)),
+                "unknown header \"kind\"",
+            ),
+            (
+                mail(&damaged(&format!("{v2}to: nobody\njob disk\n"), false)),
+                "bad recipient: ",
+            ),
+            (
+                mail(&damaged(&format!("{v2}job: d\n"), false)),
+                "no `length:` line",
+            ),
+            (
+                mail(&damaged(
+                    &format!("{v2}created: soon\nto: a@example.com\n"),
+                    true,
+                )),
+                "no creation time",
+            ),
+            (
+                mail(&damaged("reporter-spool 1\njob: d\ncreated: 1\n", false)),
+                "bad envelope: ",
+            ),
+            (
+                hook(&damaged("reporter-spool 1\nkind: webhook\n", false)),
+                "not a reporter spool file",
+            ),
+            (
+                hook(&damaged(&format!("{v2}job: d\n"), false)),
+                "not a reporter spool file",
+            ),
+            (
+                hook(&damaged(
+                    &format!("{v2}kind: mail\nurl: u\ncreated: 1\n"),
+                    true,
+                )),
+                "not a reporter spool file",
+            ),
+            (
+                hook(&damaged(
+                    &format!("{v2}kind: webhook\ncreated: soon\n"),
+                    true,
+                )),
+                "bad header line \"created: soon\"",
+            ),
+            (
+                hook(&damaged(
+                    &format!("{v2}kind: webhook\nfrom: a@example.com\n"),
+                    true,
+                )),
+                "unknown header \"from\"",
+            ),
+            (
+                hook(&damaged(&format!("{v2}kind: webhook\njob: d\n"), false)),
+                "no `length:` line",
+            ),
+            (
+                hook(&damaged(&format!("{v2}kind: webhook\ncreated: 1\n"), true)),
+                "bad header line \"no `url:` line\"",
+            ),
+            (
+                hook(&damaged(&format!("{v2}kind: webhook\nurl: u\n"), true)),
+                "no creation time",
+            ),
+        ];
+        for (found, expected) in cases {
+            assert!(found.starts_with(expected), "{found:?} is not {expected:?}");
+        }
+    }
+
+    #[test]
     fn a_cut_or_edited_message_does_not_decode() {
         let bytes = entry().encode();
         let cut = Entry::decode(&bytes[..bytes.len() - 5]).unwrap_err();
