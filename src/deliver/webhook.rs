@@ -1,6 +1,7 @@
-//! Sending a spooled webhook (docs/monitoring.md): `POST URL` with its JSON body and the headers of
-//! its headers file. A 2xx answer is delivered; 408, 429, 5xx, timeouts and connection
-//! errors leave it in the spool for the next retry; any other answer is final.
+//! Posting a spooled webhook (docs/monitoring.md): `POST URL` with its JSON body and the
+//! headers of its headers file. A 2xx answer is delivered; 408, 429, 5xx, timeouts and
+//! connection errors leave it in the spool for the next retry; any other answer is final.
+//! Its body was composed with the job's report (`monitor::webhook`).
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! A job's webhooks (docs/monitoring.md): each one whose send rule lets it out becomes a spooled
 //! `POST` with a JSON body, rendered from `templates/NAME.json.hbs` (with the `json`
-//! helper) or, by default, the job's object of `run --json`.
+//! helper) or, by default, the job's object of `run --json`. The mailer spools and posts
+//! it (`deliver::webhook`).
 
 use std::path::Path;
 use std::time::SystemTime;
