@@ -7,6 +7,7 @@ mod cli;
 mod config_errors;
 mod content;
 mod daemon;
+mod doc_examples;
 mod fleet;
 mod hardening;
 mod history;
