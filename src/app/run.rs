@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::cli::Selection;
 use crate::config::address::{AddressError, AddressSpec};
 use crate::config::hosts;
+use crate::config::name::is_name;
 use crate::config::{Config, ConfigError};
 use crate::exit::{self, Tally};
 use crate::log;
@@ -36,7 +37,7 @@ pub fn run(
     let not_names: Vec<ConfigError> = selection
         .jobs
         .iter()
-        .filter(|name| !hosts::is_name(name))
+        .filter(|name| !is_name(name))
         .map(|name| not_a_name(name))
         .collect();
     if !not_names.is_empty() {
@@ -143,7 +144,7 @@ fn not_a_name(argument: &str) -> ConfigError {
     if let Some(stem) = [".yaml", ".yml"]
         .iter()
         .find_map(|ext| argument.strip_suffix(ext))
-        .filter(|stem| hosts::is_name(stem))
+        .filter(|stem| is_name(stem))
     {
         message.push_str(&format!(" (did you mean `{stem}`?)"));
     }

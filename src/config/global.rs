@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
-use crate::config::hosts::{HostSpec, is_name};
+use crate::config::hosts::HostSpec;
 use crate::config::inventory::Inventory;
 use crate::config::limits::{self, MAX_FILE_SIZE};
+use crate::config::name::is_name;
 use crate::config::raw::{LogFormat, RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::config::error::ConfigError;
-use crate::config::hosts::{HostSpec, is_name};
+use crate::config::hosts::HostSpec;
+use crate::config::name::is_name;
 
 /// The most of an inventory reporter reads: a fleet of 100,000 hosts fits.
 const MAX_OUTPUT: u64 = 64 << 20;

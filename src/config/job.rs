@@ -10,13 +10,14 @@ use crate::config::account::RunAs;
 use crate::config::address::{AddressList, AddressSpec};
 use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
-use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec, is_name};
+use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
+use crate::config::name::is_name;
 use crate::config::raw::{
     self, EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
 };
-use crate::config::trust;
 use crate::config::units::HumanDuration;
+use crate::config::{shell, trust};
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (reporter.yaml(5)).
@@ -481,7 +482,7 @@ impl Check<'_> {
 
     fn targets(&mut self, targets: &[TargetSpec], commands: &[CommandDef]) {
         for (i, command) in commands.iter().enumerate() {
-            if hosts::target_in_quotes(&command.run) {
+            if shell::in_quotes(&command.run, TARGET) {
                 // `run` of a command written in full, or the command itself in short.
                 let full = format!("commands[{i}].run");
                 let key = if self.source.locates(&full) {

@@ -10,7 +10,9 @@ pub mod hosts;
 pub mod inventory;
 pub mod job;
 pub mod limits;
+pub mod name;
 pub mod raw;
+pub mod shell;
 pub mod trust;
 pub mod units;
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer};
 
 use crate::config::address::{AddressList, AddressSpec};
-use crate::config::hosts::{HostSpec, TargetSpec, is_name};
+use crate::config::hosts::{HostSpec, TargetSpec};
+use crate::config::name::is_name;
 use crate::config::units::{ByteSize, HumanDuration, UnitError, deserialize_via_from_str};
 use crate::schedule::{Schedule, Zone};
 

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::error::Source;
-use crate::config::hosts::is_name;
 use crate::config::job::{self, job_name};
 use crate::config::limits::MAX_FILE_SIZE;
+use crate::config::name::is_name;
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TransportConfig, trust};
 use crate::history::History;
 use crate::render::{DIGEST_TEMPLATE, Templates};
