@@ -19,12 +19,12 @@ pub mod http;
 pub mod log;
 pub mod mail;
 pub mod monitor;
-pub mod output;
 pub mod render;
 pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod state;
+pub mod stdout;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

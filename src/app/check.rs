@@ -11,10 +11,10 @@ use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConf
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
-use crate::output;
 use crate::report::{Facts, Scope};
 use crate::run::load::{self, Workload};
 use crate::schedule::{Gaps, Period};
+use crate::stdout;
 
 /// `reporter check`: every problem of the configuration, the jobs and the templates, and
 /// of the installation around them.
@@ -107,7 +107,7 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" }
         );
-        if let Err(e) = output::print(summary) {
+        if let Err(e) = stdout::print(summary) {
             tracing::error!("cannot write the summary: {e}");
             return exit::USAGE;
         }

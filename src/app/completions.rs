@@ -8,7 +8,7 @@ use clap_complete::Shell;
 
 use crate::cli::Cli;
 use crate::exit;
-use crate::output;
+use crate::stdout;
 
 /// The command a completion script runs for the job names.
 const NAMES: &str = "reporter list --names 2>/dev/null";
@@ -24,7 +24,7 @@ pub fn completions(shell: Shell) -> anyhow::Result<i32> {
         Shell::Fish => format!("{script}{FISH}"),
         _ => script,
     };
-    output::print(script).context("cannot write the completions")?;
+    stdout::print(script).context("cannot write the completions")?;
     Ok(exit::OK)
 }
 

@@ -10,9 +10,9 @@ use crate::config::Config;
 use crate::exit;
 use crate::history::RunStatus;
 use crate::log;
-use crate::output;
 use crate::report::{Summary, Trigger};
 use crate::run::load;
+use crate::stdout;
 
 /// One run in `history --json` (reporter(1)).
 #[derive(Serialize)]
@@ -64,7 +64,7 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
     if args.json {
         let mut text = serde_json::to_string_pretty(&entries).expect("history entries serialize");
         text.push('\n');
-        output::print(text).context("cannot write the history")?;
+        stdout::print(text).context("cannot write the history")?;
         return Ok(exit::OK);
     }
     let width = entries
@@ -103,6 +103,6 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
             }
         );
     }
-    output::print(text).context("cannot write the history")?;
+    stdout::print(text).context("cannot write the history")?;
     Ok(exit::OK)
 }

@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::config::{Config, job};
 use crate::exit;
 use crate::log;
-use crate::output;
 use crate::run::load;
+use crate::stdout;
 
 #[derive(Serialize)]
 struct ListEntry {
@@ -35,7 +35,7 @@ pub fn names(config: &Config) -> i32 {
             text.push('\n');
         }
     }
-    match output::print(text) {
+    match stdout::print(text) {
         Ok(()) => exit::OK,
         Err(e) => {
             tracing::error!("cannot write the job names: {e}");
@@ -120,7 +120,7 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             );
         }
     }
-    if let Err(e) = output::print(text) {
+    if let Err(e) = stdout::print(text) {
         tracing::error!("cannot write the list: {e}");
         return exit::USAGE;
     }

@@ -10,7 +10,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, ManPage};
 use crate::exit;
-use crate::output;
+use crate::stdout;
 
 const REPORTER_1_SECTIONS: &str = include_str!("../../docs/reporter.1.roff");
 const REPORTER_YAML_5: &str = include_str!("../../docs/reporter.yaml.5.roff");
@@ -20,7 +20,7 @@ pub fn man(page: ManPage) -> anyhow::Result<i32> {
         ManPage::Reporter => reporter_1()?,
         ManPage::ReporterYaml => reporter_yaml_5(),
     };
-    output::print(text).context("cannot write the manual page")?;
+    stdout::print(text).context("cannot write the manual page")?;
     Ok(exit::OK)
 }
 

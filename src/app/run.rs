@@ -11,10 +11,10 @@ use crate::config::{Config, ConfigError};
 use crate::exit::{self, Tally};
 use crate::log;
 use crate::monitor::outcome::RunOutcome;
-use crate::output;
 use crate::report::Trigger;
 use crate::run::load::{self, Pick, Workload};
 use crate::run::{self, Mode, Ran, RunOptions};
+use crate::stdout;
 
 /// Where problems with the command line itself are said to be.
 const COMMAND_LINE: &str = "(command line)";
@@ -127,7 +127,7 @@ pub fn run(
         });
         if let Err(e) = printed
             .map_err(std::io::Error::other)
-            .and_then(output::print)
+            .and_then(stdout::print)
         {
             tracing::error!("cannot write the JSON outcome: {e}");
         }

@@ -19,12 +19,12 @@ use crate::mail::message::write_mbox;
 use crate::mail::{Composed, Composer};
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::webhook::HookComposer;
-use crate::output;
 use crate::render::DIGEST_TEMPLATE;
 use crate::report::{Context, Facts};
 use crate::run::finish::{Finished, RunMeta};
 use crate::run::options::Mode;
 use crate::run::record::Recorder;
+use crate::stdout;
 
 /// How the delivery of a report's messages went; its jobs' records are written by then.
 type Delivery = Result<(), DeliveryError>;
@@ -322,7 +322,7 @@ impl<'a> Outbox<'a> {
             Destination::Print { mut previews, .. } => {
                 previews.sort_by_key(|(index, _)| *index);
                 let printed: Vec<u8> = previews.into_iter().flat_map(|(_, p)| p).collect();
-                if let Err(e) = output::print(printed) {
+                if let Err(e) = stdout::print(printed) {
                     error!("cannot write the preview: {e}");
                     closed.broken = true;
                 }
