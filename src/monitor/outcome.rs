@@ -2,8 +2,9 @@
 //! and, job by job, the built-in body of a webhook.
 
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
-use crate::report::{Context, Status, Summary};
+use crate::report::{Context, ResultCore, Status, Summary};
 
 /// `run --json`.
 #[derive(Debug, Clone, Serialize)]
@@ -28,20 +29,35 @@ pub struct JobOutcome {
 }
 
 /// One result, with its (capped) output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ResultOutcome {
-    pub name: String,
-    pub command: String,
-    pub host: Option<String>,
-    pub target: Option<String>,
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub duration_ms: u64,
+    pub core: ResultCore,
     pub attempts: u32,
-    pub truncated: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Written out key by key rather than derived: the object keeps the keys and the order
+/// `run --json` and webhooks have always sent (docs/monitoring.md), `attempts` among the
+/// core's, and leaves out the core's `started_at`, which the report's templates show.
+impl Serialize for ResultOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let core = &self.core;
+        let mut object = serializer.serialize_struct("ResultOutcome", 12)?;
+        object.serialize_field("name", &core.name)?;
+        object.serialize_field("command", &core.command)?;
+        object.serialize_field("host", &core.host)?;
+        object.serialize_field("target", &core.target)?;
+        object.serialize_field("status", &core.status)?;
+        object.serialize_field("exit_code", &core.exit_code)?;
+        object.serialize_field("signal", &core.signal)?;
+        object.serialize_field("duration_ms", &core.duration_ms)?;
+        object.serialize_field("attempts", &self.attempts)?;
+        object.serialize_field("truncated", &core.truncated)?;
+        object.serialize_field("stdout", &self.stdout)?;
+        object.serialize_field("stderr", &self.stderr)?;
+        object.end()
+    }
 }
 
 impl JobOutcome {
@@ -56,20 +72,42 @@ impl JobOutcome {
                 .results
                 .iter()
                 .map(|r| ResultOutcome {
-                    name: r.core.name.clone(),
-                    command: r.core.command.clone(),
-                    host: r.core.host.clone(),
-                    target: r.core.target.clone(),
-                    status: r.core.status,
-                    exit_code: r.core.exit_code,
-                    signal: r.core.signal,
-                    duration_ms: r.core.duration_ms,
+                    core: r.core.clone(),
                     attempts: r.attempts,
-                    truncated: r.core.truncated,
                     stdout: r.stdout.clone(),
                     stderr: r.stderr.clone(),
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_keeps_its_keys_and_their_order() {
+        let result = ResultOutcome {
+            core: ResultCore {
+                name: "df".into(),
+                command: "df -h".into(),
+                host: Some("web1".into()),
+                target: None,
+                status: Status::Failed,
+                exit_code: Some(4),
+                signal: None,
+                duration_ms: 12,
+                truncated: false,
+                started_at: "2026-11-22T06:00:00Z".into(),
+            },
+            attempts: 2,
+            stdout: "out\n".into(),
+            stderr: "err\n".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&result).unwrap(),
+            r#"{"name":"df","command":"df -h","host":"web1","target":null,"status":"failed","exit_code":4,"signal":null,"duration_ms":12,"attempts":2,"truncated":false,"stdout":"out\n","stderr":"err\n"}"#
+        );
     }
 }
