@@ -10,7 +10,7 @@ use crate::config::hosts::HostSpec;
 use crate::config::inventory::Inventory;
 use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::name::is_name;
-use crate::config::raw::{LogFormat, RawConfig, RawDefaults, RawMail, TlsMode, TransportKind};
+use crate::config::raw::{LogFormat, RawConfig, RawJobKeys, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
 use crate::schedule::Zone;
 
@@ -61,7 +61,7 @@ pub struct Config {
     pub path: String,
     pub timezone: Zone,
     pub history_days: u32,
-    pub defaults: RawDefaults,
+    pub defaults: RawJobKeys,
     pub mail: MailConfig,
     pub ssh: SshConfig,
     pub host_groups: BTreeMap<String, Vec<HostSpec>>,

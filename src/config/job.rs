@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::account::RunAs;
-use crate::config::address::{AddressList, AddressSpec};
+use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
@@ -181,112 +181,70 @@ impl Job {
         Job::parse(name, path, &text, config)
     }
 
+    /// The job `raw` describes over the config's `defaults:`, once every value is checked.
     fn from_raw(
         name: &str,
         source: &Source,
         raw: RawJob,
         config: &Config,
     ) -> Result<Job, Vec<ConfigError>> {
-        let defaults = &config.defaults;
-        let no_mail = RawJobMail::default();
-        let mail = JobMail::merge(
-            raw.mail.as_ref().unwrap_or(&no_mail),
-            defaults.mail.as_ref().unwrap_or(&no_mail),
-            config,
-        );
+        let keys = raw.keys.over(&config.defaults);
         let mut check = Check {
             source,
             errors: Vec::new(),
         };
-        let timeout = raw
-            .timeout
-            .or(defaults.timeout)
-            .map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let timeout = keys.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
         let retry = Retry {
-            retries: check.retries("retries", raw.retries.or(defaults.retries).unwrap_or(0)),
-            delay: raw
-                .retry_delay
-                .or(defaults.retry_delay)
-                .map_or(DEFAULT_RETRY_DELAY, |d| d.0),
+            retries: check.retries("retries", keys.retries.unwrap_or(0)),
+            delay: keys.retry_delay.map_or(DEFAULT_RETRY_DELAY, |d| d.0),
         };
         let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
-        let failures_before_mail = raw
-            .failures_before_mail
-            .or(defaults.failures_before_mail)
-            .unwrap_or(1);
-        if failures_before_mail == 0 {
-            check.error(
-                "failures_before_mail",
-                "failures_before_mail 0 out of range (at least 1: the first failing run)",
-            );
-        }
-        let env = check.env(&[("defaults.env", &defaults.env), ("env", &raw.env)]);
-        let cwd = check.cwd(raw.cwd.or_else(|| defaults.cwd.clone()));
-        let user = check.user(raw.user.or_else(|| defaults.user.clone()));
-        let hosts = check.hosts(
-            &raw.hosts
-                .or_else(|| defaults.hosts.clone())
-                .unwrap_or_default(),
-            config,
-        );
-        let send = raw.send.or(defaults.send).unwrap_or_default();
-        let ping = raw
-            .ping
-            .as_ref()
-            .or(defaults.ping.as_ref())
-            .map(|p: &RawPing| Ping {
-                url: p.url.0.clone(),
-                timeout: p.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
-            });
-        let webhooks = raw
-            .webhooks
-            .as_ref()
-            .or(defaults.webhooks.as_ref())
-            .map(|hooks| {
-                hooks
-                    .iter()
-                    .map(|h: &RawWebhook| Webhook {
-                        url: h.url.0.clone(),
-                        send: h.send.unwrap_or(send),
-                        template: h.template.as_ref().map(|t| t.0.clone()),
-                        headers_file: h.headers_file.as_ref().map(|p| config.base.join(p)),
-                        timeout: h.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let failures_before_mail =
+            check.failures_before_mail(keys.failures_before_mail.unwrap_or(1));
+        // Variable names are checked as written, so that an error names the section with
+        // the bad one; `keys.env` holds both sections merged.
+        check.env_names("defaults.env", &config.defaults.env);
+        check.env_names("env", &raw.keys.env);
+        let cwd = check.cwd(keys.cwd);
+        let user = check.user(keys.user);
+        let hosts = check.hosts(&keys.hosts.unwrap_or_default(), config);
         let targets = raw.targets.unwrap_or_default();
         check.targets(&targets, &commands);
         if !check.errors.is_empty() {
             return Err(check.errors);
         }
+        let send = keys.send.unwrap_or_default();
         Ok(Job {
             name: name.to_owned(),
             path: source.path.to_owned(),
             description: raw.description,
             schedule: raw.schedule,
             send,
-            catch_up: raw.catch_up.or(defaults.catch_up).unwrap_or(false),
-            enabled: raw.enabled.or(defaults.enabled).unwrap_or(true),
-            random_delay: raw
-                .random_delay
-                .or(defaults.random_delay)
-                .map_or(Duration::ZERO, |d| d.0),
+            catch_up: keys.catch_up.unwrap_or(false),
+            enabled: keys.enabled.unwrap_or(true),
+            random_delay: keys.random_delay.map_or(Duration::ZERO, |d| d.0),
             failures_before_mail,
-            disk_full_within: raw.disk_full_within.or(defaults.disk_full_within),
-            max_output: raw
-                .max_output
-                .or(defaults.max_output)
-                .map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
-            env,
+            disk_full_within: keys.disk_full_within,
+            max_output: keys.max_output.map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
+            env: keys
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| (key, value.0))
+                .collect(),
             cwd,
             user,
             hosts,
             targets,
-            mail,
+            mail: JobMail::of(keys.mail.unwrap_or_default(), config),
             commands,
-            ping,
-            webhooks,
+            ping: keys.ping.map(Ping::of),
+            webhooks: keys
+                .webhooks
+                .unwrap_or_default()
+                .into_iter()
+                .map(|hook| Webhook::of(hook, send, config))
+                .collect(),
         })
     }
 }
@@ -317,42 +275,56 @@ struct Retry {
 }
 
 impl JobMail {
-    /// The job's `mail:` over the config's `defaults.mail:` over the config's `mail:`.
-    fn merge(job: &RawJobMail, defaults: &RawJobMail, config: &Config) -> JobMail {
-        let pick =
-            |f: fn(&RawJobMail) -> Option<AddressList>| f(job).or_else(|| f(defaults)).map(|l| l.0);
-        let per_host = job.per_host.or(defaults.per_host).unwrap_or(false);
+    /// A job's `mail:` (over `defaults.mail:`) over the config's `mail:`.
+    fn of(mail: RawJobMail, config: &Config) -> JobMail {
+        let per_host = mail.per_host.unwrap_or(false);
         let default_subject = if per_host {
             DEFAULT_NODE_SUBJECT
         } else {
             DEFAULT_SUBJECT
         };
-        let subject = job.subject.clone().or_else(|| defaults.subject.clone());
         JobMail {
-            from: job
-                .from
-                .clone()
-                .or_else(|| defaults.from.clone())
-                .unwrap_or_else(|| config.mail.from.clone()),
-            to: pick(|m| m.to.clone())
+            from: mail.from.unwrap_or_else(|| config.mail.from.clone()),
+            to: mail
+                .to
+                .map(|l| l.0)
                 .filter(|l| !l.is_empty())
                 .unwrap_or_else(|| config.mail.to.clone()),
-            cc: pick(|m| m.cc.clone()).unwrap_or_default(),
-            reply_to: job.reply_to.clone().or_else(|| defaults.reply_to.clone()),
-            subject: subject
+            cc: mail.cc.map(|l| l.0).unwrap_or_default(),
+            reply_to: mail.reply_to,
+            subject: mail
+                .subject
                 .as_ref()
                 .map_or_else(|| default_subject.to_owned(), |s| s.text.clone()),
-            compiled_subject: subject.map(|s| s.compiled),
-            template: job
+            compiled_subject: mail.subject.map(|s| s.compiled),
+            template: mail
                 .template
-                .clone()
-                .or_else(|| defaults.template.clone())
                 .map_or_else(|| DEFAULT_TEMPLATE.to_owned(), |t| t.0),
-            attach_output_over: job
-                .attach_output_over
-                .or(defaults.attach_output_over)
-                .map(|s| s.0),
+            attach_output_over: mail.attach_output_over.map(|s| s.0),
             per_host,
+        }
+    }
+}
+
+impl Ping {
+    fn of(ping: RawPing) -> Ping {
+        Ping {
+            url: ping.url.0,
+            timeout: ping.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
+        }
+    }
+}
+
+impl Webhook {
+    /// `hook`, sent by the job's own `send` rule unless it has one, its headers file
+    /// found from the config's folder.
+    fn of(hook: RawWebhook, send: SendRule, config: &Config) -> Webhook {
+        Webhook {
+            url: hook.url.0,
+            send: hook.send.unwrap_or(send),
+            template: hook.template.map(|t| t.0),
+            headers_file: hook.headers_file.map(|p| config.base.join(p)),
+            timeout: hook.timeout.map_or(DEFAULT_HTTP_TIMEOUT, |d| d.0),
         }
     }
 }
@@ -430,21 +402,23 @@ impl Check<'_> {
         commands
     }
 
-    /// The variables of `sections` (`defaults.env`, then the job's `env`), later ones winning.
-    fn env(
-        &mut self,
-        sections: &[(&str, &Option<BTreeMap<String, EnvValue>>)],
-    ) -> Vec<(String, String)> {
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        for (section, vars) in sections {
-            for (key, value) in vars.iter().flatten() {
-                if key.is_empty() || key.contains('=') || key.contains('\0') {
-                    self.error(format!("{section}.{key}"), "invalid variable name");
-                }
-                env.insert(key.clone(), value.0.clone());
+    /// Checks the names of the variables of `section` (`env` or `defaults.env`).
+    fn env_names(&mut self, section: &str, vars: &Option<BTreeMap<String, EnvValue>>) {
+        for key in vars.iter().flat_map(BTreeMap::keys) {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                self.error(format!("{section}.{key}"), "invalid variable name");
             }
         }
-        env.into_iter().collect()
+    }
+
+    fn failures_before_mail(&mut self, failures: u32) -> u32 {
+        if failures == 0 {
+            self.error(
+                "failures_before_mail",
+                "failures_before_mail 0 out of range (at least 1: the first failing run)",
+            );
+        }
+        failures
     }
 
     fn cwd(&mut self, cwd: Option<PathBuf>) -> PathBuf {
@@ -752,6 +726,41 @@ mod tests {
             err.contains("commands[0].retries: retries 21 out of range (0-20"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_job_sets_its_keys_over_the_defaults_env_and_mail_one_at_a_time() {
+        let defaults = Config::parse(
+            "defaults:\n  env: {A: '1', B: '2'}\n  cwd: /srv\n  \
+             mail: {cc: [ops@example.com], subject: theirs}\n  \
+             ping: {url: 'http://127.0.0.1/ping'}\n  webhooks: [{url: 'http://127.0.0.1/a'}]\n",
+            Path::new("r.yaml"),
+            Path::new("/etc/r"),
+        )
+        .unwrap();
+        let job = Job::parse(
+            "j",
+            Path::new("j.yaml"),
+            "env: {B: '3', C: '4'}\ncwd: /tmp\nmail: {subject: mine}\nwebhooks: []\ncommands: [a]\n",
+            &defaults,
+        )
+        .unwrap();
+        let var = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(job.env, [var("A", "1"), var("B", "3"), var("C", "4")]);
+        assert_eq!(job.cwd, Path::new("/tmp"));
+        assert_eq!(job.mail.subject, "mine");
+        assert_eq!(job.mail.cc.len(), 1);
+        assert_eq!(job.mail.cc[0].as_str(), "ops@example.com");
+        assert_eq!(
+            job.ping.map(|p| p.url).as_deref(),
+            Some("http://127.0.0.1/ping")
+        );
+        assert!(job.webhooks.is_empty(), "the job's empty list wins");
+        let job = Job::parse("j", Path::new("j.yaml"), "commands: [a]\n", &defaults).unwrap();
+        assert_eq!(job.env, [var("A", "1"), var("B", "2")]);
+        assert_eq!(job.cwd, Path::new("/srv"));
+        assert_eq!(job.mail.subject, "theirs");
+        assert_eq!(job.webhooks.len(), 1);
     }
 
     #[test]

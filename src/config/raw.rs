@@ -48,7 +48,7 @@ pub struct RawConfig {
     pub timezone: Option<Zone>,
     pub history_days: Option<u32>,
     #[serde(default)]
-    pub defaults: RawDefaults,
+    pub defaults: RawJobKeys,
     #[serde(default)]
     pub mail: RawMail,
     #[serde(default)]
@@ -341,54 +341,150 @@ pub struct RawJobMail {
     pub per_host: Option<bool>,
 }
 
-/// The config's `defaults:`: the job keys that make sense for every job.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDefaults {
-    pub send: Option<SendRule>,
-    pub catch_up: Option<bool>,
-    pub enabled: Option<bool>,
-    pub random_delay: Option<HumanDuration>,
-    pub retries: Option<u32>,
-    pub retry_delay: Option<HumanDuration>,
-    pub failures_before_mail: Option<u32>,
-    pub disk_full_within: Option<HumanDuration>,
-    pub timeout: Option<HumanDuration>,
-    pub max_output: Option<OutputCap>,
-    pub env: Option<BTreeMap<String, EnvValue>>,
-    pub cwd: Option<PathBuf>,
-    pub user: Option<String>,
-    pub hosts: Option<Vec<HostSpec>>,
-    pub mail: Option<RawJobMail>,
-    pub ping: Option<RawPing>,
-    pub webhooks: Option<Vec<RawWebhook>>,
+impl RawJobMail {
+    /// A job's `mail:` over the `defaults:` one: each key the job sets wins.
+    fn over(&self, defaults: &RawJobMail) -> RawJobMail {
+        RawJobMail {
+            from: or(&self.from, &defaults.from),
+            to: or(&self.to, &defaults.to),
+            cc: or(&self.cc, &defaults.cc),
+            reply_to: or(&self.reply_to, &defaults.reply_to),
+            subject: or(&self.subject, &defaults.subject),
+            template: or(&self.template, &defaults.template),
+            attach_output_over: or(&self.attach_output_over, &defaults.attach_output_over),
+            per_host: or(&self.per_host, &defaults.per_host),
+        }
+    }
 }
 
-/// A job file exactly as written.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJob {
-    pub description: Option<String>,
-    pub schedule: Option<Schedule>,
-    pub send: Option<SendRule>,
-    pub catch_up: Option<bool>,
-    pub enabled: Option<bool>,
-    pub random_delay: Option<HumanDuration>,
-    pub retries: Option<u32>,
-    pub retry_delay: Option<HumanDuration>,
-    pub failures_before_mail: Option<u32>,
-    pub disk_full_within: Option<HumanDuration>,
-    pub timeout: Option<HumanDuration>,
-    pub max_output: Option<OutputCap>,
-    pub env: Option<BTreeMap<String, EnvValue>>,
-    pub cwd: Option<PathBuf>,
-    pub user: Option<String>,
-    pub hosts: Option<Vec<HostSpec>>,
-    pub targets: Option<Vec<TargetSpec>>,
-    pub mail: Option<RawJobMail>,
-    pub ping: Option<RawPing>,
-    pub webhooks: Option<Vec<RawWebhook>>,
-    pub commands: Option<Vec<RawCommand>>,
+/// Declares, from one list of the job keys, [`RawJobKeys`] (what the config's `defaults:`
+/// holds) and [`RawJob`] (a job file: its own keys, and the same job keys in `keys`).
+///
+/// Why a macro: a job file refuses an unknown key with serde's own message, which names
+/// every key the file may have (``unknown field `timeot`, expected one of ...``) and which
+/// tests and users read. serde's `#[serde(flatten)]` would embed `RawJobKeys` in `RawJob`,
+/// but it cannot be combined with `deny_unknown_fields`. So serde reads a job file as
+/// `JobFile`, every key at one level (`..RawJobKeys` says where the job keys go among the
+/// job's own), and `RawJob` is made from that; the job keys are still listed once, here.
+macro_rules! job_keys {
+    (
+        $(#[$keys_attr:meta])*
+        pub struct RawJobKeys { $($(#[$key_attr:meta])* $key:ident: $key_ty:ty,)* }
+        $(#[$job_attr:meta])*
+        pub struct RawJob {
+            $($(#[$first_attr:meta])* $first:ident: $first_ty:ty,)*
+            ..RawJobKeys,
+            $($(#[$last_attr:meta])* $last:ident: $last_ty:ty,)*
+        }
+    ) => {
+        $(#[$keys_attr])*
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawJobKeys {
+            $($(#[$key_attr])* pub $key: $key_ty,)*
+        }
+
+        $(#[$job_attr])*
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(from = "JobFile")]
+        pub struct RawJob {
+            $($(#[$first_attr])* pub $first: $first_ty,)*
+            $($(#[$last_attr])* pub $last: $last_ty,)*
+            pub keys: RawJobKeys,
+        }
+
+        /// A job file as serde reads it: every key at one level.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct JobFile {
+            $($first: $first_ty,)*
+            $($key: $key_ty,)*
+            $($last: $last_ty,)*
+        }
+
+        impl From<JobFile> for RawJob {
+            fn from(file: JobFile) -> RawJob {
+                RawJob {
+                    $($first: file.$first,)*
+                    $($last: file.$last,)*
+                    keys: RawJobKeys { $($key: file.$key,)* },
+                }
+            }
+        }
+    };
+}
+
+job_keys! {
+    /// The job keys: what the config's `defaults:` sets for every job, and a job file for
+    /// itself.
+    pub struct RawJobKeys {
+        send: Option<SendRule>,
+        catch_up: Option<bool>,
+        enabled: Option<bool>,
+        random_delay: Option<HumanDuration>,
+        retries: Option<u32>,
+        retry_delay: Option<HumanDuration>,
+        failures_before_mail: Option<u32>,
+        disk_full_within: Option<HumanDuration>,
+        timeout: Option<HumanDuration>,
+        max_output: Option<OutputCap>,
+        env: Option<BTreeMap<String, EnvValue>>,
+        cwd: Option<PathBuf>,
+        user: Option<String>,
+        hosts: Option<Vec<HostSpec>>,
+        mail: Option<RawJobMail>,
+        ping: Option<RawPing>,
+        webhooks: Option<Vec<RawWebhook>>,
+    }
+
+    /// A job file exactly as written.
+    pub struct RawJob {
+        description: Option<String>,
+        schedule: Option<Schedule>,
+        ..RawJobKeys,
+        targets: Option<Vec<TargetSpec>>,
+        commands: Option<Vec<RawCommand>>,
+    }
+}
+
+impl RawJobKeys {
+    /// A job's keys over the config's `defaults:`: each key the job sets wins, but `env`
+    /// and `mail` are merged one variable and one key at a time. (Every key is named, with
+    /// no `..`, so a key added to the list above does not compile until it merges too.)
+    pub fn over(&self, defaults: &RawJobKeys) -> RawJobKeys {
+        RawJobKeys {
+            send: or(&self.send, &defaults.send),
+            catch_up: or(&self.catch_up, &defaults.catch_up),
+            enabled: or(&self.enabled, &defaults.enabled),
+            random_delay: or(&self.random_delay, &defaults.random_delay),
+            retries: or(&self.retries, &defaults.retries),
+            retry_delay: or(&self.retry_delay, &defaults.retry_delay),
+            failures_before_mail: or(&self.failures_before_mail, &defaults.failures_before_mail),
+            disk_full_within: or(&self.disk_full_within, &defaults.disk_full_within),
+            timeout: or(&self.timeout, &defaults.timeout),
+            max_output: or(&self.max_output, &defaults.max_output),
+            env: match (&self.env, &defaults.env) {
+                (Some(job), Some(defaults)) => {
+                    Some(defaults.clone().into_iter().chain(job.clone()).collect())
+                }
+                (job, defaults) => or(job, defaults),
+            },
+            cwd: or(&self.cwd, &defaults.cwd),
+            user: or(&self.user, &defaults.user),
+            hosts: or(&self.hosts, &defaults.hosts),
+            mail: match (&self.mail, &defaults.mail) {
+                (Some(job), Some(defaults)) => Some(job.over(defaults)),
+                (job, defaults) => or(job, defaults),
+            },
+            ping: or(&self.ping, &defaults.ping),
+            webhooks: or(&self.webhooks, &defaults.webhooks),
+        }
+    }
+}
+
+/// A job's value of a key if it sets one, else the `defaults:` one.
+fn or<T: Clone>(job: &Option<T>, defaults: &Option<T>) -> Option<T> {
+    job.as_ref().or(defaults.as_ref()).cloned()
 }
 
 /// One `commands:` entry: a bare string is shorthand for `{run: STRING}`.
@@ -462,6 +558,30 @@ mod tests {
 
     fn shared() -> Option<usize> {
         SHARED_PATTERNS.with_borrow(|shared| shared.as_ref().map(HashMap::len))
+    }
+
+    #[test]
+    fn unknown_keys_are_told_every_key_there_is() {
+        let job = serde_yaml::from_str::<RawJob>("comands: [df]\n").unwrap_err();
+        assert!(
+            job.to_string().starts_with(
+                "unknown field `comands`, expected one of `description`, `schedule`, `send`, \
+                 `catch_up`, `enabled`, `random_delay`, `retries`, `retry_delay`, \
+                 `failures_before_mail`, `disk_full_within`, `timeout`, `max_output`, `env`, \
+                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `targets`, `commands`"
+            ),
+            "{job}"
+        );
+        let defaults = serde_yaml::from_str::<RawJobKeys>("commands: [df]\n").unwrap_err();
+        assert!(
+            defaults.to_string().starts_with(
+                "unknown field `commands`, expected one of `send`, `catch_up`, `enabled`, \
+                 `random_delay`, `retries`, `retry_delay`, `failures_before_mail`, \
+                 `disk_full_within`, `timeout`, `max_output`, `env`, `cwd`, `user`, `hosts`, \
+                 `mail`, `ping`, `webhooks`"
+            ),
+            "{defaults}"
+        );
     }
 
     #[test]
