@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::config::Job;
+use crate::exec::Outcome;
 use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
@@ -19,7 +20,7 @@ use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
 };
-use crate::run::plan::Done;
+use crate::run::plan::{Done, Slot};
 use crate::schedule::Zone;
 
 /// What every job of a run finishes with.
@@ -68,19 +69,7 @@ pub fn finish_job<'a>(
     reads: Reads,
     meta: &RunMeta<'_>,
 ) -> Finished<'a> {
-    let mut results: Vec<TaskResult> = done
-        .outcomes
-        .into_iter()
-        .map(|(slot, outcome)| {
-            TaskResult::new(
-                &job.commands[slot.command],
-                slot.text,
-                slot.placement,
-                outcome,
-                meta.zone,
-            )
-        })
-        .collect();
+    let mut results = task_results(job, done.outcomes, meta.zone);
     let host = with_forecast(facts, &recent);
     results.extend(disk_full_within(job, &host, meta.zone));
     let previous = recent.last.as_ref();
@@ -91,18 +80,7 @@ pub fn finish_job<'a>(
         failures_before_mail: job.failures_before_mail,
     };
     let decision = decide(policy, &summary, &results, previous, recent.streak);
-    // A webhook's own send rule, without the mail's failure count.
-    let webhooks = job
-        .webhooks
-        .iter()
-        .map(|hook| {
-            let policy = SendPolicy {
-                rule: hook.send,
-                failures_before_mail: 1,
-            };
-            decide(policy, &summary, &results, previous, None)
-        })
-        .collect();
+    let webhooks = webhook_decisions(job, &summary, &results, previous);
     let disk_history = disk_history(facts, &recent, meta.zone);
     let context = Context {
         job: JobInfo::of(job),
@@ -124,30 +102,8 @@ pub fn finish_job<'a>(
         section: false,
     };
     let record = meta.recording.then(|| {
-        let mut record = RunRecord::finished(
-            meta.run_id,
-            &job.name,
-            meta.trigger,
-            done.started_at,
-            &context.summary,
-            &context.results,
-            context.run.interrupted,
-        );
-        if reads.facts == Scope::Full
-            && let Some(system) = &facts.system
-        {
-            record.disks = system
-                .disks
-                .iter()
-                .map(|d| DiskUsage {
-                    mount: d.mount.clone(),
-                    percent: d.percent,
-                    used: Some(d.used),
-                    total: Some(d.total),
-                })
-                .collect();
-        }
-        record
+        let disks = recorded_disks(facts, reads);
+        record(job, meta, done.started_at, &context, disks)
     });
     Finished {
         context,
@@ -155,6 +111,75 @@ pub fn finish_job<'a>(
         webhooks,
         record,
     }
+}
+
+/// Each task's outcome as a result of `job`, in definition order.
+fn task_results(job: &Job, outcomes: Vec<(Slot, Outcome)>, zone: Zone) -> Vec<TaskResult> {
+    outcomes
+        .into_iter()
+        .map(|(slot, outcome)| {
+            let def = &job.commands[slot.command];
+            TaskResult::new(def, slot.text, slot.placement, outcome, zone)
+        })
+        .collect()
+}
+
+/// What each of the job's webhooks' own send rules decides, without the mail's failure count.
+fn webhook_decisions(
+    job: &Job,
+    summary: &Summary,
+    results: &[TaskResult],
+    previous: Option<&RunRecord>,
+) -> Vec<Decision> {
+    job.webhooks
+        .iter()
+        .map(|hook| {
+            let policy = SendPolicy {
+                rule: hook.send,
+                failures_before_mail: 1,
+            };
+            decide(policy, summary, results, previous, None)
+        })
+        .collect()
+}
+
+/// The history record of the job's report in `context`, with `disks`' usage.
+fn record(
+    job: &Job,
+    meta: &RunMeta<'_>,
+    started_at: SystemTime,
+    context: &Context<'_>,
+    disks: Vec<DiskUsage>,
+) -> RunRecord {
+    let mut record = RunRecord::finished(
+        meta.run_id,
+        &job.name,
+        meta.trigger,
+        started_at,
+        &context.summary,
+        &context.results,
+        context.run.interrupted,
+    );
+    record.disks = disks;
+    record
+}
+
+/// The usage of each of the system's disks, as the history records it: only for a job
+/// whose templates read the system facts.
+fn recorded_disks(facts: &Facts, reads: Reads) -> Vec<DiskUsage> {
+    let Some(system) = facts.system.as_ref().filter(|_| reads.facts == Scope::Full) else {
+        return Vec::new();
+    };
+    system
+        .disks
+        .iter()
+        .map(|d| DiskUsage {
+            mount: d.mount.clone(),
+            percent: d.percent,
+            used: Some(d.used),
+            total: Some(d.total),
+        })
+        .collect()
 }
 
 /// The facts with each disk's `trend` and `days_to_full` from the job's earlier runs (the
