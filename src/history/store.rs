@@ -579,8 +579,19 @@ fn optional_unsigned(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Opti
         .map(|n| u64::try_from(n).unwrap_or_default()))
 }
 
+/// Records `run`: its row, its results (the job's older runs then losing their outputs)
+/// and its disks.
 fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
-    let trigger = run.trigger.as_str();
+    let id = insert_run(tx, run)?;
+    if !run.results.is_empty() {
+        drop_older_outputs(tx, &run.job, id)?;
+    }
+    insert_results(tx, id, run)?;
+    insert_disks(tx, id, run)
+}
+
+/// The row of `run` in `runs`; returns its id.
+fn insert_run(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<i64> {
     let s = &run.summary;
     tx.execute(
         "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
@@ -589,7 +600,7 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
         rusqlite::params![
             run.run_id,
             run.job,
-            trigger,
+            run.trigger.as_str(),
             run.started_at.timestamp_millis(),
             run.finished_at.timestamp_millis(),
             run.status.as_str(),
@@ -605,22 +616,27 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
             run.reason,
         ],
     )?;
-    let id = tx.last_insert_rowid();
-    if !run.results.is_empty() {
-        // Only the job's last run keeps its outputs: what `previous` and `diff` need, at
-        // the cost of one run's output per job rather than one per run. The index holds
-        // only results with outputs (one run per job), so this costs the same whatever
-        // the length of the history.
-        tx.prepare_cached(
-            "UPDATE results SET stdout = NULL, stderr = NULL
-             WHERE rowid IN (
-                 SELECT results.rowid FROM results INDEXED BY results_with_output
-                 JOIN runs ON runs.id = results.run
-                 WHERE (results.stdout IS NOT NULL OR results.stderr IS NOT NULL)
-                   AND runs.job = ?1 AND runs.id != ?2)",
-        )?
-        .execute(rusqlite::params![run.job, id])?;
-    }
+    Ok(tx.last_insert_rowid())
+}
+
+/// Only the job's last run keeps its outputs: what `previous` and `diff` need, at the cost
+/// of one run's output per job rather than one per run. The index holds only results with
+/// outputs (one run per job), so this costs the same whatever the length of the history.
+fn drop_older_outputs(tx: &Transaction, job: &str, last: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE results SET stdout = NULL, stderr = NULL
+         WHERE rowid IN (
+             SELECT results.rowid FROM results INDEXED BY results_with_output
+             JOIN runs ON runs.id = results.run
+             WHERE (results.stdout IS NOT NULL OR results.stderr IS NOT NULL)
+               AND runs.job = ?1 AND runs.id != ?2)",
+    )?
+    .execute(rusqlite::params![job, last])?;
+    Ok(())
+}
+
+/// The results of run `id`, in their order.
+fn insert_results(tx: &Transaction, id: i64, run: &RunRecord) -> rusqlite::Result<()> {
     let mut statement = tx.prepare_cached(
         "INSERT INTO results (run, position, name, command, host, target, status, exit_code,
                               signal, duration_ms, truncated, started_at, digest, stdout, stderr)
@@ -646,6 +662,11 @@ fn insert(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<()> {
             result.stderr,
         ])?;
     }
+    Ok(())
+}
+
+/// The disks' usage at run `id`.
+fn insert_disks(tx: &Transaction, id: i64, run: &RunRecord) -> rusqlite::Result<()> {
     let mut statement = tx.prepare_cached(
         "INSERT OR IGNORE INTO disks (run, mount, percent, used, total)
          VALUES (?1, ?2, ?3, ?4, ?5)",
