@@ -7,13 +7,13 @@ use crate::cli::Selection;
 use crate::config::address::{AddressError, AddressSpec};
 use crate::config::hosts;
 use crate::config::{Config, ConfigError};
-use crate::exit::{self, Tally};
+use crate::exit;
 use crate::log;
 use crate::monitor::outcome::RunOutcome;
 use crate::output;
 use crate::report::Trigger;
 use crate::run::load::{self, Pick, Workload};
-use crate::run::{self, Mode, Ran, RunOptions};
+use crate::run::{self, Mode, Outcome, Reports, RunOptions};
 
 /// Where problems with the command line itself are said to be.
 const COMMAND_LINE: &str = "(command line)";
@@ -91,7 +91,11 @@ pub fn run(
     log::problems(&errors);
     let options = RunOptions {
         mode,
-        digest,
+        reports: if digest {
+            Reports::Digest
+        } else {
+            Reports::Each
+        },
         to,
         trigger,
         problems: if mode == Mode::Send {
@@ -100,18 +104,10 @@ pub fn run(
             Vec::new()
         },
         history: load::history_store(config),
-        outcomes: json,
+        outcome: if json { Outcome::Json } else { Outcome::Code },
     };
     let pool_size = selection.pool_size.map_or(config.pool_size, usize::from);
-    let mut ran = if jobs.is_empty() && options.problems.is_empty() {
-        Ran {
-            run_id: run::new_run_id(),
-            tally: Tally::default(),
-            jobs: Vec::new(),
-        }
-    } else {
-        run::run(config, &templates, jobs, &options, pool_size)
-    };
+    let mut ran = run::execute_blocking(config, &templates, jobs, &options, pool_size);
     ran.tally.config_error |= !errors.is_empty();
     let code = ran.tally.code();
     if json {
