@@ -106,9 +106,9 @@ pub struct DaemonArgs {
     pub log_file: Option<PathBuf>,
 }
 
-/// Which jobs to run.
+/// Which jobs to run, and how many commands at once.
 #[derive(Debug, Args)]
-pub struct Selection {
+pub struct SelectionArgs {
     /// Jobs to run, by name (the file name without .yaml)
     #[arg(value_name = "JOB")]
     pub jobs: Vec<String>,
@@ -129,7 +129,7 @@ pub struct Selection {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub selection: Selection,
+    pub selection: SelectionArgs,
     /// Send every report to ADDR instead of its recipients (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
@@ -144,7 +144,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     #[command(flatten)]
-    pub selection: Selection,
+    pub selection: SelectionArgs,
     /// Print only the rendered HTML body of each message (to open in a browser)
     #[arg(long)]
     pub html: bool,

@@ -5,20 +5,18 @@ pub mod check;
 pub mod completions;
 pub mod flush;
 pub mod history;
+pub mod launch;
 pub mod list;
 pub mod man;
-pub mod run;
 
 use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, RunArgs, Selection};
+use crate::cli::{Cli, Command, RunArgs, SelectionArgs};
 use crate::config::{self, Config};
 use crate::exit;
 use crate::log;
-use crate::report::Trigger;
-use crate::run::Mode;
 use crate::schedule::Period;
 
 /// Runs the parsed command line; `argv0` tells a copy in `/etc/cron.daily` (and friends)
@@ -54,34 +52,8 @@ pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
     }
     let color = cli.color.enabled(&std::io::stdout());
     match command {
-        Command::Run(args) => {
-            let trigger = if args.selection.schedule.is_some() {
-                Trigger::Cron
-            } else {
-                Trigger::Manual
-            };
-            run::run(
-                &config,
-                &args.selection,
-                &args.to,
-                Mode::Send,
-                args.digest,
-                trigger,
-                args.json,
-            )
-        }
-        Command::Preview(args) => {
-            let mode = if args.html { Mode::Html } else { Mode::Mbox };
-            run::run(
-                &config,
-                &args.selection,
-                &[],
-                mode,
-                args.digest,
-                Trigger::Manual,
-                false,
-            )
-        }
+        Command::Run(args) => launch::run(&config, args),
+        Command::Preview(args) => launch::preview(&config, args),
         Command::List { names: true, .. } => list::names(&config),
         Command::List { json, .. } => list::list(&config, json, color),
         Command::Check => check::check(&config, cli.quiet, argv0),
@@ -108,7 +80,7 @@ fn cron_command(argv0: Option<&Path>) -> Option<Command> {
     let folder = argv0?.parent()?.file_name()?.to_str()?;
     let period = Period::from_cron_folder(folder)?;
     Some(Command::Run(RunArgs {
-        selection: Selection {
+        selection: SelectionArgs {
             jobs: Vec::new(),
             all: false,
             schedule: Some(period),
