@@ -42,14 +42,7 @@ pub enum Command {
     /// Run jobs and print their messages as mbox on stdout; send nothing
     Preview(PreviewArgs),
     /// List the jobs with their schedule, next run and last status
-    List {
-        /// Print a JSON array
-        #[arg(long)]
-        json: bool,
-        /// Print only the job names, one per line (for shell completion)
-        #[arg(long, hide = true, conflicts_with = "json")]
-        names: bool,
-    },
+    List(ListArgs),
     /// Check the configuration, every job and every template; print every problem
     Check,
     /// Retry the mail waiting in the spool now
@@ -91,6 +84,16 @@ pub struct HistoryArgs {
     /// Print a JSON array
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the job names, one per line (for shell completion)
+    #[arg(long, hide = true, conflicts_with = "json")]
+    pub names: bool,
 }
 
 #[derive(Debug, Args)]

@@ -60,5 +60,5 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         color,
         cli.log_format,
     );
-    app::main(cli, argv0.as_deref())
+    app::dispatch(cli, argv0.as_deref())
 }

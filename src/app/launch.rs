@@ -11,6 +11,8 @@ use crate::report::Trigger;
 use crate::run::load::{self, Pick, Resolved, Selection};
 use crate::run::{self, Mode, Outcome, Ran, Reports, RunOptions};
 
+use super::needs::Secured;
+
 /// What `run` or `preview` asks for.
 struct Request {
     selection: Selection,
@@ -25,7 +27,7 @@ struct Request {
 }
 
 /// `reporter run`: the selected jobs run, their reports mailed.
-pub fn run(config: &Config, args: RunArgs) -> i32 {
+pub fn run(args: RunArgs, setup: Secured) -> anyhow::Result<i32> {
     let trigger = if args.selection.schedule.is_some() {
         Trigger::Cron
     } else {
@@ -43,11 +45,11 @@ pub fn run(config: &Config, args: RunArgs) -> i32 {
             Outcome::Code
         },
     };
-    launch(config, request)
+    Ok(launch(setup.config, request))
 }
 
 /// `reporter preview`: the selected jobs run, their messages printed and nothing sent.
-pub fn preview(config: &Config, args: PreviewArgs) -> i32 {
+pub fn preview(args: PreviewArgs, setup: Secured) -> anyhow::Result<i32> {
     let request = Request {
         pool_size: args.selection.pool_size,
         selection: selection(args.selection, Vec::new()),
@@ -56,14 +58,16 @@ pub fn preview(config: &Config, args: PreviewArgs) -> i32 {
         trigger: Trigger::Manual,
         outcome: Outcome::Code,
     };
-    launch(config, request)
+    Ok(launch(setup.config, request))
 }
 
 /// Runs what `request` asks for; the exit code. A command line that names no job, a path
 /// or an unknown host group runs nothing; other problems are reported, and mailed by a
 /// sending run, while the rest of the jobs run.
-fn launch(config: &Config, request: Request) -> i32 {
-    let Resolved { workload, to } = match request.selection.resolve(config, request.reports) {
+fn launch(mut config: Config, request: Request) -> i32 {
+    // The jobs and `--hosts` may name the inventory's host groups.
+    config.load_inventory();
+    let Resolved { workload, to } = match request.selection.resolve(&config, request.reports) {
         Ok(resolved) => resolved,
         Err(refusal) => {
             refusal.report();
@@ -80,12 +84,12 @@ fn launch(config: &Config, request: Request) -> i32 {
             Mode::Send => workload.problems.clone(),
             Mode::Mbox | Mode::Html => Vec::new(),
         },
-        history: load::history_store(config),
+        history: load::history_store(&config),
         outcome: request.outcome,
     };
     let pool_size = request.pool_size.map_or(config.pool_size, usize::from);
     let mut ran = run::execute_blocking(
-        config,
+        &config,
         &workload.templates,
         workload.jobs,
         &options,
