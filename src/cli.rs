@@ -42,14 +42,7 @@ pub enum Command {
     /// Run jobs and print their messages as mbox on stdout; send nothing
     Preview(PreviewArgs),
     /// List the jobs with their schedule, next run and last status
-    List {
-        /// Print a JSON array
-        #[arg(long)]
-        json: bool,
-        /// Print only the job names, one per line (for shell completion)
-        #[arg(long, hide = true, conflicts_with = "json")]
-        names: bool,
-    },
+    List(ListArgs),
     /// Check the configuration, every job and every template; print every problem
     Check,
     /// Retry the mail waiting in the spool now
@@ -94,6 +87,16 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the job names, one per line (for shell completion)
+    #[arg(long, hide = true, conflicts_with = "json")]
+    pub names: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// Go to the background (double fork, setsid); for init systems without supervision
     #[arg(long, requires_all = ["pidfile", "log_file"])]
@@ -106,9 +109,9 @@ pub struct DaemonArgs {
     pub log_file: Option<PathBuf>,
 }
 
-/// Which jobs to run.
+/// Which jobs to run, and how many commands at once.
 #[derive(Debug, Args)]
-pub struct Selection {
+pub struct SelectionArgs {
     /// Jobs to run, by name (the file name without .yaml)
     #[arg(value_name = "JOB")]
     pub jobs: Vec<String>,
@@ -129,7 +132,7 @@ pub struct Selection {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub selection: Selection,
+    pub selection: SelectionArgs,
     /// Send every report to ADDR instead of its recipients (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
@@ -144,7 +147,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     #[command(flatten)]
-    pub selection: Selection,
+    pub selection: SelectionArgs,
     /// Print only the rendered HTML body of each message (to open in a browser)
     #[arg(long)]
     pub html: bool,

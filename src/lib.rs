@@ -31,8 +31,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// Runs the command line `args` (argv[0] first) and returns the exit code.
-pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+/// Invokes reporter with the command line `args` (argv[0] first), as `main` does: parses
+/// it, sets up the log, dispatches to the subcommand, and returns its exit code.
+pub fn invoke(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
     let argv0 = args.first().map(PathBuf::from);
     let cli = match cli::Cli::try_parse_from(&args) {
@@ -46,6 +47,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
+    start_log(&cli);
+    app::dispatch(cli, argv0.as_deref())
+}
+
+/// The log on stderr as the global options say.
+fn start_log(cli: &cli::Cli) {
     // The daemon logs each event with a timestamp by default; -v adds detail.
     let daemon = matches!(cli.command, Some(cli::Command::Daemon(_)));
     // Its log usually ends up in a file or the journal: colour only when asked for.
@@ -61,5 +68,4 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         color,
         cli.log_format,
     );
-    app::main(cli, argv0.as_deref())
 }

@@ -7,5 +7,5 @@ fn main() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
-    std::process::exit(reporter::run(std::env::args_os()));
+    std::process::exit(reporter::invoke(std::env::args_os()));
 }

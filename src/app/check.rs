@@ -5,36 +5,80 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use crate::config::address::parse_mailbox;
 use crate::config::error::Source;
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, job, trust};
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
+use crate::stdout;
+use crate::render::Templates;
 use crate::report::{Facts, Scope};
 use crate::run::load::{self, Workload};
 use crate::schedule::{Gaps, Period};
-use crate::stdout;
+
+use super::needs::Loaded;
 
 /// `reporter check`: every problem of the configuration, the jobs and the templates, and
-/// of the installation around them.
-pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
-    let mut errors: Vec<ConfigError> = load::password_problem(config).into_iter().collect();
+/// of the installation around them; exit 2 when there is one.
+pub fn check((): (), loaded: Loaded) -> anyhow::Result<i32> {
+    let Loaded {
+        mut config,
+        invocation,
+    } = loaded;
+    // The jobs may name the inventory's host groups.
+    config.load_inventory();
+    let mut errors: Vec<ConfigError> = load::password_problem(&config).into_iter().collect();
     let Workload {
         jobs,
         templates,
         mut problems,
-    } = Workload::everything(config);
+    } = Workload::everything(&config);
     errors.append(&mut problems);
-    errors.extend(templates.nesting_problems());
-    // Nothing is rendered blindly: every variable a template reads must be able to exist.
-    errors.extend(templates.unknown_variables());
-    for job in &jobs {
+    errors.append(&mut template_problems(&templates, &jobs));
+    errors.append(&mut address_problems(&config, &templates, &jobs));
+    errors.append(&mut lint_cron_folders(invocation.argv0.as_deref()));
+    errors.extend(state_dir_problem(&config));
+    warn(&config, &jobs);
+    log::problems(&errors);
+    if !errors.is_empty() {
+        tracing::error!(
+            "{} problem{} found",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        return Ok(exit::USAGE);
+    }
+    if !invocation.quiet {
+        let summary = format!(
+            "{}: {} job{} ok\n",
+            config.display_path().display(),
+            jobs.len(),
+            if jobs.len() == 1 { "" } else { "s" }
+        );
+        stdout::print(summary).context("cannot write the summary")?;
+    }
+    Ok(exit::OK)
+}
+
+/// Partials that nest too deep, and variables that no template could be given: nothing
+/// is rendered blindly.
+fn template_problems(templates: &Templates, jobs: &[Job]) -> Vec<ConfigError> {
+    let mut problems = templates.nesting_problems();
+    problems.extend(templates.unknown_variables());
+    for job in jobs {
         for problem in templates.unknown_inline_variables(&job.mail.subject) {
-            errors.push(ConfigError::at_key(&job.path, "mail.subject", problem));
+            problems.push(ConfigError::at_key(&job.path, "mail.subject", problem));
         }
     }
-    // Address templates are rendered with this host's facts, as a run would.
+    problems
+}
+
+/// The templated addresses of `jobs` that do not render to one address with this host's
+/// facts, as a run would render them.
+fn address_problems(config: &Config, templates: &Templates, jobs: &[Job]) -> Vec<ConfigError> {
     let facts = Facts::gather(Scope::Full, config.timezone);
     let context = serde_json::json!({
         "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
@@ -56,6 +100,7 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
             .chain(lists)
             .filter_map(move |(key, a)| Some((job, key, a?)))
     });
+    let mut problems = Vec::new();
     for (job, key, address) in addresses.filter(|(_, _, a)| a.is_template()) {
         let rendered = templates.render_inline(address.as_str(), &context);
         let parsed = match rendered {
@@ -65,18 +110,26 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = parsed {
-            errors.push(ConfigError::at_key(&job.path, key, e));
+            problems.push(ConfigError::at_key(&job.path, key, e));
         }
     }
-    errors.append(&mut lint_cron_folders(argv0));
-    if let Err(e) = crate::state::dir::check(&config.state_dir) {
-        errors.push(ConfigError::at_key(
-            config.display_path(),
-            "state_dir",
-            e.to_string(),
-        ));
-    }
-    for warning in dst_gaps(config, &jobs)
+    problems
+}
+
+/// A state folder that others could write to, checked without changing it.
+fn state_dir_problem(config: &Config) -> Option<ConfigError> {
+    let e = crate::state::dir::check(&config.state_dir).err()?;
+    Some(ConfigError::at_key(
+        config.display_path(),
+        "state_dir",
+        e.to_string(),
+    ))
+}
+
+/// Warns (check's exit code stays) of schedules that fall into a DST gap, of a password
+/// that would cross the network in clear, and, when not root, of files others can write.
+fn warn(config: &Config, jobs: &[Job]) {
+    for warning in dst_gaps(config, jobs)
         .into_iter()
         .chain(password_in_clear(config))
     {
@@ -91,28 +144,6 @@ pub fn check(config: &Config, quiet: bool, argv0: Option<&Path>) -> i32 {
             tracing::warn!("{warning}");
         }
     }
-    log::problems(&errors);
-    if !errors.is_empty() {
-        tracing::error!(
-            "{} problem{} found",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        );
-        return exit::USAGE;
-    }
-    if !quiet {
-        let summary = format!(
-            "{}: {} job{} ok\n",
-            config.display_path().display(),
-            jobs.len(),
-            if jobs.len() == 1 { "" } else { "s" }
-        );
-        if let Err(e) = stdout::print(summary) {
-            tracing::error!("cannot write the summary: {e}");
-            return exit::USAGE;
-        }
-    }
-    exit::OK
 }
 
 /// Copies of this binary in `cron.*` folders that `run-parts` would never run: a name

@@ -10,10 +10,13 @@ use crate::cli::Cli;
 use crate::exit;
 use crate::stdout;
 
+use super::needs::Invocation;
+
 /// The command a completion script runs for the job names.
 const NAMES: &str = "reporter list --names 2>/dev/null";
 
-pub fn completions(shell: Shell) -> anyhow::Result<i32> {
+/// Needs no configuration.
+pub fn completions(shell: Shell, _: Invocation) -> anyhow::Result<i32> {
     // Generated in memory: the generators panic when a write fails.
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "reporter", &mut script);

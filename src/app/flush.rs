@@ -4,14 +4,16 @@
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::Config;
-use crate::deliver::Mailer;
 use crate::exit;
+use crate::deliver::Mailer;
+
+use super::needs::Secured;
 
 /// Exit 0 when the spool is empty afterwards, 75 when something still waits or went to
 /// the dead letters; SIGINT or SIGTERM stop the flush at once (130/143), the messages not
 /// yet sent staying in the spool.
-pub fn flush(config: &Config) -> anyhow::Result<i32> {
+pub fn flush((): (), setup: Secured) -> anyhow::Result<i32> {
+    let config = &setup.config;
     let runtime = crate::exec::runtime().context("cannot start the runtime")?;
     runtime.block_on(async {
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;

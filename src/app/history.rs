@@ -10,9 +10,11 @@ use crate::config::Config;
 use crate::exit;
 use crate::history::RunStatus;
 use crate::log;
+use crate::stdout;
 use crate::report::{Summary, Trigger};
 use crate::run::load;
-use crate::stdout;
+
+use super::needs::Secured;
 
 /// One run in `history --json` (reporter(1)).
 #[derive(Serialize)]
@@ -31,7 +33,22 @@ struct HistoryEntry {
 }
 
 /// `reporter history`: the recorded runs, newest first.
-pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Result<i32> {
+pub fn history(args: HistoryArgs, setup: Secured) -> anyhow::Result<i32> {
+    let entries = entries(&setup.config, &args)?;
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&entries).expect("history entries serialize");
+        text.push('\n');
+        text
+    } else {
+        table(&entries, setup.invocation.color)
+    };
+    stdout::print(text).context("cannot write the history")?;
+    Ok(exit::OK)
+}
+
+/// The runs `args` asks for, newest first; an error when the history is off, or when the
+/// job it names has neither runs nor a job file.
+fn entries(config: &Config, args: &HistoryArgs) -> anyhow::Result<Vec<HistoryEntry>> {
     let Some(store) = load::history_store(config) else {
         anyhow::bail!(
             "the run history is off (`history_days: 0` in `{}`)",
@@ -47,7 +64,7 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
     {
         anyhow::bail!("{unknown}");
     }
-    let entries: Vec<HistoryEntry> = runs
+    Ok(runs
         .into_iter()
         .map(|run| HistoryEntry {
             run_id: run.run_id,
@@ -60,13 +77,11 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
             sent: run.sent,
             reason: run.reason.or(run.note),
         })
-        .collect();
-    if args.json {
-        let mut text = serde_json::to_string_pretty(&entries).expect("history entries serialize");
-        text.push('\n');
-        stdout::print(text).context("cannot write the history")?;
-        return Ok(exit::OK);
-    }
+        .collect())
+}
+
+/// The runs as a table, their statuses coloured with `color`.
+fn table(entries: &[HistoryEntry], color: bool) -> String {
     let width = entries
         .iter()
         .map(|e| e.job.len())
@@ -79,7 +94,7 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
         "{:25}  {:width$}  {:7}  {:7}  {:>7}  {:>9}  SENT",
         "STARTED", "JOB", "TRIGGER", "STATUS", "RESULTS", "DURATION"
     );
-    for e in &entries {
+    for e in entries {
         let (results, duration) = match &e.summary {
             Some(s) => (
                 format!("{}/{}", s.ok, s.total),
@@ -103,6 +118,5 @@ pub fn history(config: &Config, args: &HistoryArgs, color: bool) -> anyhow::Resu
             }
         );
     }
-    stdout::print(text).context("cannot write the history")?;
-    Ok(exit::OK)
+    text
 }

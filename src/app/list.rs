@@ -2,13 +2,17 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::config::{Config, job};
+use crate::cli::ListArgs;
+use crate::config::{Config, Job, job};
 use crate::exit;
 use crate::log;
-use crate::run::load;
 use crate::stdout;
+use crate::run::load;
+
+use super::needs::Secured;
 
 #[derive(Serialize)]
 struct ListEntry {
@@ -21,9 +25,34 @@ struct ListEntry {
     last_status: Option<String>,
 }
 
+/// `reporter list`: each job with its schedule, next run and last status, as a table or
+/// JSON; or only the job names. Exit 2 when a job file is broken (reported, and left out).
+pub fn list(args: ListArgs, setup: Secured) -> anyhow::Result<i32> {
+    if args.names {
+        return names(&setup.config);
+    }
+    let config = &setup.config;
+    let (jobs, errors) = job::load_all(&config.jobs_dir, config);
+    log::problems(&errors);
+    let entries = entries(config, &jobs);
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&entries).expect("list entries serialize");
+        text.push('\n');
+        text
+    } else {
+        table(&entries, setup.invocation.color)
+    };
+    stdout::print(text).context("cannot write the list")?;
+    Ok(if errors.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
+    })
+}
+
 /// `reporter list --names`: the job names, one per line, from the file names alone (it
 /// runs on every completion of a job argument, so it reads no job file).
-pub fn names(config: &Config) -> i32 {
+fn names(config: &Config) -> anyhow::Result<i32> {
     let mut text = String::new();
     for path in job::job_files(&config.jobs_dir, &mut Vec::new()) {
         if let Some(name) = path
@@ -35,19 +64,12 @@ pub fn names(config: &Config) -> i32 {
             text.push('\n');
         }
     }
-    match stdout::print(text) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            tracing::error!("cannot write the job names: {e}");
-            exit::USAGE
-        }
-    }
+    stdout::print(text).context("cannot write the job names")?;
+    Ok(exit::OK)
 }
 
-/// `reporter list`: each job with its schedule, next run and last status.
-pub fn list(config: &Config, json: bool, color: bool) -> i32 {
-    let (jobs, errors) = job::load_all(&config.jobs_dir, config);
-    log::problems(&errors);
+/// Each of `jobs` with its next run on this host and its last recorded status.
+fn entries(config: &Config, jobs: &[Job]) -> Vec<ListEntry> {
     let now = chrono::Utc::now();
     let hostname = crate::report::facts::hostname();
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
@@ -66,8 +88,7 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
             crate::schedule::delay::describe(job.delay_on(&hostname), job.random_delay, &hostname)
         );
     }
-    let entries: Vec<ListEntry> = jobs
-        .iter()
+    jobs.iter()
         .map(|job| ListEntry {
             name: job.name.clone(),
             description: job.description.clone(),
@@ -80,53 +101,44 @@ pub fn list(config: &Config, json: bool, color: bool) -> i32 {
                 .map(|t| config.timezone.rfc3339(t)),
             last_status: last.get(&job.name).map(|status| status.as_str().to_owned()),
         })
-        .collect();
+        .collect()
+}
+
+/// The jobs as a table, their last statuses coloured with `color`.
+fn table(entries: &[ListEntry], color: bool) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let width = entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let schedule_width = entries
+        .iter()
+        .map(|e| dash(&e.schedule).len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut text = String::new();
-    if json {
-        text = serde_json::to_string_pretty(&entries).expect("list entries serialize");
-        text.push('\n');
-    } else {
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
-        let width = entries
-            .iter()
-            .map(|e| e.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let schedule_width = entries
-            .iter()
-            .map(|e| dash(&e.schedule).len())
-            .max()
-            .unwrap_or(0)
-            .max(8);
+    let _ = writeln!(
+        text,
+        "{:width$}  {:schedule_width$}  {:25}  {:11}  DESCRIPTION",
+        "NAME", "SCHEDULE", "NEXT RUN", "LAST STATUS"
+    );
+    for e in entries {
         let _ = writeln!(
             text,
-            "{:width$}  {:schedule_width$}  {:25}  {:11}  DESCRIPTION",
-            "NAME", "SCHEDULE", "NEXT RUN", "LAST STATUS"
+            "{:width$}  {:schedule_width$}  {:25}  {}  {}",
+            e.name,
+            dash(&e.schedule),
+            if e.enabled {
+                dash(&e.next_run)
+            } else {
+                "disabled".to_owned()
+            },
+            log::status(&dash(&e.last_status), 11, color),
+            e.description.as_deref().unwrap_or("")
         );
-        for e in &entries {
-            let _ = writeln!(
-                text,
-                "{:width$}  {:schedule_width$}  {:25}  {}  {}",
-                e.name,
-                dash(&e.schedule),
-                if e.enabled {
-                    dash(&e.next_run)
-                } else {
-                    "disabled".to_owned()
-                },
-                log::status(&dash(&e.last_status), 11, color),
-                e.description.as_deref().unwrap_or("")
-            );
-        }
     }
-    if let Err(e) = stdout::print(text) {
-        tracing::error!("cannot write the list: {e}");
-        return exit::USAGE;
-    }
-    if errors.is_empty() {
-        exit::OK
-    } else {
-        exit::USAGE
-    }
+    text
 }

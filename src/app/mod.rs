@@ -1,106 +1,66 @@
-//! The subcommands: the command line dispatched to what each one does, with the
-//! configuration loaded for those that need it and an exit code for every outcome.
+//! The subcommands: the command line dispatched to what each one does. Every subcommand
+//! is a function of its arguments and of what it starts from ([`needs`]), which decides
+//! whether the configuration is loaded first; every one ends in an exit code.
 
 pub mod check;
 pub mod completions;
 pub mod flush;
 pub mod history;
+pub mod launch;
 pub mod list;
 pub mod man;
-pub mod run;
+pub mod needs;
 
 use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, RunArgs, Selection};
-use crate::config::{self, Config};
+use crate::cli::{Cli, Command, DaemonArgs, ManPage, RunArgs, SelectionArgs};
 use crate::exit;
-use crate::log;
-use crate::report::Trigger;
-use crate::run::Mode;
 use crate::schedule::Period;
+use needs::{Invocation, Needs};
 
 /// Runs the parsed command line; `argv0` tells a copy in `/etc/cron.daily` (and friends)
 /// apart. Returns the exit code.
-pub fn main(cli: Cli, argv0: Option<&Path>) -> i32 {
+pub fn dispatch(cli: Cli, argv0: Option<&Path>) -> i32 {
+    let invocation = Invocation::new(&cli, argv0);
     let Some(command) = cli.command.or_else(|| cron_command(argv0)) else {
         let _ = Cli::command().print_help();
         return exit::USAGE;
     };
-    let mut config = match command {
-        Command::Daemon(args) => return crate::daemon::main(cli.config.as_deref(), args),
-        // Neither needs a configuration.
-        Command::Completions { shell } => return reported(completions::completions(shell)),
-        Command::Man { page } => return reported(man::man(page)),
-        _ => match load_config(cli.config.as_deref()) {
-            Some(config) => config,
-            None => return exit::USAGE,
-        },
-    };
-    // `check` reports it among the rest.
-    if !matches!(command, Command::Check)
-        && let Some(problem) = crate::run::load::state_dir_problem(&config)
-    {
-        log::problems(&[problem]);
-        return exit::USAGE;
-    }
-    // The commands that run or check jobs need the inventory's host groups.
-    if matches!(
-        command,
-        Command::Run(_) | Command::Preview(_) | Command::Check
-    ) {
-        config.load_inventory();
-    }
-    let color = cli.color.enabled(&std::io::stdout());
     match command {
-        Command::Run(args) => {
-            let trigger = if args.selection.schedule.is_some() {
-                Trigger::Cron
-            } else {
-                Trigger::Manual
-            };
-            run::run(
-                &config,
-                &args.selection,
-                &args.to,
-                Mode::Send,
-                args.digest,
-                trigger,
-                args.json,
-            )
-        }
-        Command::Preview(args) => {
-            let mode = if args.html { Mode::Html } else { Mode::Mbox };
-            run::run(
-                &config,
-                &args.selection,
-                &[],
-                mode,
-                args.digest,
-                Trigger::Manual,
-                false,
-            )
-        }
-        Command::List { names: true, .. } => list::names(&config),
-        Command::List { json, .. } => list::list(&config, json, color),
-        Command::Check => check::check(&config, cli.quiet, argv0),
-        Command::Flush => reported(flush::flush(&config)),
-        Command::History(args) => reported(history::history(&config, &args, color)),
-        Command::Daemon(_) | Command::Completions { .. } | Command::Man { .. } => {
-            unreachable!("handled before the configuration is loaded")
-        }
+        Command::Run(args) => call(launch::run, args, invocation),
+        Command::Preview(args) => call(launch::preview, args, invocation),
+        Command::List(args) => call(list::list, args, invocation),
+        Command::Check => call(check::check, (), invocation),
+        Command::Flush => call(flush::flush, (), invocation),
+        Command::History(args) => call(history::history, args, invocation),
+        Command::Daemon(args) => call(daemon, args, invocation),
+        Command::Completions { shell } => call(completions::completions, shell, invocation),
+        Command::Man { page } => call(man, page, invocation),
     }
 }
 
-/// The configuration, or `None` once its problems are reported.
-fn load_config(explicit: Option<&Path>) -> Option<Config> {
-    let path = config::discover(explicit);
-    let config = Config::load(path.as_deref())
-        .map_err(|errors| log::problems(&errors))
-        .ok()?;
-    log::configured(config.log_format);
-    Some(config)
+/// Calls `subcommand` with `args` once what it needs is gathered; its exit code.
+fn call<A, N: Needs>(
+    subcommand: fn(A, N) -> anyhow::Result<i32>,
+    args: A,
+    invocation: Invocation,
+) -> i32 {
+    match N::gather(invocation) {
+        Some(needs) => reported(subcommand(args, needs)),
+        None => exit::USAGE,
+    }
+}
+
+/// `reporter daemon`: it loads (and reloads) the configuration itself.
+fn daemon(args: DaemonArgs, invocation: Invocation) -> anyhow::Result<i32> {
+    Ok(crate::daemon::main(invocation.config.as_deref(), args))
+}
+
+/// `reporter man [PAGE]`: needs no configuration.
+fn man(page: ManPage, _: Invocation) -> anyhow::Result<i32> {
+    man::man(page)
 }
 
 /// With no command, a copy of the binary in a `cron.*` folder runs that period's jobs.
@@ -108,7 +68,7 @@ fn cron_command(argv0: Option<&Path>) -> Option<Command> {
     let folder = argv0?.parent()?.file_name()?.to_str()?;
     let period = Period::from_cron_folder(folder)?;
     Some(Command::Run(RunArgs {
-        selection: Selection {
+        selection: SelectionArgs {
             jobs: Vec::new(),
             all: false,
             schedule: Some(period),

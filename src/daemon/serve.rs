@@ -217,13 +217,13 @@ impl Daemon {
         let (pool, cancel) = (self.pool.clone(), self.cancel.clone());
         let options = RunOptions {
             mode: Mode::Send,
-            digest: false,
+            reports: run::Reports::Each,
             to: Vec::new(),
             trigger: Trigger::Daemon,
             // The daemon logs broken job files when it loads them.
             problems: Vec::new(),
             history: history_store(&config),
-            outcomes: false,
+            outcome: run::Outcome::Code,
         };
         self.tasks.spawn_local(async move {
             let started = Instant::now();

@@ -19,10 +19,11 @@ use std::time::SystemTime;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{error, warn};
 
 use crate::config::job::DEFAULT_TEMPLATE;
-use crate::config::{Config, Job};
+use crate::config::{Config, ConfigError, Job};
 use crate::exec::Pool;
 use crate::exit::Tally;
 use crate::mail::Composer;
@@ -33,10 +34,10 @@ use crate::report::{Context, Facts, Scope, Status, TaskResult};
 use crate::run::finish::{RunMeta, finish_job};
 use crate::run::lookups::Lookups;
 use crate::run::outbox::Outbox;
-use crate::run::plan::Plan;
+use crate::run::plan::{Done, Plan};
 use crate::run::record::Recorder;
 
-pub use options::{Mode, RunOptions};
+pub use options::{Mode, Outcome, Reports, RunOptions};
 
 /// How a run went: its exit status, and each job's outcome (for `run --json`).
 pub struct Ran {
@@ -45,27 +46,39 @@ pub struct Ran {
     pub jobs: Vec<JobOutcome>,
 }
 
-/// Runs `jobs` through a pool of `pool_size` commands, and sends (or prints) their reports.
-/// SIGINT and SIGTERM stop the commands; the reports still go out, marked interrupted.
-pub fn run(
+impl Ran {
+    /// A run that had nothing to do, with the exit status `tally`.
+    fn empty(tally: Tally) -> Ran {
+        Ran {
+            run_id: new_run_id(),
+            tally,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// Runs `jobs` through a pool of `pool_size` commands on a runtime of its own, and sends
+/// (or prints) their reports; returns when they are out. SIGINT and SIGTERM stop the
+/// commands; the reports still go out, marked interrupted. With no jobs and no problems to
+/// report, nothing starts.
+pub fn execute_blocking(
     config: &Config,
     templates: &Templates,
     jobs: Vec<Job>,
     options: &RunOptions,
     pool_size: usize,
 ) -> Ran {
+    if jobs.is_empty() && options.problems.is_empty() {
+        return Ran::empty(Tally::default());
+    }
     let runtime = match crate::exec::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             error!("cannot start the runtime: {e}");
-            return Ran {
-                run_id: new_run_id(),
-                tally: Tally {
-                    config_error: true,
-                    ..Tally::default()
-                },
-                jobs: Vec::new(),
-            };
+            return Ran::empty(Tally {
+                config_error: true,
+                ..Tally::default()
+            });
         }
     };
     runtime.block_on(async {
@@ -111,7 +124,7 @@ pub async fn execute(
     let run_id = new_run_id();
     let sending = options.mode == Mode::Send;
     let mut plan = Plan::new(jobs, config, sending);
-    let mut pingers = if sending {
+    let pingers = if sending {
         start_pings(&plan.jobs, templates, config).await
     } else {
         Vec::new()
@@ -120,13 +133,6 @@ pub async fn execute(
     // The commands start first: what their reports need besides the results (the scans of
     // the templates, the facts, the history) is looked up while they run.
     tokio::task::yield_now().await;
-    let mut lookups = Lookups::start(
-        &plan.jobs,
-        templates,
-        options.digest,
-        options.history.as_ref(),
-        config.timezone,
-    );
     let recorder = Recorder::new(options.history.clone().filter(|_| sending));
     let composer = Composer {
         templates,
@@ -134,45 +140,40 @@ pub async fn execute(
         to: &options.to,
         run_id: &run_id,
     };
-    let mut outbox = Outbox::open(
-        composer,
-        options.mode,
-        options.digest,
-        plan.jobs.len(),
-        options.outcomes,
-    );
-    let meta = RunMeta {
-        run_id: &run_id,
-        trigger: options.trigger,
-        zone: config.timezone,
-        cancel: &cancel,
-        recording: recorder.is_on(),
+    let mut finishing = Finishing {
+        lookups: Lookups::start(
+            &plan.jobs,
+            templates,
+            options.reports.is_digest(),
+            options.history.as_ref(),
+            config.timezone,
+        ),
+        outbox: Outbox::open(
+            composer,
+            options.mode,
+            options.reports.is_digest(),
+            plan.jobs.len(),
+            options.outcome == Outcome::Json,
+        ),
+        meta: RunMeta {
+            run_id: &run_id,
+            trigger: options.trigger,
+            zone: config.timezone,
+            cancel: &cancel,
+            recording: recorder.is_on(),
+        },
+        recorder,
+        jobs: &plan.jobs,
+        templates,
+        pingers,
+        pinged: Vec::new(),
+        failures: Failures::default(),
+        command_failed: false,
     };
-    let mut tally = Tally::default();
-    let mut pinged = Vec::new();
-    let mut failures = Failures::default();
     while let Some(done) = progress.next().await {
-        let (index, job) = (done.index, &plan.jobs[done.index]);
-        let facts = lookups.facts().await;
-        let recent = lookups.recent(&job.name).await;
-        let finished = finish_job(job, done, &facts, recent, lookups.reads_of(index), &meta);
-        tally.command_failed |= !finished.context.summary.all_ok;
-        failures.add(index, &job.name, &finished.context.results);
-        if let Some(pinger) = pingers.get_mut(index).and_then(Option::take) {
-            let report = text_report(templates, job, &finished.context);
-            pinged.push(pinger.finish(finished.context.summary.all_ok, report));
-        }
-        outbox.take(index, job, finished, &recorder);
+        finishing.job(done).await;
     }
-    let facts = lookups.facts().await;
-    outbox.send_digest(&facts, &meta, &recorder).await;
-    outbox.send_problems(&options.problems, &facts);
-    let closed = outbox.close(&cancel).await;
-    tally.undelivered = closed.undelivered;
-    tally.config_error = closed.broken;
-    for ping in pinged {
-        let _ = ping.await;
-    }
+    let (tally, failures, jobs) = finishing.close(&options.problems).await;
     if sending {
         metrics::update(config);
     }
@@ -181,7 +182,66 @@ pub async fn execute(
     Ran {
         run_id,
         tally,
-        jobs: closed.outcomes,
+        jobs,
+    }
+}
+
+/// A run's jobs finished one by one as their tasks complete, each report handed to the
+/// outbox at once.
+struct Finishing<'a> {
+    jobs: &'a [Job],
+    templates: &'a Templates,
+    lookups: Lookups,
+    outbox: Outbox<'a>,
+    recorder: Recorder,
+    meta: RunMeta<'a>,
+    /// By job index: the dead man's switch of each job with `ping:`, until it finishes.
+    pingers: Vec<Option<Pinger>>,
+    /// The finishing pings, awaited before the run ends.
+    pinged: Vec<JoinHandle<()>>,
+    failures: Failures,
+    command_failed: bool,
+}
+
+impl Finishing<'_> {
+    /// Finishes the job whose tasks are `done`: its report, its ping, its mail.
+    async fn job(&mut self, done: Done) {
+        let (index, job) = (done.index, &self.jobs[done.index]);
+        let facts = self.lookups.facts().await;
+        let recent = self.lookups.recent(&job.name).await;
+        let reads = self.lookups.reads_of(index);
+        let finished = finish_job(job, done, &facts, recent, reads, &self.meta);
+        self.command_failed |= !finished.context.summary.all_ok;
+        self.failures
+            .add(index, &job.name, &finished.context.results);
+        if let Some(pinger) = self.pingers.get_mut(index).and_then(Option::take) {
+            let report = text_report(self.templates, job, &finished.context);
+            self.pinged
+                .push(pinger.finish(finished.context.summary.all_ok, report));
+        }
+        self.outbox.take(index, job, finished, &self.recorder);
+    }
+
+    /// Once every job is finished: the digest and the report of `problems` go out, the
+    /// outbox closes and the pings are answered. The run's status, the failures to name,
+    /// and each job's outcome (when they are kept).
+    async fn close(mut self, problems: &[ConfigError]) -> (Tally, Failures, Vec<JobOutcome>) {
+        let facts = self.lookups.facts().await;
+        self.outbox
+            .send_digest(&facts, &self.meta, &self.recorder)
+            .await;
+        self.outbox.send_problems(problems, &facts);
+        let closed = self.outbox.close(self.meta.cancel).await;
+        for ping in self.pinged {
+            let _ = ping.await;
+        }
+        let tally = Tally {
+            command_failed: self.command_failed,
+            undelivered: closed.undelivered,
+            config_error: closed.broken,
+            interrupted: None,
+        };
+        (tally, self.failures, closed.outcomes)
     }
 }
 

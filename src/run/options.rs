@@ -22,12 +22,35 @@ impl Mode {
     }
 }
 
+/// How many messages a run's reports make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reports {
+    /// A message for each job, from its own template to its own recipients.
+    Each,
+    /// `--digest`: one message for all the jobs, a section each.
+    Digest,
+}
+
+impl Reports {
+    pub fn is_digest(self) -> bool {
+        self == Reports::Digest
+    }
+}
+
+/// What a run gives back besides its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The exit status alone.
+    Code,
+    /// `run --json`: each job's outcome too, outputs included (docs/monitoring.md).
+    Json,
+}
+
 /// What a run is told besides its jobs.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub mode: Mode,
-    /// `--digest`: one message for all the jobs, a section each.
-    pub digest: bool,
+    pub reports: Reports,
     /// `--to`: send every report here instead of the job's recipients.
     pub to: Vec<AddressSpec>,
     pub trigger: Trigger,
@@ -37,6 +60,6 @@ pub struct RunOptions {
     /// Where each job's run is recorded once its mail has gone, and what `previous` and
     /// the send rules compare it with; `None` records nothing and compares with nothing.
     pub history: Option<History>,
-    /// `run --json`: keep each job's outcome, outputs included, for [`crate::run::Ran`].
-    pub outcomes: bool,
+    /// [`Outcome::Json`]: keep each job's outcome for [`crate::run::Ran`].
+    pub outcome: Outcome,
 }
