@@ -2,7 +2,7 @@
 # Writes the manual pages and shell completions that the .deb installs, from the binary
 # itself (`reporter man`, `reporter completions`): never edit them by hand. The test
 # `packaged_pages_and_completions_are_what_the_binary_prints` fails until this is run
-# after a change to the command line or to docs/*.roff.
+# after a change to the command line or to src/app/man/*.roff.
 #   packaging/generate.sh [BINARY]      (default: a fresh debug build)
 set -eu
 cd "$(dirname "$0")/.."

@@ -1,8 +1,8 @@
 //! `reporter man [PAGE]`: the manual pages. reporter(1) is clap's rendering of the same
 //! definitions `--help` prints (synopsis, global options, every subcommand with its
-//! options), followed by the sections kept in `docs/reporter.1.roff` (FILES, EXIT STATUS,
+//! options), followed by the sections kept in `man/reporter.1.roff` (FILES, EXIT STATUS,
 //! ENVIRONMENT, EXAMPLES, SEE ALSO); reporter.yaml(5), the config and job keys, is
-//! `docs/reporter.yaml.5.roff`. Both are compiled into the binary, so the installed pages
+//! `man/reporter.yaml.5.roff`. Both are compiled into the binary, so the installed pages
 //! are what this binary prints (`packaging/generate.sh`).
 
 use anyhow::Context;
@@ -12,8 +12,8 @@ use crate::cli::{Cli, ManPage};
 use crate::exit;
 use crate::output;
 
-const REPORTER_1_SECTIONS: &str = include_str!("../../docs/reporter.1.roff");
-const REPORTER_YAML_5: &str = include_str!("../../docs/reporter.yaml.5.roff");
+const REPORTER_1_SECTIONS: &str = include_str!("man/reporter.1.roff");
+const REPORTER_YAML_5: &str = include_str!("man/reporter.yaml.5.roff");
 
 pub fn man(page: ManPage) -> anyhow::Result<i32> {
     let text = match page {
