@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::render::helpers::{self, Gives};
+
 /// What a value of the context is.
 #[derive(Debug)]
 pub enum Shape {
@@ -218,29 +220,27 @@ pub fn digest_context() -> Rc<Shape> {
 /// The shape of what helper `name` returns when given `params` (their shapes), where it
 /// is a value templates go into (`{{#with (worst results)}}`).
 pub fn helper_result(name: &str, params: &[Rc<Shape>]) -> Rc<Shape> {
-    let first = params.first().map(|p| p.item());
-    match (name, first) {
-        ("worst" | "max_by", Some(item)) => item,
-        ("group_by", Some(item)) => list(object(&[
+    let Some(helper) = helpers::find(name) else {
+        return Rc::new(Shape::Any);
+    };
+    let item = || params.first().map_or(Rc::new(Shape::Any), |p| p.item());
+    match helper.gives {
+        Gives::Scalar => Rc::new(Shape::Scalar),
+        Gives::Item => item(),
+        Gives::Groups => list(object(&[
             ("value", Rc::new(Shape::Any)),
             ("count", Rc::new(Shape::Scalar)),
-            ("items", list(item)),
+            ("items", list(item())),
         ])),
-        ("lines", _) => list(Rc::new(Shape::Scalar)),
-        ("lookup", _) => match (params.first(), params.get(1)) {
+        Gives::Lines => list(Rc::new(Shape::Scalar)),
+        Gives::Lookup => match (params.first(), params.get(1)) {
             (Some(from), Some(_)) => match from.as_ref() {
                 Shape::List(item) | Shape::Map(item) => Rc::clone(item),
                 _ => Rc::new(Shape::Any),
             },
             _ => Rc::new(Shape::Any),
         },
-        (
-            "bytes" | "percent" | "duration" | "pad" | "rpad" | "indent" | "truncate" | "bar"
-            | "upper" | "lower" | "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "and" | "or" | "not"
-            | "len" | "status_symbol" | "plural" | "fixed" | "line" | "field" | "sparkline",
-            _,
-        ) => Rc::new(Shape::Scalar),
-        _ => Rc::new(Shape::Any),
+        Gives::Unknown => Rc::new(Shape::Any),
     }
 }
 
