@@ -435,6 +435,52 @@ fn reporter_1_has_every_section_and_points_only_to_pages_that_exist() {
     assert!(!page.contains("reporter\\-run(1)") && !page.contains("reporter-run(1)"));
 }
 
+#[test]
+fn reporter_templates_7_is_printed_named_and_completed() {
+    let env = Env::new("");
+    let page = env
+        .run(&["man", "reporter-templates"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(page.starts_with(".TH REPORTER-TEMPLATES 7 "), "{page}");
+    for section in ["CONTEXT", "HELPERS", "EXAMPLES", "SEE ALSO"] {
+        assert!(page.contains(&format!("\n.SH {section}\n")), "{section}");
+    }
+    // The other pages send readers there, and each page they name is one `man` prints.
+    let reporter_1 = env.run(&["man"]).code(0).stderr_empty().into_stdout();
+    let reporter_yaml_5 = env
+        .run(&["man", "reporter.yaml"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(reporter_1.contains("\n.BR reporter\\-templates (7)"));
+    assert!(reporter_yaml_5.contains("\\fBreporter\\-templates\\fR(7)"));
+    assert!(
+        !reporter_yaml_5.contains("README"),
+        "reporter.yaml(5) sends readers to the README"
+    );
+    let named =
+        regex::Regex::new(r"(?:\\fB|\.BR )(reporter[a-z_.\\-]*)(?:\\fR| )\((\d)\)").unwrap();
+    for page in [&reporter_1, &reporter_yaml_5, &page] {
+        for found in named.captures_iter(page) {
+            let name = found[1].replace("\\-", "-");
+            assert!(
+                ["reporter 1", "reporter.yaml 5", "reporter-templates 7"]
+                    .contains(&format!("{name} {}", &found[2]).as_str()),
+                "points to {name}({})",
+                &found[2]
+            );
+        }
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        env.run(&["completions", shell])
+            .code(0)
+            .stderr_empty()
+            .stdout_contains("reporter-templates");
+    }
+}
+
 /// The packaged manual pages and completion scripts are generated from the binary
 /// (`packaging/generate.sh`), never edited by hand: they are what it prints now.
 #[test]
@@ -444,6 +490,7 @@ fn packaged_pages_and_completions_are_what_the_binary_prints() {
     for (args, file) in [
         (&["man"][..], "man/reporter.1"),
         (&["man", "reporter.yaml"], "man/reporter.yaml.5"),
+        (&["man", "reporter-templates"], "man/reporter-templates.7"),
         (&["completions", "bash"], "completions/reporter.bash"),
         (&["completions", "zsh"], "completions/_reporter"),
         (&["completions", "fish"], "completions/reporter.fish"),

@@ -238,7 +238,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "stdout",
         &TEXT,
-        "What it printed, made safe for mail (see OUTPUT); beyond max_output its first and last halves around a marker.",
+        "What it printed, made safe for mail; beyond max_output its first and last halves around a marker.",
     ),
     var(
         "stderr",
@@ -351,8 +351,8 @@ pub static JOB_CONTEXT: Kind = Kind::Object(&[
         &RESULTS,
         "A result per command (and host and target), in the order the job lists its commands.",
     ),
-    var("hosts", &HOSTS, HOSTS_ABOUT),
     var("summary", &SUMMARY, "The results counted."),
+    var("hosts", &HOSTS, HOSTS_ABOUT),
     var("run", &RUN, "The run."),
     var("previous", &PREVIOUS, PREVIOUS_ABOUT),
     var(
@@ -373,7 +373,7 @@ pub static JOB_CONTEXT: Kind = Kind::Object(&[
     var(
         "node",
         &TEXT_OR_NULL,
-        "The host a mail.per_host message is about; null otherwise.",
+        "With mail.per_host, the host the message is about, as the job writes it (localhost for a job without hosts); null otherwise.",
     ),
     var(
         "section",
