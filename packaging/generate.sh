@@ -2,7 +2,8 @@
 # Writes the manual pages and shell completions that the .deb installs, from the binary
 # itself (`reporter man`, `reporter completions`): never edit them by hand. The test
 # `packaged_pages_and_completions_are_what_the_binary_prints` fails until this is run
-# after a change to the command line or to docs/*.roff.
+# after a change to the command line, to src/app/man/*.roff, to the template context
+# (src/render/schema.rs) or to the helpers (src/render/helpers/table.rs).
 #   packaging/generate.sh [BINARY]      (default: a fresh debug build)
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ mkdir -p packaging/man packaging/completions
 export REPORTER_CONFIG=/dev/null
 "$bin" man >packaging/man/reporter.1
 "$bin" man reporter.yaml >packaging/man/reporter.yaml.5
+"$bin" man reporter-templates >packaging/man/reporter-templates.7
 "$bin" completions bash >packaging/completions/reporter.bash
 "$bin" completions zsh >packaging/completions/_reporter
 "$bin" completions fish >packaging/completions/reporter.fish

@@ -58,6 +58,7 @@ for entry in \
   "-rw-r--r-- 0/0 ./usr/lib/systemd/system/reporter.timer" \
   "-rw-r--r-- 0/0 ./usr/share/man/man1/reporter.1.gz" \
   "-rw-r--r-- 0/0 ./usr/share/man/man5/reporter.yaml.5.gz" \
+  "-rw-r--r-- 0/0 ./usr/share/man/man7/reporter-templates.7.gz" \
   "-rw-r--r-- 0/0 ./usr/share/bash-completion/completions/reporter" \
   "-rw-r--r-- 0/0 ./usr/share/zsh/vendor-completions/_reporter" \
   "-rw-r--r-- 0/0 ./usr/share/fish/vendor_completions.d/reporter.fish"; do
@@ -89,10 +90,15 @@ for unit in reporter.service reporter.timer; do
     && [ ! -e "/etc/systemd/system/timers.target.wants/$unit" ] || fail "$unit is enabled"
 done
 ! ls /etc/rc[2-5].d/S*reporter >/dev/null 2>&1 || fail "the init script is enabled"
-man -w reporter >/dev/null && man -w 5 reporter.yaml >/dev/null || fail "man pages not found by man"
-for page in /usr/share/man/man1/reporter.1.gz /usr/share/man/man5/reporter.yaml.5.gz; do
-  warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
-  [ -z "$warnings" ] || fail "$page: $warnings"
+# Each page found by name, as a reader asks for it, and read without a warning from groff.
+for page in "1 reporter" "5 reporter.yaml" "7 reporter-templates"; do
+  set -- $page
+  file=$(man -w "$1" "$2") || fail "man $1 $2: not found by man"
+  [ "$file" = "/usr/share/man/man$1/$2.$1.gz" ] || fail "man $1 $2 finds $file"
+  warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "$1" "$2" 2>&1 >/dev/null)
+  [ -z "$warnings" ] || fail "man $1 $2: $warnings"
+  shown=$(LC_ALL=C.UTF-8 MANWIDTH=80 man "$1" "$2")
+  grep -q "^NAME" <<<"$shown" || fail "man $1 $2 shows no NAME section"
 done
 
 step "checking the units"

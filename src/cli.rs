@@ -56,7 +56,7 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print a manual page (roff) on stdout: reporter(1), or reporter.yaml(5) for `man reporter.yaml`
+    /// Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)
     Man {
         #[arg(value_enum, value_name = "PAGE", default_value_t = ManPage::Reporter)]
         page: ManPage,
@@ -71,6 +71,9 @@ pub enum ManPage {
     /// reporter.yaml(5): the configuration and job files
     #[value(name = "reporter.yaml")]
     ReporterYaml,
+    /// reporter-templates(7): the template context and helpers
+    #[value(name = "reporter-templates")]
+    ReporterTemplates,
 }
 
 #[derive(Debug, Args)]

@@ -362,6 +362,199 @@ fn reporter_yaml_5_documents_every_config_and_job_key() {
         .copied()
         .collect();
     assert!(missing.is_empty(), "not in reporter.yaml(5): {missing:?}");
+    // Every key the code accepts, found by asking it rather than listed here, is in the entry
+    // of the key it is under: `mail.smtp.timeout` in the entry of `smtp` in the entry of
+    // `mail` in CONFIGURATION. The config's `defaults` take job keys, which JOBS describes.
+    let configuration = section(&page, "CONFIGURATION");
+    let jobs = section(&page, "JOBS");
+    let mut undocumented = Vec::new();
+    let config_keys = accepted_keys(&env, Probed::Config);
+    for path in &config_keys {
+        let (scope, keys) = match path.split_first() {
+            Some((first, rest)) if first == "defaults" && !rest.is_empty() => (jobs, rest),
+            _ => (configuration, &path[..]),
+        };
+        if !documented(scope, keys) {
+            undocumented.push(path.join(".").replace(".[]", "[]"));
+        }
+    }
+    let job_keys = accepted_keys(&env, Probed::Job);
+    for path in &job_keys {
+        if !documented(jobs, path) {
+            undocumented.push(format!("job: {}", path.join(".").replace(".[]", "[]")));
+        }
+    }
+    for (keys, expected) in [
+        (&config_keys, ["mail", "smtp", "password_file"]),
+        (&job_keys, ["commands", "[]", "fail_if"]),
+        (&job_keys, ["webhooks", "[]", "headers_file"]),
+    ] {
+        assert!(
+            keys.iter().any(|path| path == &expected),
+            "the keys found by asking miss {expected:?}: {keys:?}"
+        );
+    }
+    assert!(
+        undocumented.is_empty(),
+        "not in reporter.yaml(5): {undocumented:?}"
+    );
+}
+
+/// The file whose keys [`accepted_keys`] asks for.
+#[derive(Clone, Copy)]
+enum Probed {
+    Config,
+    Job,
+}
+
+/// A key the code cannot know, put where keys are asked for.
+const PROBE: &str = "zz_probe";
+
+/// Every key path the code accepts in a file, by asking it: a key it does not know is
+/// refused with the keys it knows there (serde's `unknown field `x`, expected one of ...`),
+/// so each level is probed with a map holding an unknown key, and each key found with a
+/// map or a list of maps of its own. `[]` stands for the items of a list.
+fn accepted_keys(env: &Env, file: Probed) -> Vec<Vec<String>> {
+    // The other file as the installation has it: a valid config, no job.
+    env.write_config("");
+    let _ = std::fs::remove_file(env.path("jobs/probe.yaml"));
+    let mut found = Vec::new();
+    let mut pending = vec![Vec::new()];
+    while let Some(at) = pending.pop() {
+        let Answer::Keys(keys) = ask(env, file, &at) else {
+            continue;
+        };
+        assert!(at.len() < 8, "keys nested without end: {at:?}");
+        for key in keys {
+            let mut path = at.clone();
+            path.push(key);
+            match ask(env, file, &path) {
+                Answer::Keys(_) => pending.push(path.clone()),
+                Answer::List => {
+                    let mut items = path.clone();
+                    items.push("[]".to_owned());
+                    pending.push(items);
+                }
+                Answer::Neither => {}
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// What the code says to a map holding an unknown key.
+enum Answer {
+    /// It is refused, with the keys a map there may have.
+    Keys(Vec<String>),
+    /// A list belongs there.
+    List,
+    /// Something else belongs there (a text, a map of any keys), or anything goes.
+    Neither,
+}
+
+/// What the code says to a map holding an unknown key at `path`.
+fn ask(env: &Env, file: Probed, path: &[String]) -> Answer {
+    let mut value = serde_json::json!({ PROBE: 1 });
+    for step in path.iter().rev() {
+        value = if step == "[]" {
+            serde_json::json!([value])
+        } else {
+            serde_json::json!({ step: value })
+        };
+    }
+    let run = match file {
+        Probed::Config => {
+            // The state stays in the test's folder whatever the probe leaves out.
+            if let Some(map) = value.as_object_mut() {
+                map.entry("state_dir").or_insert("state".into());
+            }
+            env.write("reporter.yaml", &value.to_string());
+            env.run(&["check"])
+        }
+        Probed::Job => {
+            env.job("probe", &value.to_string());
+            env.run(&["check"])
+        }
+    };
+    // Refused (a probe, or what the probe put in place of what belongs there), or accepted.
+    let run = if run.code == 2 {
+        run.code(2).stderr_contains("reporter: error: ")
+    } else {
+        run.code(0).stderr_empty()
+    };
+    let stderr = run.stderr.clone();
+    let refused = stderr
+        .lines()
+        .find_map(|line| line.split_once(&format!("unknown field `{PROBE}`, expected ")));
+    match refused {
+        Some((_, expected)) => {
+            let names = regex::Regex::new("`([a-z0-9_]+)`").unwrap();
+            Answer::Keys(
+                names
+                    .captures_iter(expected)
+                    .map(|name| name[1].to_owned())
+                    .collect(),
+            )
+        }
+        None if stderr.contains("invalid type: map, expected a sequence") => Answer::List,
+        None => Answer::Neither,
+    }
+}
+
+/// The text of the `.SH` section `name` of a page.
+fn section<'a>(page: &'a str, name: &str) -> &'a str {
+    let start = page
+        .find(&format!("\n.SH {name}\n"))
+        .unwrap_or_else(|| panic!("no {name} section"));
+    let rest = &page[start + 1..];
+    let end = rest[1..].find("\n.SH ").map_or(rest.len(), |at| at + 1);
+    &rest[..end]
+}
+
+/// Whether each key of `path` is named in the entry of the one before (the first in
+/// `scope`); `[]` steps into the items of a list, which the same entry describes.
+fn documented(scope: &str, path: &[String]) -> bool {
+    let mut scope = scope;
+    for key in path.iter().filter(|key| *key != "[]") {
+        if !scope.contains(&format!("\\fB{key}\\fR")) {
+            return false;
+        }
+        scope = entry(scope, key).unwrap_or(scope);
+    }
+    true
+}
+
+/// The `.TP` entry whose tag names `key`, down to the next entry at its level (entries in
+/// `.RS` ... `.RE` below it are part of it).
+fn entry<'a>(scope: &'a str, key: &str) -> Option<&'a str> {
+    let lines: Vec<&str> = scope.lines().collect();
+    let tag = format!("\\fB{key}\\fR");
+    // The keys a tag names come before its `: ` (`\fBtransport\fR: \fBsmtp\fR | ...` is
+    // the entry of `transport`).
+    let names = |line: &str| line.split(": ").next().unwrap_or(line).contains(&tag);
+    let start = (1..lines.len()).find(|&i| lines[i - 1] == ".TP" && names(lines[i]))?;
+    let mut depth = 0;
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate().skip(start + 1) {
+        match *line {
+            ".RS" => depth += 1,
+            ".RE" if depth == 0 => {
+                end = i;
+                break;
+            }
+            ".RE" => depth -= 1,
+            ".TP" | ".SH" | ".SS" if depth == 0 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let from = lines[..start].iter().map(|l| l.len() + 1).sum::<usize>();
+    let to = lines[..end].iter().map(|l| l.len() + 1).sum::<usize>();
+    Some(&scope[from..to.min(scope.len())])
 }
 
 #[test]
@@ -435,6 +628,52 @@ fn reporter_1_has_every_section_and_points_only_to_pages_that_exist() {
     assert!(!page.contains("reporter\\-run(1)") && !page.contains("reporter-run(1)"));
 }
 
+#[test]
+fn reporter_templates_7_is_printed_named_and_completed() {
+    let env = Env::new("");
+    let page = env
+        .run(&["man", "reporter-templates"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(page.starts_with(".TH REPORTER-TEMPLATES 7 "), "{page}");
+    for section in ["CONTEXT", "HELPERS", "EXAMPLES", "SEE ALSO"] {
+        assert!(page.contains(&format!("\n.SH {section}\n")), "{section}");
+    }
+    // The other pages send readers there, and each page they name is one `man` prints.
+    let reporter_1 = env.run(&["man"]).code(0).stderr_empty().into_stdout();
+    let reporter_yaml_5 = env
+        .run(&["man", "reporter.yaml"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(reporter_1.contains("\n.BR reporter\\-templates (7)"));
+    assert!(reporter_yaml_5.contains("\\fBreporter\\-templates\\fR(7)"));
+    assert!(
+        !reporter_yaml_5.contains("README"),
+        "reporter.yaml(5) sends readers to the README"
+    );
+    let named =
+        regex::Regex::new(r"(?:\\fB|\.BR )(reporter[a-z_.\\-]*)(?:\\fR| )\((\d)\)").unwrap();
+    for page in [&reporter_1, &reporter_yaml_5, &page] {
+        for found in named.captures_iter(page) {
+            let name = found[1].replace("\\-", "-");
+            assert!(
+                ["reporter 1", "reporter.yaml 5", "reporter-templates 7"]
+                    .contains(&format!("{name} {}", &found[2]).as_str()),
+                "points to {name}({})",
+                &found[2]
+            );
+        }
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        env.run(&["completions", shell])
+            .code(0)
+            .stderr_empty()
+            .stdout_contains("reporter-templates");
+    }
+}
+
 /// The packaged manual pages and completion scripts are generated from the binary
 /// (`packaging/generate.sh`), never edited by hand: they are what it prints now.
 #[test]
@@ -444,6 +683,7 @@ fn packaged_pages_and_completions_are_what_the_binary_prints() {
     for (args, file) in [
         (&["man"][..], "man/reporter.1"),
         (&["man", "reporter.yaml"], "man/reporter.yaml.5"),
+        (&["man", "reporter-templates"], "man/reporter-templates.7"),
         (&["completions", "bash"], "completions/reporter.bash"),
         (&["completions", "zsh"], "completions/_reporter"),
         (&["completions", "fish"], "completions/reporter.fish"),

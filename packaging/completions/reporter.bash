@@ -431,7 +431,7 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__man)
-            opts="-v -q -h --config --verbose --quiet --color --log-format --help reporter reporter.yaml"
+            opts="-v -q -h --config --verbose --quiet --color --log-format --help reporter reporter.yaml reporter-templates"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -42,7 +42,7 @@ complete -c reporter -n "__fish_reporter_needs_command" -f -a "flush" -d 'Retry 
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "history" -d 'Show the recorded runs, newest first'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c reporter -n "__fish_reporter_needs_command" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), or reporter.yaml(5) for `man reporter.yaml`'
+complete -c reporter -n "__fish_reporter_needs_command" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reporter -n "__fish_reporter_using_subcommand run" -l schedule -d 'The jobs whose schedule is this period (what cron.daily and friends run)' -r -f -a "hourly\t''
 daily\t''
@@ -159,6 +159,6 @@ complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_s
 complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "history" -d 'Show the recorded runs, newest first'
 complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
 complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), or reporter.yaml(5) for `man reporter.yaml`'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
 complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reporter -n "__fish_seen_subcommand_from run preview history" -f -a "(reporter list --names 2>/dev/null)" -d job

@@ -1,9 +1,11 @@
 //! `reporter man [PAGE]`: the manual pages. reporter(1) is clap's rendering of the same
 //! definitions `--help` prints (synopsis, global options, every subcommand with its
-//! options), followed by the sections kept in `docs/reporter.1.roff` (FILES, EXIT STATUS,
+//! options), followed by the sections kept in `man/reporter.1.roff` (FILES, EXIT STATUS,
 //! ENVIRONMENT, EXAMPLES, SEE ALSO); reporter.yaml(5), the config and job keys, is
-//! `docs/reporter.yaml.5.roff`. Both are compiled into the binary, so the installed pages
-//! are what this binary prints (`packaging/generate.sh`).
+//! `man/reporter.yaml.5.roff`; reporter-templates(7) is `man/reporter-templates.7.roff`
+//! with the template context and the helpers written in from the code's own tables
+//! ([`templates`]). All are compiled into the binary, so the installed pages are what
+//! this binary prints (`packaging/generate.sh`).
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -12,13 +14,19 @@ use crate::cli::{Cli, ManPage};
 use crate::exit;
 use crate::stdout;
 
-const REPORTER_1_SECTIONS: &str = include_str!("../../docs/reporter.1.roff");
-const REPORTER_YAML_5: &str = include_str!("../../docs/reporter.yaml.5.roff");
+mod roff;
+mod templates;
+
+use roff::escape;
+
+const REPORTER_1_SECTIONS: &str = include_str!("man/reporter.1.roff");
+const REPORTER_YAML_5: &str = include_str!("man/reporter.yaml.5.roff");
 
 pub fn man(page: ManPage) -> anyhow::Result<i32> {
     let text = match page {
         ManPage::Reporter => reporter_1()?,
         ManPage::ReporterYaml => reporter_yaml_5(),
+        ManPage::ReporterTemplates => templates::page(&version()),
     };
     stdout::print(text).context("cannot write the manual page")?;
     Ok(exit::OK)
@@ -103,21 +111,6 @@ JOB arguments are job names (the file name without \\fB.yaml\\fR), never paths.
 /// The rendered section without its `.SH` line (it goes under a `.SS` of its own).
 fn strip_heading(roff: &str, heading: &str) -> String {
     roff.replacen(&format!(".SH {heading}\n"), "", 1)
-}
-
-/// Help text as roff text: a leading `.` or `'` would be a request, `\` an escape.
-fn escape(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let line = line.replace('\\', "\\e").replace('-', "\\-");
-            if line.starts_with(['.', '\'']) {
-                format!("\\&{line}")
-            } else {
-                line
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! exit code of a killed command) formats as `-`; anything else that is not what a helper
 //! expects is a render error naming the helper and the value, which the template stage
 //! reports with the template's file and line.
+//!
+//! Which helpers exist, what each gives and an example of each are in one table
+//! ([`ALL`]), which registration, `check` and reporter-templates(7) read.
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, JsonTruthy, RenderContext, RenderError,
@@ -16,6 +19,10 @@ use handlebars::{
 use serde_json::Value;
 
 use crate::report::format::{format_bytes, format_duration, format_percent};
+
+mod table;
+
+pub use table::{ALL, Definition, EXAMPLE_CONTEXT, Gives, find};
 
 /// What formatting helpers print for `null`.
 const UNKNOWN: &str = "-";
@@ -95,62 +102,19 @@ impl HelperDef for ValueHelper {
     }
 }
 
-/// Every helper, by name.
-const HELPERS: &[(&str, Apply)] = &[
-    ("bytes", bytes),
-    ("percent", percent),
-    ("duration", duration),
-    ("pad", pad),
-    ("rpad", rpad),
-    ("indent", indent),
-    ("truncate", truncate),
-    ("bar", bar),
-    ("upper", upper),
-    ("lower", lower),
-    ("eq", eq),
-    ("gt", gt),
-    ("lt", lt),
-    ("and", and),
-    ("or", or),
-    ("not", not),
-    ("status_symbol", status_symbol),
-    ("plural", plural),
-    ("fixed", fixed),
-    ("worst", worst),
-    ("max_by", max_by),
-    ("group_by", group_by),
-    ("lines", lines),
-    ("line", line),
-    ("field", field),
-    ("sparkline", sparkline),
-];
-
-/// The names of the helpers registered here (beside Handlebars' own), for `check`.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    HELPERS.iter().map(|(name, _)| *name)
-}
-
-/// Registers the helpers, replacing Handlebars' own comparisons, which treat a number
-/// compared with text as simply false.
+/// Registers the helpers of [`ALL`] that are not Handlebars' own, replacing its
+/// comparisons, which treat a number compared with text as simply false.
 pub fn register(registry: &mut Handlebars<'_>) {
-    for &(name, apply) in HELPERS {
-        registry.register_helper(name, Box::new(ValueHelper { name, apply }));
+    for helper in ALL {
+        if let Some(apply) = helper.apply {
+            let name = helper.name;
+            registry.register_helper(name, Box::new(ValueHelper { name, apply }));
+        }
     }
-    register_json(registry);
 }
 
-/// `json VALUE`: the value JSON-encoded, for webhook bodies (`NAME.json.hbs`, docs/monitoring.md).
-/// Kept apart from [`HELPERS`]: webhooks brought it.
-fn register_json(registry: &mut Handlebars<'_>) {
-    registry.register_helper(
-        "json",
-        Box::new(ValueHelper {
-            name: "json",
-            apply: json,
-        }),
-    );
-}
-
+/// `{"text": {{json stdout}}}`: the value JSON-encoded, for webhook bodies
+/// (`NAME.json.hbs`, docs/monitoring.md).
 fn json(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     if let Some(key) = hash.keys().next() {
         return Err(HelperError::Option(key.clone()));
@@ -447,6 +411,11 @@ fn compare(params: &[&Value], hash: &Hash) -> Result<Option<std::cmp::Ordering>,
     }
 }
 
+/// `(ne status "ok")`: not [`eq`].
+fn ne(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    Ok(Value::Bool(eq(params, hash)? == Value::Bool(false)))
+}
+
 /// `(gt percent 90)`; false when either side is `null`.
 fn gt(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     Ok(Value::Bool(
@@ -454,10 +423,24 @@ fn gt(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     ))
 }
 
+/// `(gte percent 90)`; false when either side is `null`.
+fn gte(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    Ok(Value::Bool(
+        compare(params, hash)?.is_some_and(|o| o.is_ge()),
+    ))
+}
+
 /// `(lt load.one cpus)`; false when either side is `null`.
 fn lt(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     Ok(Value::Bool(
         compare(params, hash)?.is_some_and(|o| o.is_lt()),
+    ))
+}
+
+/// `(lte load.one cpus)`; false when either side is `null`.
+fn lte(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
+    Ok(Value::Bool(
+        compare(params, hash)?.is_some_and(|o| o.is_le()),
     ))
 }
 
@@ -718,6 +701,52 @@ fn field(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_example_renders_what_the_table_says() {
+        let context: Value = serde_json::from_str(EXAMPLE_CONTEXT).unwrap();
+        let mut names = std::collections::HashSet::new();
+        for helper in ALL {
+            assert!(names.insert(helper.name), "{} twice", helper.name);
+            assert!(
+                helper.usage.contains(helper.name) && helper.example.contains(helper.name),
+                "{}: its usage and example call it",
+                helper.name
+            );
+            assert_eq!(
+                render(helper.example, context.clone()),
+                helper.output,
+                "{}: {}",
+                helper.name,
+                helper.example
+            );
+        }
+        assert_eq!(find("bytes").map(|h| h.gives), Some(Gives::Scalar));
+        assert!(find("frobnicate").is_none());
+    }
+
+    #[test]
+    fn ne_gte_and_lte_compare_as_eq_gt_and_lt() {
+        let data = json!({"n": null, "t": "93"});
+        let cases = [
+            (
+                "{{ne 1 1.0}} {{ne \"ok\" \"failed\"}} {{ne t 93}}",
+                "false true true",
+            ),
+            ("{{gte t 93}} {{gte 92 t}} {{gte n 1}}", "true false false"),
+            (
+                "{{lte \"a\" \"b\"}} {{lte 94 t}} {{lte 1 n}}",
+                "true false false",
+            ),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template, data.clone()), expected, "{template}");
+        }
+        assert_eq!(
+            error("{{gte 5 \"high\"}}", json!({})),
+            "t:1: `gte`: cannot compare 5 with \"high\""
+        );
+    }
 
     #[test]
     fn plurals_and_fixed_decimals() {

@@ -1,8 +1,12 @@
-//! The shape of the template context (reporter-templates(7)), for `check` to tell a variable that can
-//! exist from one that cannot (`{{job.nmae}}`) before anything is rendered.
+//! The template context, described once: every variable, what it holds and what it means.
+//! reporter-templates(7) prints it; `check` follows templates through the shapes built from
+//! it, to tell a variable that can exist from one that cannot (`{{job.nmae}}`) before
+//! anything is rendered.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+use crate::render::helpers::{self, Gives};
 
 /// What a value of the context is.
 #[derive(Debug)]
@@ -48,199 +52,453 @@ impl Shape {
     }
 }
 
-fn object(keys: &[(&'static str, Rc<Shape>)]) -> Rc<Shape> {
-    Rc::new(Shape::Object(keys.iter().cloned().collect()))
+/// One variable of the context: its name, what it holds and what it means (the meaning is
+/// what reporter-templates(7) prints for it).
+#[derive(Debug)]
+pub struct Variable {
+    pub name: &'static str,
+    pub kind: &'static Kind,
+    pub about: &'static str,
 }
 
-fn scalars(names: &[&'static str]) -> Vec<(&'static str, Rc<Shape>)> {
-    names
-        .iter()
-        .map(|name| (*name, Rc::new(Shape::Scalar)))
-        .collect()
+/// What a variable holds.
+#[derive(Debug)]
+pub enum Kind {
+    /// Text, a number or a boolean, in the words of the manual (`number or null`).
+    Scalar(&'static str),
+    Object(&'static [Variable]),
+    List(&'static Kind),
+    /// Any key (its name in the manual, `MOUNT`), each value of one kind.
+    Map(&'static str, &'static Kind),
+    /// The kind, or null.
+    OrNull(&'static Kind),
+}
+
+const fn var(name: &'static str, kind: &'static Kind, about: &'static str) -> Variable {
+    Variable { name, kind, about }
+}
+
+const TEXT: Kind = Kind::Scalar("text");
+const TEXT_OR_NULL: Kind = Kind::Scalar("text or null");
+const NUMBER: Kind = Kind::Scalar("number");
+const NUMBER_OR_NULL: Kind = Kind::Scalar("number or null");
+const BOOLEAN: Kind = Kind::Scalar("boolean");
+const BOOLEAN_OR_NULL: Kind = Kind::Scalar("boolean or null");
+
+/// `job`, in a job's context and in each section of a digest.
+pub static JOB: Kind = Kind::Object(&[
+    var(
+        "name",
+        &TEXT,
+        "The job's name: its file name without .yaml.",
+    ),
+    var("description", &TEXT_OR_NULL, "Its description."),
+    var(
+        "schedule",
+        &TEXT_OR_NULL,
+        "Its schedule as written (daily, a cron expression); null when it has none.",
+    ),
+]);
+
+static DISK: Kind = Kind::Object(&[
+    var("mount", &TEXT, "Where it is mounted."),
+    var("device", &TEXT, "The device, such as /dev/sda1."),
+    var("fs", &TEXT, "The filesystem type, such as ext4."),
+    var("total", &NUMBER, "Its size in bytes."),
+    var("used", &NUMBER, "The bytes used: df's Used."),
+    var(
+        "available",
+        &NUMBER,
+        "The bytes free for users: df's Avail (the space reserved for root is in neither).",
+    ),
+    var(
+        "percent",
+        &NUMBER,
+        "The share of used in used + available, in percent rounded up: df's Use%.",
+    ),
+    var(
+        "trend",
+        &Kind::List(&NUMBER),
+        "Its percent in the job's earlier runs (at most 13) and now, oldest first; just now until the job has run before.",
+    ),
+    var(
+        "days_to_full",
+        &NUMBER_OR_NULL,
+        "Days until a straight line through the used bytes of those runs reaches the disk's size; null with fewer than 3 runs or when it is not growing.",
+    ),
+]);
+
+/// `host`: the facts of the machine reporter runs on.
+pub static HOST: Kind = Kind::Object(&[
+    var("hostname", &TEXT, "The host name."),
+    var(
+        "fqdn",
+        &TEXT,
+        "The name the resolver gives for it, as hostname -f prints it; the host name when it has none.",
+    ),
+    var(
+        "os",
+        &TEXT,
+        "The distribution and its version, such as Debian GNU/Linux 12.",
+    ),
+    var(
+        "kernel",
+        &TEXT,
+        "The kernel release, as uname -r prints it.",
+    ),
+    var("arch", &TEXT, "The architecture, such as x86_64."),
+    var("uptime_secs", &NUMBER, "The seconds since it booted."),
+    var("uptime", &TEXT, "The same for people: 12d 04h."),
+    var(
+        "boot_time",
+        &TEXT,
+        "When it booted (RFC 3339, in the configured time zone).",
+    ),
+    var(
+        "load",
+        &Kind::Object(&[
+            var("one", &NUMBER, "Over the last minute."),
+            var("five", &NUMBER, "Over the last 5 minutes."),
+            var("fifteen", &NUMBER, "Over the last 15 minutes."),
+        ]),
+        "The load averages, with two decimals as uptime shows them.",
+    ),
+    var("cpus", &NUMBER, "The logical CPUs."),
+    var(
+        "memory",
+        &Kind::Object(&[
+            var("total", &NUMBER, "All of it, in bytes."),
+            var(
+                "used",
+                &NUMBER,
+                "The bytes in use: total - available (the page cache does not count as used).",
+            ),
+            var("available", &NUMBER, "What free calls available."),
+            var(
+                "percent",
+                &NUMBER,
+                "The share of used in total, in percent with one decimal.",
+            ),
+        ]),
+        "Memory.",
+    ),
+    var(
+        "swap",
+        &Kind::Object(&[
+            var("total", &NUMBER, "All of it, in bytes."),
+            var("used", &NUMBER, "The bytes in use."),
+            var(
+                "percent",
+                &NUMBER,
+                "The share of used in total, in percent with one decimal.",
+            ),
+        ]),
+        "Swap space.",
+    ),
+    var(
+        "disks",
+        &Kind::List(&DISK),
+        "The local filesystems in mount order, as df -l lists them: no tmpfs, overlay, squashfs or network filesystems, no kernel interfaces, and a filesystem mounted in several places once, at its shortest mount point.",
+    ),
+]);
+
+/// One result: `results[]`, and the items of `previous` and of `hosts[].results`.
+pub static RESULT: Kind = Kind::Object(&[
+    var(
+        "name",
+        &TEXT,
+        "The command's name; its text when it has none.",
+    ),
+    var(
+        "command",
+        &TEXT,
+        "The command as it ran, the target put in.",
+    ),
+    var(
+        "host",
+        &TEXT_OR_NULL,
+        "The host it ran on; null for a job without hosts.",
+    ),
+    var(
+        "target",
+        &TEXT_OR_NULL,
+        "The target it ran for; null for a job without targets.",
+    ),
+    var(
+        "status",
+        &TEXT,
+        "How it ended: ok; failed (an exit code not in ok_exit_codes, or fail_if matched); timeout; or error (it could not start, or its host could not be reached).",
+    ),
+    var(
+        "exit_code",
+        &NUMBER_OR_NULL,
+        "Its exit code; null when a signal ended it or it did not start.",
+    ),
+    var("signal", &NUMBER_OR_NULL, "The signal that ended it."),
+    var(
+        "stdout",
+        &TEXT,
+        "What it printed, made safe for mail; beyond max_output its first and last halves around a marker.",
+    ),
+    var(
+        "stderr",
+        &TEXT,
+        "What it printed on stderr, likewise; for a command that could not start, why.",
+    ),
+    var("duration_ms", &NUMBER, "How long it ran, in milliseconds."),
+    var(
+        "truncated",
+        &BOOLEAN,
+        "Whether its output was cut at max_output.",
+    ),
+    var(
+        "started_at",
+        &TEXT,
+        "When it started (RFC 3339, in the configured time zone).",
+    ),
+    var(
+        "changed",
+        &BOOLEAN_OR_NULL,
+        "Whether its status or output differs from the previous run's result of the same command, host and target (true for a new command); null when there is no previous run.",
+    ),
+    var(
+        "attempts",
+        &NUMBER,
+        "How many times it ran: 1 and the retries it took (the result is the last attempt's).",
+    ),
+    var(
+        "diff",
+        &TEXT_OR_NULL,
+        "Its stdout in the previous run against this one as diff -u writes it, cut at 32 KiB; null when they are the same or the previous one is not known.",
+    ),
+    var(
+        "matches",
+        &Kind::List(&TEXT),
+        "The lines of stdout that fail_if matched (at most 100).",
+    ),
+    var(
+        "stdout_attachment",
+        &TEXT_OR_NULL,
+        "The name of the attachment that holds all of stdout, when it was longer than mail.attach_output_over; stdout then holds its first lines and a line saying so.",
+    ),
+    var("stderr_attachment", &TEXT_OR_NULL, "The same for stderr."),
+]);
+
+/// `summary` of a job's results.
+pub static SUMMARY: Kind = Kind::Object(&[
+    var("total", &NUMBER, "How many results there are."),
+    var("ok", &NUMBER, "How many are ok."),
+    var("failed", &NUMBER, "How many failed."),
+    var("timeout", &NUMBER, "How many timed out."),
+    var("error", &NUMBER, "How many are errors."),
+    var(
+        "duration_ms",
+        &NUMBER,
+        "How long the job ran, in milliseconds.",
+    ),
+    var("all_ok", &BOOLEAN, "Whether every result is ok."),
+    var(
+        "status",
+        &TEXT,
+        "The worst status of the results: error, then timeout, then failed, then ok.",
+    ),
+]);
+
+/// `run`.
+pub static RUN: Kind = Kind::Object(&[
+    var("id", &TEXT, "The run's id, as reporter history shows it."),
+    var(
+        "started_at",
+        &TEXT,
+        "When the job started (RFC 3339, in the configured time zone).",
+    ),
+    var("finished_at", &TEXT, "When it finished."),
+    var("trigger", &TEXT, "What started it: manual, cron or daemon."),
+    var(
+        "interrupted",
+        &BOOLEAN,
+        "Whether SIGINT or SIGTERM stopped the run before its commands finished.",
+    ),
+    var(
+        "recovered",
+        &BOOLEAN,
+        "Whether every result is ok after the job's last run was not (send: on-failure mails this run).",
+    ),
+]);
+
+static HOSTS: Kind = Kind::List(&Kind::Object(&[
+    var("name", &TEXT, "The host."),
+    var("summary", &SUMMARY, "Its results counted."),
+    var("results", &RESULTS, "Its results."),
+]));
+
+static RESULTS: Kind = Kind::List(&RESULT);
+static PREVIOUS: Kind = Kind::OrNull(&RESULTS);
+
+const HOSTS_ABOUT: &str = "The results grouped by host, in the order the job lists its hosts; empty for a job without hosts.";
+const PREVIOUS_ABOUT: &str = "The results of the job's last recorded run: stdout and stderr as that run printed them (null for a run recorded before they were kept), attempts, changed, diff and the attachments null, matches empty. Null when the job has no recorded run.";
+
+/// The context of a job's templates, subject and addresses.
+pub static JOB_CONTEXT: Kind = Kind::Object(&[
+    var("job", &JOB, "The job."),
+    var(
+        "host",
+        &HOST,
+        "The machine reporter runs on. hostname and fqdn are always there; the rest is read only when a template of the job reads it.",
+    ),
+    var(
+        "results",
+        &RESULTS,
+        "A result per command (and host and target), in the order the job lists its commands.",
+    ),
+    var("summary", &SUMMARY, "The results counted."),
+    var("hosts", &HOSTS, HOSTS_ABOUT),
+    var("run", &RUN, "The run."),
+    var("previous", &PREVIOUS, PREVIOUS_ABOUT),
+    var(
+        "disk_history",
+        &Kind::Map(
+            "MOUNT",
+            &Kind::List(&Kind::Object(&[
+                var("percent", &NUMBER, "The disk's used percentage then."),
+                var(
+                    "at",
+                    &TEXT,
+                    "When that run started (RFC 3339, in the configured time zone).",
+                ),
+            ])),
+        ),
+        "Each disk's usage in the job's earlier runs (at most 13), oldest first, by mount; every mount of host.disks is a key.",
+    ),
+    var(
+        "node",
+        &TEXT_OR_NULL,
+        "With mail.per_host, the host the message is about, as the job writes it (localhost for a job without hosts); null otherwise.",
+    ),
+    var(
+        "section",
+        &BOOLEAN,
+        "Whether the report is rendered as a section of a digest.",
+    ),
+]);
+
+/// The context of the digest template: the run, and a section per job.
+pub static DIGEST_CONTEXT: Kind = Kind::Object(&[
+    var("host", &HOST, "The machine, as for a job."),
+    var(
+        "run",
+        &RUN,
+        "The whole run: started_at is when it started, finished_at when the digest was composed; recovered is false.",
+    ),
+    var(
+        "summary",
+        &Kind::Object(&[
+            var("jobs", &NUMBER, "How many jobs there are."),
+            var("ok", &NUMBER, "How many jobs have only ok results."),
+            var(
+                "failed",
+                &NUMBER,
+                "How many jobs have failed as their worst status.",
+            ),
+            var(
+                "timeout",
+                &NUMBER,
+                "How many jobs have timeout as their worst status.",
+            ),
+            var(
+                "error",
+                &NUMBER,
+                "How many jobs have error as their worst status.",
+            ),
+            var("recovered", &NUMBER, "How many jobs recovered."),
+            var(
+                "all_ok",
+                &BOOLEAN,
+                "Whether every result of every job is ok.",
+            ),
+            var("status", &TEXT, "The worst status of all."),
+        ]),
+        "The jobs counted by their worst status.",
+    ),
+    var(
+        "jobs",
+        &Kind::List(&Kind::Object(&[
+            var("job", &JOB, "The job."),
+            var("summary", &SUMMARY, "Its results counted."),
+            var("results", &RESULTS, "Its results."),
+            var("hosts", &HOSTS, HOSTS_ABOUT),
+            var("run", &RUN, "Its run."),
+            var("previous", &PREVIOUS, PREVIOUS_ABOUT),
+            var(
+                "text",
+                &TEXT,
+                "Its report, rendered by its text template with section true.",
+            ),
+            var(
+                "html",
+                &TEXT_OR_NULL,
+                "Its report rendered by its HTML template; null when it has none.",
+            ),
+        ])),
+        "A section per job whose send rule lets its report out, the worst status first.",
+    ),
+]);
+
+/// The shape `check` follows templates through, of a context of `kind`.
+fn shape(kind: &Kind) -> Rc<Shape> {
+    match kind {
+        Kind::Scalar(_) => Rc::new(Shape::Scalar),
+        Kind::Object(variables) => Rc::new(Shape::Object(
+            variables.iter().map(|v| (v.name, shape(v.kind))).collect(),
+        )),
+        Kind::List(item) => list(shape(item)),
+        Kind::Map(_, value) => Rc::new(Shape::Map(shape(value))),
+        Kind::OrNull(kind) => shape(kind),
+    }
+}
+
+/// The context of a job's templates, subject and addresses.
+pub fn job_context() -> Rc<Shape> {
+    shape(&JOB_CONTEXT)
+}
+
+/// The context of the digest template.
+pub fn digest_context() -> Rc<Shape> {
+    shape(&DIGEST_CONTEXT)
+}
+
+fn object(keys: &[(&'static str, Rc<Shape>)]) -> Rc<Shape> {
+    Rc::new(Shape::Object(keys.iter().cloned().collect()))
 }
 
 fn list(item: Rc<Shape>) -> Rc<Shape> {
     Rc::new(Shape::List(item))
 }
 
-fn with(mut keys: Vec<(&'static str, Rc<Shape>)>, more: &[(&'static str, Rc<Shape>)]) -> Rc<Shape> {
-    keys.extend(more.iter().cloned());
-    object(&keys)
-}
-
-/// One result (`results[]`, `previous[]`, `hosts[].results[]`).
-fn result() -> Rc<Shape> {
-    with(
-        scalars(&[
-            "name",
-            "command",
-            "host",
-            "target",
-            "status",
-            "exit_code",
-            "signal",
-            "stdout",
-            "stderr",
-            "duration_ms",
-            "truncated",
-            "started_at",
-            "changed",
-            "attempts",
-            "diff",
-            "stdout_attachment",
-            "stderr_attachment",
-        ]),
-        &[("matches", list(Rc::new(Shape::Scalar)))],
-    )
-}
-
-fn summary() -> Rc<Shape> {
-    object(&scalars(&[
-        "total",
-        "ok",
-        "failed",
-        "timeout",
-        "error",
-        "duration_ms",
-        "all_ok",
-        "status",
-    ]))
-}
-
-fn host() -> Rc<Shape> {
-    let disk = with(
-        scalars(&[
-            "mount",
-            "device",
-            "fs",
-            "total",
-            "used",
-            "available",
-            "percent",
-            "days_to_full",
-        ]),
-        &[("trend", list(Rc::new(Shape::Scalar)))],
-    );
-    with(
-        scalars(&[
-            "hostname",
-            "fqdn",
-            "os",
-            "kernel",
-            "arch",
-            "uptime_secs",
-            "uptime",
-            "boot_time",
-            "cpus",
-        ]),
-        &[
-            ("load", object(&scalars(&["one", "five", "fifteen"]))),
-            (
-                "memory",
-                object(&scalars(&["total", "used", "available", "percent"])),
-            ),
-            ("swap", object(&scalars(&["total", "used", "percent"]))),
-            ("disks", list(disk)),
-        ],
-    )
-}
-
-fn run() -> Rc<Shape> {
-    object(&scalars(&[
-        "id",
-        "started_at",
-        "finished_at",
-        "trigger",
-        "interrupted",
-        "recovered",
-    ]))
-}
-
-fn job() -> Rc<Shape> {
-    object(&scalars(&["name", "description", "schedule"]))
-}
-
-fn hosts() -> Rc<Shape> {
-    list(object(&[
-        ("name", Rc::new(Shape::Scalar)),
-        ("summary", summary()),
-        ("results", list(result())),
-    ]))
-}
-
-/// The context of a job's templates, subject and addresses.
-pub fn job_context() -> Rc<Shape> {
-    let sample = object(&scalars(&["percent", "at"]));
-    object(&[
-        ("job", job()),
-        ("host", host()),
-        ("results", list(result())),
-        ("hosts", hosts()),
-        ("summary", summary()),
-        ("run", run()),
-        ("previous", list(result())),
-        ("disk_history", Rc::new(Shape::Map(list(sample)))),
-        ("node", Rc::new(Shape::Scalar)),
-        ("section", Rc::new(Shape::Scalar)),
-    ])
-}
-
-/// The context of the digest template: the run, and a section per job.
-pub fn digest_context() -> Rc<Shape> {
-    let section = object(&[
-        ("job", job()),
-        ("summary", summary()),
-        ("results", list(result())),
-        ("hosts", hosts()),
-        ("run", run()),
-        ("previous", list(result())),
-        ("text", Rc::new(Shape::Scalar)),
-        ("html", Rc::new(Shape::Scalar)),
-    ]);
-    let summary = object(&scalars(&[
-        "jobs",
-        "ok",
-        "failed",
-        "timeout",
-        "error",
-        "recovered",
-        "all_ok",
-        "status",
-    ]));
-    object(&[
-        ("host", host()),
-        ("run", run()),
-        ("summary", summary),
-        ("jobs", list(section)),
-    ])
-}
-
 /// The shape of what helper `name` returns when given `params` (their shapes), where it
 /// is a value templates go into (`{{#with (worst results)}}`).
 pub fn helper_result(name: &str, params: &[Rc<Shape>]) -> Rc<Shape> {
-    let first = params.first().map(|p| p.item());
-    match (name, first) {
-        ("worst" | "max_by", Some(item)) => item,
-        ("group_by", Some(item)) => list(object(&[
+    let Some(helper) = helpers::find(name) else {
+        return Rc::new(Shape::Any);
+    };
+    let item = || params.first().map_or(Rc::new(Shape::Any), |p| p.item());
+    match helper.gives {
+        Gives::Scalar => Rc::new(Shape::Scalar),
+        Gives::Item => item(),
+        Gives::Groups => list(object(&[
             ("value", Rc::new(Shape::Any)),
             ("count", Rc::new(Shape::Scalar)),
-            ("items", list(item)),
+            ("items", list(item())),
         ])),
-        ("lines", _) => list(Rc::new(Shape::Scalar)),
-        ("lookup", _) => match (params.first(), params.get(1)) {
+        Gives::Lines => list(Rc::new(Shape::Scalar)),
+        Gives::Lookup => match (params.first(), params.get(1)) {
             (Some(from), Some(_)) => match from.as_ref() {
                 Shape::List(item) | Shape::Map(item) => Rc::clone(item),
                 _ => Rc::new(Shape::Any),
             },
             _ => Rc::new(Shape::Any),
         },
-        (
-            "bytes" | "percent" | "duration" | "pad" | "rpad" | "indent" | "truncate" | "bar"
-            | "upper" | "lower" | "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "and" | "or" | "not"
-            | "len" | "status_symbol" | "plural" | "fixed" | "line" | "field" | "sparkline",
-            _,
-        ) => Rc::new(Shape::Scalar),
-        _ => Rc::new(Shape::Any),
+        Gives::Unknown => Rc::new(Shape::Any),
     }
 }
 
@@ -273,8 +531,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_schema_knows_every_key_of_a_real_context() {
+    /// A context as a run makes it, every optional part there, as templates see it.
+    fn real_context() -> serde_json::Value {
         let facts = Facts::gather(Scope::Full, Zone::Local);
         let mut result = TaskResult::fixture("df", Status::Failed, "out", "err");
         result.core.host = Some("web1".into());
@@ -320,10 +578,88 @@ mod tests {
             section: false,
             results,
         };
-        let value = serde_json::to_value(&context).unwrap();
+        serde_json::to_value(&context).unwrap()
+    }
+
+    #[test]
+    fn the_schema_knows_every_key_of_a_real_context() {
+        let value = real_context();
         let mut found = Vec::new();
         unknown(&value, &job_context(), "", &mut found);
         assert!(found.is_empty(), "not in the schema: {found:?}");
         assert!(value["host"]["disks"].is_array(), "{value}");
+    }
+
+    /// Every variable of `kind` that `value` does not have (lists and maps by their items).
+    fn missing(value: &serde_json::Value, kind: &Kind, at: &str, found: &mut Vec<String>) {
+        match (kind, value) {
+            (Kind::Object(variables), serde_json::Value::Object(map)) => {
+                for variable in *variables {
+                    let path = format!("{at}.{}", variable.name);
+                    match map.get(variable.name) {
+                        Some(inner) => missing(inner, variable.kind, &path, found),
+                        None => found.push(path),
+                    }
+                }
+            }
+            (Kind::List(item), serde_json::Value::Array(items)) => {
+                for inner in items {
+                    missing(inner, item, &format!("{at}[]"), found);
+                }
+            }
+            (Kind::Map(key, item), serde_json::Value::Object(map)) => {
+                for inner in map.values() {
+                    missing(inner, item, &format!("{at}.{key}"), found);
+                }
+            }
+            (Kind::OrNull(kind), value) => missing(value, kind, at, found),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_variable_the_manual_lists_is_in_a_real_context() {
+        let mut found = Vec::new();
+        missing(&real_context(), &JOB_CONTEXT, "", &mut found);
+        assert!(found.is_empty(), "not in a context: {found:?}");
+    }
+
+    /// Every variable below `kind`, by path, with its meaning.
+    fn all(kind: &'static Kind, at: &str, out: &mut Vec<(String, &'static str)>) {
+        match kind {
+            Kind::Object(variables) => {
+                for variable in *variables {
+                    let path = format!("{at}.{}", variable.name);
+                    out.push((path.clone(), variable.about));
+                    all(variable.kind, &path, out);
+                }
+            }
+            Kind::List(item) => all(item, &format!("{at}[]"), out),
+            Kind::Map(key, item) => all(item, &format!("{at}.{key}"), out),
+            Kind::OrNull(kind) => all(kind, at, out),
+            Kind::Scalar(_) => {}
+        }
+    }
+
+    #[test]
+    fn every_variable_has_a_meaning_in_a_sentence() {
+        let mut found = Vec::new();
+        all(&JOB_CONTEXT, "", &mut found);
+        all(&DIGEST_CONTEXT, "", &mut found);
+        assert!(found.len() > 100, "{}", found.len());
+        for (path, about) in found {
+            assert!(
+                about.starts_with(char::is_uppercase) && about.ends_with('.'),
+                "{path}: {about:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_helper_examples_read_a_context_of_the_real_shape() {
+        let example: serde_json::Value = serde_json::from_str(helpers::EXAMPLE_CONTEXT).unwrap();
+        let mut found = Vec::new();
+        unknown(&example, &job_context(), "", &mut found);
+        assert!(found.is_empty(), "not in the schema: {found:?}");
     }
 }

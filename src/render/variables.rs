@@ -16,12 +16,6 @@ use crate::render::helpers;
 use crate::render::scan::{raw, walk_inline};
 use crate::render::schema::{Shape, helper_result};
 
-/// Handlebars' own helpers.
-const BUILT_IN: [&str; 16] = [
-    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte",
-    "and", "or", "not",
-];
-
 /// One thing a template reads or calls that cannot exist.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
@@ -139,7 +133,7 @@ impl<'a> Walk<'a> {
     }
 
     fn is_helper(name: &str) -> bool {
-        BUILT_IN.contains(&name) || name == "len" || helpers::names().any(|n| n == name)
+        helpers::find(name).is_some()
     }
 
     fn helper(
@@ -481,6 +475,22 @@ mod tests {
             [
                 "t:1:26: unknown variable name (here: disk_history, host, hosts, job, node, previous, results, run, section, summary)"
             ]
+        );
+    }
+
+    #[test]
+    fn every_helper_example_reads_only_what_a_job_context_has() {
+        for helper in helpers::ALL {
+            assert_eq!(
+                problems(&[], helper.example),
+                Vec::<String>::new(),
+                "{}",
+                helper.name
+            );
+        }
+        assert_eq!(
+            problems(&[], "{{nosuch 1}}"),
+            ["t:1:1: unknown helper `nosuch`"]
         );
     }
 
