@@ -59,6 +59,8 @@ for entry in \
   "-rw-r--r-- 0/0 ./usr/share/man/man1/reporter.1.gz" \
   "-rw-r--r-- 0/0 ./usr/share/man/man5/reporter.yaml.5.gz" \
   "-rw-r--r-- 0/0 ./usr/share/man/man7/reporter-templates.7.gz" \
+  "-rw-r--r-- 0/0 ./usr/share/doc/reporter/docs/security.md" \
+  "-rw-r--r-- 0/0 ./usr/share/doc/reporter/docs/scheduling.md" \
   "-rw-r--r-- 0/0 ./usr/share/bash-completion/completions/reporter" \
   "-rw-r--r-- 0/0 ./usr/share/zsh/vendor-completions/_reporter" \
   "-rw-r--r-- 0/0 ./usr/share/fish/vendor_completions.d/reporter.fish"; do
