@@ -13,11 +13,11 @@ use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConf
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
-use crate::stdout;
 use crate::render::Templates;
 use crate::report::{Facts, Scope};
 use crate::run::load::{self, Workload};
 use crate::schedule::{Gaps, Period};
+use crate::stdout;
 
 use super::needs::Loaded;
 

@@ -4,8 +4,8 @@
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::exit;
 use crate::deliver::Mailer;
+use crate::exit;
 
 use super::needs::Secured;
 

@@ -10,9 +10,9 @@ use crate::config::Config;
 use crate::exit;
 use crate::history::RunStatus;
 use crate::log;
-use crate::stdout;
 use crate::report::{Summary, Trigger};
 use crate::run::load;
+use crate::stdout;
 
 use super::needs::Secured;
 

@@ -6,10 +6,10 @@ use crate::config::Config;
 use crate::exit;
 use crate::log;
 use crate::monitor::outcome::RunOutcome;
-use crate::stdout;
 use crate::report::Trigger;
 use crate::run::load::{self, Pick, Resolved, Selection};
 use crate::run::{self, Mode, Outcome, Ran, Reports, RunOptions};
+use crate::stdout;
 
 use super::needs::Secured;
 

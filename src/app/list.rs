@@ -9,8 +9,8 @@ use crate::cli::ListArgs;
 use crate::config::{Config, Job, job};
 use crate::exit;
 use crate::log;
-use crate::stdout;
 use crate::run::load;
+use crate::stdout;
 
 use super::needs::Secured;
 
