@@ -14,6 +14,8 @@ use crate::cli::{Cli, ManPage};
 use crate::exit;
 use crate::stdout;
 
+use super::needs::Invocation;
+
 mod roff;
 mod templates;
 
@@ -22,7 +24,7 @@ use roff::escape;
 const REPORTER_1_SECTIONS: &str = include_str!("man/reporter.1.roff");
 const REPORTER_YAML_5: &str = include_str!("man/reporter.yaml.5.roff");
 
-pub fn man(page: ManPage) -> anyhow::Result<i32> {
+pub fn man(page: ManPage, _: Invocation) -> anyhow::Result<i32> {
     let text = match page {
         ManPage::Reporter => reporter_1()?,
         ManPage::ReporterYaml => reporter_yaml_5(),

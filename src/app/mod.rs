@@ -15,7 +15,7 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, DaemonArgs, ManPage, RunArgs, SelectionArgs};
+use crate::cli::{Cli, Command, DaemonArgs, RunArgs, SelectionArgs};
 use crate::exit;
 use crate::schedule::Period;
 use needs::{Invocation, Needs};
@@ -37,7 +37,7 @@ pub fn dispatch(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::History(args) => call(history::history, args, invocation),
         Command::Daemon(args) => call(daemon, args, invocation),
         Command::Completions { shell } => call(completions::completions, shell, invocation),
-        Command::Man { page } => call(man, page, invocation),
+        Command::Man { page } => call(man::man, page, invocation),
     }
 }
 
@@ -56,11 +56,6 @@ fn call<A, N: Needs>(
 /// `reporter daemon`: it loads (and reloads) the configuration itself.
 fn daemon(args: DaemonArgs, invocation: Invocation) -> anyhow::Result<i32> {
     Ok(crate::daemon::main(invocation.config.as_deref(), args))
-}
-
-/// `reporter man [PAGE]`: needs no configuration.
-fn man(page: ManPage, _: Invocation) -> anyhow::Result<i32> {
-    man::man(page)
 }
 
 /// With no command, a copy of the binary in a `cron.*` folder runs that period's jobs.
