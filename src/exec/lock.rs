@@ -1,5 +1,6 @@
 //! One run of a job at a time, across processes: an exclusive `flock` on
-//! `state_dir/locks/JOB.lock`, held until the job's report is out. The kernel releases it
+//! `state_dir/locks/JOB.lock`, held until every report of the run that took it is
+//! out. The kernel releases it
 //! when the process dies, so a crash never leaves a stale lock.
 //!
 //! The lock is taken on the file opened read-only (created, 0600, when missing): `flock`
