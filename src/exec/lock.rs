@@ -1,7 +1,6 @@
 //! One run of a job at a time, across processes: an exclusive `flock` on
-//! `state_dir/locks/JOB.lock`, held until every report of the run that took it is
-//! out. The kernel releases it
-//! when the process dies, so a crash never leaves a stale lock.
+//! `state_dir/locks/JOB.lock`, held until every report of the run that took it is out.
+//! The kernel releases it when the process dies, so a crash never leaves a stale lock.
 //!
 //! The lock is taken on the file opened read-only (created, 0600, when missing): `flock`
 //! needs no more, so the lock holds on a read-only or full state folder too; and a symbolic
