@@ -1,11 +1,12 @@
 //! reporter: runs sysadmin report jobs described in YAML, renders their results with
 //! Handlebars and mails them through the local relay.
 //!
-//! The folders are the stages of a run, each using only the ones below it: [`app`] and
-//! [`daemon`] → [`run`] → [`mail`], [`deliver`], [`render`], [`history`] → [`report`] →
-//! [`exec`] → [`config`] → [`schedule`]. Data flows the same way: config and job files →
-//! validated jobs → tasks in the pool → results → report context → rendered messages → the
-//! spool → the relay → the history.
+//! The folders are the stages of a run, each using only the ones below it
+//! (docs/ARCHITECTURE.md): [`app`] → [`daemon`] → [`run`] → [`monitor`] → [`mail`],
+//! [`deliver`] → [`render`], [`history`] → [`report`] → [`exec`] → [`config`] →
+//! [`schedule`], [`state`]. Data flows the same way: config and job files → validated jobs
+//! → tasks in the pool → results → report context → rendered messages → the spool → the
+//! relay → the history.
 
 pub mod app;
 pub mod cli;
