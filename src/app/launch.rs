@@ -11,7 +11,7 @@ use crate::run::load::{self, Pick, Resolved, Selection};
 use crate::run::{self, Mode, Outcome, Ran, Reports, RunOptions};
 use crate::stdout;
 
-use super::needs::Secured;
+use super::needs::Inventoried;
 
 /// What `run` or `preview` asks for.
 struct Request {
@@ -27,7 +27,7 @@ struct Request {
 }
 
 /// `reporter run`: the selected jobs run, their reports mailed.
-pub fn run(args: RunArgs, setup: Secured) -> anyhow::Result<i32> {
+pub fn run(args: RunArgs, setup: Inventoried) -> anyhow::Result<i32> {
     let trigger = if args.selection.schedule.is_some() {
         Trigger::Cron
     } else {
@@ -49,7 +49,7 @@ pub fn run(args: RunArgs, setup: Secured) -> anyhow::Result<i32> {
 }
 
 /// `reporter preview`: the selected jobs run, their messages printed and nothing sent.
-pub fn preview(args: PreviewArgs, setup: Secured) -> anyhow::Result<i32> {
+pub fn preview(args: PreviewArgs, setup: Inventoried) -> anyhow::Result<i32> {
     let request = Request {
         pool_size: args.selection.pool_size,
         selection: selection(args.selection, Vec::new()),
@@ -64,9 +64,7 @@ pub fn preview(args: PreviewArgs, setup: Secured) -> anyhow::Result<i32> {
 /// Runs what `request` asks for; the exit code. A command line that names no job, a path
 /// or an unknown host group runs nothing; other problems are reported, and mailed by a
 /// sending run, while the rest of the jobs run.
-fn launch(mut config: Config, request: Request) -> i32 {
-    // The jobs and `--hosts` may name the inventory's host groups.
-    config.load_inventory();
+fn launch(config: Config, request: Request) -> i32 {
     let Resolved { workload, to } = match request.selection.resolve(&config, request.reports) {
         Ok(resolved) => resolved,
         Err(refusal) => {

@@ -1,7 +1,8 @@
 //! What a subcommand starts from, by the type it asks for: the global options alone
-//! ([`Invocation`]), the configuration loaded from them ([`Loaded`]), or loaded with the
-//! state folder secured ([`Secured`]). Whatever stops a subcommand before it starts is
-//! reported here, once, and exits 2.
+//! ([`Invocation`]), the configuration loaded from them ([`Loaded`]), loaded with the
+//! state folder secured ([`Secured`]), or secured with the inventory's host groups added
+//! ([`Inventoried`]). Whatever stops a subcommand before it starts is reported here, once,
+//! and exits 2.
 
 use std::path::{Path, PathBuf};
 
@@ -78,5 +79,28 @@ impl Needs for Secured {
             return None;
         }
         Some(Secured { config, invocation })
+    }
+}
+
+/// [`Secured`], with the host groups of the config's `inventory:` added to its
+/// `host_groups`: what every subcommand that validates the jobs' `hosts:` (and `--hosts`)
+/// starts from (`run`, `preview`, `list`), since they may name the inventory's groups. The
+/// inventory command runs here, once; why its groups are missing, if they are, is kept in
+/// the configuration's `inventory_problem` for the subcommand to report with the jobs'.
+/// The subcommands that read no job file (`list --names`, which shell completion runs at
+/// every TAB, `history`, `flush`) do not start from it: they never run the inventory.
+pub struct Inventoried {
+    pub config: Config,
+    pub invocation: Invocation,
+}
+
+impl Needs for Inventoried {
+    fn gather(invocation: Invocation) -> Option<Self> {
+        let Secured {
+            mut config,
+            invocation,
+        } = Secured::gather(invocation)?;
+        config.load_inventory();
+        Some(Inventoried { config, invocation })
     }
 }
