@@ -418,6 +418,79 @@ fn inventory_groups_are_host_groups_and_reports_use_inventory_names() {
 }
 
 #[test]
+fn list_knows_the_inventory_groups_and_completion_never_runs_the_inventory() {
+    let ansible = tool("ansible-inventory", "ansible-core (pip)");
+    // Each run of the inventory leaves a line in `ran`.
+    let env = Env::new("inventory: {command: [sh, inventory.sh], timeout: 60s}\n");
+    env.write(
+        "inventory.sh",
+        &format!(
+            "echo ran >> ran\nexec {} -i hosts.ini --list\n",
+            ansible.display()
+        ),
+    );
+    env.write("hosts.ini", "[web]\nweb-a ansible_host=alpha\n");
+    env.job(
+        "fleet",
+        "description: uptime of the web servers\nschedule: daily\nhosts: [\"@web\"]\ncommands: [uptime]\n",
+    );
+    env.job("local", "commands: [uptime]\n");
+    let runs = || read_or_empty(&env.path("ran")).lines().count();
+
+    // What shell completion runs at every TAB, and `history`, need no host group.
+    env.run(&["list", "--names"])
+        .code(0)
+        .stderr_empty()
+        .stdout_is("fleet\nlocal\n");
+    env.run(&["history", "fleet"]).code(0).stderr_empty();
+    assert_eq!(
+        runs(),
+        0,
+        "neither `list --names` nor `history` runs the inventory"
+    );
+
+    // `list` shows the job on `@web`.
+    let listed = env.run(&["list"]).code(0).stderr_empty().into_stdout();
+    let fleet = listed
+        .lines()
+        .find(|line| line.starts_with("fleet "))
+        .unwrap_or_else(|| panic!("no `fleet` in the list:\n{listed}"));
+    assert!(fleet.ends_with("uptime of the web servers"), "{fleet}");
+    assert!(
+        listed.lines().any(|line| line.starts_with("local ")),
+        "{listed}"
+    );
+    assert_eq!(runs(), 1, "`list` runs the inventory once");
+
+    // An inventory that fails is named; the job that needs it is reported, not listed.
+    env.write("hosts.ini", "");
+    let listed = env
+        .run(&["list"])
+        .code(2)
+        .stderr_contains("jobs/fleet.yaml:3:9: hosts[0]: unknown host group `@web` (not in the config's host_groups or inventory)")
+        .into_stdout();
+    assert!(!listed.contains("fleet"), "{listed}");
+    env.write_config("inventory: {command: [sh, -c, 'echo cannot reach the cloud >&2; exit 4']}\n");
+    env.run(&["list"])
+        .code(2)
+        .stderr_contains("inventory command `sh -c echo cannot reach the cloud >&2; exit 4` failed (exit status: 4): cannot reach the cloud")
+        .stderr_contains("unknown host group `@web`");
+    env.run(&["list", "--names"])
+        .code(0)
+        .stderr_empty()
+        .stdout_is("fleet\nlocal\n");
+}
+
+/// The text of `path`, or nothing when it does not exist.
+fn read_or_empty(path: &std::path::Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("cannot read {}: {e}", path.display()),
+    }
+}
+
+#[test]
 fn inventory_from_ansible_inventory_over_an_ini_file() {
     let ansible = tool("ansible-inventory", "ansible-core (pip)");
     let sshd = Sshd::start();

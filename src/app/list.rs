@@ -12,7 +12,7 @@ use crate::log;
 use crate::run::load;
 use crate::stdout;
 
-use super::needs::Secured;
+use super::needs::{Inventoried, Secured};
 
 #[derive(Serialize)]
 struct ListEntry {
@@ -26,13 +26,13 @@ struct ListEntry {
 }
 
 /// `reporter list`: each job with its schedule, next run and last status, as a table or
-/// JSON; or only the job names. Exit 2 when a job file is broken (reported, and left out).
-pub fn list(args: ListArgs, setup: Secured) -> anyhow::Result<i32> {
-    if args.names {
-        return names(&setup.config);
-    }
+/// JSON. A job may name the inventory's host groups, so it starts from them. Exit 2 when
+/// a job file is broken (reported, and left out) or the inventory failed.
+pub fn list(args: ListArgs, setup: Inventoried) -> anyhow::Result<i32> {
     let config = &setup.config;
-    let (jobs, errors) = job::load_all(&config.jobs_dir, config);
+    let mut errors: Vec<_> = config.inventory_problem.iter().cloned().collect();
+    let (jobs, mut broken) = job::load_all(&config.jobs_dir, config);
+    errors.append(&mut broken);
     log::problems(&errors);
     let entries = entries(config, &jobs);
     let text = if args.json {
@@ -50,11 +50,12 @@ pub fn list(args: ListArgs, setup: Secured) -> anyhow::Result<i32> {
     })
 }
 
-/// `reporter list --names`: the job names, one per line, from the file names alone (it
-/// runs on every completion of a job argument, so it reads no job file).
-fn names(config: &Config) -> anyhow::Result<i32> {
+/// `reporter list --names`: the job names, one per line, from the file names alone. It
+/// runs on every completion of a job argument, so it reads no job file and needs no host
+/// group: the inventory never runs for it.
+pub fn names((): (), setup: Secured) -> anyhow::Result<i32> {
     let mut text = String::new();
-    for path in job::job_files(&config.jobs_dir, &mut Vec::new()) {
+    for path in job::job_files(&setup.config.jobs_dir, &mut Vec::new()) {
         if let Some(name) = path
             .file_name()
             .and_then(|n| n.to_str())

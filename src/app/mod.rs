@@ -31,6 +31,7 @@ pub fn dispatch(cli: Cli, argv0: Option<&Path>) -> i32 {
     match command {
         Command::Run(args) => call(launch::run, args, invocation),
         Command::Preview(args) => call(launch::preview, args, invocation),
+        Command::List(args) if args.names => call(list::names, (), invocation),
         Command::List(args) => call(list::list, args, invocation),
         Command::Check => call(check::check, (), invocation),
         Command::Flush => call(flush::flush, (), invocation),

@@ -201,8 +201,8 @@ impl Config {
     }
 
     /// Runs the inventory command, if there is one, and adds its groups to `host_groups`
-    /// (for the commands that run jobs or check them: once per run and per daemon
-    /// reload). A failure is kept in `inventory_problem`; the jobs that use none of its
+    /// (for the commands that validate the jobs' hosts: once per run, check or list, and
+    /// per daemon reload). A failure is kept in `inventory_problem`; the jobs that use none of its
     /// groups still run.
     pub fn load_inventory(&mut self) {
         let Some(inventory) = self.inventory.take() else {
