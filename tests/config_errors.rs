@@ -58,6 +58,44 @@ fn bad_address() {
 }
 
 #[test]
+fn misspelt_variable_in_an_address() {
+    let env = Env::new("defaults:\n  mail: {cc: 'audit+{{job.nmae}}@example.com'}\n");
+    env.job(
+        "disk",
+        "commands: [df]\nmail:\n  to: [ops@example.com, 'ops+{{job.nmae}}@example.com']\n  \
+         reply_to: '{{job.name}}@example.com'\n",
+    );
+    check(&env)
+        .stderr_contains(
+            "jobs/disk.yaml:3:25: mail.to[1]: 1:5: unknown variable job.nmae (`job` has description, name, schedule)",
+        )
+        .stderr_contains(
+            "reporter.yaml:7:14: defaults.mail.cc: 1:7: unknown variable job.nmae (`job` has description, name, schedule)",
+        )
+        .stderr_contains("2 problems found");
+}
+
+#[test]
+fn address_that_renders_to_no_address_where_check_can_know() {
+    let env = Env::new("");
+    // `node` is each host of a per-host job, `job` the job itself; the results and the
+    // summary exist only in a run, so an address that reads them is left to the run.
+    env.job(
+        "each",
+        "hosts: [localhost, 'db1:2222']\ncommands: [true]\nmail:\n  per_host: true\n  \
+         to: 'ops+{{node}}@example.com'\n  from: '{{job.description}}'\n  \
+         cc: ['{{results.0.stdout}}', '{{#unless summary.all_ok}}oncall{{/unless}}@example.com']\n",
+    );
+    check(&env)
+        .stderr_contains(
+            "jobs/each.yaml:5:7: mail.to: invalid mail address \"ops+db1:2222@example.com\" (expected user@host or \"Name <user@host>\")",
+        )
+        .stderr_contains("jobs/each.yaml:6:9: mail.from: invalid mail address \"\"")
+        .stderr_lacks("mail.cc")
+        .stderr_contains("2 problems found");
+}
+
+#[test]
 fn bad_duration() {
     let env = Env::new("");
     env.job(

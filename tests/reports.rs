@@ -553,6 +553,42 @@ fn check_reports_variables_helpers_and_partials_that_cannot_exist() {
 }
 
 #[test]
+fn check_passes_addresses_that_read_the_job_and_the_mail_goes_to_them() {
+    let env = Env::new("");
+    env.job(
+        "badto",
+        "commands: [true]\nmail:\n  to: ['ops+{{job.name}}@example.com']\n  \
+         cc: ['{{lower job.name}}-audit@example.com']\n  \
+         from: 'Reporter <reporter+{{job.name}}@{{host.fqdn}}>'\n  \
+         reply_to: '{{#if job.description}}desk{{else}}ops{{/if}}@example.com'\n",
+    );
+    env.run(&["check"])
+        .code(0)
+        .stderr_empty()
+        .stdout_contains("1 job ok");
+    let preview = env
+        .run(&["preview", "badto"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    for header in [
+        "To: ops+badto@example.com\n",
+        "Cc: badto-audit@example.com\n",
+        "Reply-To: ops@example.com\n",
+    ] {
+        assert!(preview.contains(header), "{header} in {preview}");
+    }
+    env.run(&["run", "badto"]).code(0).stderr_empty();
+    let received = &env.smtp.wait_for(1)[0];
+    assert_eq!(
+        received.rcpt_to,
+        ["ops+badto@example.com", "badto-audit@example.com"]
+    );
+    let from = received.header("From").unwrap_or_default();
+    assert!(from.starts_with("Reporter <reporter+badto@"), "{from}");
+}
+
+#[test]
 fn render_errors_are_phrased_for_people() {
     let env = Env::new("");
     env.job("oops", "mail: {template: oops}\ncommands: [true]\n");

@@ -1,22 +1,24 @@
 //! `reporter check`: the configuration, every job and every template validated, templated
-//! addresses rendered with this host's facts, and the installation around them linted
-//! (copies of the binary that run-parts would skip, files others can write, schedules
-//! that fall into a DST gap).
+//! addresses checked against their context and rendered where check knows what they read,
+//! and the installation around them linted (copies of the binary that run-parts would
+//! skip, files others can write, schedules that fall into a DST gap).
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::config::address::parse_mailbox;
+use crate::config::address::{AddressSpec, parse_mailbox};
 use crate::config::error::Source;
+use crate::config::hosts::HostSpec;
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, job, trust};
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
 use crate::render::Templates;
-use crate::report::{Facts, Scope};
+use crate::report::{Facts, JobInfo, Scope};
 use crate::run::load::{self, Workload};
-use crate::schedule::{Gaps, Period};
+use crate::schedule::{Gaps, Period, Zone};
 use crate::stdout;
 
 use super::needs::Loaded;
@@ -76,44 +78,153 @@ fn template_problems(templates: &Templates, jobs: &[Job]) -> Vec<ConfigError> {
     problems
 }
 
-/// The templated addresses of `jobs` that do not render to one address with this host's
-/// facts, as a run would render them.
+/// The templated addresses of `jobs` that read variables that cannot exist, or that do
+/// not render to one address from what a run of the job would hold (where check knows it),
+/// each located where it is written; an address the config gives many jobs, once.
 fn address_problems(config: &Config, templates: &Templates, jobs: &[Job]) -> Vec<ConfigError> {
-    let facts = Facts::gather(Scope::Full, config.timezone);
-    let context = serde_json::json!({
-        "host": facts, "job": {}, "results": [], "hosts": [], "summary": {}, "run": {},
-        "node": "localhost",
-    });
-    let addresses = jobs.iter().flat_map(|job| {
-        let mail = &job.mail;
-        let fields = [
-            ("mail.from", Some(&mail.from)),
-            ("mail.reply_to", mail.reply_to.as_ref()),
-        ];
-        let lists = mail
-            .to
-            .iter()
-            .map(|a| ("mail.to", Some(a)))
-            .chain(mail.cc.iter().map(|a| ("mail.cc", Some(a))));
-        fields
-            .into_iter()
-            .chain(lists)
-            .filter_map(move |(key, a)| Some((job, key, a?)))
-    });
+    let check = AddressCheck {
+        templates,
+        zone: config.timezone,
+        facts: OnceCell::new(),
+    };
     let mut problems = Vec::new();
-    for (job, key, address) in addresses.filter(|(_, _, a)| a.is_template()) {
-        let rendered = templates.render_inline(address.as_str(), &context);
-        let parsed = match rendered {
-            Ok(rendered) => parse_mailbox(&one_line(&rendered))
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = parsed {
-            problems.push(ConfigError::at_key(&job.path, key, e));
+    for job in jobs {
+        for (field, index, address) in templated_addresses(job) {
+            for message in check.problems(job, address.as_str()) {
+                let problem = locate_address(config, job, field, index, message);
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
         }
     }
     problems
+}
+
+/// The templated addresses of `job`, each with its field (`to`) and its index in a list.
+fn templated_addresses(
+    job: &Job,
+) -> impl Iterator<Item = (&'static str, Option<usize>, &AddressSpec)> {
+    let mail = &job.mail;
+    let single = [
+        ("from", Some(&mail.from)),
+        ("reply_to", mail.reply_to.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, address)| Some((field, None, address?)));
+    let lists = [("to", &mail.to), ("cc", &mail.cc)]
+        .into_iter()
+        .flat_map(|(field, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(index, address)| (field, Some(index), address))
+        });
+    single
+        .chain(lists)
+        .filter(|(_, _, address)| address.is_template())
+}
+
+/// The variables of a job's context that check holds as a run would: the job, this host's
+/// facts, the host a per-host message is about, and that the message is no digest section.
+/// The results, their summary and the run exist only when the job has run.
+const KNOWN_AT_CHECK: [&str; 4] = ["job", "host", "node", "section"];
+
+/// Checks address templates as a run renders them, with what check can know of their
+/// context.
+struct AddressCheck<'a> {
+    templates: &'a Templates,
+    zone: Zone,
+    /// Gathered for the first address that reads only what check knows.
+    facts: OnceCell<Facts>,
+}
+
+impl AddressCheck<'_> {
+    /// What is wrong with `job`'s address template `address`: the variables it reads that
+    /// cannot exist (as `LINE:COLUMN: MESSAGE` within it, as for a subject); or, when it
+    /// reads nothing but [`KNOWN_AT_CHECK`], why what it renders to is not one address, for
+    /// any message of the job. An address that reads the results renders only in a run.
+    fn problems(&self, job: &Job, address: &str) -> Vec<String> {
+        let unknown = self.templates.unknown_inline_variables(address);
+        if !unknown.is_empty() {
+            return unknown;
+        }
+        if !self.templates.inline_reads_only(address, &KNOWN_AT_CHECK) {
+            return Vec::new();
+        }
+        let facts = self
+            .facts
+            .get_or_init(|| Facts::gather(Scope::Full, self.zone));
+        for node in nodes(job) {
+            let context = known_context(job, facts, node);
+            let parsed = match self.templates.render_inline(address, &context) {
+                Ok(rendered) => parse_mailbox(&one_line(&rendered))
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(problem) = parsed {
+                return vec![problem];
+            }
+        }
+        Vec::new()
+    }
+}
+
+/// The variables [`KNOWN_AT_CHECK`] of a message of `job` about `node`.
+fn known_context(job: &Job, facts: &Facts, node: Option<String>) -> serde_json::Value {
+    serde_json::json!({
+        "job": JobInfo::of(job), "host": facts, "node": node, "section": false,
+    })
+}
+
+/// The `node` of each message of `job`: with `mail.per_host` each of its hosts as the job
+/// writes it (`localhost` for a job without hosts), otherwise null.
+fn nodes(job: &Job) -> Vec<Option<String>> {
+    if !job.mail.per_host {
+        return vec![None];
+    }
+    if job.hosts.is_empty() {
+        return vec![Some(HostSpec::Local.to_string())];
+    }
+    job.hosts
+        .iter()
+        .map(|host| Some(host.to_string()))
+        .collect()
+}
+
+/// A problem with the address at `mail.FIELD` (item `index` of a list) of `job`, located
+/// where the job has it from: its own file, else the config's `defaults.mail` or `mail`.
+fn locate_address(
+    config: &Config,
+    job: &Job,
+    field: &str,
+    index: Option<usize>,
+    message: String,
+) -> ConfigError {
+    let job_text = std::fs::read_to_string(&job.path).unwrap_or_default();
+    let config_text = config
+        .file
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
+    let job_file = Source::new(&job.path, &job_text);
+    let config_file = Source::new(config.display_path(), &config_text);
+    let places = [
+        (&job_file, "mail"),
+        (&config_file, "defaults.mail"),
+        (&config_file, "mail"),
+    ];
+    for (source, section) in places {
+        let key = format!("{section}.{field}");
+        if !source.locates(&key) {
+            continue;
+        }
+        let item = index
+            .map(|i| format!("{key}[{i}]"))
+            .filter(|item| source.locates(item));
+        return source.error(item.unwrap_or(key), message);
+    }
+    ConfigError::at_key(&job.path, format!("mail.{field}"), message)
 }
 
 /// A state folder that others could write to, checked without changing it.
@@ -348,6 +459,24 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_context_of_an_address_at_check_holds_what_it_says() {
+        let config = Config::parse("", Path::new("r.yaml"), Path::new("/etc/r")).unwrap();
+        let job = Job::parse("j", Path::new("j.yaml"), "commands: [a]\n", &config).unwrap();
+        let facts = Facts::gather(Scope::Names, Zone::Local);
+        let context = known_context(&job, &facts, None);
+        let mut keys: Vec<&str> = context
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut known = KNOWN_AT_CHECK.to_vec();
+        known.sort_unstable();
+        assert_eq!(keys, known);
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -1,12 +1,15 @@
 //! Static scans of compiled templates, made before anything is rendered: which partials
 //! a template includes (so a run compiles only those), how deep they nest (partials that
-//! include each other would recurse until the stack overflows), and whether it reads the
-//! system facts or the previous run (so a run gathers or keeps them only then).
+//! include each other would recurse until the stack overflows), whether it reads the
+//! system facts or the previous run (so a run gathers or keeps them only then), and
+//! whether it reads only what `check` knows (so `check` renders it only then).
 
 use std::collections::{HashMap, HashSet};
 
 use handlebars::template::{DecoratorTemplate, Parameter, TemplateElement};
 use handlebars::{Handlebars, Template};
+
+use crate::render::helpers;
 
 /// A part of the context that costs something to have: a scan finds whether a template
 /// reads it.
@@ -34,18 +37,30 @@ impl Costly {
 pub fn reads(registry: &Handlebars<'static>, template: &Template, part: Costly) -> bool {
     ReadScan {
         registry,
-        part,
+        wanted: &|first, second| part.read_by(first, second),
         partials: HashSet::new(),
     }
     .template(template, true)
 }
 
-/// Looks through a compiled template for reads of `part`. When unsure (a block that
-/// changes the context climbed out of with `../`, a construct it does not know) it says
-/// yes: gathering or keeping too much is only slower.
+/// Whether `template`, evaluated as [`reads`] evaluates it, reads a variable of its
+/// context other than those under `known` (`job`, `host`): when unsure, it does.
+pub fn reads_beyond(registry: &Handlebars<'static>, template: &Template, known: &[&str]) -> bool {
+    ReadScan {
+        registry,
+        wanted: &|first, _| !known.contains(&first),
+        partials: HashSet::new(),
+    }
+    .template(template, true)
+}
+
+/// Looks through a compiled template for reads of the variables `wanted` picks by their
+/// first two segments. When unsure (a block that changes the context climbed out of with
+/// `../`, a construct it does not know) it says yes: gathering or keeping too much is
+/// only slower, and `check` then leaves the template to the run.
 struct ReadScan<'a> {
     registry: &'a Handlebars<'static>,
-    part: Costly,
+    wanted: &'a dyn Fn(&str, Option<&str>) -> bool,
     partials: HashSet<String>,
 }
 
@@ -63,7 +78,9 @@ impl ReadScan<'_> {
             | TemplateElement::HelperBlock(h) => {
                 // `if` and `unless` keep the context; `each`, `with` and others change it.
                 let keeps = matches!(&h.name, Parameter::Name(n) if n == "if" || n == "unless");
-                self.parameter(&h.name, root)
+                // A helper's name reads nothing; a name that is no helper is a variable.
+                let helper = matches!(&h.name, Parameter::Name(n) if helpers::find(n).is_some());
+                (!helper && self.parameter(&h.name, root))
                     || h.params.iter().any(|p| self.parameter(p, root))
                     || h.hash.values().any(|p| self.parameter(p, root))
                     || h.template
@@ -132,7 +149,7 @@ impl ReadScan<'_> {
         let mut segments = rest.split(['.', '/']);
         match segments.next() {
             Some("" | "this" | ".") => true,
-            Some(first) => self.part.read_by(first, segments.next()),
+            Some(first) => (self.wanted)(first, segments.next()),
             None => false,
         }
     }
@@ -459,6 +476,36 @@ mod tests {
         match nesting(&partials, "{{> p8}}") {
             Err(Nesting::TooDeep(chain)) => assert_eq!(chain, names[8..]),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_beyond_known_variables_are_found_and_helper_names_are_none() {
+        let mut registry = Handlebars::new();
+        registry.register_partial("who", "{{job.name}}").unwrap();
+        registry.register_partial("when", "{{run.id}}").unwrap();
+        let beyond = |source: &str| {
+            let template = Template::compile(source).unwrap();
+            reads_beyond(&registry, &template, &["job", "host", "node"])
+        };
+        for within in [
+            "ops+{{job.name}}@{{host.fqdn}}",
+            "{{lower job.name}}{{#if node}}-{{node}}{{/if}}@example.com",
+            "{{#with job}}{{name}}{{/with}}@example.com",
+            "{{#each host.disks}}{{mount}}{{/each}}@example.com",
+            "{{> who}}@example.com",
+        ] {
+            assert!(!beyond(within), "{within}");
+        }
+        for past in [
+            "{{#if summary.all_ok}}ok{{/if}}@example.com",
+            "{{lower results.0.stdout}}@example.com",
+            "{{#with job}}{{../run.id}}{{/with}}@example.com",
+            "{{@root.previous}}@example.com",
+            "{{this}}@example.com",
+            "{{> when}}@example.com",
+        ] {
+            assert!(beyond(past), "{past}");
         }
     }
 

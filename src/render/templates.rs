@@ -365,6 +365,13 @@ impl Templates {
             .collect()
     }
 
+    /// Whether the header template `source` reads no variable of its context but those
+    /// under `known`; not when it does not compile, nor when that cannot be told.
+    pub fn inline_reads_only(&self, source: &str, known: &[&str]) -> bool {
+        self.inline_template(source)
+            .is_ok_and(|template| !scan::reads_beyond(&self.text, &template, known))
+    }
+
     fn registry(&self, kind: &str) -> &Handlebars<'static> {
         if kind == TEXT { &self.text } else { &self.html }
     }
