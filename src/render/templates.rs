@@ -490,9 +490,6 @@ fn render_sized(
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// The templates built in (a folder may replace them).
-const BUILTIN: [&str; 2] = [DEFAULT_TEMPLATE, DIGEST_TEMPLATE];
-
 /// The two registries, by the name their files end in.
 const TEXT: &str = "txt";
 const HTML: &str = "html";
@@ -611,15 +608,16 @@ impl Loader {
             Role::Partial if kind == TEXT => self.text.register_partial(name, source),
             Role::Partial => self.html.register_partial(name, source),
             Role::Report => Template::compile_with_name(source, compiled.clone()).map(|template| {
-                self.reports.insert((kind, name.to_owned()), template);
+                let key = (kind, name.to_owned());
+                // A file that replaces a built-in template is listed already.
+                if self.reports.insert(key.clone(), template).is_none() {
+                    self.templates.push(key);
+                }
             }),
         };
         match result {
             Ok(()) => {
                 self.files.insert((kind, compiled), path.to_owned());
-                if role == Role::Report && !BUILTIN.contains(&name) {
-                    self.templates.push((kind, name.to_owned()));
-                }
             }
             Err(e) => self.errors.push(template_error(path, &e)),
         }
@@ -876,6 +874,35 @@ mod tests {
             files.contains(&template) && files.contains(&partial),
             "{files:?}"
         );
+    }
+
+    #[test]
+    fn the_html_versions_of_the_built_in_templates_are_checked_too() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["default.html.hbs", "digest.html.hbs", "default.txt.hbs"] {
+            std::fs::write(dir.path().join(name), "<p>{{nosuch}}</p>").unwrap();
+        }
+        let templates = Templates::load(dir.path()).unwrap();
+        let problems: Vec<String> = templates
+            .unknown_variables()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        for (name, has) in [
+            ("default.txt.hbs", "job, node"),
+            ("default.html.hbs", "job, node"),
+            ("digest.html.hbs", "host, jobs"),
+        ] {
+            let path = dir.path().join(name);
+            let expected = format!("{}:1:4: unknown variable nosuch", path.display());
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&expected) && p.contains(has)),
+                "{expected} ({has}) in {problems:#?}"
+            );
+        }
     }
 
     /// The templates `files` and the job `job`, given to `f`.
