@@ -238,6 +238,53 @@ fn helper_errors_name_the_template_line_and_still_deliver() {
 }
 
 #[test]
+fn a_template_named_like_a_partial_is_the_one_checked_previewed_and_mailed() {
+    // `mail.template: disks` is `templates/disks.txt.hbs`; `{{> disks}}` is the shipped
+    // partial `templates/partials/disks.txt.hbs` (with its HTML version).
+    let env = Env::new("");
+    env.shipped_partials();
+    env.job("disks", "mail: {template: disks}\ncommands: [echo hi]\n");
+    let own = env.template("disks.txt.hbs", "Own report of {{job.nmae}}\n");
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains(&format!(
+            "{}:1:15: unknown variable job.nmae (`job` has description, name, schedule)",
+            own.display()
+        ))
+        .stderr_contains("1 problem found");
+
+    env.template("disks.txt.hbs", "Own report of {{job.name}}\n{{> disks}}");
+    env.run(&["check"]).code(0).stderr_empty();
+    env.run(&["preview", "disks"])
+        .code(0)
+        .stderr_empty()
+        .stdout_contains("\nOwn report of disks\n    Size     Used    Avail  Use%");
+    // The partial's HTML version is no HTML version of the report.
+    env.run(&["preview", "--html", "disks"])
+        .code(2)
+        .stderr_contains(&format!(
+            "disks.yaml: no HTML template to preview (expected `{}`)",
+            env.path("templates/disks.html.hbs").display()
+        ))
+        .stdout_empty();
+    env.run(&["run", "disks"]).code(0).stderr_empty();
+    let message = &env.smtp.wait_for(1)[0];
+    assert_eq!(structure(&message.parsed()), "text/plain");
+    let body = message.body();
+    assert!(
+        body.starts_with("Own report of disks\n    Size     Used    Avail  Use%"),
+        "{body}"
+    );
+
+    // Nor is a partial a report template: a job naming one has no template.
+    std::fs::remove_file(&own).unwrap();
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "mail.template: template `disks` not found (expected `{}`)",
+        own.display()
+    ));
+}
+
+#[test]
 fn preview_html_prints_only_the_html_body() {
     let env = Env::new("");
     env.job("page", "mail: {template: page}\ncommands: [echo '<b>']\n");

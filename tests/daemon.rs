@@ -88,6 +88,29 @@ fn every_second_job_mails_until_sigterm_then_exits_zero() {
 }
 
 #[test]
+fn the_daemon_mails_a_template_named_like_a_partial_not_the_partial() {
+    // The daemon compiles every template and partial: `templates/disks.txt.hbs` and the
+    // shipped `templates/partials/disks.txt.hbs` (and `.html.hbs`) side by side.
+    let env = Env::new("");
+    env.shipped_partials();
+    env.job(
+        "disks",
+        "schedule: \"* * * * * *\"\nmail: {template: disks}\ncommands: [echo hi]\n",
+    );
+    env.template("disks.txt.hbs", "Own report of {{job.name}}\n");
+    let daemon = Daemon::start(&env);
+    let message = env.smtp.wait_for(1).remove(0);
+    daemon
+        .stop()
+        .code(0)
+        .stderr_contains("disks: report delivered")
+        .stderr_lacks("error");
+    assert_eq!(message.body().trim_end(), "Own report of disks");
+    let kind = message.header("Content-Type").unwrap_or_default();
+    assert!(kind.starts_with("text/plain"), "no HTML part: {kind}");
+}
+
+#[test]
 fn a_tzdata_update_read_at_sighup_moves_the_fire_times() {
     // A zone of a tz database of the test's own, whose rules change as a tzdata update
     // changes them: the daemon reads them again when it reloads.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use handlebars::{Handlebars, RenderContext, Renderable, Template, TemplateError};
+use handlebars::{Handlebars, RenderContext, Renderable, Template, TemplateError, WriteOutput};
 use serde::Serialize;
 
 use crate::config::job::DEFAULT_TEMPLATE;
@@ -42,23 +42,35 @@ pub enum RenderError {
 }
 
 /// Every template of a templates folder, compiled.
+///
+/// A report template (`NAME.txt.hbs`, `NAME.html.hbs`, the built-in ones) and a partial
+/// (`partials/NAME.txt.hbs`) may share a name: `mail.template: disks` renders
+/// `templates/disks.txt.hbs`, and `{{> disks}}` includes the partial. So the report
+/// templates are kept apart from the registries, which hold only the partials that
+/// `{{> NAME}}` finds there (Handlebars keeps templates and partials under one name, and
+/// the partial, registered last, would replace the template).
 pub struct Templates {
     dir: PathBuf,
-    /// The file each template and partial was read from, by registry (`txt`, `html`) and name.
+    /// The file each template and partial was read from, by registry (`txt`, `html`) and
+    /// the name it is compiled under: [`compiled_name`] for a report template, its own
+    /// name for a partial.
     files: HashMap<(&'static str, String), PathBuf>,
-    /// `NAME.txt.hbs` and inline header templates: never HTML-escaped.
+    /// The report templates, compiled, by registry and name.
+    reports: HashMap<(&'static str, String), Template>,
+    /// The report templates, by registry and name, in the order `check` reports them.
+    names: Vec<(&'static str, String)>,
+    /// The partials and helpers of `NAME.txt.hbs` and of inline header templates: never
+    /// HTML-escaped.
     text: Handlebars<'static>,
-    /// `NAME.html.hbs`: HTML-escaped.
+    /// The partials and helpers of `NAME.html.hbs`: HTML-escaped.
     html: Handlebars<'static>,
     /// Templates whose partials cannot be rendered (they include each other, or nest too
     /// deep), by registry and name: rendering them is an error, not a stack overflow.
     nesting: HashMap<(&'static str, String), Nesting>,
-    /// The templates (not partials) registered, by registry and name.
-    names: Vec<(&'static str, String)>,
     /// For a run (which compiles only what its jobs use) without a `default.txt.hbs` of
-    /// its own: the text registry with the built-in default, compiled the first time a
-    /// report is rendered with it ([`Templates::fallback`]), not before the commands start.
-    fallback: OnceLock<Handlebars<'static>>,
+    /// its own: the built-in default, compiled the first time a report is rendered with
+    /// it ([`Templates::fallback`]), not before the commands start.
+    fallback: OnceLock<Template>,
     /// The templates rendered from their text (subjects, addresses and ping URLs written
     /// in job files, webhook bodies), compiled once each for the scans and every message
     /// of a run, or of a daemon's runs until it reloads.
@@ -86,18 +98,24 @@ impl Templates {
         nesting.sort_by_key(|(key, _)| *key);
         let mut errors = Vec::new();
         for ((kind, name), problem) in nesting {
-            // Located at the first inclusion on the way: the one to change.
-            let (at, includes) = match problem {
-                Nesting::Cycle(names) => (&names[0], &names[1]),
-                Nesting::TooDeep(chain) => (name, &chain[0]),
+            // Located at the first inclusion on the way: the one to change, in a partial
+            // of the cycle or in the template a chain too deep starts from.
+            let (at, template, includes) = match problem {
+                Nesting::Cycle(names) => (
+                    names[0].clone(),
+                    self.registry(kind).get_template(&names[0]),
+                    &names[1],
+                ),
+                Nesting::TooDeep(chain) => (
+                    compiled_name(kind, name),
+                    self.report(kind, name),
+                    &chain[0],
+                ),
             };
             if seen.insert(problem.to_string()) {
                 let mut error =
-                    ConfigError::new(Path::new(&self.file_of(kind, at)), problem.to_string());
-                error.location = self
-                    .registry(kind)
-                    .get_template(at)
-                    .and_then(|t| scan::include_position(t, includes));
+                    ConfigError::new(Path::new(&self.file_of(kind, &at)), problem.to_string());
+                error.location = template.and_then(|t| scan::include_position(t, includes));
                 errors.push(error);
             }
         }
@@ -113,9 +131,9 @@ impl Templates {
         for (path, file_name) in files_in(dir, &mut loader.errors) {
             let wanted = |name: &&str| wanted.is_none_or(|names| names.contains(name));
             if let Some(name) = file_name.strip_suffix(".txt.hbs").filter(wanted) {
-                loader.register(TEXT, name, &path, false);
+                loader.register(TEXT, name, &path, Role::Report);
             } else if let Some(name) = file_name.strip_suffix(".html.hbs").filter(wanted) {
-                loader.register(HTML, name, &path, false);
+                loader.register(HTML, name, &path, Role::Report);
             }
         }
         loader.partials(&dir.join("partials"));
@@ -123,25 +141,26 @@ impl Templates {
         loader.errors.dedup();
         let mut nesting = HashMap::new();
         for (kind, name) in &loader.templates {
-            let (kind, name) = (*kind, name.clone());
-            let registry = if kind == TEXT {
+            let registry = if *kind == TEXT {
                 &loader.text
             } else {
                 &loader.html
             };
-            if let Some(template) = registry.get_template(&name)
+            let key = (*kind, name.clone());
+            if let Some(template) = loader.reports.get(&key)
                 && let Err(problem) = scan::partial_nesting(registry, template)
             {
-                nesting.insert((kind, name), problem);
+                nesting.insert(key, problem);
             }
         }
         let templates = Templates {
             dir: dir.to_owned(),
             files: loader.files,
+            reports: loader.reports,
+            names: loader.templates,
             text: loader.text,
             html: loader.html,
             nesting,
-            names: loader.templates,
             fallback: OnceLock::new(),
             inline: Mutex::new(HashMap::new()),
         };
@@ -150,7 +169,7 @@ impl Templates {
 
     /// Is there a text template called `name` (a file, or the built-in `default`)?
     pub fn has_text(&self, name: &str) -> bool {
-        name == DEFAULT_TEMPLATE || self.text.has_template(name)
+        name == DEFAULT_TEMPLATE || self.report(TEXT, name).is_some()
     }
 
     /// Where the text template `name` is expected, for error messages.
@@ -160,7 +179,12 @@ impl Templates {
 
     /// Is there an HTML template called `name`?
     pub fn has_html(&self, name: &str) -> bool {
-        self.html.has_template(name)
+        self.report(HTML, name).is_some()
+    }
+
+    /// The report template `name` of the `kind` registry, compiled.
+    fn report(&self, kind: &'static str, name: &str) -> Option<&Template> {
+        self.reports.get(&(kind, name.to_owned()))
     }
 
     /// Where the HTML template `name` is expected, for error messages.
@@ -184,26 +208,26 @@ impl Templates {
         context: &handlebars::Context,
     ) -> Result<String, RenderError> {
         self.check_nesting(TEXT, name)?;
-        let registry = if name == DEFAULT_TEMPLATE && !self.text.has_template(name) {
-            self.fallback()
-        } else {
-            &self.text
+        let template = match self.report(TEXT, name) {
+            Some(template) => template,
+            None if name == DEFAULT_TEMPLATE => self.fallback(),
+            None => {
+                return Err(RenderError::In {
+                    file: self.dir.display().to_string(),
+                    reason: format!("unknown template `{name}`"),
+                });
+            }
         };
-        render_sized(registry, name, context).map_err(|e| self.render_error(&e, TEXT))
+        render_sized(&self.text, template, context).map_err(|e| self.render_error(&e, TEXT))
     }
 
-    /// The text registry with the built-in default, the template of jobs without one of
-    /// their own and the one every report falls back to when its own fails: compiled on
-    /// first use (compiling is most of a run's start-up, and it reads nothing a scan looks
-    /// for: `the_built_in_default_reads_neither_the_system_facts_nor_previous`).
-    fn fallback(&self) -> &Handlebars<'static> {
-        self.fallback.get_or_init(|| {
-            let mut registry = self.text.clone();
-            registry
-                .register_template_string(DEFAULT_TEMPLATE, BUILTIN_DEFAULT)
-                .expect("the built-in templates compile");
-            registry
-        })
+    /// The built-in default, the template of jobs without one of their own and the one
+    /// every report falls back to when its own fails: compiled on first use (compiling is
+    /// most of a run's start-up, and it reads nothing a scan looks for:
+    /// `the_built_in_default_reads_neither_the_system_facts_nor_previous`).
+    fn fallback(&self) -> &Template {
+        self.fallback
+            .get_or_init(|| compile_builtin(DEFAULT_TEMPLATE, BUILTIN_DEFAULT))
     }
 
     /// The HTML alternative, when `templates/NAME.html.hbs` exists.
@@ -214,7 +238,7 @@ impl Templates {
     ) -> Option<Result<String, RenderError>> {
         let prepared = match Self::prepare(context) {
             Ok(prepared) => prepared,
-            Err(e) => return self.html.has_template(name).then_some(Err(e)),
+            Err(e) => return self.has_html(name).then_some(Err(e)),
         };
         self.render_html_in(name, &prepared)
     }
@@ -224,9 +248,9 @@ impl Templates {
         name: &str,
         context: &handlebars::Context,
     ) -> Option<Result<String, RenderError>> {
-        self.html.has_template(name).then(|| {
+        self.report(HTML, name).map(|template| {
             self.check_nesting(HTML, name)?;
-            render_sized(&self.html, name, context).map_err(|e| self.render_error(&e, HTML))
+            render_sized(&self.html, template, context).map_err(|e| self.render_error(&e, HTML))
         })
     }
 
@@ -285,19 +309,23 @@ impl Templates {
     fn check_nesting(&self, kind: &'static str, name: &str) -> Result<(), RenderError> {
         match self.nesting.get(&(kind, name.to_owned())) {
             Some(problem) => Err(RenderError::In {
-                file: self.file_of(kind, name),
+                file: self.file_of(kind, &compiled_name(kind, name)),
                 reason: problem.to_string(),
             }),
             None => Ok(()),
         }
     }
 
-    /// The file the template or partial `name` came from, for messages.
+    /// The file the template or partial compiled as `name` came from, for messages.
     fn file_of(&self, kind: &'static str, name: &str) -> String {
         match self.files.get(&(kind, name.to_owned())) {
             Some(path) => path.display().to_string(),
-            None if name == DEFAULT_TEMPLATE => "(built-in default template)".to_owned(),
-            None if name == DIGEST_TEMPLATE => "(built-in digest template)".to_owned(),
+            None if name == compiled_name(TEXT, DEFAULT_TEMPLATE) => {
+                "(built-in default template)".to_owned()
+            }
+            None if name == compiled_name(TEXT, DIGEST_TEMPLATE) => {
+                "(built-in digest template)".to_owned()
+            }
             None => self
                 .dir
                 .join(format!("{name}.{kind}.hbs"))
@@ -330,8 +358,7 @@ impl Templates {
     pub fn unknown_variables(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         for (kind, name) in &self.names {
-            let registry = self.registry(kind);
-            let Some(template) = registry.get_template(name) else {
+            let Some(template) = self.report(kind, name) else {
                 continue;
             };
             let root = if name == DIGEST_TEMPLATE {
@@ -339,7 +366,9 @@ impl Templates {
             } else {
                 schema::job_context()
             };
-            for problem in variables::unknown_variables(registry, name, template, root) {
+            let compiled = compiled_name(kind, name);
+            let registry = self.registry(kind);
+            for problem in variables::unknown_variables(registry, &compiled, template, root) {
                 errors.push(ConfigError {
                     path: PathBuf::from(self.file_of(kind, &problem.template)),
                     location: Some((problem.line, problem.column)),
@@ -421,12 +450,10 @@ impl Templates {
 
     /// Whether the template `name` (text or HTML version) reads `part`.
     fn template_reads(&self, name: &str, part: Costly) -> bool {
-        let reads = |registry: &Handlebars<'static>| {
-            registry
-                .get_template(name)
-                .is_some_and(|t| scan::reads(registry, t, part))
-        };
-        reads(&self.text) || reads(&self.html)
+        [TEXT, HTML].into_iter().any(|kind| {
+            self.report(kind, name)
+                .is_some_and(|t| scan::reads(self.registry(kind), t, part))
+        })
     }
 }
 
@@ -440,12 +467,13 @@ pub struct Reads {
     pub previous: bool,
 }
 
-/// Renders `name` into a buffer with room for the outputs of `context`'s results and some
-/// text around them: grown from small, a long report would end in a buffer of up to twice
-/// its size, while its context and results are held too.
+/// Renders the report template `template`, its partials found in `registry`, into a buffer
+/// with room for the outputs of `context`'s results and some text around them: grown from
+/// small, a long report would end in a buffer of up to twice its size, while its context
+/// and results are held too.
 fn render_sized(
     registry: &Handlebars<'static>,
-    name: &str,
+    template: &Template,
     context: &handlebars::Context,
 ) -> Result<String, handlebars::RenderError> {
     let outputs: usize = context.data()["results"].as_array().map_or(0, |results| {
@@ -457,18 +485,35 @@ fn render_sized(
             .sum()
     });
     let mut out = Vec::with_capacity(outputs + outputs / 8 + (8 << 10));
-    registry.render_with_context_to_write(name, context, &mut out)?;
+    let mut render_context = RenderContext::new(template.name.as_ref());
+    template.render(
+        registry,
+        context,
+        &mut render_context,
+        &mut WriteOutput::new(&mut out),
+    )?;
     // Handlebars writes only `str`s.
     Ok(String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// The templates built in (a folder may replace them).
-const BUILTIN: [&str; 2] = [DEFAULT_TEMPLATE, DIGEST_TEMPLATE];
-
 /// The two registries, by the name their files end in.
 const TEXT: &str = "txt";
 const HTML: &str = "html";
+
+/// The name the report template `name` of the `kind` registry is compiled under, which
+/// Handlebars' messages give: never a partial's, since a partial is named after its file
+/// and a file name holds no `/`. So an error, a scan or Handlebars' rule that a template
+/// cannot include itself never takes the template for the partial of the same name.
+fn compiled_name(kind: &str, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
+/// The built-in text template `name`, compiled from `source`.
+fn compile_builtin(name: &str, source: &str) -> Template {
+    Template::compile_with_name(source, compiled_name(TEXT, name))
+        .expect("the built-in templates compile")
+}
 
 /// A registry in strict mode with the helpers, escaping HTML or not.
 fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
@@ -482,15 +527,27 @@ fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
 /// Templates being loaded: what is registered so far, what failed, and which partials the
 /// wanted templates need.
 struct Loader {
+    /// The partials and helpers, by the registry they are for.
     text: Handlebars<'static>,
     html: Handlebars<'static>,
-    /// The file each template and partial was read from, by registry and name.
+    /// The report templates compiled, by registry and name.
+    reports: HashMap<(&'static str, String), Template>,
+    /// The file each template and partial was read from, by registry and the name it is
+    /// compiled under.
     files: HashMap<(&'static str, String), PathBuf>,
     errors: Vec<ConfigError>,
     /// The partials the wanted templates use, found as their files are read; `None`: all.
     used: Option<HashSet<String>>,
-    /// The templates (not partials) registered, by registry and name.
+    /// The report templates (not partials) compiled, by registry and name, in order.
     templates: Vec<(&'static str, String)>,
+}
+
+/// What a file of the templates folder is: a report template (`mail.template: NAME`) or
+/// a partial (`{{> NAME}}`). The two are kept apart, and may share a name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Report,
+    Partial,
 }
 
 impl Loader {
@@ -510,19 +567,19 @@ impl Loader {
             Some(names) => *name != DEFAULT_TEMPLATE && names.contains(name),
         })
         .collect();
-        let mut text = registry(handlebars::no_escape);
+        let mut reports = HashMap::new();
         let mut used = wanted.is_some().then(HashSet::new);
         for (name, source) in &builtins {
-            text.register_template_string(name, source)
-                .expect("the built-in templates compile");
+            reports.insert((TEXT, (*name).to_owned()), compile_builtin(name, source));
             if let Some(names) = used.as_mut() {
                 // The built-in templates may use partials a folder provides.
                 partials_used(source, names);
             }
         }
         Loader {
-            text,
+            text: registry(handlebars::no_escape),
             html: registry(handlebars::html_escape),
+            reports,
             files: HashMap::new(),
             errors: Vec::new(),
             used,
@@ -537,8 +594,9 @@ impl Loader {
         self.used.as_ref().is_none_or(|used| used.contains(partial))
     }
 
-    /// Reads, checks and compiles one file into the `kind` registry.
-    fn register(&mut self, kind: &'static str, name: &str, path: &Path, partial: bool) {
+    /// Reads, checks and compiles one file for the `kind` registry: a report template
+    /// apart, a partial into the registry.
+    fn register(&mut self, kind: &'static str, name: &str, path: &Path, role: Role) {
         let source = match trust::read_trusted(path, None) {
             Ok(source) => source,
             Err(e) => return self.errors.push(ConfigError::new(path, e.to_string())),
@@ -549,22 +607,24 @@ impl Loader {
             // A partial chosen at render time: any of them may be needed.
             self.used = None;
         }
-        let registry = if kind == TEXT {
-            &mut self.text
-        } else {
-            &mut self.html
+        let compiled = match role {
+            Role::Partial => name.to_owned(),
+            Role::Report => compiled_name(kind, name),
         };
-        let result = if partial {
-            registry.register_partial(name, source)
-        } else {
-            registry.register_template_string(name, source)
+        let result = match role {
+            Role::Partial if kind == TEXT => self.text.register_partial(name, source),
+            Role::Partial => self.html.register_partial(name, source),
+            Role::Report => Template::compile_with_name(source, compiled.clone()).map(|template| {
+                let key = (kind, name.to_owned());
+                // A file that replaces a built-in template is listed already.
+                if self.reports.insert(key.clone(), template).is_none() {
+                    self.templates.push(key);
+                }
+            }),
         };
         match result {
             Ok(()) => {
-                self.files.insert((kind, name.to_owned()), path.to_owned());
-                if !partial && !BUILTIN.contains(&name) {
-                    self.templates.push((kind, name.to_owned()));
-                }
+                self.files.insert((kind, compiled), path.to_owned());
             }
             Err(e) => self.errors.push(template_error(path, &e)),
         }
@@ -595,7 +655,7 @@ impl Loader {
                     if !self.needs(name) || !registered.insert((kind, name.to_owned())) {
                         continue;
                     }
-                    self.register(kind, name, path, true);
+                    self.register(kind, name, path, Role::Partial);
                 }
             }
             if registered.len() == before && was_all == self.used.is_none() {
@@ -679,7 +739,7 @@ mod tests {
         let (templates, errors) = Templates::load_some(dir.path(), Some(&["own"]));
         assert!(errors.is_empty(), "{errors:?}");
         assert!(
-            !templates.text.has_template(DEFAULT_TEMPLATE),
+            templates.report(TEXT, DEFAULT_TEMPLATE).is_none(),
             "not compiled up front"
         );
         assert!(templates.has_text(DEFAULT_TEMPLATE));
@@ -772,6 +832,86 @@ mod tests {
         assert!(templates.has_text("default"));
     }
 
+    #[test]
+    fn a_template_and_a_partial_may_share_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        write("disks.txt.hbs", "own {{> disks}}");
+        write("partials/disks.txt.hbs", "table of {{who}}");
+        write("partials/disks.html.hbs", "<table>");
+        write("partials/alone.txt.hbs", "a partial only");
+        let template = write("rows.txt.hbs", "{{> rows}}\n{{nope}}");
+        let partial = write("partials/rows.txt.hbs", "{{bad}}");
+        let context = serde_json::json!({"who": "ops"});
+        // `check` and the daemon compile everything; a run, what its jobs use.
+        let (all, errors) = Templates::load_some(dir.path(), None);
+        assert!(errors.is_empty(), "{errors:?}");
+        let (some, errors) = Templates::load_some(dir.path(), Some(&["disks", "rows"]));
+        assert!(errors.is_empty(), "{errors:?}");
+        for templates in [&all, &some] {
+            let text = templates.render_text("disks", &context).unwrap();
+            assert_eq!(text, "own table of ops");
+            assert!(!templates.has_html("disks"));
+            assert!(templates.render_html("disks", &context).is_none());
+            // Errors name the file they are in, template or partial.
+            let err = templates.render_text("rows", &context).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{partial}:1:1: unknown variable bad")
+            );
+            let context = serde_json::json!({"bad": 1});
+            let err = templates.render_text("rows", &context).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{template}:2:1: unknown variable nope")
+            );
+        }
+        assert!(!all.has_text("alone"), "a partial is no report template");
+        let files: Vec<String> = all
+            .unknown_variables()
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert!(
+            files.contains(&template) && files.contains(&partial),
+            "{files:?}"
+        );
+    }
+
+    #[test]
+    fn the_html_versions_of_the_built_in_templates_are_checked_too() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["default.html.hbs", "digest.html.hbs", "default.txt.hbs"] {
+            std::fs::write(dir.path().join(name), "<p>{{nosuch}}</p>").unwrap();
+        }
+        let templates = Templates::load(dir.path()).unwrap();
+        let problems: Vec<String> = templates
+            .unknown_variables()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        for (name, has) in [
+            ("default.txt.hbs", "job, node"),
+            ("default.html.hbs", "job, node"),
+            ("digest.html.hbs", "host, jobs"),
+        ] {
+            let path = dir.path().join(name);
+            let expected = format!("{}:1:4: unknown variable nosuch", path.display());
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&expected) && p.contains(has)),
+                "{expected} ({has}) in {problems:#?}"
+            );
+        }
+    }
+
     /// The templates `files` and the job `job`, given to `f`.
     fn with_job<T>(files: &[(&str, &str)], job: &str, f: impl Fn(&Templates, &Job) -> T) -> T {
         let dir = tempfile::tempdir().unwrap();
@@ -836,12 +976,12 @@ mod tests {
         // A run compiles it only once it renders with it, after the scans: they find
         // nothing in a template not yet compiled, which must be what they would find in it.
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        assert!(templates.text.has_template(DEFAULT_TEMPLATE));
+        assert!(templates.report(TEXT, DEFAULT_TEMPLATE).is_some());
         assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::SystemFacts));
         assert!(!templates.template_reads(DEFAULT_TEMPLATE, Costly::Previous));
         let (run, _) = Templates::load_some(Path::new("/nonexistent"), Some(&[DEFAULT_TEMPLATE]));
         assert!(
-            !run.text.has_template(DEFAULT_TEMPLATE),
+            run.report(TEXT, DEFAULT_TEMPLATE).is_none(),
             "compiled when rendered"
         );
         assert!(run.has_text(DEFAULT_TEMPLATE));

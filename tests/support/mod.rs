@@ -103,6 +103,17 @@ impl Env {
         self.write(&format!("templates/{file}"), text)
     }
 
+    /// Copies the checkout's shipped partials (`disks`, `usage-bar`, ...) into
+    /// `templates/partials/`.
+    pub fn shipped_partials(&self) {
+        let shipped = repo().join("templates/partials");
+        for entry in std::fs::read_dir(&shipped).unwrap() {
+            let from = entry.unwrap().path();
+            let name = from.file_name().unwrap().to_str().unwrap();
+            self.template(&format!("partials/{name}"), &read(&from));
+        }
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reporter"));
         command
