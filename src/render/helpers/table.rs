@@ -59,25 +59,22 @@ pub const EXAMPLE_CONTEXT: &str = r#"{
   ]}
 }"#;
 
+/// A helper of reporter's own, applied by `apply`.
 const fn ours(
     name: &'static str,
     usage: &'static str,
     about: &'static str,
-    (example, output): (&'static str, &'static str),
+    example: (&'static str, &'static str),
     gives: Gives,
     apply: Apply,
 ) -> Definition {
     Definition {
-        name,
-        usage,
-        about,
-        example,
-        output,
-        gives,
         apply: Some(apply),
+        ..handlebars(name, usage, about, example, gives)
     }
 }
 
+/// One of Handlebars' own helpers, which Handlebars registers itself.
 const fn handlebars(
     name: &'static str,
     usage: &'static str,
