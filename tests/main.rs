@@ -23,4 +23,5 @@ mod schedule;
 mod security;
 mod spool;
 mod state_dir;
+mod tls;
 mod transports;

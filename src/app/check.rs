@@ -33,6 +33,7 @@ pub fn check((): (), loaded: Loaded) -> anyhow::Result<i32> {
     // The jobs may name the inventory's host groups.
     config.load_inventory();
     let mut errors: Vec<ConfigError> = load::password_problem(&config).into_iter().collect();
+    errors.extend(load::ca_file_problem(&config));
     let Workload {
         jobs,
         templates,

@@ -24,6 +24,8 @@ pub struct SmtpConfig {
     pub tls: TlsMode,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// PEM certificates trusted besides the system's, for an internal CA.
+    pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -249,6 +251,12 @@ impl TransportConfig {
         if smtp.username.is_some() != smtp.password_file.is_some() {
             return Err(source.error("mail.smtp", "`username` and `password_file` go together"));
         }
+        if smtp.ca_file.is_some() && tls == TlsMode::None {
+            return Err(source.error(
+                "mail.smtp.ca_file",
+                "`ca_file` is for `tls: starttls` or `tls: tls`; with `tls: none` no certificate is checked",
+            ));
+        }
         Ok(match mail.transport.unwrap_or(TransportKind::Smtp) {
             TransportKind::Smtp => TransportConfig::Smtp(SmtpConfig {
                 host: smtp.host.unwrap_or_else(|| "localhost".to_owned()),
@@ -260,6 +268,7 @@ impl TransportConfig {
                 tls,
                 username: smtp.username,
                 password_file: smtp.password_file.map(relative),
+                ca_file: smtp.ca_file.map(relative),
                 timeout: smtp.timeout.map_or(Duration::from_secs(30), |d| d.0),
             }),
             TransportKind::Sendmail => TransportConfig::Sendmail {

@@ -100,6 +100,7 @@ pub struct RawSmtp {
     pub tls: Option<TlsMode>,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     pub timeout: Option<HumanDuration>,
 }
 
@@ -124,7 +125,7 @@ pub struct RawSsh {
 }
 
 /// How the SMTP connection is protected. `starttls` and `tls` verify the relay's certificate
-/// against the system's trust store.
+/// against the system's trust store, plus `ca_file`'s certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {

@@ -83,6 +83,7 @@ impl Selection {
         }
         let (to, mut problems) = recipients(&self.to);
         problems.extend(password_problem(config));
+        problems.extend(ca_file_problem(config));
         // A one-off run on the wrong hosts is worse than none.
         let hosts = self
             .hosts
@@ -239,6 +240,24 @@ pub fn password_problem(config: &Config) -> Option<ConfigError> {
     Some(ConfigError::at_key(
         config.display_path(),
         "mail.smtp.password_file",
+        e.to_string(),
+    ))
+}
+
+/// `mail.smtp.ca_file` must be root's, readable and hold certificates; checked up front so
+/// the problem is a configuration error and not only a failed delivery.
+pub fn ca_file_problem(config: &Config) -> Option<ConfigError> {
+    let TransportConfig::Smtp(SmtpConfig {
+        ca_file: Some(file),
+        ..
+    }) = &config.mail.transport
+    else {
+        return None;
+    };
+    let e = crate::deliver::transport::tls::read_ca_file(file).err()?;
+    Some(ConfigError::at_key(
+        config.display_path(),
+        "mail.smtp.ca_file",
         e.to_string(),
     ))
 }

@@ -5,6 +5,7 @@ pub mod http;
 pub mod run;
 pub mod smtp;
 pub mod sshd;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,9 +33,14 @@ impl Env {
 
     /// Like [`Env::new`], with a relay that behaves as told.
     pub fn with_smtp(behaviour: Behaviour, extra: &str) -> Env {
+        Env::with_server(SmtpServer::start(behaviour), extra)
+    }
+
+    /// Like [`Env::new`], with `smtp` as the relay.
+    pub fn with_server(smtp: SmtpServer, extra: &str) -> Env {
         let env = Env {
             dir: tempfile::tempdir().expect("temp dir"),
-            smtp: SmtpServer::start(behaviour),
+            smtp,
         };
         std::fs::create_dir_all(env.path("jobs")).unwrap();
         std::fs::create_dir_all(env.path("templates")).unwrap();

@@ -1,8 +1,9 @@
 //! A real SMTP server on loopback for end-to-end tests: it speaks enough of RFC 5321 for
-//! lettre and records every message, or misbehaves on request.
+//! lettre and records every message, or misbehaves on request; with a certificate it
+//! offers STARTTLS or speaks TLS from the start (rustls).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -32,6 +33,8 @@ pub enum Behaviour {
     /// Offers `AUTH PLAIN LOGIN` and answers `AUTH PLAIN ...` with a `535` that repeats the
     /// command, credentials and all.
     EchoAuthPlain,
+    /// Offers `AUTH PLAIN LOGIN` and accepts any credentials; otherwise as `Accept`.
+    AcceptAuth,
     /// Offers only `AUTH LOGIN`, asks for the user name and the password, and answers with
     /// a `535` that repeats both as the client sent them (base64), without `AUTH LOGIN`.
     EchoAuthLogin,
@@ -82,32 +85,46 @@ impl Received {
 
 pub struct SmtpServer {
     pub port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
+    log: Log,
     connections: Arc<AtomicUsize>,
 }
 
 impl SmtpServer {
     pub fn start(behaviour: Behaviour) -> SmtpServer {
+        SmtpServer::start_with(behaviour, Tls::None)
+    }
+
+    /// A server that behaves as told and speaks TLS as `tls` says.
+    pub fn start_with(behaviour: Behaviour, tls: Tls) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Log {
+            received: Arc::new(Mutex::new(Vec::new())),
+            commands: Arc::new(Mutex::new(Vec::new())),
+        };
         let connections = Arc::new(AtomicUsize::new(0));
-        let store = Arc::clone(&received);
+        let shared = log.clone();
         let counter = Arc::clone(&connections);
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 counter.fetch_add(1, Ordering::SeqCst);
-                let store = Arc::clone(&store);
+                let log = shared.clone();
+                let tls = tls.clone();
                 thread::spawn(move || {
-                    let _ = session(stream, behaviour, &store);
+                    let _ = session(stream, behaviour, &tls, &log);
                 });
             }
         });
         SmtpServer {
             port,
-            received,
+            log,
             connections,
         }
+    }
+
+    /// Every command line clients have sent so far (not the message text), in order.
+    pub fn commands(&self) -> Vec<Command> {
+        self.log.commands.lock().unwrap().clone()
     }
 
     /// How many connections clients have opened so far.
@@ -119,7 +136,7 @@ impl SmtpServer {
     /// final dot, so once a client has exited every message it delivered is here: after a
     /// run has finished, nothing more is to be waited for.
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        self.log.received.lock().unwrap().clone()
     }
 
     /// The `X-Reporter-Job` of each message received so far, in order of arrival.
@@ -146,11 +163,30 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn session(
-    stream: TcpStream,
-    mode: Behaviour,
-    store: &Mutex<Vec<Received>>,
-) -> std::io::Result<()> {
+/// What the server says in TLS: nothing (plain text only), STARTTLS offered, or TLS from
+/// the first byte (implicit TLS, as on port 465).
+#[derive(Clone)]
+pub enum Tls {
+    None,
+    Starttls(Arc<rustls::ServerConfig>),
+    Implicit(Arc<rustls::ServerConfig>),
+}
+
+/// A command line the server received, and whether it came over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub tls: bool,
+    pub line: String,
+}
+
+/// What a session shares with the server: what it received and every command line.
+#[derive(Clone)]
+struct Log {
+    received: Arc<Mutex<Vec<Received>>>,
+    commands: Arc<Mutex<Vec<Command>>>,
+}
+
+fn session(stream: TcpStream, mode: Behaviour, tls: &Tls, log: &Log) -> std::io::Result<()> {
     if mode == Behaviour::Silent {
         thread::sleep(Duration::from_secs(60));
         return Ok(());
@@ -158,10 +194,75 @@ fn session(
     if mode == Behaviour::EndlessLine {
         return endless_line(stream);
     }
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
-    let reply = |out: &mut TcpStream, text: &str| out.write_all(format!("{text}\r\n").as_bytes());
-    reply(&mut out, "220 test.example ESMTP ready")?;
+    let config = match tls {
+        Tls::Implicit(config) => {
+            let connection = rustls::ServerConnection::new(Arc::clone(config)).map_err(other)?;
+            let stream = rustls::StreamOwned::new(connection, stream);
+            dialogue(BufReader::new(stream), mode, Secure::Yes, log)?;
+            return Ok(());
+        }
+        Tls::Starttls(config) => Some(config),
+        Tls::None => None,
+    };
+    let offer = if config.is_some() {
+        Secure::Offered
+    } else {
+        Secure::No
+    };
+    if let Some(stream) = dialogue(BufReader::new(stream), mode, offer, log)? {
+        let config = config.expect("STARTTLS only when offered");
+        let connection = rustls::ServerConnection::new(Arc::clone(config)).map_err(other)?;
+        let stream = rustls::StreamOwned::new(connection, stream);
+        // After STARTTLS the client greets again (EHLO) without a new 220.
+        dialogue_after_starttls(BufReader::new(stream), mode, log)?;
+    }
+    Ok(())
+}
+
+fn other(e: rustls::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Whether the dialogue runs over TLS, or may be switched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secure {
+    No,
+    Offered,
+    Yes,
+}
+
+fn dialogue<S: Read + Write>(
+    reader: BufReader<S>,
+    mode: Behaviour,
+    secure: Secure,
+    log: &Log,
+) -> std::io::Result<Option<S>> {
+    let mut reader = reader;
+    reply(reader.get_mut(), "220 test.example ESMTP ready")?;
+    commands(reader, mode, secure, log)
+}
+
+fn dialogue_after_starttls<S: Read + Write>(
+    reader: BufReader<S>,
+    mode: Behaviour,
+    log: &Log,
+) -> std::io::Result<()> {
+    commands(reader, mode, Secure::Yes, log).map(drop)
+}
+
+fn reply<S: Write>(out: &mut S, text: &str) -> std::io::Result<()> {
+    out.write_all(format!("{text}\r\n").as_bytes())?;
+    out.flush()
+}
+
+/// The server's side of the commands; gives back the stream when the client asks for
+/// STARTTLS (and it was offered), to go on over TLS.
+fn commands<S: Read + Write>(
+    mut reader: BufReader<S>,
+    mode: Behaviour,
+    secure: Secure,
+    log: &Log,
+) -> std::io::Result<Option<S>> {
     let mut current = Received {
         mail_from: String::new(),
         rcpt_to: Vec::new(),
@@ -171,59 +272,76 @@ fn session(
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let command = line.trim_end().to_owned();
+        log.commands.lock().unwrap().push(Command {
+            tls: secure == Secure::Yes,
+            line: command.clone(),
+        });
         let upper = command.to_ascii_uppercase();
+        let out = reader.get_mut();
         if upper.starts_with("EHLO") {
             let auth = match mode {
-                Behaviour::EchoAuthPlain => "\r\n250-AUTH PLAIN LOGIN",
+                Behaviour::EchoAuthPlain | Behaviour::AcceptAuth => "\r\n250-AUTH PLAIN LOGIN",
                 Behaviour::EchoAuthLogin => "\r\n250-AUTH LOGIN",
                 _ => "",
             };
+            let starttls = if secure == Secure::Offered {
+                "\r\n250-STARTTLS"
+            } else {
+                ""
+            };
             reply(
-                &mut out,
-                &format!("250-test.example{auth}\r\n250-8BITMIME\r\n250 PIPELINING"),
+                out,
+                &format!("250-test.example{auth}{starttls}\r\n250-8BITMIME\r\n250 PIPELINING"),
             )?;
+        } else if upper == "STARTTLS" && secure == Secure::Offered {
+            reply(out, "220 2.0.0 ready to start TLS")?;
+            return Ok(Some(reader.into_inner()));
+        } else if upper.starts_with("AUTH PLAIN") && mode == Behaviour::AcceptAuth {
+            reply(out, "235 2.7.0 authenticated")?;
         } else if upper.starts_with("AUTH PLAIN") {
-            reply(&mut out, &format!("535 5.7.8 {command} rejected"))?;
+            reply(out, &format!("535 5.7.8 {command} rejected"))?;
         } else if upper.starts_with("AUTH LOGIN") {
             let mut answers = Vec::new();
             for prompt in ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"] {
-                reply(&mut out, prompt)?;
+                reply(reader.get_mut(), prompt)?;
                 line.clear();
                 if reader.read_line(&mut line)? == 0 {
-                    return Ok(());
+                    return Ok(None);
                 }
                 answers.push(line.trim_end().to_owned());
             }
-            reply(
-                &mut out,
-                &format!("535 5.7.8 credentials {} rejected", answers.join(" ")),
-            )?;
+            let verdict = if mode == Behaviour::AcceptAuth {
+                "235 2.7.0 authenticated".to_owned()
+            } else {
+                format!("535 5.7.8 credentials {} rejected", answers.join(" "))
+            };
+            reply(reader.get_mut(), &verdict)?;
         } else if upper.starts_with("HELO") {
-            reply(&mut out, "250 test.example")?;
+            reply(out, "250 test.example")?;
         } else if upper.starts_with("MAIL FROM:") {
             current = Received {
                 mail_from: address(&command[10..]),
                 rcpt_to: Vec::new(),
                 data: Vec::new(),
             };
-            reply(&mut out, "250 ok")?;
+            reply(out, "250 ok")?;
         } else if upper.starts_with("RCPT TO:") {
             if mode == Behaviour::Reject {
-                reply(&mut out, "550 5.1.1 no such user")?;
+                reply(out, "550 5.1.1 no such user")?;
             } else {
                 current.rcpt_to.push(address(&command[8..]));
-                reply(&mut out, "250 ok")?;
+                reply(out, "250 ok")?;
             }
         } else if upper == "DATA" {
-            reply(&mut out, "354 go ahead")?;
+            reply(out, "354 go ahead")?;
             let mut data = Vec::new();
             loop {
                 line.clear();
                 if reader.read_line(&mut line)? == 0 {
-                    return Ok(());
+                    return Ok(None);
                 }
                 if line == ".\r\n" || line == ".\n" {
                     break;
@@ -231,32 +349,33 @@ fn session(
                 let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                 data.extend_from_slice(unstuffed.as_bytes());
             }
+            let out = reader.get_mut();
             if mode == Behaviour::TempFail {
-                reply(&mut out, "451 4.3.0 try again later")?;
+                reply(out, "451 4.3.0 try again later")?;
             } else {
                 current.data = data;
                 // Recorded before the reply: a client that saw its message accepted has
                 // left it here (see `SmtpServer::received`).
-                store.lock().unwrap().push(current.clone());
+                log.received.lock().unwrap().push(current.clone());
                 if let Behaviour::AcceptAfter(delay) = mode {
                     thread::sleep(delay);
                 }
-                reply(&mut out, "250 queued")?;
+                reply(out, "250 queued")?;
                 if mode == Behaviour::OnePerConnection {
-                    return out.shutdown(Shutdown::Both);
+                    return Ok(None);
                 }
             }
         } else if upper == "QUIT" {
             if mode == Behaviour::HangOnQuit {
                 thread::sleep(Duration::from_secs(60));
-                return Ok(());
+                return Ok(None);
             }
-            reply(&mut out, "221 bye")?;
-            return out.shutdown(Shutdown::Both);
+            reply(out, "221 bye")?;
+            return Ok(None);
         } else if upper == "RSET" || upper == "NOOP" {
-            reply(&mut out, "250 ok")?;
+            reply(out, "250 ok")?;
         } else {
-            reply(&mut out, "502 not implemented")?;
+            reply(out, "502 not implemented")?;
         }
     }
 }

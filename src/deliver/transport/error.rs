@@ -56,6 +56,8 @@ pub enum TransportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("mail.smtp.ca_file: {0}")]
+    CaFile(#[from] crate::deliver::transport::tls::CaFileError),
     #[error("mail.smtp.tls: cannot set up TLS for `{host}`: {source}")]
     Tls {
         host: String,

@@ -6,6 +6,7 @@ pub mod file;
 pub mod redact;
 pub mod sendmail;
 pub mod smtp;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,8 @@ impl Transport {
                     }),
                     _ => None,
                 };
-                Relay::new(smtp, hello, login).map(Transport::Smtp)
+                let ca = smtp.ca_file.as_deref().map(tls::read_ca_file).transpose()?;
+                Relay::new(smtp, hello, login, ca.as_deref()).map(Transport::Smtp)
             }
             TransportConfig::Sendmail { path, timeout } => {
                 Ok(Transport::Sendmail(Sendmail::new(path, *timeout)))

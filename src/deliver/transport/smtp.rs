@@ -5,6 +5,7 @@
 //! the next message too, after RSET (a run's reports, a flush); one that fails is opened
 //! again once. What the relay says is reported without the AUTH data it may echo.
 
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::config::{SmtpConfig, TlsMode};
 use crate::deliver::transport::bounded::{Bounded, Compat};
 use crate::deliver::transport::error::{DeliveryError, Failure, TransportError};
 use crate::deliver::transport::redact::Secrets;
+use crate::deliver::transport::tls;
 
 /// How long QUIT may take once the relay has the message.
 const QUIT_WAIT: Duration = Duration::from_secs(1);
@@ -57,11 +59,12 @@ impl Relay {
         config: &SmtpConfig,
         hello: &str,
         login: Option<Login>,
+        ca_pem: Option<&str>,
     ) -> Result<Relay, TransportError> {
         let tls_parameters = match config.tls {
             TlsMode::None => None,
             TlsMode::Starttls | TlsMode::Tls => {
-                Some(TlsParameters::new(config.host.clone()).map_err(|source| {
+                Some(tls::parameters(&config.host, ca_pem).map_err(|source| {
                     TransportError::Tls {
                         host: config.host.clone(),
                         source,
@@ -173,15 +176,13 @@ impl Relay {
         self.hand_over(connection, envelope, message).await
     }
 
-    /// What the relay said, for the log, the spool and mail: without AUTH data.
+    /// What the relay said, for the log, the spool and mail: without AUTH data; a failed
+    /// TLS handshake in words.
     fn failure(&self, kind: Failure, e: &lettre::transport::smtp::Error) -> DeliveryError {
+        let what = tls::failure_reason(e).unwrap_or_else(|| self.secrets.redact(&e.to_string()));
         DeliveryError {
             kind,
-            message: format!(
-                "relay {}: {}",
-                self.name(),
-                self.secrets.redact(&e.to_string())
-            ),
+            message: format!("relay {}: {what}", self.name()),
         }
     }
 
@@ -202,6 +203,7 @@ impl Relay {
         // Best effort: without it delivery is only slower.
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().ok();
+        self.refuse_password_in_clear(peer)?;
         let mut connection = match (&self.tls, &self.tls_parameters) {
             // Implicit TLS: the handshake comes before the greeting, and the replies are
             // measured above it.
@@ -225,7 +227,7 @@ impl Relay {
                     if !connection.can_starttls() {
                         let _ = tokio::time::timeout(QUIT_WAIT, connection.quit()).await;
                         return Err(DeliveryError::connection(format!(
-                            "relay {} does not offer STARTTLS, which `tls: starttls` requires",
+                            "relay {}: STARTTLS not offered (`tls: starttls` requires it)",
                             self.name()
                         )));
                     }
@@ -247,6 +249,19 @@ impl Relay {
         self.hand_over(connection, envelope, message).await
     }
 
+    /// With `tls: none`, the password only goes to a relay on this machine: elsewhere it
+    /// would cross the network in clear (`check` warns of it; this is the delivery's
+    /// refusal, before anything is said to the relay).
+    fn refuse_password_in_clear(&self, peer: Option<SocketAddr>) -> Result<(), DeliveryError> {
+        if self.credentials.is_none() || self.tls != TlsMode::None || on_this_machine(peer) {
+            return Ok(());
+        }
+        Err(DeliveryError::connection(format!(
+            "relay {}: not sending the password in clear to a relay that is not on this machine (`tls: none`); use `tls: starttls` or `tls: tls`",
+            self.name()
+        )))
+    }
+
     /// MAIL, RCPT and DATA on an open connection; gives it back once the relay has
     /// accepted the message.
     async fn hand_over(
@@ -261,5 +276,31 @@ impl Relay {
             Err(e) if e.is_transient() => Err(self.failure(Failure::Transient, &e)),
             Err(e) => Err(self.failure(Failure::Connection, &e)),
         }
+    }
+}
+
+/// Whether the relay's address is loopback (127.0.0.0/8, ::1).
+fn on_this_machine(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_relays_are_on_this_machine() {
+        for address in [
+            "127.0.0.1:25",
+            "127.3.2.1:25",
+            "[::1]:25",
+            "[::ffff:127.0.0.1]:25",
+        ] {
+            assert!(on_this_machine(address.parse().ok()), "{address}");
+        }
+        for address in ["192.0.2.1:25", "[2001:db8::1]:25", "[::ffff:192.0.2.1]:25"] {
+            assert!(!on_this_machine(address.parse().ok()), "{address}");
+        }
+        assert!(!on_this_machine(None));
     }
 }
