@@ -23,6 +23,34 @@ command -v snmpget >/dev/null || need+=(snmp)
 # only inside `prometheus` (96 MB installed, ~30 s to install; its service is not started
 # in a container without systemd).
 command -v promtool >/dev/null || need+=(prometheus)
+command -v openssl >/dev/null || need+=(openssl)            # each TLS test makes its own CA
+# Debian's own MTA, for one delivery over STARTTLS into a mailbox: the test runs `exim4 -bdf`
+# in the foreground on 127.0.0.1 with a configuration of its own. Installing it replaces
+# another MTA (postfix, ...), so it is only installed where none is; its system service is
+# kept from starting (policy-rc.d) where none keeps it already.
+install_exim=
+if [ ! -x /usr/sbin/exim4 ]; then
+  if [ -e /usr/sbin/sendmail ]; then
+    echo "test.sh: the MTA test needs exim4 (exim4-daemon-light), which would replace the MTA installed here; it will fail" >&2
+  else
+    install_exim=1
+  fi
+fi
+
+if [ -n "$install_exim" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "test.sh: installing exim4-daemon-light" >&2
+  apt-get update -qq
+  policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends exim4-daemon-light >/dev/null ||
+    { [ -z "$policy" ] || rm -f "$policy"; exit 1; }
+  [ -z "$policy" ] || rm -f "$policy"
+elif [ -n "$install_exim" ]; then
+  need+=(exim4-daemon-light)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -14,6 +14,7 @@ mod history;
 mod hosts;
 mod limits;
 mod monitoring;
+mod mta;
 mod pipeline;
 mod privilege;
 mod processes;

@@ -1,6 +1,7 @@
 //! The test harness: a temporary installation (config, jobs, templates, state), the real
 //! binary run against it, and a real SMTP server on loopback.
 
+pub mod exim;
 pub mod http;
 pub mod run;
 pub mod smtp;

@@ -43,8 +43,8 @@ impl Pki {
         self.dir.path().join("ca.pem")
     }
 
-    /// A rustls server configuration presenting `leaf`, signed by this CA.
-    pub fn server(&self, leaf: Leaf) -> Arc<rustls::ServerConfig> {
+    /// Makes `leaf`, signed by this CA; its certificate and key files (PEM).
+    pub fn issue(&self, leaf: Leaf) -> (PathBuf, PathBuf) {
         let (name, names) = match leaf {
             Leaf::Good => ("good", "DNS:localhost,IP:127.0.0.1"),
             Leaf::Expired => ("expired", "DNS:localhost,IP:127.0.0.1"),
@@ -73,13 +73,20 @@ impl Pki {
             ),
             _ => self.openssl(&sign),
         }
-        let pem = format!("{name}.pem");
-        let key = format!("{name}.key");
-        let chain = CertificateDer::pem_file_iter(self.dir.path().join(&pem))
+        (
+            self.dir.path().join(format!("{name}.pem")),
+            self.dir.path().join(format!("{name}.key")),
+        )
+    }
+
+    /// A rustls server configuration presenting `leaf`, signed by this CA.
+    pub fn server(&self, leaf: Leaf) -> Arc<rustls::ServerConfig> {
+        let (pem, key) = self.issue(leaf);
+        let chain = CertificateDer::pem_file_iter(&pem)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = PrivateKeyDer::from_pem_file(self.dir.path().join(&key)).unwrap();
+        let key = PrivateKeyDer::from_pem_file(&key).unwrap();
         Arc::new(
             rustls::ServerConfig::builder()
                 .with_no_client_auth()
