@@ -4,6 +4,7 @@ use today. Prints a table of medians and ratios.
 
     python3 benches/run.py            # the full run (a few minutes), release build
     python3 benches/run.py --quick    # seconds: small sizes, checks behaviour, no verdicts
+    python3 benches/run.py --only flush   # one row alone, to study it
 
 Everything runs on this machine; the only network traffic is to an SMTP sink on loopback.
 """
@@ -275,10 +276,42 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}"
 
 
+def bench_flush(binary, sink, table, quick, repeat, verdicts):
+    """`flush` of many spooled messages against a Python smtplib script sending the same
+    files over one connection (each run starts from the same spool)."""
+    count = 100 if quick else 1000
+    bulk = Install(binary, sink, "history_days: 0\n")
+    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {sink.port}", f"port: {closed_port()}"))
+    for i in range(count):
+        bulk.job(f"m{i:04}", "commands: [true]\n")
+    subprocess.run(bulk.argv("run", "--all", "--jobs", "8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spool = bulk.dir / "state" / "spool"
+    saved = bulk.dir / "saved-spool"
+    shutil.copytree(spool, saved)
+    assert len(list(saved.glob("*.msg"))) == count, "every report was spooled"
+    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {closed_port.last}", f"port: {sink.port}"))
+
+    def fresh_spool():
+        shutil.rmtree(spool)
+        shutil.copytree(saved, spool)
+
+    def timed_with_fresh_spool(argv):
+        fresh_spool()
+        before = sink.messages
+        elapsed = run_timed(argv)[0]
+        assert sink.messages == before + count, "every message was sent"
+        return elapsed
+
+    flushed = statistics.median(timed_with_fresh_spool(bulk.argv("flush")) for _ in range(repeat))
+    python = statistics.median(timed_with_fresh_spool([sys.executable, str(BENCHES / "flush_reference.py"), str(sink.port), str(spool)]) for _ in range(repeat))
+    table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
     parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
+    parser.add_argument("--only", choices=["flush"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
     args = parser.parse_args()
     quick = args.quick
     if args.binary:
@@ -292,6 +325,10 @@ def main():
     verdicts = not quick
     print(f"machine: {machine()}")
     print(f"binary: {binary}; {'quick run: figures only' if quick else f'medians of {repeat} runs'}\n")
+    if args.only == "flush":
+        bench_flush(binary, sink, table, quick, repeat, verdicts)
+        table.print()
+        return
 
     # 1. Per-command overhead: N x `true` at concurrency 2.
     count = 200 if quick else 2000
@@ -408,34 +445,8 @@ def main():
         table.add(f"{n} tasks: per task", f"{per_task[n]:.3f} ms", "", "" if growth is None else f"{growth:.2f} vs {sizes[-2]}",
                   "linear" if growth is not None else "", (growth <= 1.3) if (verdicts and growth is not None) else None)
 
-    # 8. Bulk delivery: `flush` of many spooled messages against a Python smtplib script
-    # sending the same files over one connection (each run starts from the same spool).
-    count = 100 if quick else 1000
-    bulk = Install(binary, sink, "history_days: 0\n")
-    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {sink.port}", f"port: {closed_port()}"))
-    for i in range(count):
-        bulk.job(f"m{i:04}", "commands: [true]\n")
-    subprocess.run(bulk.argv("run", "--all", "--jobs", "8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    spool = bulk.dir / "state" / "spool"
-    saved = bulk.dir / "saved-spool"
-    shutil.copytree(spool, saved)
-    assert len(list(saved.glob("*.msg"))) == count, "every report was spooled"
-    (bulk.dir / "reporter.yaml").write_text((bulk.dir / "reporter.yaml").read_text().replace(f"port: {closed_port.last}", f"port: {sink.port}"))
-
-    def fresh_spool():
-        shutil.rmtree(spool)
-        shutil.copytree(saved, spool)
-
-    def timed_with_fresh_spool(argv):
-        fresh_spool()
-        before = sink.messages
-        elapsed = run_timed(argv)[0]
-        assert sink.messages == before + count, "every message was sent"
-        return elapsed
-
-    flushed = statistics.median(timed_with_fresh_spool(bulk.argv("flush")) for _ in range(repeat))
-    python = statistics.median(timed_with_fresh_spool([sys.executable, str(BENCHES / "flush_reference.py"), str(sink.port), str(spool)]) for _ in range(repeat))
-    table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
+    # 8. Bulk delivery.
+    bench_flush(binary, sink, table, quick, repeat, verdicts)
 
     # 10. Fan-out: N hosts x `true` over ssh (one loopback sshd, N Host aliases), pool 32,
     # against parallel-ssh over the same aliases; then 3 commands per host with ControlMaster.

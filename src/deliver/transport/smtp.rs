@@ -2,8 +2,7 @@
 //! `TCP_NODELAY` (lettre writes a message and its final `.` in two writes, and with
 //! Nagle's algorithm the second waits for the relay's delayed ACK, 40 ms on Linux, on
 //! every message), and so that the relay's replies are [`Bounded`]. A connection carries
-//! the next message too, after RSET (a run's reports, a flush); one that fails is opened
-//! again once. What the relay says is reported without the AUTH data it may echo.
+//! the next message too (a run's reports, a flush); one that fails is opened again once. What the relay says is reported without the AUTH data it may echo.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -15,7 +14,6 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::Rset;
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
@@ -95,12 +93,15 @@ impl Relay {
     /// Delivers one message; the exchange up to the relay's answer to the final dot is
     /// bounded by the configured timeout. A 2xx to the dot is delivery, whatever the
     /// connection does afterwards. The connection the previous message went over carries
-    /// this one after RSET; if that fails short of a permanent rejection, a new connection
-    /// is opened once.
+    /// this one; if that fails short of a permanent rejection, a new connection is opened
+    /// once. No RSET comes first: a connection is only kept once the relay accepted its
+    /// message, which ends the transaction (RFC 5321, 4.1.1.4), so a new MAIL may follow
+    /// at once, and a relay that closed it in the meantime fails that MAIL instead, before
+    /// anything of the message is sent.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), DeliveryError> {
         if let Some(connection) = self.take_idle() {
             match self
-                .bounded(self.again(connection, envelope, message))
+                .bounded(self.hand_over(connection, envelope, message))
                 .await
             {
                 Ok(connection) => return self.keep(connection).await,
@@ -159,21 +160,6 @@ impl Relay {
             let _ = tokio::time::timeout(QUIT_WAIT.min(self.timeout), extra.quit()).await;
         }
         Ok(())
-    }
-
-    /// Sends over a connection that has carried a message before: RSET first, so that
-    /// nothing of the last transaction is left.
-    async fn again(
-        &self,
-        mut connection: AsyncSmtpConnection,
-        envelope: &Envelope,
-        message: &[u8],
-    ) -> Result<AsyncSmtpConnection, DeliveryError> {
-        connection
-            .command(Rset)
-            .await
-            .map_err(|e| self.failure(Failure::Connection, &e))?;
-        self.hand_over(connection, envelope, message).await
     }
 
     /// What the relay said, for the log, the spool and mail: without AUTH data; a failed
