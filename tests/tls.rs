@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::support::smtp::{Command, SmtpServer, Tls};
 use crate::support::tls::{Leaf, Pki};
-use crate::support::{Behaviour, Env};
+use crate::support::{Behaviour, Env, require_root};
 
 /// The lines of `mail.smtp` for `tls`, with a password file and, if given, `ca_file`.
 fn relay_config(env: &Env, tls: &str, ca_file: Option<&Pki>) {
@@ -170,6 +170,26 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_configuration_error() 
     env.run(&["check"]).code(2).stderr_contains(&format!(
         "mail.smtp.ca_file: `{ca}`: certificate 1 cannot be parsed"
     ));
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn a_ca_file_others_can_write_is_refused_as_root() {
+    require_root();
+    let pki = Pki::new();
+    let env = env_with(Tls::Starttls(pki.server(Leaf::Good)));
+    relay_config(&env, "starttls", Some(&pki));
+    std::fs::set_permissions(pki.ca_file(), std::fs::Permissions::from_mode(0o664)).unwrap();
+    let ca = pki.ca_file().display().to_string();
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "mail.smtp.ca_file: `{ca}` is writable by group or others (mode 0664)"
+    ));
+    // A run refuses to trust it too: the report and the problems report wait in the spool.
+    env.run(&["run", "secure"])
+        .code(2)
+        .stderr_contains("secure: report not delivered (mail.smtp.ca_file: ");
+    assert_eq!(env.spooled("state/spool").len(), 2);
+    assert!(env.smtp.received().is_empty());
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! `TCP_NODELAY` (lettre writes a message and its final `.` in two writes, and with
 //! Nagle's algorithm the second waits for the relay's delayed ACK, 40 ms on Linux, on
 //! every message), and so that the relay's replies are [`Bounded`]. A connection carries
-//! the next message too (a run's reports, a flush); one that fails is opened again once. What the relay says is reported without the AUTH data it may echo.
+//! the next message too (a run's reports, a flush); one that fails is opened again once.
+//! What the relay says is reported without the AUTH data it may echo.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
