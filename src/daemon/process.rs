@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::exit;
+use crate::state::outside::{self, OutsideError};
 use crate::state::{Access, write_atomic};
 
 /// What can stop the daemon from starting.
@@ -14,23 +15,25 @@ use crate::state::{Access, write_atomic};
 pub enum ProcessError {
     #[error("{}: cannot open the log file: {source}", path.display())]
     Log { path: PathBuf, source: io::Error },
+    #[error("cannot open the log file: {0}")]
+    LogRefused(OutsideError),
     #[error("cannot detach: {0}")]
     Detach(io::Error),
     #[error("{}: {source}", path.display())]
     Pidfile { path: PathBuf, source: io::Error },
 }
 
+/// Opens the log to append to, at start and on every SIGHUP (after a rotation): never
+/// through a symbolic link, only a regular file, and only in a folder no one else can
+/// swap it in (`state::outside`), since root appends to whatever it opens.
 pub fn open_log(path: &Path) -> Result<File, ProcessError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(|source| ProcessError::Log {
+    outside::open_append(path, 0o640).map_err(|e| match e {
+        OutsideError::Io { source, .. } => ProcessError::Log {
             path: path.to_owned(),
             source,
-        })
+        },
+        refused => ProcessError::LogRefused(refused),
+    })
 }
 
 /// Sends stderr (and, once detached, stdout) to `log`.
