@@ -413,7 +413,11 @@ mod tests {
         let written = dir.path().join("a/c/metrics.prom");
         assert_eq!(std::fs::read_to_string(&written).unwrap(), "three");
         assert_eq!(mode(&written), 0o644);
-        assert_eq!(mode(&dir.path().join("a/c")) & 0o022, 0, "made by the umask's leave");
+        assert_eq!(
+            mode(&dir.path().join("a/c")) & 0o022,
+            0,
+            "no one else may write a folder made for the file"
+        );
         let names: Vec<_> = std::fs::read_dir(dir.path().join("a/c"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
