@@ -290,3 +290,37 @@ fn a_fifo_put_among_the_jobs_is_an_error_of_the_daemon_reload_not_a_hang() {
         fifo.display()
     ));
 }
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn the_pidfile_is_never_written_through_a_swapped_folder_nor_read_from_a_fifo() {
+    require_root();
+    let env = Env::new("");
+    chmod(env.dir.path(), 0o755);
+    folder(&env.path("user"), 0o755, NOBODY);
+    folder(&env.path("user/run"), 0o755, 0);
+    let secret = root_only(&env);
+    swap_for_link(&env, "run", &secret);
+    let pidfile = env.path("user/run/reporter.pid");
+    let dir = env.dir.path().display();
+    run_bounded(&env, &["daemon", "--pidfile", pidfile.to_str().unwrap()])
+        .code(2)
+        .stderr_contains(&format!(
+            "reporter: error: cannot write the pidfile: `{dir}/user/run` is a symbolic link in `{dir}/user`, a folder someone other than root can change: refusing to write `{dir}/user/run/reporter.pid` through it"
+        ));
+    assert_eq!(entries(&secret), Vec::<String>::new());
+
+    // A FIFO where the pidfile goes is no pidfile: the daemon starts and replaces it.
+    let pidfile = env.path("reporter.pid");
+    nix::unistd::mkfifo(&pidfile, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let daemon = env.start(&["daemon", "--pidfile", pidfile.to_str().unwrap()]);
+    assert!(
+        wait_until(|| daemon.stderr_so_far().contains("daemon started")),
+        "{}",
+        daemon.stderr_so_far()
+    );
+    assert!(std::fs::metadata(&pidfile).unwrap().is_file());
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait().code(0).stderr_contains("daemon stopped");
+    assert!(!pidfile.exists());
+}
