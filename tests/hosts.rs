@@ -418,6 +418,38 @@ fn inventory_groups_are_host_groups_and_reports_use_inventory_names() {
 }
 
 #[test]
+fn inventory_host_names_with_control_characters_are_a_configuration_error() {
+    let forged = "web1\r\nreporter: error: forged";
+    for (name, escaped) in [
+        (forged, "web1\\r\\nreporter: error: forged"),
+        ("\u{1b}[31mweb2\u{7}", "\\u{1b}[31mweb2\\u{7}"),
+    ] {
+        let inventory = serde_json::json!({
+            "_meta": {"hostvars": {name: {"ansible_host": "alpha"}}},
+            "web": {"hosts": ["web0", name]},
+        });
+        let env = Env::new("inventory: {command: [sh, inventory.sh]}\n");
+        env.write("inventory.sh", &format!("cat <<'EOF'\n{inventory}\nEOF\n"));
+        env.job("fleet", "hosts: [\"@web\"]\ncommands: [uptime]\n");
+        for args in [&["check"][..], &["run", "fleet"]] {
+            let run = env.run(args).code(2).stderr_contains(&format!(
+                "reporter: error: {}:6:22: inventory.command: inventory command `sh inventory.sh` host `{escaped}` of group `web`: a host name must not be empty, start with `-`, or hold spaces or control characters\n",
+                env.path("reporter.yaml").display()
+            ));
+            assert!(
+                !run.stderr.contains("\nreporter: error: forged") && !run.stderr.contains('\u{1b}'),
+                "{}",
+                run.stderr
+            );
+        }
+        // The report of the configuration's problems, mailed by `run`, names it escaped too.
+        let body = env.smtp.wait_for(1)[0].body();
+        assert!(body.contains(&format!("host `{escaped}`")), "{body}");
+        assert!(!body.contains(['\u{1b}', '\u{7}', '\r']), "{body:?}");
+    }
+}
+
+#[test]
 fn list_knows_the_inventory_groups_and_completion_never_runs_the_inventory() {
     let ansible = tool("ansible-inventory", "ansible-core (pip)");
     // Each run of the inventory leaves a line in `ran`.

@@ -8,6 +8,7 @@ mod config_errors;
 mod content;
 mod daemon;
 mod doc_examples;
+mod file_safety;
 mod fleet;
 mod hardening;
 mod history;

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::config::address::{AddressSpec, parse_mailbox};
 use crate::config::error::Source;
 use crate::config::hosts::HostSpec;
+use crate::config::limits::MAX_FILE_SIZE;
 use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, job, trust};
 use crate::exit;
 use crate::log;
@@ -202,11 +203,11 @@ fn locate_address(
     index: Option<usize>,
     message: String,
 ) -> ConfigError {
-    let job_text = std::fs::read_to_string(&job.path).unwrap_or_default();
+    let job_text = reread(&job.path);
     let config_text = config
         .file
         .as_ref()
-        .and_then(|path| std::fs::read_to_string(path).ok())
+        .map(|path| reread(path))
         .unwrap_or_default();
     let job_file = Source::new(&job.path, &job_text);
     let config_file = Source::new(config.display_path(), &config_text);
@@ -405,7 +406,7 @@ fn dst_gaps(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
         .filter_map(|job| {
             let schedule = job.schedule.as_ref()?;
             let gap = schedule.gap_within(&gaps)?;
-            let text = std::fs::read_to_string(&job.path).unwrap_or_default();
+            let text = reread(&job.path);
             Some(Source::new(&job.path, &text).error(
                 "schedule",
                 format!(
@@ -437,7 +438,7 @@ fn password_in_clear(config: &Config) -> Option<ConfigError> {
         return None;
     }
     let path = config.display_path();
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = reread(path);
     Some(Source::new(path, &text).error(
         "mail.smtp.tls",
         format!(
@@ -455,6 +456,12 @@ fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// A file that loaded, read again to locate a problem in it, as it was read then (within
+/// the same limit, nothing but a regular file); empty if it no longer reads.
+fn reread(path: &Path) -> String {
+    trust::read_trusted(path, Some(MAX_FILE_SIZE)).unwrap_or_default()
 }
 
 #[cfg(test)]

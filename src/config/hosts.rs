@@ -47,6 +47,15 @@ pub enum HostSpec {
     },
 }
 
+/// Whether `text` may name a host (in `hosts:`, or an inventory's host): not empty, no
+/// option to ssh (`-`), and no spaces or control characters, which would split or forge
+/// lines in logs and mail.
+pub fn is_plain_host_text(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('-')
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 impl FromStr for HostSpec {
     type Err = HostError;
 
@@ -64,10 +73,7 @@ impl FromStr for HostSpec {
             }
             return Ok(HostSpec::Group(group.to_owned()));
         }
-        if text.is_empty()
-            || text.starts_with('-')
-            || text.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !is_plain_host_text(text) {
             return Err(invalid("expected host, user@host or host:port"));
         }
         let (user, rest) = match text.rsplit_once('@') {

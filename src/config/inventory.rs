@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::config::error::ConfigError;
-use crate::config::hosts::HostSpec;
+use crate::config::hosts::{HostSpec, is_plain_host_text};
 use crate::config::name::is_name;
 
 /// The most of an inventory reporter reads: a fleet of 100,000 hosts fits.
@@ -48,8 +48,11 @@ impl Inventory {
             let mut hosts: Vec<HostSpec> = Vec::with_capacity(names.len());
             for host in names {
                 let vars = hostvars.and_then(|h| h.get(&host));
-                let spec = destination(&host, vars)
-                    .map_err(|why| self.error(format!("host `{host}` of group `{name}`: {why}")))?;
+                let spec = destination(&host, vars).map_err(|why| {
+                    // The name is the inventory's, unchecked: escaped, it forges no line.
+                    let host = host.escape_debug();
+                    self.error(format!("host `{host}` of group `{name}`: {why}"))
+                })?;
                 hosts.push(spec);
             }
             groups.insert(name.clone(), hosts);
@@ -167,6 +170,12 @@ fn members(
 /// Where reporter connects for inventory host `name`: `[ansible_user@]ansible_host
 /// [:ansible_port]`, the name itself where they are missing.
 fn destination(name: &str, vars: Option<&Value>) -> Result<HostSpec, String> {
+    if !is_plain_host_text(name) {
+        return Err(
+            "a host name must not be empty, start with `-`, or hold spaces or control characters"
+                .to_owned(),
+        );
+    }
     let var = |key: &str| vars.and_then(|v| v.get(key));
     let text = |key: &str| match var(key) {
         Some(Value::String(s)) => Some(s.clone()),

@@ -8,12 +8,16 @@
 //! and check another. Symbolic links are followed, so a link to a file of root's is fine;
 //! what counts is the file that was opened.
 
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::Uid;
+
+use crate::state::private::file_kind;
 
 /// A file or folder reporter will not trust, or could not read, and how to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,8 @@ pub enum TrustError {
         path.display(), path.display()
     )]
     PasswordMode { path: PathBuf, mode: u32 },
+    #[error("`{}` is not a regular file ({kind}): refusing to read it", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error(
         "`{}` is larger than {}, the most reporter reads of a job or config file",
         path.display(), size_text(*limit)
@@ -154,16 +160,34 @@ pub fn writable_by_others(path: &Path) -> Option<TrustError> {
     })
 }
 
-/// Opens `path` (following symbolic links) and describes what was opened.
+/// Opens `path` (following symbolic links) and describes what was opened, refusing
+/// anything but a regular file. The open never blocks: a FIFO named like a job file would
+/// otherwise hang every `check`, `list`, run and daemon load until someone writes to it.
 fn open(path: &Path) -> Result<(File, Metadata), TrustError> {
-    let file = File::open(path).map_err(|source| TrustError::Unreadable {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| TrustError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+    let inspect = |source| TrustError::Inspect {
         path: path.to_owned(),
         source,
-    })?;
-    let meta = file.metadata().map_err(|source| TrustError::Inspect {
-        path: path.to_owned(),
-        source,
-    })?;
+    };
+    let meta = file.metadata().map_err(inspect)?;
+    if !meta.is_file() {
+        return Err(TrustError::NotRegular {
+            path: path.to_owned(),
+            kind: file_kind(&meta),
+        });
+    }
+    // A regular file never blocks, but reads stay plain ones, as for any file.
+    let fd = file.as_raw_fd();
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| inspect(e.into()))?;
+    let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| inspect(e.into()))?;
     Ok((file, meta))
 }
 

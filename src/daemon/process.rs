@@ -7,30 +7,35 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::exit;
-use crate::state::{Access, write_atomic};
+use crate::state::outside::{self, OutsideError};
+use crate::state::{Access, private};
 
 /// What can stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("{}: cannot open the log file: {source}", path.display())]
     Log { path: PathBuf, source: io::Error },
+    #[error("cannot open the log file: {0}")]
+    LogRefused(OutsideError),
     #[error("cannot detach: {0}")]
     Detach(io::Error),
     #[error("{}: {source}", path.display())]
     Pidfile { path: PathBuf, source: io::Error },
+    #[error("cannot write the pidfile: {0}")]
+    PidfileRefused(OutsideError),
 }
 
+/// Opens the log to append to, at start and on every SIGHUP (after a rotation): never
+/// through a symbolic link, only a regular file, and only in a folder no one else can
+/// swap it in (`state::outside`), since root appends to whatever it opens.
 pub fn open_log(path: &Path) -> Result<File, ProcessError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(|source| ProcessError::Log {
+    outside::open_append(path, 0o640).map_err(|e| match e {
+        OutsideError::Io { source, .. } => ProcessError::Log {
             path: path.to_owned(),
             source,
-        })
+        },
+        refused => ProcessError::LogRefused(refused),
+    })
 }
 
 /// Sends stderr (and, once detached, stdout) to `log`.
@@ -81,25 +86,39 @@ pub fn detach() -> Result<File, ProcessError> {
 
 /// The process a pidfile names, if it is still alive.
 pub fn running_pid(pidfile: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    let pid: i32 = read_pidfile(pidfile)?.trim().parse().ok()?;
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
     (alive && pid != std::process::id() as i32).then_some(pid)
 }
 
 /// Written 0644, as pidfiles conventionally are: anyone may see which process to signal.
+/// It lies outside the state folder (`/run`), so it is written as such files are.
 pub fn write_pidfile(pidfile: &Path) -> Result<(), ProcessError> {
     let pid = format!("{}\n", std::process::id());
-    write_atomic(pidfile, &[pid.as_bytes()], Access::WorldReadable).map_err(|source| {
-        ProcessError::Pidfile {
+    outside::write_file(pidfile, &[pid.as_bytes()], Access::WorldReadable).map_err(|e| match e {
+        OutsideError::Io { source, .. } => ProcessError::Pidfile {
             path: pidfile.to_owned(),
             source,
-        }
+        },
+        refused => ProcessError::PidfileRefused(refused),
     })
 }
 
+/// What a pidfile holds, if it is a regular file: never through a link, never waiting on
+/// a FIFO put in its place.
+fn read_pidfile(pidfile: &Path) -> Option<String> {
+    let mut file = private::open_read(pidfile).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    (&mut file).take(64).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 pub fn remove_pidfile(pidfile: &Path) {
-    let ours = std::fs::read_to_string(pidfile)
-        .is_ok_and(|text| text.trim() == std::process::id().to_string());
+    let ours =
+        read_pidfile(pidfile).is_some_and(|text| text.trim() == std::process::id().to_string());
     if ours {
         let _ = std::fs::remove_file(pidfile);
     }

@@ -294,14 +294,15 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: reopens the log file and reads the configuration and jobs again; a
-    /// configuration that no longer loads is reported and the old one kept.
+    /// SIGHUP: reopens the log file and reads the configuration and jobs again; a log
+    /// file refused or missing, or a configuration that no longer loads, is reported and
+    /// the old one kept.
     fn reload(&mut self) {
         info!("SIGHUP: reloading the configuration and jobs");
         if let Some(path) = &self.paths.log_file {
             match open_log(path) {
                 Ok(log) => redirect_output(&log, false),
-                Err(e) => error!("{e}"),
+                Err(e) => error!("{e}; logging on to the file opened before"),
             }
         }
         match Loaded::load(self.paths.config.as_deref(), Some(&self.loaded)) {

@@ -1,18 +1,19 @@
 //! `metrics_file:` (docs/monitoring.md): the jobs' last runs and the spool as Prometheus gauges, for
 //! node_exporter's textfile collector. Rewritten after every run and flush, atomically
-//! (the collector reads only `*.prom`, never the `.NAME.PID.tmp` being written), and
-//! world-readable (0644): node_exporter runs as its own user, and nothing in it is secret.
+//! (the collector reads only `*.prom`, never the `.NAME.PID.tmp` being written), through
+//! a folder no one else can swap (`state::outside`), and world-readable (0644): node_exporter runs as its own user, and nothing in it is secret.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::config::Config;
 use crate::deliver::spool::Spool;
 use crate::history::{History, JobGauges};
 use crate::report::Status;
-use crate::state::{Access, write_atomic};
+use crate::state::Access;
+use crate::state::outside::{self, OutsideError};
 
 const STATUSES: [Status; 4] = [Status::Ok, Status::Failed, Status::Timeout, Status::Error];
 
@@ -35,9 +36,13 @@ pub fn update(config: &Config) {
     let waiting = spool.list().len();
     let dead = count_files(&spool.dead_dir());
     let text = render(&gauges, waiting, dead);
-    match write_atomic(path, &[text.as_bytes()], Access::WorldReadable) {
+    match outside::write_file(path, &[text.as_bytes()], Access::WorldReadable) {
         Ok(()) => debug!("metrics written to `{}`", path.display()),
-        Err(e) => error!("metrics_file: cannot write `{}`: {e}", path.display()),
+        Err(OutsideError::Io { path, source }) => {
+            error!("metrics_file: cannot write `{}`: {source}", path.display());
+        }
+        // Not a failure of the run: the folder is left for its owner to fix.
+        Err(refused) => warn!("metrics_file: {refused}"),
     }
 }
 

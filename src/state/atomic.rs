@@ -1,5 +1,6 @@
 //! The one atomic write: a temporary file in the same folder, fsync, rename, fsync of the
-//! folder. The spool, the file transport and the daemon's pidfile all write through it.
+//! folder. What reporter keeps in its state folder is written through it; files outside
+//! it are written by `state::outside`, which adds the walk to their folder.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

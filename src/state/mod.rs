@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod dir;
+pub mod outside;
 pub mod private;
 
 pub use atomic::write_atomic;

@@ -2,9 +2,9 @@
 //! umask, since reports hold process lists and command output; and no symbolic link
 //! followed, so a link planted in a state folder never redirects a write (docs/security.md).
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Who may read a file reporter writes.
@@ -67,6 +67,24 @@ pub fn open_read(path: &Path) -> io::Result<File> {
 /// Whether an open failed because the path is a symbolic link.
 pub fn is_link(error: &io::Error) -> bool {
     error.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// What a file that is not a regular one is, in words.
+pub fn file_kind(meta: &Metadata) -> &'static str {
+    kind_of_mode(meta.mode())
+}
+
+/// [`file_kind`] from the `st_mode` of a stat.
+pub fn kind_of_mode(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => "a folder",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFLNK => "a symbolic link",
+        _ => "a regular file",
+    }
 }
 
 #[cfg(test)]
