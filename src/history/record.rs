@@ -51,7 +51,7 @@ impl RecordedResult {
     pub fn of(result: &TaskResult) -> RecordedResult {
         RecordedResult {
             core: result.core.clone(),
-            fingerprint: fingerprint(&result.stdout, &result.stderr),
+            fingerprint: output_fingerprint(result),
             stdout: None,
             stderr: None,
         }
@@ -176,6 +176,16 @@ impl RunRecord {
             results: Vec::new(),
             disks: Vec::new(),
         }
+    }
+}
+
+/// The fingerprint of `result`'s output: of the text kept, or, for an output cut at its
+/// share of the job's output budget, of every byte the command printed (so a change in
+/// the part left out is still a change).
+pub fn output_fingerprint(result: &TaskResult) -> String {
+    match &result.budget_cut {
+        Some(cut) => cut.fingerprint.clone(),
+        None => fingerprint(&result.stdout, &result.stderr),
     }
 }
 
