@@ -21,7 +21,7 @@ pub struct Placement {
 /// What every shape of a result has: which command ran where, and how it ended. A
 /// result of this run ([`TaskResult`]), one the history recorded and one of the previous
 /// run as templates see it all carry this, and differ only in what they keep of the output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ResultCore {
     pub name: String,
     pub command: String,
@@ -202,7 +202,7 @@ fn note(stderr: &mut String, line: &str) {
 }
 
 /// `summary`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub total: usize,
     pub ok: usize,
