@@ -370,6 +370,15 @@ def main():
     table.add(f"{size >> 20} MiB on stdout: peak RSS{own}", f"{flood_rss:.1f} MiB", "", "", "<= 24 MiB", flood_rss <= 24 if verdicts else None)
     table.add("  drained at", f"{rate:.2f} GiB/s", f"cat {size / cat_time / (1 << 30):.2f} GiB/s", f"{cat_time / flood_time:.2f}", ">= 0.8 x cat", cat_time / flood_time >= 0.8 if verdicts else None)
 
+    # 3b. Many large outputs: one job of 300 commands printing 2 MB each. The commands share
+    # the job's output budget, so what reporter holds does not grow with their number.
+    commands, each = (60, 1_000_000) if quick else (300, 2_000_000)
+    lines = "".join(f"  - {{name: c{i:03}, run: \"head -c {each} /dev/zero | tr '\\\\0' x\"}}\n" for i in range(commands))
+    install.job("wide", f"commands:\n{lines}")
+    wides = [run_timed(install.argv("run", "wide"), own_rss=True) for _ in range(repeat)]
+    wide_rss = max(rss for _, rss in wides) / 1024
+    table.add(f"{commands} x {each // 1_000_000} MB of output: peak RSS{own}", f"{wide_rss:.1f} MiB", "", "", "<= 256 MiB", wide_rss <= 256 if verdicts else None)
+
     # 4a. check over 1,000 job files.
     files = 100 if quick else 1000
     many = Install(binary, sink)

@@ -242,3 +242,88 @@ fn yaml_nested_deeper_than_64_levels_is_refused() {
         .code(2)
         .stderr_contains("nested deeper than 64 levels");
 }
+
+#[test]
+fn a_timeout_below_one_second_is_refused() {
+    let env = Env::new("defaults: {timeout: 500ms}\n");
+    env.job("fine", "timeout: 1s\ncommands: [df]\n");
+    check(&env).stderr_contains(
+        "reporter.yaml:6:21: defaults.timeout: timeout \"500ms\" is below the minimum of 1s (every command would time out)",
+    );
+    env.write_config("");
+    env.job(
+        "zero",
+        "timeout: 0s\ncommands:\n  - run: df\n    timeout: 0s\n",
+    );
+    check(&env)
+        .stderr_contains(
+            "jobs/zero.yaml:1:10: timeout: timeout \"0s\" is below the minimum of 1s (every command would time out)",
+        )
+        .stderr_contains(
+            "jobs/zero.yaml:4:14: commands[0].timeout: timeout \"0s\" is below the minimum of 1s",
+        )
+        .stderr_contains("2 problems found");
+    // A run refuses it too, before any command starts.
+    env.run(&["run", "zero"])
+        .code(2)
+        .stderr_contains("jobs/zero.yaml:1:10: timeout: timeout \"0s\" is below the minimum of 1s");
+}
+
+#[test]
+fn a_random_delay_longer_than_the_time_between_two_runs_is_refused() {
+    let env = Env::new("defaults: {random_delay: 2d}\n");
+    env.job(
+        "hourly",
+        "schedule: hourly\nrandom_delay: 61m\ncommands: [df]\n",
+    );
+    env.job(
+        "twice",
+        "schedule: 0 0,23 * * *\nrandom_delay: 90m\ncommands: [df]\n",
+    );
+    env.job("daily", "schedule: daily\ncommands: [df]\n");
+    // Up to the interval is fine: the offset stays below it.
+    env.job(
+        "full",
+        "schedule: hourly\nrandom_delay: 1h\ncommands: [df]\n",
+    );
+    env.job("manual", "commands: [df]\n");
+    check(&env)
+        .stderr_contains(
+            "jobs/hourly.yaml:2:15: random_delay: random_delay 1h1m is longer than 1h, the shortest time between two runs of schedule `hourly` (a run could be delayed past the next one)",
+        )
+        .stderr_contains("jobs/twice.yaml:2:15: random_delay: random_delay 1h30m is longer than 1h, the shortest time between two runs of schedule `0 0,23 * * *`")
+        .stderr_contains("jobs/daily.yaml: defaults.random_delay: random_delay 2d is longer than 1d, the shortest time between two runs of schedule `daily`")
+        .stderr_contains("3 problems found");
+    env.run(&["run", "hourly"]).code(2).stderr_contains(
+        "jobs/hourly.yaml:2:15: random_delay: random_delay 1h1m is longer than 1h",
+    );
+}
+
+#[test]
+fn a_headers_file_that_cannot_be_used_is_refused_by_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("");
+    let bad = env.write("bad.headers", "Authorization Bearer s3cr3t\n");
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let good = env.write("good.headers", "Authorization: Bearer s3cr3t\n");
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let hook = |file: &str| {
+        format!(
+            "webhooks:\n  - url: http://127.0.0.1:9/h\n    headers_file: {file}\ncommands: [df]\n"
+        )
+    };
+    env.job("missing", &hook("nowhere.headers"));
+    env.job("malformed", &hook("bad.headers"));
+    env.job("fine", &hook("good.headers"));
+    check(&env)
+        .stderr_contains(&format!(
+            "jobs/missing.yaml:3:19: webhooks[0].headers_file: cannot read `{}`",
+            env.path("nowhere.headers").display()
+        ))
+        .stderr_contains(&format!(
+            "jobs/malformed.yaml:3:19: webhooks[0].headers_file: `{}` line 1: expected `Name: value`",
+            bad.display()
+        ))
+        .stderr_contains("2 problems found")
+        .stderr_lacks("s3cr3t");
+}

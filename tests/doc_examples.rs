@@ -8,8 +8,9 @@
 //!   with a minimal reporter.yaml when it has none, a copy of the shipped templates/ and
 //!   the page's named templates, go into a folder of their own that `reporter check` must
 //!   pass, loading every job the block holds. The folder stands for /etc/reporter: a path
-//!   there in the block is read as one in the folder, and the SMTP `password_file` the
-//!   config names there is made (a secret the reader writes, not an example).
+//!   there in the block is read as one in the folder, and the SMTP `password_file` and the
+//!   webhooks' `headers_file`s named there are made (secrets the reader writes, not
+//!   examples).
 //! - ```` ```handlebars ```` (or `hbs`): a template. A first line
 //!   `{{!-- templates/NAME.txt.hbs --}}` names it: it is written there for every yaml block
 //!   of the same page. Every template of a page, named or not, is checked by one
@@ -418,7 +419,7 @@ impl Check {
             };
             std::fs::write(&path, text).expect("the file");
         }
-        make_password_file(root);
+        make_secret_files(root);
         let output = Command::new(env!("CARGO_BIN_EXE_reporter"))
             .arg("--config")
             .arg(root.join("reporter.yaml"))
@@ -484,19 +485,38 @@ impl Check {
 /// Where the pages install reporter's files: in a check's folder, the folder itself.
 const INSTALLED: &str = "/etc/reporter/";
 
-/// The SMTP password file the config in `root` names, if it names one in `root`: a secret
-/// the reader makes, not an example.
-fn make_password_file(root: &Path) {
+/// The SMTP password file the config in `root` names, and the webhooks' headers files of
+/// its `defaults:` and jobs, those in `root`: secrets the reader makes, not examples.
+fn make_secret_files(root: &Path) {
+    let read = |path: PathBuf| {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_yaml::from_str::<serde_yaml::Value>(&text).ok()
+    };
+    let config = read(root.join("reporter.yaml"));
+    if let Some(file) = config
+        .as_ref()
+        .and_then(|c| c["mail"]["smtp"]["password_file"].as_str())
+    {
+        make_secret(root, file, "placeholder\n");
+    }
+    let jobs = std::fs::read_dir(root.join("jobs"))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| read(entry.ok()?.path()));
+    let keys = config.iter().map(|c| &c["defaults"]).cloned().chain(jobs);
+    for keys in keys {
+        for hook in keys["webhooks"].as_sequence().into_iter().flatten() {
+            if let Some(file) = hook["headers_file"].as_str() {
+                make_secret(root, file, "X-Placeholder: 1\n");
+            }
+        }
+    }
+}
+
+/// A private file at `file` (relative to `root`, or in it) holding `text`, unless it is
+/// outside `root` or there already.
+fn make_secret(root: &Path, file: &str, text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    let Ok(text) = std::fs::read_to_string(root.join("reporter.yaml")) else {
-        return;
-    };
-    let Ok(config) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
-        return;
-    };
-    let Some(file) = config["mail"]["smtp"]["password_file"].as_str() else {
-        return;
-    };
     let path = root.join(file);
     let inside = path.starts_with(root) && !file.split('/').any(|part| part == "..");
     if inside && !path.exists() {
@@ -506,7 +526,7 @@ fn make_password_file(root: &Path) {
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, b"placeholder\n"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         });
         made.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }

@@ -156,7 +156,7 @@ fn a_result_that_is_not_ok_runs_again_with_backoff() {
              - {{name: recovers, run: '{}'}}\n\
              - {{name: exhausted, run: '{}'}}\n\
              - {{name: once, retries: 1, run: '{}'}}\n\
-             - {{name: slow, timeout: 300ms, retries: 1, run: 'echo run >> {}; sleep 30'}}\n",
+             - {{name: slow, timeout: 1s, retries: 1, run: 'echo run >> {}; sleep 30'}}\n",
             flaky(&env, "recovers.count", 3),
             flaky(&env, "exhausted.count", 99),
             flaky(&env, "once.count", 99),
@@ -164,7 +164,7 @@ fn a_result_that_is_not_ok_runs_again_with_backoff() {
         ),
     );
     let started = Instant::now();
-    // Waits of 100 ms, then 200 ms; each attempt of `slow` has its own 300 ms timeout.
+    // Waits of 100 ms, then 200 ms; each attempt of `slow` has its own 1 s timeout.
     env.run(&["-v", "run", "flaky"])
         .code(1)
         .stderr_contains("flaky: `exhausted` is not ok: retry 1 of 2 in 100 ms")

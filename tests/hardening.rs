@@ -81,6 +81,66 @@ fn huge_output_keeps_head_and_tail_only() {
 }
 
 #[test]
+fn many_large_outputs_stay_within_the_jobs_output_budget() {
+    // 300 commands of 2 MB each: held whole at 1 MiB a stream, their outputs alone would
+    // take 300 MiB until the report is out.
+    let env = Env::new("");
+    let commands: String = (0..300)
+        .map(|i| {
+            format!("  - {{name: c{i:03}, run: \"head -c 2000000 /dev/zero | tr '\\\\0' x\"}}\n")
+        })
+        .collect();
+    env.job("many", &format!("commands:\n{commands}"));
+    let (run, peak_kib) = env.run_measured(&["run", "many"]);
+    run.code(0).stderr_empty();
+    assert!(
+        peak_kib <= 256 * 1024,
+        "reporter grew to {} MiB",
+        peak_kib / 1024
+    );
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(
+        body.contains(
+            "Output cut while the commands ran, to keep the job's outputs together within its output budget"
+        ) && body.contains("300 of 300 commands kept 55 KiB of stdout and of stderr each (the first and last halves): `c000`, `c001`, `c002`, `c003`, `c004`, 295 more"),
+        "{}",
+        &body[body.len().saturating_sub(600)..]
+    );
+}
+
+#[test]
+fn on_change_sees_a_change_in_the_part_of_an_output_the_budget_left_out() {
+    // 20 tasks at 1 MiB a stream would go over the budget: each keeps less, and the
+    // byte that changes is in the middle nobody keeps.
+    let env = Env::new("");
+    let middle = env.write("middle", "a");
+    let targets: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    env.job(
+        "wide",
+        &format!(
+            "send: on-change\ntargets: [{}]\ncommands:\n  - \"head -c 1000000 /dev/zero | tr '\\\\0' x; cat {}; head -c 1000000 /dev/zero | tr '\\\\0' y\"\n",
+            targets.join(", "),
+            middle.display()
+        ),
+    );
+    env.run(&["run", "wide"]).code(0).stderr_empty();
+    assert_eq!(env.smtp.wait_for(1).len(), 1, "the first run mails");
+    env.run(&["run", "wide"]).code(0).stderr_empty();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.smtp.received().len(), 1, "nothing changed: no mail");
+    std::fs::write(&middle, "b").unwrap();
+    env.run(&["run", "wide"]).code(0).stderr_empty();
+    let mails = env.smtp.wait_for(2);
+    assert!(
+        mails[1]
+            .body()
+            .contains("Output cut while the commands ran"),
+        "{}",
+        mails[1].body()
+    );
+}
+
+#[test]
 fn binary_output_stays_within_max_output_as_text() {
     // Each NUL becomes the three bytes of U+FFFD: kept whole, 64 KiB of them would be
     // 192 KiB of text in the report.

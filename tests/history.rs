@@ -1,6 +1,9 @@
 //! The run history: a real SQLite file written by real runs, read by `history` and `list`.
 
-use crate::support::Env;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::support::{Env, tool};
 
 #[test]
 fn several_runs_are_recorded_newest_first() {
@@ -102,4 +105,76 @@ fn history_days_zero_turns_it_off() {
         .code(2)
         .stderr_contains("reporter: error: the run history is off (`history_days: 0` in `")
         .stderr_contains("reporter.yaml`)");
+}
+
+/// Holds an exclusive lock on the SQLite database at the path it is given until its
+/// standard input closes: another program that keeps the history busy.
+const HOLD_LOCK: &str = "import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute('BEGIN EXCLUSIVE')
+print('locked', flush=True)
+sys.stdin.read()
+connection.execute('ROLLBACK')
+";
+
+#[test]
+fn a_run_the_locked_history_cannot_take_is_recorded_by_the_next_run() {
+    let env = Env::new("");
+    let count = env.write("count", "1");
+    env.template(
+        "tally.txt.hbs",
+        "now {{#each results}}[{{stdout}}]{{/each}} previous {{#if previous}}{{#each previous}}[{{stdout}}]{{/each}}{{/if}}\n",
+    );
+    env.job(
+        "tally",
+        &format!(
+            "mail: {{template: tally}}\ncommands: ['cat {}']\n",
+            count.display()
+        ),
+    );
+    env.run(&["run", "tally"]).code(0).stderr_empty();
+    let database = env.path("state/history.sqlite3");
+    let mut locker = Command::new(tool("python3", "python3"))
+        .args(["-c", HOLD_LOCK])
+        .arg(&database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(locker.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said, "locked\n");
+
+    // Past the busy timeout: the report goes out, the run waits in the state folder.
+    std::fs::write(&count, "2").unwrap();
+    let locked = env.run(&["run", "tally"]).code(0).stderr_contains(&format!(
+        "history `{}`: database is locked: the run is kept in `{}` and recorded by the next run (1 waiting)",
+        database.display(),
+        env.path("state/history-pending").display()
+    ));
+    assert_eq!(locked.stderr.lines().count(), 1, "{}", locked.stderr);
+    drop(locker.stdin.take());
+    assert!(locker.wait().unwrap().success());
+
+    std::fs::write(&count, "3").unwrap();
+    env.run(&["run", "tally"]).code(0).stderr_empty();
+    let mails = env.smtp.wait_for(3);
+    assert_eq!(mails[2].body().trim(), "now [3] previous [2]");
+    let runs = env.history_json(&[]);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        started[0] >= started[1] && started[1] >= started[2],
+        "newest first: {started:?}"
+    );
+    let mut ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three runs, none twice: {runs:?}");
+    let pending = std::fs::read_dir(env.path("state/history-pending")).unwrap();
+    assert_eq!(pending.count(), 0, "the kept run is removed once recorded");
 }

@@ -2,14 +2,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{Behaviour, Env, Run, processes_matching, unique, wait_until, wait_up_to};
+use crate::support::{Behaviour, Env, processes_matching, unique, wait_until, wait_up_to};
 
 /// Writes the config with `smtp` as the inside of the `mail.smtp` mapping.
 fn config(env: &Env, smtp: &str, extra: &str) {
@@ -185,47 +184,6 @@ fn a_relay_that_hangs_on_quit_has_the_message_once() {
     assert_eq!(env.smtp.received().len(), 1, "no second copy");
 }
 
-/// Runs the binary to its end like [`Env::run`], also giving the highest peak resident
-/// memory (`VmHWM`, KiB) seen while it ran. (Its rusage would not do: a child started by
-/// vfork inherits the test process's peak.)
-fn run_measured(env: &Env, args: &[&str]) -> (Run, u64) {
-    let stderr = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reporter"))
-        .args(["--config", env.path("reporter.yaml").to_str().unwrap()])
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("REPORTER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let mut status = None;
-    assert!(
-        wait_up_to(Duration::from_secs(90), || {
-            let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_owned();
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            });
-            peak = peak.max(hwm.unwrap_or(0));
-            status = child.try_wait().unwrap();
-            status.is_some()
-        }),
-        "reporter did not exit"
-    );
-    let output = Output {
-        status: status.unwrap(),
-        stdout: Vec::new(),
-        stderr: std::fs::read(stderr.path()).unwrap(),
-    };
-    (
-        Run::new(format!("reporter {}", args.join(" ")), output),
-        peak,
-    )
-}
-
 #[test]
 fn an_endless_reply_line_fails_the_delivery_in_bounded_memory() {
     let env = Env::with_smtp(Behaviour::EndlessLine, "");
@@ -236,7 +194,7 @@ fn an_endless_reply_line_fails_the_delivery_in_bounded_memory() {
     );
     env.job("flood", "commands: [echo hi]\n");
     let started = Instant::now();
-    let (run, peak_kib) = run_measured(&env, &["run", "flood"]);
+    let (run, peak_kib) = env.run_measured(&["run", "flood"]);
     run.code(75)
         .stderr_contains("flood: report not delivered")
         .stderr_contains("reply line longer than 4 KiB");

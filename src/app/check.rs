@@ -1,7 +1,8 @@
 //! `reporter check`: the configuration, every job and every template validated, templated
 //! addresses checked against their context and rendered where check knows what they read,
 //! and the installation around them linted (copies of the binary that run-parts would
-//! skip, files others can write, schedules that fall into a DST gap).
+//! skip, files others can write, schedules that fall into a DST gap, webhooks' headers
+//! files that a delivery could not use).
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use crate::config::address::{AddressSpec, parse_mailbox};
 use crate::config::error::Source;
 use crate::config::hosts::HostSpec;
 use crate::config::limits::MAX_FILE_SIZE;
-use crate::config::{Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, job, trust};
+use crate::config::{
+    Config, ConfigError, Job, SmtpConfig, TlsMode, TransportConfig, headers, job, trust,
+};
 use crate::exit;
 use crate::log;
 use crate::mail::message::one_line;
@@ -43,6 +46,7 @@ pub fn check((): (), loaded: Loaded) -> anyhow::Result<i32> {
     errors.append(&mut problems);
     errors.append(&mut template_problems(&templates, &jobs));
     errors.append(&mut address_problems(&config, &templates, &jobs));
+    errors.append(&mut headers_problems(&config, &jobs));
     errors.append(&mut lint_cron_folders(invocation.argv0.as_deref()));
     errors.extend(state_dir_problem(&config));
     warn(&config, &jobs);
@@ -395,6 +399,37 @@ fn writable_files(config: &Config) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// Webhooks' headers files that a delivery could not read or use: found now rather than
+/// when a hook waits in the spool. Each is located where it is written, in the job or in
+/// the config's `defaults:` (there once, whatever the number of jobs that use it).
+fn headers_problems(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
+    let config_text = std::fs::read_to_string(config.display_path()).unwrap_or_default();
+    let config_file = Source::new(config.display_path(), &config_text);
+    let mut problems: Vec<ConfigError> = Vec::new();
+    for job in jobs {
+        let job_text = std::fs::read_to_string(&job.path).unwrap_or_default();
+        let job_file = Source::new(&job.path, &job_text);
+        for (i, hook) in job.webhooks.iter().enumerate() {
+            let Some(file) = &hook.headers_file else {
+                continue;
+            };
+            let Err(e) = headers::read(file) else {
+                continue;
+            };
+            let key = format!("webhooks[{i}].headers_file");
+            let problem = if job_file.locates(&key) {
+                job_file.error(key, e.to_string())
+            } else {
+                config_file.error(format!("defaults.{key}"), e.to_string())
+            };
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+    }
+    problems
 }
 
 /// Schedules that name a wall-clock time the configured time zone skips in the coming

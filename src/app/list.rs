@@ -82,7 +82,11 @@ fn entries(config: &Config, jobs: &[Job]) -> Vec<ListEntry> {
             })
         })
         .unwrap_or_default();
-    for job in jobs.iter().filter(|job| !job.random_delay.is_zero()) {
+    // A job without a schedule is only run by hand: its `random_delay` shifts nothing.
+    for job in jobs
+        .iter()
+        .filter(|job| job.schedule.is_some() && !job.random_delay.is_zero())
+    {
         tracing::info!(
             "{}: {}",
             job.name,

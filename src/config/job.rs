@@ -210,6 +210,13 @@ impl Job {
         let hosts = check.hosts(&keys.hosts.unwrap_or_default(), config);
         let targets = raw.targets.unwrap_or_default();
         check.targets(&targets, &commands);
+        let random_delay = keys.random_delay.map_or(Duration::ZERO, |d| d.0);
+        let delay_key = if raw.keys.random_delay.is_some() {
+            "random_delay"
+        } else {
+            "defaults.random_delay"
+        };
+        check.random_delay(delay_key, random_delay, raw.schedule.as_ref());
         if !check.errors.is_empty() {
             return Err(check.errors);
         }
@@ -222,7 +229,7 @@ impl Job {
             send,
             catch_up: keys.catch_up.unwrap_or(false),
             enabled: keys.enabled.unwrap_or(true),
-            random_delay: keys.random_delay.map_or(Duration::ZERO, |d| d.0),
+            random_delay,
             failures_before_mail,
             disk_full_within: keys.disk_full_within,
             max_output: keys.max_output.map_or(DEFAULT_MAX_OUTPUT, |c| c.0),
@@ -419,6 +426,28 @@ impl Check<'_> {
             );
         }
         failures
+    }
+
+    /// The offset of `random_delay` is below it, so a delay up to the time between two
+    /// fire times keeps each run before the next one; a longer one would move runs past
+    /// the next (and one far longer made the job never run).
+    fn random_delay(&mut self, key: &str, delay: Duration, schedule: Option<&Schedule>) {
+        let Some(schedule) = schedule.filter(|_| !delay.is_zero()) else {
+            return;
+        };
+        let Some(interval) = schedule.shortest_interval() else {
+            return;
+        };
+        if delay > interval {
+            self.error(
+                key,
+                format!(
+                    "random_delay {} is longer than {}, the shortest time between two runs of schedule `{schedule}` (a run could be delayed past the next one)",
+                    HumanDuration(delay),
+                    HumanDuration(interval)
+                ),
+            );
+        }
     }
 
     fn cwd(&mut self, cwd: Option<PathBuf>) -> PathBuf {

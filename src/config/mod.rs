@@ -6,6 +6,7 @@ pub mod account;
 pub mod address;
 pub mod error;
 pub mod global;
+pub mod headers;
 pub mod hosts;
 pub mod inventory;
 pub mod job;

@@ -24,6 +24,8 @@ pub enum ValueError {
     Unit(#[from] UnitError),
     #[error("max_output {0:?} out of range (4KiB..1GiB)")]
     OutputCap(String),
+    #[error("timeout {0:?} is below the minimum of 1s (every command would time out)")]
+    CommandTimeout(String),
     #[error("invalid regular expression: {0}")]
     Pattern(regex::Error),
     #[error("invalid template: {0}")]
@@ -173,6 +175,26 @@ impl FromStr for OutputCap {
     }
 }
 
+/// A command's `timeout:` — a duration of at least [`CommandTimeout::MIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandTimeout(pub std::time::Duration);
+
+impl CommandTimeout {
+    /// Below it a command is killed before a shell has even started.
+    pub const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+}
+
+impl FromStr for CommandTimeout {
+    type Err = ValueError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let duration: HumanDuration = text.parse()?;
+        if duration.0 < CommandTimeout::MIN {
+            return Err(ValueError::CommandTimeout(text.to_owned()));
+        }
+        Ok(CommandTimeout(duration.0))
+    }
+}
+
 /// `fail_if:` — a regular expression over stdout.
 #[derive(Debug, Clone)]
 pub struct Pattern(pub regex::Regex);
@@ -301,6 +323,7 @@ impl FromStr for UrlTemplate {
 }
 
 deserialize_via_from_str!(
+    CommandTimeout,
     OutputCap,
     Pattern,
     SubjectTemplate,
@@ -427,7 +450,7 @@ job_keys! {
         retry_delay: Option<HumanDuration>,
         failures_before_mail: Option<u32>,
         disk_full_within: Option<HumanDuration>,
-        timeout: Option<HumanDuration>,
+        timeout: Option<CommandTimeout>,
         max_output: Option<OutputCap>,
         env: Option<BTreeMap<String, EnvValue>>,
         cwd: Option<PathBuf>,
@@ -493,7 +516,7 @@ fn or<T: Clone>(job: &Option<T>, defaults: &Option<T>) -> Option<T> {
 pub struct RawCommand {
     pub name: Option<String>,
     pub run: String,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<CommandTimeout>,
     pub ok_exit_codes: Option<Vec<i32>>,
     pub retries: Option<u32>,
     pub fail_if: Option<Pattern>,
@@ -504,7 +527,7 @@ pub struct RawCommand {
 struct RawCommandMap {
     name: Option<String>,
     run: String,
-    timeout: Option<HumanDuration>,
+    timeout: Option<CommandTimeout>,
     ok_exit_codes: Option<Vec<i32>>,
     retries: Option<u32>,
     fail_if: Option<Pattern>,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::config::trust;
+use crate::config::headers;
 use crate::deliver::spool::Hook;
 use crate::deliver::transport::error::{DeliveryError, Failure};
 use crate::http::{self, HttpError, Method, Request};
@@ -42,50 +42,8 @@ pub async fn post(hook: &Hook) -> Result<(), DeliveryError> {
     }
 }
 
-/// The "Name: value" lines of a headers file (mode 0600 or 0400, as root owned by root;
-/// checked on the opened file). Blank lines and `#` comments are skipped.
-pub fn read_headers(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let text = trust::read_password(path).map_err(|e| format!("headers_file: {e}"))?;
-    parse_headers(&text).map_err(|line| {
-        format!(
-            "headers_file: `{}` line {line}: expected `Name: value`",
-            path.display()
-        )
-    })
-}
-
-/// The headers of a headers file's text; `Err(line number)` for a line that is not one.
-pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, usize> {
-    let mut headers = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line.split_once(':').ok_or(index + 1)?;
-        let name = name.trim();
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(index + 1);
-        }
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    Ok(headers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_lines() {
-        assert_eq!(
-            parse_headers("# token\nAuthorization: Bearer a:b\n\nX-Tag:  x \n"),
-            Ok(vec![
-                ("Authorization".into(), "Bearer a:b".into()),
-                ("X-Tag".into(), "x".into())
-            ])
-        );
-        assert_eq!(parse_headers("Authorization Bearer\n"), Err(1));
-        assert_eq!(parse_headers("ok: 1\nbad name: 2\n"), Err(2));
-    }
+/// The "Name: value" lines of a headers file ([`headers::read`]), its problem named as
+/// the key it comes from.
+fn read_headers(path: &Path) -> Result<Vec<(String, String)>, String> {
+    headers::read(path).map_err(|e| format!("headers_file: {e}"))
 }

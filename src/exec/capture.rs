@@ -1,5 +1,40 @@
-//! Bounded capture of a command's output: the head and tail of a stream, and text that is
-//! always safe to put in a mail whatever bytes the command wrote.
+//! Bounded capture of a command's output: the head and tail of a stream, each stream's share
+//! of its job's output budget, a fingerprint of everything a cut stream printed, and text
+//! that is always safe to put in a mail whatever bytes the command wrote.
+
+use std::hash::Hasher;
+
+use siphasher::sip128::{Hasher128, SipHasher13};
+
+/// The most output one job keeps in memory, all its commands' streams together, unless
+/// its `max_output` alone allows more (docs/jobs.md, "Output caps"): a job of many
+/// commands printing much would otherwise hold all of it until its report is out, for a
+/// message that keeps at most 10 MiB anyway.
+pub const JOB_OUTPUT_BUDGET: u64 = 32 << 20;
+
+/// The least a stream keeps however many commands share the budget.
+const LEAST_SHARE: u64 = 1 << 10;
+
+/// What one stream of one of a job's `tasks` commands may keep: `max_output`, or less when
+/// that many streams of `max_output` would go over the job's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCap {
+    pub bytes: u64,
+    /// The cap is the stream's share of the budget, below `max_output`.
+    pub shared: bool,
+}
+
+impl StreamCap {
+    pub fn of(max_output: u64, tasks: usize) -> StreamCap {
+        let budget = JOB_OUTPUT_BUDGET.max(max_output.saturating_mul(2));
+        let streams = u64::try_from(tasks).unwrap_or(u64::MAX).saturating_mul(2);
+        let share = (budget / streams.max(1)).max(LEAST_SHARE);
+        StreamCap {
+            bytes: share.min(max_output),
+            shared: share < max_output,
+        }
+    }
+}
 
 /// Keeps the first and the last half of `cap` bytes of a stream and counts what fell between.
 /// Memory is bounded by `cap` whatever the stream's length; each byte is copied at most once.
@@ -11,6 +46,15 @@ pub struct Capture {
     tail: Vec<u8>,
     start: usize,
     omitted: u64,
+    /// Every byte of the stream, kept or not, when the stream is fingerprinted as it flows.
+    stream: Option<Box<StreamHash>>,
+}
+
+/// A running fingerprint of every byte a stream printed, and how many there were.
+#[derive(Debug)]
+struct StreamHash {
+    hasher: SipHasher13,
+    bytes: u64,
 }
 
 impl Capture {
@@ -22,10 +66,24 @@ impl Capture {
             tail: Vec::new(),
             start: 0,
             omitted: 0,
+            stream: None,
+        }
+    }
+
+    /// A capture that also fingerprints every byte that flows through it: one whose cap is
+    /// below `max_output` drops what a run with the whole of `max_output` would compare.
+    pub fn fingerprinted(cap: u64) -> Self {
+        Capture {
+            stream: Some(Box::new(StreamHash {
+                hasher: SipHasher13::new(),
+                bytes: 0,
+            })),
+            ..Capture::new(cap)
         }
     }
 
     pub fn push(&mut self, mut bytes: &[u8]) {
+        self.hash(bytes);
         if self.head.len() < self.half {
             let take = bytes.len().min(self.half - self.head.len());
             self.head.extend_from_slice(&bytes[..take]);
@@ -70,12 +128,37 @@ impl Capture {
 
     /// Counts `n` bytes just read into [`Capture::ring_space`]: each replaced the oldest.
     pub fn ring_filled(&mut self, n: usize) {
+        if let Some(stream) = &mut self.stream {
+            stream.hasher.write(&self.tail[self.start..self.start + n]);
+            stream.bytes += n as u64;
+        }
         self.omitted += n as u64;
         self.start = (self.start + n) % self.half;
     }
 
     pub fn truncated(&self) -> bool {
         self.omitted > 0
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
+        if let Some(stream) = &mut self.stream {
+            stream.hasher.write(bytes);
+            stream.bytes += bytes.len() as u64;
+        }
+    }
+
+    /// The fingerprint of both streams of a command, over every byte each printed
+    /// (`None` unless both were [`Capture::fingerprinted`]): 32 hex digits, as the history's
+    /// fingerprints of outputs kept whole.
+    pub fn stream_fingerprint(stdout: &Capture, stderr: &Capture) -> Option<String> {
+        let (out, err) = (stdout.stream.as_ref()?, stderr.stream.as_ref()?);
+        let mut hasher = SipHasher13::new();
+        hasher.write(b"stream");
+        for stream in [out, err] {
+            hasher.write_u64(stream.bytes);
+            hasher.write_u128(stream.hasher.finish128().as_u128());
+        }
+        Some(format!("{:032x}", hasher.finish128().as_u128()))
     }
 
     /// The kept text, with `[... N bytes omitted ...]` where bytes were dropped. The cap
@@ -315,6 +398,45 @@ mod tests {
         let mut capture = Capture::new(100);
         capture.push(&[0; 30]);
         assert_eq!(capture.into_text(), "\u{fffd}".repeat(30));
+    }
+
+    #[test]
+    fn a_job_of_many_commands_shares_its_budget() {
+        let mib = 1 << 20;
+        let few = StreamCap::of(mib, 10);
+        assert_eq!((few.bytes, few.shared), (mib, false));
+        let many = StreamCap::of(mib, 300);
+        assert!(many.shared);
+        assert!(many.bytes * 600 <= JOB_OUTPUT_BUDGET, "{many:?}");
+        // A large max_output is the admin's own budget for one command.
+        let one = StreamCap::of(100 * mib, 1);
+        assert_eq!((one.bytes, one.shared), (100 * mib, false));
+        assert_eq!(StreamCap::of(mib, 1_000_000).bytes, LEAST_SHARE);
+    }
+
+    #[test]
+    fn a_fingerprinted_capture_sees_the_bytes_it_drops() {
+        let fingerprint = |middle: &[u8]| {
+            let mut out = Capture::fingerprinted(8);
+            for chunk in [&b"head"[..], middle, b"tail"] {
+                out.push(chunk);
+                if let Some(space) = out.ring_space() {
+                    // Read straight into the ring, as a pipe is.
+                    space[0] = b'x';
+                    out.ring_filled(1);
+                }
+            }
+            let err = Capture::fingerprinted(8);
+            assert!(out.truncated());
+            Capture::stream_fingerprint(&out, &err).unwrap()
+        };
+        assert_eq!(fingerprint(b"0123456789"), fingerprint(b"0123456789"));
+        assert_ne!(fingerprint(b"0123456789"), fingerprint(b"0123X56789"));
+        assert_eq!(fingerprint(b"").len(), 32);
+        assert_eq!(
+            Capture::stream_fingerprint(&Capture::new(8), &Capture::new(8)),
+            None
+        );
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Cap per stream (stdout and stderr each).
     pub max_output: u64,
+    /// `max_output` is this command's share of its job's output budget, below the job's
+    /// `max_output` ([`StreamCap`](crate::exec::capture::StreamCap)): a stream cut at it is fingerprinted as it flows.
+    pub shared_output: bool,
     /// Run as this account instead of reporter's own.
     pub user: Option<RunAs>,
 }
@@ -69,6 +72,18 @@ pub struct Outcome {
     pub duration: Duration,
     /// How many times the command ran: 1, plus the retries it took ([`super::retry`]).
     pub attempts: u32,
+    /// Set when an output was cut at the command's share of its job's output budget.
+    pub budget_cut: Option<BudgetCut>,
+}
+
+/// An output cut at the command's share of its job's output budget, below `max_output`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetCut {
+    /// What each stream kept, in bytes.
+    pub kept: u64,
+    /// The fingerprint of every byte both streams printed, for comparing runs: the text
+    /// kept is shorter than `max_output` would have kept.
+    pub fingerprint: String,
 }
 
 impl Outcome {
@@ -93,6 +108,7 @@ impl Outcome {
             started_at: SystemTime::now(),
             duration: Duration::ZERO,
             attempts: 1,
+            budget_cut: None,
         }
     }
 }
@@ -124,8 +140,8 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     if *cancel.borrow() {
         watch.interrupt();
     }
-    let mut out = Stream::new(child.stdout.take(), spec.max_output);
-    let mut err = Stream::new(child.stderr.take(), spec.max_output);
+    let mut out = Stream::new(child.stdout.take(), spec);
+    let mut err = Stream::new(child.stderr.take(), spec);
     let mut status = None;
     let mut cancel_gone = false;
     while status.is_none() || out.is_open() || err.is_open() {
@@ -158,6 +174,13 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     watch.signal_group(Signal::SIGKILL);
     watch.tree.finish().await;
     let truncated = out.capture.truncated() || err.capture.truncated();
+    let budget_cut = truncated
+        .then(|| Capture::stream_fingerprint(&out.capture, &err.capture))
+        .flatten()
+        .map(|fingerprint| BudgetCut {
+            kept: spec.max_output,
+            fingerprint,
+        });
     Outcome {
         exit: exit_of(status),
         timed_out: watch.timed_out,
@@ -168,6 +191,7 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         started_at,
         duration: start.elapsed(),
         attempts: 1,
+        budget_cut,
     }
 }
 
@@ -271,10 +295,15 @@ struct Stream<R> {
 }
 
 impl<R: AsyncRead + Unpin> Stream<R> {
-    fn new(pipe: Option<R>, cap: u64) -> Stream<R> {
+    fn new(pipe: Option<R>, spec: &CommandSpec) -> Stream<R> {
+        let cap = spec.max_output;
         Stream {
             pipe,
-            capture: Capture::new(cap),
+            capture: if spec.shared_output {
+                Capture::fingerprinted(cap)
+            } else {
+                Capture::new(cap)
+            },
             // Filled without zeroing first: most commands print a few lines.
             buf: Vec::with_capacity(READ_BUFFER),
         }
@@ -339,6 +368,7 @@ mod tests {
             cwd: "/".into(),
             timeout,
             max_output: 1 << 20,
+            shared_output: false,
             user: None,
         }
     }

@@ -12,6 +12,6 @@ pub mod run_as;
 pub mod runtime;
 pub mod tree;
 
-pub use command::{CommandSpec, Exit, Outcome};
+pub use command::{BudgetCut, CommandSpec, Exit, Outcome};
 pub use pool::Pool;
 pub use runtime::runtime;

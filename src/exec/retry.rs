@@ -90,6 +90,7 @@ mod tests {
             cwd: "/".into(),
             timeout: Duration::from_secs(10),
             max_output: 1 << 16,
+            shared_output: false,
             user: None,
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::config::SendRule;
-use crate::history::record::{RecordedResult, RunRecord, RunStatus, Streak, fingerprint};
+use crate::history::record::{RecordedResult, RunRecord, RunStatus, Streak, output_fingerprint};
 use crate::report::{Status, Summary, TaskResult};
 
 /// Sets each result's `changed`: whether its status or output differs from the result of
@@ -39,8 +39,7 @@ pub fn mark_changes(results: &mut [TaskResult], previous: Option<&RunRecord>) {
         );
         let before = earlier.get(&key);
         result.changed = Some(before.is_none_or(|before| {
-            before.core.status != core.status
-                || before.fingerprint != fingerprint(&result.stdout, &result.stderr)
+            before.core.status != core.status || before.fingerprint != output_fingerprint(result)
         }));
         result.diff = before
             .and_then(|before| before.stdout.as_deref())

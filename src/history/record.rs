@@ -5,12 +5,13 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::report::{ResultCore, Status, Summary, TaskResult, Trigger};
 
 /// How a recorded run ended: the worst result status, or skipped because the job was
 /// still running from its previous fire time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunStatus {
     Finished(Status),
     Skipped,
@@ -33,7 +34,7 @@ impl RunStatus {
 }
 
 /// One result of a recorded run: what `results` held, with a fingerprint of the output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedResult {
     pub core: ResultCore,
     /// [`fingerprint`] of stdout and stderr: equal fingerprints mean equal output.
@@ -51,7 +52,7 @@ impl RecordedResult {
     pub fn of(result: &TaskResult) -> RecordedResult {
         RecordedResult {
             core: result.core.clone(),
-            fingerprint: fingerprint(&result.stdout, &result.stderr),
+            fingerprint: output_fingerprint(result),
             stdout: None,
             stderr: None,
         }
@@ -60,7 +61,7 @@ impl RecordedResult {
 
 /// One disk's usage in a recorded run. Runs recorded before reporter kept bytes have
 /// only the percentage.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiskUsage {
     pub mount: String,
     pub percent: f64,
@@ -68,13 +69,16 @@ pub struct DiskUsage {
     pub total: Option<u64>,
 }
 
-/// One run of one job.
-#[derive(Debug, Clone)]
+/// One run of one job. Serialized only for the runs kept for later (`pending`), with its
+/// times in milliseconds as the database has them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub job: String,
     pub trigger: Trigger,
+    #[serde(with = "millis")]
     pub started_at: DateTime<Utc>,
+    #[serde(with = "millis")]
     pub finished_at: DateTime<Utc>,
     pub status: RunStatus,
     pub summary: Summary,
@@ -179,6 +183,16 @@ impl RunRecord {
     }
 }
 
+/// The fingerprint of `result`'s output: of the text kept, or, for an output cut at its
+/// share of the job's output budget, of every byte the command printed (so a change in
+/// the part left out is still a change).
+pub fn output_fingerprint(result: &TaskResult) -> String {
+    match &result.budget_cut {
+        Some(cut) => cut.fingerprint.clone(),
+        None => fingerprint(&result.stdout, &result.stderr),
+    }
+}
+
 /// A stable fingerprint of a command's output (SipHash-1-3, 128 bits, fixed keys), so
 /// that runs can be compared without storing what they printed.
 pub fn fingerprint(stdout: &str, stderr: &str) -> String {
@@ -191,6 +205,27 @@ pub fn fingerprint(stdout: &str, stderr: &str) -> String {
         "{:032x}",
         siphasher::sip128::Hasher128::finish128(&hasher).as_u128()
     )
+}
+
+/// A time as milliseconds since the epoch.
+mod millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(time.timestamp_millis())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let millis = i64::deserialize(deserializer)?;
+        DateTime::from_timestamp_millis(millis)
+            .ok_or_else(|| serde::de::Error::custom("time out of range"))
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
+use crate::history::pending::{Pending, PendingError};
 use crate::history::record::{
     DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
 };
@@ -37,6 +38,24 @@ pub enum HistoryError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    /// The runs could not be recorded now, and wait in the state folder for the next write.
+    #[error(
+        "history `{path}`: {source}: the run is kept in `{dir}` and recorded by the next run ({waiting} waiting)",
+        path = path.display(), dir = dir.display()
+    )]
+    Kept {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+        dir: PathBuf,
+        waiting: usize,
+    },
+    #[error("history `{path}`: {source}, and the run is not recorded: {reason}", path = path.display())]
+    NotKept {
+        path: PathBuf,
+        source: rusqlite::Error,
+        reason: Box<PendingError>,
     },
     #[error("history `{path}`: cannot create it: {source}")]
     Create {
@@ -79,6 +98,8 @@ pub struct JobGauges {
 pub struct History {
     path: PathBuf,
     keep: chrono::Duration,
+    /// The runs that could not be recorded when they ended, recorded by the next write.
+    pending: Pending,
 }
 
 impl History {
@@ -86,6 +107,7 @@ impl History {
         History {
             path: state_dir.join(FILE_NAME),
             keep: chrono::Duration::days(i64::from(history_days)),
+            pending: Pending::new(state_dir),
         }
     }
 
@@ -94,15 +116,50 @@ impl History {
     }
 
     /// Records `runs` in one transaction and prunes what is older than `history_days`.
+    /// When the database stays locked past the busy timeout (or is full), the runs are
+    /// kept in the state folder for the next write ([`HistoryError::Kept`]), so that the
+    /// next run's `previous` and streaks still count them.
     pub fn record(&self, runs: &[RunRecord]) -> Result<(), HistoryError> {
-        self.write(|tx| {
+        let written = self.write(|tx| {
             for run in runs {
                 insert(tx, run)?;
             }
             let cutoff = (Utc::now() - self.keep).timestamp_millis();
             tx.execute("DELETE FROM runs WHERE started_at < ?1", [cutoff])?;
             Ok(())
-        })
+        });
+        match written {
+            Err(HistoryError::Sqlite { path, source }) if can_wait(&source) => {
+                match self.pending.keep(runs) {
+                    Ok(waiting) => Err(HistoryError::Kept {
+                        path,
+                        source,
+                        dir: self.pending.dir().to_owned(),
+                        waiting,
+                    }),
+                    Err(reason) => Err(HistoryError::NotKept {
+                        path,
+                        source,
+                        reason: Box::new(reason),
+                    }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Records the runs waiting in the state folder, if any, before the history is read
+    /// for a new run: a failure leaves them waiting, and is only reported.
+    fn record_pending(&self) {
+        if self.pending.list().is_empty() {
+            return;
+        }
+        if let Err(e) = self.write(|_| Ok(())) {
+            tracing::warn!(
+                "{e}; the runs kept in `{}` are not in `previous` yet",
+                self.pending.dir().display()
+            );
+        }
     }
 
     /// Marks run `run_id` of `job` as sent: its mail, spooled when the run ended, has been
@@ -139,6 +196,7 @@ impl History {
         jobs: &[String],
         disk_runs: usize,
     ) -> Result<HashMap<String, Recent>, HistoryError> {
+        self.record_pending();
         self.read(|conn| {
             let mut recent = HashMap::new();
             let mut statement = conn.prepare_cached(
@@ -315,28 +373,33 @@ impl History {
         .map(Option::unwrap_or_default)
     }
 
-    /// Runs `work` in a write transaction, recreating a corrupt database once.
+    /// Runs `work` in a write transaction, recreating a corrupt database once. The runs
+    /// waiting in the state folder are recorded first, in the same transaction.
     fn write<T>(
         &self,
         work: impl Fn(&Transaction) -> rusqlite::Result<T>,
     ) -> Result<T, HistoryError> {
-        let attempt = || -> Result<T, HistoryError> {
+        let waiting = self.pending.list();
+        let attempt = || -> Result<(T, Drained), HistoryError> {
             let mut conn = self.connect()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.error(e))?;
+            let drained = insert_pending(&tx, &waiting).map_err(|e| self.error(e))?;
             let value = work(&tx).map_err(|e| self.error(e))?;
             tx.commit().map_err(|e| self.error(e))?;
             self.bound_log(&conn);
-            Ok(value)
+            Ok((value, drained))
         };
-        match attempt() {
+        let (value, drained) = match attempt() {
             Err(HistoryError::Sqlite { source, .. }) if is_corrupt(&source) => {
                 self.quarantine(&source);
                 attempt()
             }
             other => other,
-        }
+        }?;
+        drained.finish(&self.path);
+        Ok(value)
     }
 
     /// Copies the write-ahead log into the database and empties it once it has grown past
@@ -446,6 +509,72 @@ impl History {
             source,
         }
     }
+}
+
+/// A failure that passes: another process holding the database past the busy timeout, or
+/// a full disk. The runs are kept to be recorded later rather than lost.
+fn can_wait(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::DiskFull)
+    )
+}
+
+/// The runs a write took from the state folder: their files, removed once it committed.
+struct Drained {
+    recorded: Vec<PathBuf>,
+    unreadable: Vec<(PathBuf, PendingError)>,
+}
+
+impl Drained {
+    fn finish(self, history: &Path) {
+        if !self.recorded.is_empty() {
+            tracing::info!(
+                "history `{}`: recorded {} run(s) kept since the database could not be written",
+                history.display(),
+                self.recorded.len()
+            );
+        }
+        Pending::remove(&self.recorded);
+        for (file, e) in self.unreadable {
+            // Set aside, not deleted: it is left for the admin to look at.
+            let aside = file.with_extension("unreadable");
+            error!("history: {e}; moved it to `{}`", aside.display());
+            let _ = std::fs::rename(&file, &aside);
+        }
+    }
+}
+
+/// Records the runs kept in `files`, oldest first, skipping one already recorded (by
+/// another process that took it at the same time).
+fn insert_pending(tx: &Transaction, files: &[PathBuf]) -> rusqlite::Result<Drained> {
+    let mut drained = Drained {
+        recorded: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for file in files {
+        let run = match Pending::read(file) {
+            Ok(run) => run,
+            Err(e) => {
+                drained.unreadable.push((file.clone(), e));
+                continue;
+            }
+        };
+        let known = tx
+            .prepare_cached(
+                "SELECT 1 FROM runs WHERE job = ?1 AND started_at = ?2 AND run_id = ?3",
+            )?
+            .exists(rusqlite::params![
+                run.job,
+                run.started_at.timestamp_millis(),
+                run.run_id
+            ])?;
+        if !known {
+            insert(tx, &run)?;
+        }
+        drained.recorded.push(file.clone());
+    }
+    Ok(drained)
 }
 
 fn is_corrupt(error: &rusqlite::Error) -> bool {

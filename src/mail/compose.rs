@@ -146,6 +146,8 @@ impl Composer<'_> {
             };
             let (mut draft, errors) = self.render(job, view);
             fit::note_cuts(&mut draft, &cuts);
+            let budget_cuts: Vec<String> = fit::budget_cuts(&context.results).into_iter().collect();
+            fit::note_budget_cuts(&mut draft, &budget_cuts);
             draft.attachments = attached;
             let size = match fit::measure(draft, stamp) {
                 Ok(Measured::Fits(built)) => return (Ok(built), errors),

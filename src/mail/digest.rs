@@ -287,6 +287,7 @@ impl Composer<'_> {
         let summary_status = context.summary.status;
         let cuts: Vec<String> = sections.iter().flat_map(|s| s.cuts.clone()).collect();
         fit::note_cuts(&mut draft, &cuts);
+        fit::note_budget_cuts(&mut draft, &budget_cuts(&sections));
         draft.attachments = sections.into_iter().flat_map(|s| s.attachments).collect();
         let name = format!("{}.digest", run.id);
         let stamp = Stamp {
@@ -318,6 +319,16 @@ impl Composer<'_> {
             }
         }
     }
+}
+
+/// What the output budget of each job of a digest cut, one line per job that was cut.
+fn budget_cuts(sections: &[Section]) -> Vec<String> {
+    sections
+        .iter()
+        .filter_map(|s| {
+            fit::budget_cuts(&s.context.results).map(|cut| format!("{}: {cut}", s.job.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -222,6 +222,56 @@ pub fn note_cuts(draft: &mut Draft, cuts: &[String]) {
     }
 }
 
+/// How many commands a note on the output budget names before it counts the rest.
+const NAMED_CUTS: usize = 5;
+
+/// What the job's output budget cut of `results` while the commands ran (`None` when it
+/// cut nothing): how much each output kept, and which commands were cut.
+pub fn budget_cuts(results: &[TaskResult]) -> Option<String> {
+    let cut: Vec<&TaskResult> = results.iter().filter(|r| r.budget_cut.is_some()).collect();
+    let kept = cut.first()?.budget_cut.as_ref()?.kept;
+    let mut names: Vec<String> = cut
+        .iter()
+        .take(NAMED_CUTS)
+        .map(|r| format!("`{}`", r.core.name))
+        .collect();
+    if cut.len() > NAMED_CUTS {
+        names.push(format!("{} more", cut.len() - NAMED_CUTS));
+    }
+    Some(format!(
+        "{} of {} commands kept {} of stdout and of stderr each (the first and last halves): {}",
+        cut.len(),
+        results.len(),
+        format_bytes(kept as f64),
+        names.join(", ")
+    ))
+}
+
+/// Says at the end of the body what the output budget of the job (or of each job of a
+/// digest) cut while its commands ran.
+pub fn note_budget_cuts(draft: &mut Draft, cuts: &[String]) {
+    if cuts.is_empty() {
+        return;
+    }
+    let heading = "Output cut while the commands ran, to keep the job's outputs together within its output budget (reporter.yaml(5), max_output):";
+    let mut text = format!("\n\n{heading}\n");
+    for cut in cuts {
+        text.push_str(&format!("- {cut}\n"));
+    }
+    draft.text.push_str(&text);
+    if let Some(html) = &mut draft.html {
+        let mut note = format!("<p>{}</p>\n<ul>\n", handlebars::html_escape(heading));
+        for cut in cuts {
+            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(cut)));
+        }
+        note.push_str("</ul>\n");
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &note),
+            None => html.push_str(&note),
+        }
+    }
+}
+
 /// The largest size every piece may keep so that all of them fit in `budget` (cutting
 /// only the largest), or `None` when they already fit.
 fn cap(sizes: &[usize], budget: usize) -> Option<usize> {
@@ -348,6 +398,23 @@ mod tests {
 
     fn result(name: &str, stdout: &str, stderr: &str) -> TaskResult {
         TaskResult::fixture(name, Status::Ok, stdout, stderr)
+    }
+
+    #[test]
+    fn budget_cuts_name_the_first_commands_and_count_the_rest() {
+        let mut results: Vec<TaskResult> =
+            (0..7).map(|i| result(&format!("c{i}"), "x", "")).collect();
+        assert_eq!(budget_cuts(&results), None);
+        for r in &mut results[..6] {
+            r.budget_cut = Some(crate::exec::BudgetCut {
+                kept: 2048,
+                fingerprint: String::new(),
+            });
+        }
+        assert_eq!(
+            budget_cuts(&results).unwrap(),
+            "6 of 7 commands kept 2.0 KiB of stdout and of stderr each (the first and last halves): `c0`, `c1`, `c2`, `c3`, `c4`, 1 more"
+        );
     }
 
     #[test]

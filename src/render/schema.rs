@@ -249,7 +249,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "truncated",
         &BOOLEAN,
-        "Whether its output was cut at max_output.",
+        "Whether its output was cut: at max_output, or at its share of the job's output budget.",
     ),
     var(
         "started_at",

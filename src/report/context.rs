@@ -10,7 +10,7 @@ use crate::report::facts::Facts;
 use crate::report::result::{HostReport, ResultCore, Summary, TaskResult};
 
 /// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     Manual,

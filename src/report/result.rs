@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::CommandDef;
-use crate::exec::{Exit, Outcome};
+use crate::exec::{BudgetCut, Exit, Outcome};
 use crate::report::format::millis;
 use crate::report::status::Status;
 use crate::schedule::Zone;
@@ -21,7 +21,7 @@ pub struct Placement {
 /// What every shape of a result has: which command ran where, and how it ended. A
 /// result of this run ([`TaskResult`]), one the history recorded and one of the previous
 /// run as templates see it all carry this, and differ only in what they keep of the output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ResultCore {
     pub name: String,
     pub command: String,
@@ -56,6 +56,10 @@ pub struct TaskResult {
     /// then keeps its head and a note saying so).
     pub stdout_attachment: Option<String>,
     pub stderr_attachment: Option<String>,
+    /// Set when the output was cut at the command's share of the job's output budget: the
+    /// report says so, and runs are compared by its fingerprint of the whole output.
+    #[serde(skip)]
+    pub budget_cut: Option<BudgetCut>,
 }
 
 /// How many matching lines a result lists; a pattern that matches every line of a long
@@ -141,6 +145,7 @@ impl TaskResult {
             matches,
             stdout_attachment: None,
             stderr_attachment: None,
+            budget_cut: outcome.budget_cut,
         }
     }
 
@@ -156,6 +161,7 @@ impl TaskResult {
             matches: self.matches.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
             stderr_attachment: self.stderr_attachment.clone(),
+            budget_cut: self.budget_cut.clone(),
         }
     }
 
@@ -183,6 +189,7 @@ impl TaskResult {
             matches: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,
+            budget_cut: None,
         }
     }
 }
@@ -195,7 +202,7 @@ fn note(stderr: &mut String, line: &str) {
 }
 
 /// `summary`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub total: usize,
     pub ok: usize,

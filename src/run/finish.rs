@@ -251,6 +251,7 @@ fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
         stdout_attachment: None,
         stderr_attachment: None,
         attempts: 1,
+        budget_cut: None,
     })
 }
 

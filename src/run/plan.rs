@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::config::hosts::{self, HostSpec};
 use crate::config::{CommandDef, Config, Job};
+use crate::exec::capture::StreamCap;
 use crate::exec::lock::{self, JobLock};
 use crate::exec::retry::{self, RetryPolicy};
 use crate::exec::{CommandSpec, Exit, Outcome, Pool};
@@ -243,6 +244,10 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
     };
     let mut slots = Vec::new();
     let mut specs = Vec::new();
+    let cap = StreamCap::of(
+        job.max_output,
+        job.commands.len() * job_hosts.len() * targets.len(),
+    );
     for (index, def) in job.commands.iter().enumerate() {
         for host in job_hosts {
             for target in &targets {
@@ -273,7 +278,8 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     env,
                     cwd: job.cwd.clone(),
                     timeout: def.timeout,
-                    max_output: job.max_output,
+                    max_output: cap.bytes,
+                    shared_output: cap.shared,
                     user: job.user.clone(),
                 });
                 slots.push(Slot {

@@ -2,9 +2,9 @@
 //! report has been delivered or spooled (or left out), so that a run killed later keeps
 //! the records of the jobs already done.
 
-use tracing::error;
+use tracing::{error, warn};
 
-use crate::history::{History, RunRecord};
+use crate::history::{History, HistoryError, RunRecord};
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -26,9 +26,13 @@ impl Recorder {
     pub fn write(&self, records: Vec<RunRecord>) {
         if let Some(history) = &self.history
             && !records.is_empty()
-            && let Err(e) = history.record(&records)
         {
-            error!("{e}");
+            match history.record(&records) {
+                Ok(()) => {}
+                // Nothing lost: the next run records it.
+                Err(e @ HistoryError::Kept { .. }) => warn!("{e}"),
+                Err(e) => error!("{e}"),
+            }
         }
     }
 

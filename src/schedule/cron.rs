@@ -17,6 +17,10 @@ use chrono::{
 
 use crate::schedule::dst::GapRun;
 
+/// How many fire times [`Cron::shortest_interval`] looks at, at most: more than one day of
+/// a schedule that fires every minute.
+const INTERVAL_SAMPLE: usize = 2000;
+
 /// What is wrong with a cron expression; each names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
@@ -302,6 +306,30 @@ impl Cron {
             }
         }
         None
+    }
+
+    /// The shortest time between two consecutive fire times on the wall clock, over nine
+    /// years from 2024 (a leap day comes every four) or the first [`INTERVAL_SAMPLE`] fire
+    /// times, whichever ends first: the times of one day repeat on every day the schedule
+    /// runs, so a sample longer than a day's fire times meets the shortest gap. `None` for
+    /// a schedule that fires once at most in that span.
+    pub fn shortest_interval(&self) -> Option<Duration> {
+        let start = NaiveDate::from_ymd_opt(2024, 1, 1)?.and_time(NaiveTime::MIN);
+        let end = start + Duration::days(9 * 366);
+        let mut previous = self.next_match(start - Duration::seconds(1))?;
+        let mut shortest: Option<Duration> = None;
+        for _ in 0..INTERVAL_SAMPLE {
+            let Some(next) = self.next_match(previous).filter(|t| *t <= end) else {
+                break;
+            };
+            let gap = next - previous;
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            if gap <= Duration::seconds(1) {
+                break;
+            }
+            previous = next;
+        }
+        shortest
     }
 
     /// When the wall-clock time `naive` fires: its only instant, the first of two when the

@@ -82,6 +82,12 @@ impl Schedule {
         }
     }
 
+    /// The shortest time between two of its fire times on the wall clock: what a
+    /// `random_delay` must stay below.
+    pub fn shortest_interval(&self) -> Option<std::time::Duration> {
+        self.cron.shortest_interval()?.to_std().ok()
+    }
+
     /// The first of `gaps` into which this schedule falls, when it has a fixed time (one
     /// that follows the clock just skips the times that do not exist): what a user would
     /// be surprised by.
@@ -142,6 +148,26 @@ impl<'de> serde::Deserialize<'de> for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortest_intervals_between_fire_times() {
+        let interval = |text: &str| {
+            text.parse::<Schedule>()
+                .unwrap()
+                .shortest_interval()
+                .unwrap()
+                .as_secs()
+        };
+        assert_eq!(interval("hourly"), 3600);
+        assert_eq!(interval("daily"), 86_400);
+        assert_eq!(interval("weekly"), 7 * 86_400);
+        assert_eq!(interval("monthly"), 28 * 86_400);
+        assert_eq!(interval("*/5 * * * *"), 300);
+        // Across midnight: 23:00, then 00:00 of the next day.
+        assert_eq!(interval("0 0,23 * * *"), 3600);
+        assert_eq!(interval("0 0 29 2 *"), 4 * 365 * 86_400 + 86_400);
+        assert_eq!(interval("@yearly"), 365 * 86_400);
+    }
     use chrono::Duration;
 
     fn schedule(text: &str) -> Schedule {

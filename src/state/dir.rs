@@ -13,7 +13,7 @@ use crate::state::private::Access;
 
 /// The folders reporter keeps in the state folder (the history database lies in the state
 /// folder itself).
-pub const FOLDERS: &[&str] = &["locks", "spool", "spool/dead"];
+pub const FOLDERS: &[&str] = &["locks", "spool", "spool/dead", "history-pending"];
 
 /// A state folder root will not use, and how to fix it.
 #[derive(Debug, thiserror::Error)]

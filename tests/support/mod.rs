@@ -241,6 +241,40 @@ impl Env {
         Run::new(describe(args), output)
     }
 
+    /// Runs the binary to its end like [`Env::run`], also giving the highest peak resident
+    /// memory (`VmHWM`, KiB) seen while it ran. (Its rusage would not do: a child started by
+    /// vfork inherits the test process's peak.)
+    pub fn run_measured(&self, args: &[&str]) -> (Run, u64) {
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(stderr.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = 0;
+        let mut status = None;
+        assert!(
+            wait_up_to(Duration::from_secs(90), || {
+                let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+                    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_owned();
+                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+                });
+                peak = peak.max(hwm.unwrap_or(0));
+                status = child.try_wait().unwrap();
+                status.is_some()
+            }),
+            "reporter did not exit"
+        );
+        let output = std::process::Output {
+            status: status.unwrap(),
+            stdout: Vec::new(),
+            stderr: std::fs::read(stderr.path()).unwrap(),
+        };
+        (Run::new(describe(args), output), peak)
+    }
+
     /// The recorded runs `reporter history --json ARGS` prints, newest first.
     #[track_caller]
     pub fn history_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
