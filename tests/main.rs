@@ -24,3 +24,4 @@ mod security;
 mod spool;
 mod state_dir;
 mod transports;
+mod waits;

@@ -2,7 +2,8 @@
 //! nothing wakes the process between fire times), starts the jobs that are due, and
 //! otherwise waits for jobs to finish, for the spool's retry and for signals. Every job it
 //! starts runs its commands in the one shared pool, so jobs that fire together never run
-//! more than `pool_size` commands in all (docs/jobs.md).
+//! more than `pool_size` commands in all (docs/jobs.md). A stop cuts the deliveries under
+//! way short ([`Stop`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -20,7 +21,7 @@ use crate::config::Job;
 use crate::daemon::loaded::Loaded;
 use crate::daemon::process::{open_log, redirect_output};
 use crate::deliver::spool::Spool;
-use crate::deliver::{FlushReport, Mailer};
+use crate::deliver::{FlushReport, Mailer, Stop, StopSender};
 use crate::exec::Pool;
 use crate::exit::{self, Tally};
 use crate::history::RunRecord;
@@ -50,6 +51,9 @@ struct Daemon {
     pool: Pool,
     cancel_sender: watch::Sender<bool>,
     cancel: watch::Receiver<bool>,
+    /// Asked when the daemon stops: deliveries under way get a second more.
+    stop_sender: StopSender,
+    stop: Stop,
     next: HashMap<String, DateTime<Utc>>,
     running: HashSet<String>,
     tasks: JoinSet<Started>,
@@ -109,6 +113,7 @@ pub async fn serve(loaded: Loaded, paths: Paths, ready: Option<File>) {
 impl Daemon {
     fn new(loaded: Loaded, paths: Paths) -> Daemon {
         let (cancel_sender, cancel) = watch::channel(false);
+        let (stop_sender, stop) = Stop::channel();
         let next = loaded.fire_times(&HashMap::new(), None);
         info!(
             "daemon started (process {}): {} scheduled job{} from `{}`",
@@ -125,6 +130,8 @@ impl Daemon {
             paths,
             cancel_sender,
             cancel,
+            stop_sender,
+            stop,
             next,
             running: HashSet::new(),
             tasks: JoinSet::new(),
@@ -214,7 +221,7 @@ impl Daemon {
         let job: Job = job.clone();
         let config = std::sync::Arc::clone(&self.loaded.config);
         let templates = std::sync::Arc::clone(&self.loaded.templates);
-        let (pool, cancel) = (self.pool.clone(), self.cancel.clone());
+        let (pool, cancel, stop) = (self.pool.clone(), self.cancel.clone(), self.stop.clone());
         let options = RunOptions {
             mode: Mode::Send,
             reports: run::Reports::Each,
@@ -228,7 +235,16 @@ impl Daemon {
         self.tasks.spawn_local(async move {
             let started = Instant::now();
             let name = job.name.clone();
-            let ran = run::execute(&config, &templates, vec![job], &options, &pool, cancel).await;
+            let ran = run::execute(
+                &config,
+                &templates,
+                vec![job],
+                &options,
+                &pool,
+                cancel,
+                &stop,
+            )
+            .await;
             (name, started, ran.tally)
         });
     }
@@ -266,7 +282,7 @@ impl Daemon {
 
     fn flush(&mut self) {
         self.retry_at = None;
-        let mailer = Mailer::new(&self.loaded.config);
+        let mailer = Mailer::new(&self.loaded.config).stopping_on(self.stop.clone());
         self.flushes.spawn_local(async move {
             let report = mailer.flush(mailer.spool().list()).await;
             mailer.close().await;
@@ -327,6 +343,7 @@ impl Daemon {
     /// Gives the running jobs [`STOP_GRACE`] (or until a second signal) to finish, then
     /// kills their commands; their reports still go out, marked interrupted.
     async fn stop(mut self, signals: &mut Signals) {
+        self.stop_sender.ask();
         if self.tasks.is_empty() {
             return;
         }

@@ -1,7 +1,8 @@
 //! `ping:`, a dead man's switch on healthchecks.io's ping API (docs/monitoring.md): `/start` before
 //! the job's commands, success or `/fail` after them with the text report, both with the
 //! same run id. A ping that fails is tried again twice within its timeout, then logged;
-//! it never changes the report, the mail or the exit code.
+//! it never changes the report, the mail or the exit code. A signal cuts it short like
+//! any delivery ([`Stop`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::Job;
+use crate::deliver::Stop;
 use crate::http::{self, Method, Request};
 use crate::render::Templates;
 use crate::report::{Facts, JobInfo};
@@ -33,6 +35,7 @@ pub struct Pinger {
     url: reqwest::Url,
     rid: String,
     timeout: Duration,
+    stop: Stop,
     /// The `/start` ping, until it has been awaited.
     start: Option<JoinHandle<()>>,
 }
@@ -40,8 +43,8 @@ pub struct Pinger {
 impl Pinger {
     /// Renders `job`'s ping URL and sends `/start`; `None` for a job without `ping:` or
     /// one whose URL does not render (said on stderr). Await [`Pinger::started`] before
-    /// the commands start.
-    pub fn start(job: &Job, templates: &Templates, host: &Facts) -> Option<Pinger> {
+    /// the commands start. Its pings give up once `stop` is asked.
+    pub fn start(job: &Job, templates: &Templates, host: &Facts, stop: &Stop) -> Option<Pinger> {
         let ping = job.ping.as_ref()?;
         let context = UrlContext {
             job: JobInfo::of(job),
@@ -56,18 +59,22 @@ impl Pinger {
         };
         let rid = uuid();
         let start = tokio::spawn(ping_url(
-            job.name.clone(),
-            "ping /start",
-            with_rid(&url, Some("start"), &rid),
-            Method::Get,
-            Vec::new(),
-            ping.timeout,
+            Ping {
+                job: job.name.clone(),
+                which: "ping /start",
+                url: with_rid(&url, Some("start"), &rid),
+                method: Method::Get,
+                body: Vec::new(),
+                timeout: ping.timeout,
+            },
+            stop.clone(),
         ));
         Some(Pinger {
             job: job.name.clone(),
             url,
             rid,
             timeout: ping.timeout,
+            stop: stop.clone(),
             start: Some(start),
         })
     }
@@ -97,7 +104,15 @@ impl Pinger {
             if let Some(start) = self.start {
                 let _ = start.await;
             }
-            ping_url(self.job, which, url, Method::Post, report, self.timeout).await;
+            let ping = Ping {
+                job: self.job,
+                which,
+                url,
+                method: Method::Post,
+                body: report,
+                timeout: self.timeout,
+            };
+            ping_url(ping, self.stop).await;
         })
     }
 }
@@ -130,16 +145,36 @@ fn with_rid(url: &reqwest::Url, suffix: Option<&str>, rid: &str) -> String {
     url.to_string()
 }
 
-/// One ping, tried up to [`TRIES`] times within `timeout` in all. Its URL holds the
-/// check's key, so it is never logged.
-async fn ping_url(
+/// One ping to send: for `job`, `which` one (for the log), where, how, and within what
+/// time in all.
+struct Ping {
     job: String,
     which: &'static str,
     url: String,
     method: Method,
     body: Vec<u8>,
     timeout: Duration,
-) {
+}
+
+/// Sends `ping`, unless `stop` cuts it short (said on stderr).
+async fn ping_url(ping: Ping, stop: Stop) {
+    let (job, which) = (ping.job.clone(), ping.which);
+    if stop.bound(try_ping(ping)).await.is_none() {
+        warn!("{job}: {which} stopped by a signal");
+    }
+}
+
+/// One ping, tried up to [`TRIES`] times within its timeout in all. Its URL holds the
+/// check's key, so it is never logged.
+async fn try_ping(ping: Ping) {
+    let Ping {
+        job,
+        which,
+        url,
+        method,
+        body,
+        timeout,
+    } = ping;
     let deadline = Instant::now() + timeout;
     for attempt in 1..=TRIES {
         let left = deadline.saturating_duration_since(Instant::now());
