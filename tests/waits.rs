@@ -1,6 +1,7 @@
 //! Every wait is bounded: a signal cuts deliveries short (SMTP, sendmail, pings, webhooks)
-//! with what they carried left in the spool, and a webhook endpoint that never answers costs
-//! one timeout per flush (docs/failure-handling.md).
+//! with what they carried left in the spool, a webhook endpoint that never answers costs one
+//! timeout per flush, and an inventory command's stray helper holds neither a run nor the
+//! daemon's schedule (docs/failure-handling.md, docs/fleets.md, docs/scheduling.md).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -255,4 +256,79 @@ fn a_webhook_endpoint_that_never_answers_costs_one_timeout_per_flush() {
     assert!(took < Duration::from_secs(6), "run took {took:?}");
     assert_eq!(spooled(&env, ".hook").len(), 6);
     assert!(env.smtp.jobs().contains(&"quiet".to_owned()));
+}
+
+/// An inventory command that runs `script` (sh) with `timeout`.
+fn inventory(env: &Env, script: &str, timeout: &str) {
+    let script = env.write("bin/inventory", &format!("#!/bin/sh\n{script}\n"));
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.write_config(&format!(
+        "inventory: {{command: [{}], timeout: {timeout}}}\n",
+        script.display()
+    ));
+}
+
+#[test]
+fn an_inventory_helper_holding_the_output_is_bounded_by_the_timeout() {
+    let env = Env::new("");
+    let marker = format!("sleep {}", unique("60."));
+    let _reap = Reap(marker.clone());
+    // The helper starts a session of its own (given the time to, before the command
+    // exits): killing the command's group misses it.
+    inventory(
+        &env,
+        &format!(
+            "echo '{{\"web\": {{\"hosts\": [\"localhost\"]}}}}'\nsetsid {marker} &\nsleep 0.5"
+        ),
+        "2s",
+    );
+    env.job("local", "commands: [echo here]\n");
+    let started = Instant::now();
+    let run = env.run(&["run", "local"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "run took {took:?}");
+    run.code(2).stderr_contains(&format!(
+        "inventory command `{}` exited, but a process it left running held its output open for more than 2s",
+        env.path("bin/inventory").display()
+    ));
+    // The job uses none of the inventory's groups: it ran, and the problem is mailed too.
+    env.smtp.wait_for(2);
+    assert!(env.smtp.jobs().contains(&"local".to_owned()));
+}
+
+#[test]
+fn the_daemon_fires_on_time_while_a_reload_waits_for_the_inventory() {
+    let env = Env::new("");
+    let slow = env.path("slow");
+    inventory(
+        &env,
+        &format!("[ -e {} ] && sleep 6\necho '{{}}'", slow.display()),
+        "20s",
+    );
+    env.job("tick", "schedule: \"* * * * * *\"\ncommands: [true]\n");
+    let daemon = env.start(&["daemon"]);
+    let started = |daemon: &Running| daemon.stderr_so_far().matches("tick: started").count();
+    assert!(wait_up_to(Duration::from_secs(20), || started(&daemon) >= 1));
+    std::fs::write(&slow, "").unwrap();
+    daemon.signal(Signal::SIGHUP);
+    assert!(wait_up_to(Duration::from_secs(5), || {
+        daemon.stderr_so_far().contains("SIGHUP: reloading")
+    }));
+    // The inventory takes 6 s; the job fires every second meanwhile.
+    let before = started(&daemon);
+    assert!(
+        wait_up_to(Duration::from_secs(4), || started(&daemon) >= before + 3),
+        "the schedule stalled during the reload:\n{}",
+        daemon.stderr_so_far()
+    );
+    assert!(
+        !daemon.stderr_so_far().contains("reloaded:"),
+        "the reload was not slow: {}",
+        daemon.stderr_so_far()
+    );
+    assert!(wait_up_to(Duration::from_secs(20), || {
+        daemon.stderr_so_far().contains("reloaded: 1 scheduled job")
+    }));
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait().code(0).stderr_contains("daemon stopped");
 }

@@ -2,8 +2,9 @@
 //! nothing wakes the process between fire times), starts the jobs that are due, and
 //! otherwise waits for jobs to finish, for the spool's retry and for signals. Every job it
 //! starts runs its commands in the one shared pool, so jobs that fire together never run
-//! more than `pool_size` commands in all (docs/jobs.md). A stop cuts the deliveries under
-//! way short ([`Stop`]).
+//! more than `pool_size` commands in all (docs/jobs.md). A reload reads the configuration
+//! (and runs the inventory) on a thread of its own, so the schedule keeps its time
+//! meanwhile; a stop cuts the deliveries under way short ([`Stop`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::config::Job;
+use crate::config::{ConfigError, Job};
 use crate::daemon::loaded::Loaded;
 use crate::daemon::process::{open_log, redirect_output};
 use crate::deliver::spool::Spool;
@@ -43,6 +44,8 @@ pub struct Paths {
 
 /// A job run the daemon started: its name, when, and how it went.
 type Started = (String, Instant, Tally);
+/// What a reload read: the fresh configuration and jobs, or why they did not load.
+type Reloaded = Result<Loaded, Vec<ConfigError>>;
 
 struct Daemon {
     loaded: Loaded,
@@ -60,6 +63,10 @@ struct Daemon {
     flushes: JoinSet<FlushReport>,
     backoff: Duration,
     retry_at: Option<Instant>,
+    /// The reload under way, if any (at most one at a time).
+    reloads: JoinSet<Reloaded>,
+    /// A SIGHUP came during a reload: another one follows it.
+    reload_again: bool,
 }
 
 struct Signals {
@@ -102,6 +109,7 @@ pub async fn serve(loaded: Loaded, paths: Paths, ready: Option<File>) {
             () = wake_at(retry_at), if daemon.flushes.is_empty() => daemon.flush(),
             Some(flushed) = daemon.flushes.join_next() => daemon.flushed(flushed),
             Some(()) = signals.hangup.recv() => daemon.reload(),
+            Some(reloaded) = daemon.reloads.join_next() => daemon.reloaded(reloaded),
             Some(()) = signals.terminate.recv() => { info!("SIGTERM: stopping"); break; }
             Some(()) = signals.interrupt.recv() => { info!("SIGINT: stopping"); break; }
         }
@@ -138,6 +146,8 @@ impl Daemon {
             flushes: JoinSet::new(),
             backoff: FLUSH_BACKOFF_MIN,
             retry_at: waiting.then(Instant::now),
+            reloads: JoinSet::new(),
+            reload_again: false,
         }
     }
 
@@ -310,8 +320,9 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: reopens the log file and reads the configuration and jobs again; a
-    /// configuration that no longer loads is reported and the old one kept.
+    /// SIGHUP: reopens the log file and starts reading the configuration and jobs again,
+    /// off the scheduling loop: the inventory command may take up to its timeout, and the
+    /// jobs due meanwhile start on time, from the configuration in force.
     fn reload(&mut self) {
         info!("SIGHUP: reloading the configuration and jobs");
         if let Some(path) = &self.paths.log_file {
@@ -320,7 +331,34 @@ impl Daemon {
                 Err(e) => error!("{e}"),
             }
         }
-        match Loaded::load(self.paths.config.as_deref(), Some(&self.loaded)) {
+        if !self.reloads.is_empty() {
+            info!("a reload is under way; reloading again once it is done");
+            self.reload_again = true;
+            return;
+        }
+        self.start_reload();
+    }
+
+    /// Reads the configuration and jobs on a thread of its own; [`Daemon::reloaded`]
+    /// takes them.
+    fn start_reload(&mut self) {
+        let path = self.paths.config.clone();
+        let old = self.loaded.clone();
+        self.reloads
+            .spawn_blocking(move || Loaded::load(path.as_deref(), Some(&old)));
+    }
+
+    /// A reload has read the configuration: the fresh one replaces the old, or, when it
+    /// no longer loads, is reported and the old one kept.
+    fn reloaded(&mut self, reloaded: Result<Reloaded, tokio::task::JoinError>) {
+        let config = self.loaded.config.display_path();
+        let reloaded = reloaded.unwrap_or_else(|e| {
+            Err(vec![ConfigError::new(
+                config,
+                format!("cannot reload: {e}"),
+            )])
+        });
+        match reloaded {
             Ok(fresh) => {
                 self.next = fresh.fire_times(&self.next, Some(&self.loaded));
                 if fresh.config.pool_size != self.pool.size() {
@@ -337,6 +375,9 @@ impl Daemon {
                 }
                 error!("reload failed: keeping the previous configuration");
             }
+        }
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
         }
     }
 

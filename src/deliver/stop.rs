@@ -106,7 +106,10 @@ mod tests {
             let (cut, ()) = tokio::join!(work, signal);
             assert_eq!(cut, None);
             let took = started.elapsed();
-            assert!(took >= SHORT + GRACE && took < SHORT + GRACE * 3, "{took:?}");
+            assert!(
+                took >= SHORT + GRACE && took < SHORT + GRACE * 3,
+                "{took:?}"
+            );
         });
     }
 
