@@ -1,17 +1,20 @@
 //! Deliveries cut short by SIGINT or SIGTERM: once a signal asks the process to stop, a
-//! delivery under way (mail, webhook, ping) gets [`GRACE`] more, one begun later gets
-//! [`GRACE`] from its start; then it is dropped, its connection closed (a sendmail's
-//! process group killed), and what it carried stays in the spool for the next flush. A
-//! healthy relay takes a report in far less; a relay that never answers no longer holds
-//! the process for its whole timeout (docs/failure-handling.md).
+//! delivery (mail, webhook, ping) may go on until [`GRACE`] after the signal, and one begun
+//! later for [`LATE_GRACE`] from its start; then it is dropped, its connection closed (a
+//! sendmail's process group killed), and what it carried stays in the spool for the next
+//! flush. A healthy relay takes a report in far less; a relay that never answers no longer
+//! holds the process for its whole timeout (docs/failure-handling.md).
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How long a delivery may still take once a signal asked to stop.
-pub const GRACE: Duration = Duration::from_secs(1);
+/// How long after the signal a delivery may go on.
+pub const GRACE: Duration = Duration::from_millis(1500);
+/// How long a delivery begun after that may take: the reports of commands that were slow
+/// to die still get a try.
+pub const LATE_GRACE: Duration = Duration::from_secs(1);
 
 /// The side a delivery watches: when, if ever, a signal asked to stop.
 #[derive(Clone, Debug)]
@@ -39,8 +42,8 @@ impl Stop {
     }
 
     /// Runs `work` to its end, unless a stop is asked before: then `work` gets until
-    /// [`GRACE`] after the later of the signal and its own start, and is dropped there
-    /// (`None`).
+    /// [`GRACE`] after the signal, or [`LATE_GRACE`] after its own start if that is later,
+    /// and is dropped there (`None`).
     pub async fn bound<F: Future>(&self, work: F) -> Option<F::Output> {
         let started = Instant::now();
         let mut asked = self.0.clone();
@@ -50,7 +53,8 @@ impl Stop {
             output = &mut work => return Some(output),
             Ok(at) = async { asked.wait_for(Option::is_some).await.map(|at| *at) } => at,
         };
-        let deadline = signalled.unwrap_or(started).max(started) + GRACE;
+        let signalled = signalled.unwrap_or(started);
+        let deadline = (signalled + GRACE).max(started + LATE_GRACE);
         tokio::time::timeout_at(deadline, work).await.ok()
     }
 }
@@ -114,18 +118,30 @@ mod tests {
     }
 
     #[test]
-    fn work_begun_after_the_signal_gets_the_grace_from_its_start() {
+    fn work_begun_soon_after_the_signal_gets_until_the_grace_after_it() {
+        block_on(async {
+            let (sender, stop) = Stop::channel();
+            let signalled = Instant::now();
+            sender.ask();
+            assert!(stop.asked());
+            assert_eq!(stop.bound(std::future::pending::<()>()).await, None);
+            let took = signalled.elapsed();
+            assert!(took >= GRACE && took < GRACE * 3, "{took:?}");
+        });
+    }
+
+    #[test]
+    fn work_begun_late_after_the_signal_gets_the_late_grace() {
         block_on(async {
             let (sender, stop) = Stop::channel();
             sender.ask();
-            assert!(stop.asked());
             tokio::time::sleep(GRACE).await;
             let quick = tokio::time::sleep(SHORT);
             assert_eq!(stop.bound(quick).await, Some(()));
             let started = Instant::now();
             assert_eq!(stop.bound(std::future::pending::<()>()).await, None);
             let took = started.elapsed();
-            assert!(took >= GRACE && took < GRACE * 3, "{took:?}");
+            assert!(took >= LATE_GRACE && took < GRACE * 2, "{took:?}");
         });
     }
 

@@ -37,7 +37,17 @@ pub struct Pinger {
     timeout: Duration,
     stop: Stop,
     /// The `/start` ping, until it has been awaited.
-    start: Option<JoinHandle<()>>,
+    start: Option<JoinHandle<Sent>>,
+    /// A signal cut the `/start` ping short: its server did not answer in time, and the
+    /// ping after the commands is not sent either.
+    start_cut: bool,
+}
+
+/// Whether a ping went its whole way (answered or given up), or a signal cut it short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Done,
+    Cut,
 }
 
 impl Pinger {
@@ -76,19 +86,20 @@ impl Pinger {
             timeout: ping.timeout,
             stop: stop.clone(),
             start: Some(start),
+            start_cut: false,
         })
     }
 
-    /// Waits until the `/start` ping has been answered or given up.
+    /// Waits until the `/start` ping has been answered, given up or cut short.
     pub async fn started(&mut self) {
         if let Some(start) = self.start.take() {
-            let _ = start.await;
+            self.start_cut = start.await.is_ok_and(|sent| sent == Sent::Cut);
         }
     }
 
     /// Sends the ping after the commands: success when `ok`, else `/fail`, with `report`
     /// (its first [`MAX_BODY`] bytes) as the body.
-    pub fn finish(self, ok: bool, mut report: Vec<u8>) -> JoinHandle<()> {
+    pub fn finish(mut self, ok: bool, mut report: Vec<u8>) -> JoinHandle<()> {
         if report.len() > MAX_BODY {
             report.truncate(MAX_BODY);
             // A character cut in two would make the body invalid UTF-8.
@@ -101,8 +112,11 @@ impl Pinger {
         tokio::spawn(async move {
             // `/start` first, whatever happens: a success before its start would confuse
             // the check.
-            if let Some(start) = self.start {
-                let _ = start.await;
+            self.started().await;
+            if self.start_cut {
+                // Its server did not answer before the signal: the run ends now.
+                warn!("{}: {which} not sent: `/start` got no answer", self.job);
+                return;
             }
             let ping = Ping {
                 job: self.job,
@@ -157,10 +171,14 @@ struct Ping {
 }
 
 /// Sends `ping`, unless `stop` cuts it short (said on stderr).
-async fn ping_url(ping: Ping, stop: Stop) {
+async fn ping_url(ping: Ping, stop: Stop) -> Sent {
     let (job, which) = (ping.job.clone(), ping.which);
-    if stop.bound(try_ping(ping)).await.is_none() {
-        warn!("{job}: {which} stopped by a signal");
+    match stop.bound(try_ping(ping)).await {
+        Some(()) => Sent::Done,
+        None => {
+            warn!("{job}: {which} stopped by a signal");
+            Sent::Cut
+        }
     }
 }
 
