@@ -27,3 +27,4 @@ mod spool;
 mod state_dir;
 mod tls;
 mod transports;
+mod waits;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -60,7 +61,9 @@ impl Inventory {
         Ok(groups)
     }
 
-    /// The command's standard output, within the timeout and the size limit.
+    /// The command's standard output, within the timeout and the size limit. The timeout
+    /// bounds the reading too: a process it left running outside its process group (a
+    /// daemon it started, `setsid`) may hold the output open, and is not waited for.
     fn run(&self) -> Result<Vec<u8>, ConfigError> {
         let (program, args) = self
             .command
@@ -76,13 +79,13 @@ impl Inventory {
             .map_err(|e| self.error(format!("cannot start: {e}")))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let out = std::thread::spawn(move || read_capped(stdout, MAX_OUTPUT + 1));
-        let err = std::thread::spawn(move || read_capped(stderr, 64 << 10));
-        let started = Instant::now();
+        let out = read_in_background(stdout, MAX_OUTPUT + 1);
+        let err = read_in_background(stderr, 64 << 10);
+        let deadline = Instant::now() + self.timeout;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() < self.timeout => {
+                Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Ok(None) | Err(_) => {
@@ -94,8 +97,14 @@ impl Inventory {
         };
         // Whatever it left running holds the pipes open: it goes too.
         kill_group(child.id());
-        let output = out.join().unwrap_or_default();
-        let errors = err.join().unwrap_or_default();
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let Ok(output) = out.recv_timeout(left()) else {
+            return Err(self.error(format!(
+                "exited, but a process it left running held its output open for more than {:?}",
+                self.timeout
+            )));
+        };
+        let errors = err.recv_timeout(left()).unwrap_or_default();
         if !status.success() {
             let said = String::from_utf8_lossy(&errors);
             let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -119,10 +128,17 @@ impl Inventory {
     }
 }
 
-fn read_capped(stream: impl Read, limit: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let _ = stream.take(limit).read_to_end(&mut bytes);
-    bytes
+/// Reads at most `limit` bytes of `stream` on a thread of its own; they arrive on the
+/// receiver once the stream ends (or the limit is reached). Nobody waits for a thread
+/// whose stream a stray process keeps open: it ends with that process.
+fn read_in_background(stream: impl Read + Send + 'static, limit: u64) -> mpsc::Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.take(limit).read_to_end(&mut bytes);
+        let _ = sender.send(bytes);
+    });
+    receiver
 }
 
 fn kill_group(pid: u32) {
@@ -295,6 +311,14 @@ mod tests {
                 .to_string()
                 .ends_with("did not finish within 200ms")
         );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The helper gets the time to leave the command's process group before it exits.
+        let mut held = inventory("echo '{}'; setsid sleep 10 & sleep 0.3");
+        held.timeout = Duration::from_secs(1);
+        let started = Instant::now();
+        assert!(held.groups().unwrap_err().to_string().ends_with(
+            "exited, but a process it left running held its output open for more than 1s"
+        ));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError, Job};
 use crate::render::Templates;
 use crate::run::load::Workload;
 
+#[derive(Clone)]
 pub struct Loaded {
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,

@@ -2,7 +2,9 @@
 //! nothing wakes the process between fire times), starts the jobs that are due, and
 //! otherwise waits for jobs to finish, for the spool's retry and for signals. Every job it
 //! starts runs its commands in the one shared pool, so jobs that fire together never run
-//! more than `pool_size` commands in all (docs/jobs.md).
+//! more than `pool_size` commands in all (docs/jobs.md). A reload reads the configuration
+//! (and runs the inventory) on a thread of its own, so the schedule keeps its time
+//! meanwhile; a stop cuts the deliveries under way short ([`Stop`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -16,11 +18,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::config::Job;
+use crate::config::{ConfigError, Job};
 use crate::daemon::loaded::Loaded;
 use crate::daemon::process::{open_log, redirect_output};
 use crate::deliver::spool::Spool;
-use crate::deliver::{FlushReport, Mailer};
+use crate::deliver::{FlushReport, Mailer, Stop, StopSender};
 use crate::exec::Pool;
 use crate::exit::{self, Tally};
 use crate::history::RunRecord;
@@ -42,6 +44,8 @@ pub struct Paths {
 
 /// A job run the daemon started: its name, when, and how it went.
 type Started = (String, Instant, Tally);
+/// What a reload read: the fresh configuration and jobs, or why they did not load.
+type Reloaded = Result<Loaded, Vec<ConfigError>>;
 
 struct Daemon {
     loaded: Loaded,
@@ -50,12 +54,19 @@ struct Daemon {
     pool: Pool,
     cancel_sender: watch::Sender<bool>,
     cancel: watch::Receiver<bool>,
+    /// Asked when the daemon stops: deliveries under way get a second more.
+    stop_sender: StopSender,
+    stop: Stop,
     next: HashMap<String, DateTime<Utc>>,
     running: HashSet<String>,
     tasks: JoinSet<Started>,
     flushes: JoinSet<FlushReport>,
     backoff: Duration,
     retry_at: Option<Instant>,
+    /// The reload under way, if any (at most one at a time).
+    reloads: JoinSet<Reloaded>,
+    /// A SIGHUP came during a reload: another one follows it.
+    reload_again: bool,
 }
 
 struct Signals {
@@ -98,6 +109,7 @@ pub async fn serve(loaded: Loaded, paths: Paths, ready: Option<File>) {
             () = wake_at(retry_at), if daemon.flushes.is_empty() => daemon.flush(),
             Some(flushed) = daemon.flushes.join_next() => daemon.flushed(flushed),
             Some(()) = signals.hangup.recv() => daemon.reload(),
+            Some(reloaded) = daemon.reloads.join_next() => daemon.reloaded(reloaded),
             Some(()) = signals.terminate.recv() => { info!("SIGTERM: stopping"); break; }
             Some(()) = signals.interrupt.recv() => { info!("SIGINT: stopping"); break; }
         }
@@ -109,6 +121,7 @@ pub async fn serve(loaded: Loaded, paths: Paths, ready: Option<File>) {
 impl Daemon {
     fn new(loaded: Loaded, paths: Paths) -> Daemon {
         let (cancel_sender, cancel) = watch::channel(false);
+        let (stop_sender, stop) = Stop::channel();
         let next = loaded.fire_times(&HashMap::new(), None);
         info!(
             "daemon started (process {}): {} scheduled job{} from `{}`",
@@ -125,12 +138,16 @@ impl Daemon {
             paths,
             cancel_sender,
             cancel,
+            stop_sender,
+            stop,
             next,
             running: HashSet::new(),
             tasks: JoinSet::new(),
             flushes: JoinSet::new(),
             backoff: FLUSH_BACKOFF_MIN,
             retry_at: waiting.then(Instant::now),
+            reloads: JoinSet::new(),
+            reload_again: false,
         }
     }
 
@@ -214,7 +231,7 @@ impl Daemon {
         let job: Job = job.clone();
         let config = std::sync::Arc::clone(&self.loaded.config);
         let templates = std::sync::Arc::clone(&self.loaded.templates);
-        let (pool, cancel) = (self.pool.clone(), self.cancel.clone());
+        let (pool, cancel, stop) = (self.pool.clone(), self.cancel.clone(), self.stop.clone());
         let options = RunOptions {
             mode: Mode::Send,
             reports: run::Reports::Each,
@@ -228,7 +245,16 @@ impl Daemon {
         self.tasks.spawn_local(async move {
             let started = Instant::now();
             let name = job.name.clone();
-            let ran = run::execute(&config, &templates, vec![job], &options, &pool, cancel).await;
+            let ran = run::execute(
+                &config,
+                &templates,
+                vec![job],
+                &options,
+                &pool,
+                cancel,
+                &stop,
+            )
+            .await;
             (name, started, ran.tally)
         });
     }
@@ -266,7 +292,7 @@ impl Daemon {
 
     fn flush(&mut self) {
         self.retry_at = None;
-        let mailer = Mailer::new(&self.loaded.config);
+        let mailer = Mailer::new(&self.loaded.config).stopping_on(self.stop.clone());
         self.flushes.spawn_local(async move {
             let report = mailer.flush(mailer.spool().list()).await;
             mailer.close().await;
@@ -294,9 +320,10 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: reopens the log file and reads the configuration and jobs again; a log
-    /// file refused or missing, or a configuration that no longer loads, is reported and
-    /// the old one kept.
+    /// SIGHUP: reopens the log file (a log file refused or missing is reported and the
+    /// old one kept) and starts reading the configuration and jobs again, off the
+    /// scheduling loop: the inventory command may take up to its timeout, and the jobs due
+    /// meanwhile start on time, from the configuration in force.
     fn reload(&mut self) {
         info!("SIGHUP: reloading the configuration and jobs");
         if let Some(path) = &self.paths.log_file {
@@ -305,7 +332,34 @@ impl Daemon {
                 Err(e) => error!("{e}; logging on to the file opened before"),
             }
         }
-        match Loaded::load(self.paths.config.as_deref(), Some(&self.loaded)) {
+        if !self.reloads.is_empty() {
+            info!("a reload is under way; reloading again once it is done");
+            self.reload_again = true;
+            return;
+        }
+        self.start_reload();
+    }
+
+    /// Reads the configuration and jobs on a thread of its own; [`Daemon::reloaded`]
+    /// takes them.
+    fn start_reload(&mut self) {
+        let path = self.paths.config.clone();
+        let old = self.loaded.clone();
+        self.reloads
+            .spawn_blocking(move || Loaded::load(path.as_deref(), Some(&old)));
+    }
+
+    /// A reload has read the configuration: the fresh one replaces the old, or, when it
+    /// no longer loads, is reported and the old one kept.
+    fn reloaded(&mut self, reloaded: Result<Reloaded, tokio::task::JoinError>) {
+        let config = self.loaded.config.display_path();
+        let reloaded = reloaded.unwrap_or_else(|e| {
+            Err(vec![ConfigError::new(
+                config,
+                format!("cannot reload: {e}"),
+            )])
+        });
+        match reloaded {
             Ok(fresh) => {
                 self.next = fresh.fire_times(&self.next, Some(&self.loaded));
                 if fresh.config.pool_size != self.pool.size() {
@@ -323,11 +377,15 @@ impl Daemon {
                 error!("reload failed: keeping the previous configuration");
             }
         }
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
+        }
     }
 
     /// Gives the running jobs [`STOP_GRACE`] (or until a second signal) to finish, then
     /// kills their commands; their reports still go out, marked interrupted.
     async fn stop(mut self, signals: &mut Signals) {
+        self.stop_sender.ask();
         if self.tasks.is_empty() {
             return;
         }

@@ -2,10 +2,13 @@
 //! what earlier runs could not deliver is retried, buried in `spool/dead` when the relay
 //! rejects it for good or it has waited longer than `spool_max_age`. Webhooks take the same
 //! way (docs/monitoring.md): spooled, posted, retried by every flush, buried when refused for good.
+//! A webhook endpoint that cannot be reached is not tried again by the same mailer, and a
+//! signal cuts deliveries short ([`Stop`]): what they carried stays spooled.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use lettre::Message;
@@ -15,6 +18,7 @@ use tracing::{error, info, warn};
 use crate::config::units::HumanDuration;
 use crate::config::{Config, TransportConfig};
 use crate::deliver::spool::{Claim, Entry, HOOK_SUFFIX, Hook, Spool};
+use crate::deliver::stop::Stop;
 use crate::deliver::transport::Transport;
 use crate::deliver::transport::error::{DeliveryError, Failure, TransportError};
 use crate::deliver::webhook;
@@ -85,6 +89,11 @@ pub struct Mailer {
     transport: OnceCell<Result<Transport, TransportError>>,
     /// Where a flush marks the runs whose mail it delivered as sent (`None`: history off).
     history: Option<History>,
+    /// What cuts deliveries short when a signal asks the process to stop.
+    stop: Stop,
+    /// The webhook endpoints (scheme, host and port) that could not be reached or did not
+    /// answer: their other webhooks wait in the spool rather than cost a timeout each.
+    dead_endpoints: Mutex<HashSet<String>>,
 }
 
 impl Mailer {
@@ -97,7 +106,14 @@ impl Mailer {
             transport: OnceCell::new(),
             history: (config.history_days > 0)
                 .then(|| History::new(&config.state_dir, config.history_days)),
+            stop: Stop::never(),
+            dead_endpoints: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The same mailer, its deliveries cut short once `stop` is asked.
+    pub fn stopping_on(self, stop: Stop) -> Mailer {
+        Mailer { stop, ..self }
     }
 
     pub fn spool(&self) -> &Spool {
@@ -155,10 +171,15 @@ impl Mailer {
                     "{job}: cannot write to the spool `{}`: {e}; sending directly",
                     self.spool.dir().display()
                 );
-                let result = match self.transport().await {
-                    Ok(transport) => transport.send(&entry.envelope, &entry.message, name).await,
-                    Err(e) => Err(e),
+                let send = async {
+                    let transport = self.transport().await?;
+                    transport.send(&entry.envelope, &entry.message, name).await
                 };
+                let result = self
+                    .stop
+                    .bound(send)
+                    .await
+                    .unwrap_or_else(|| Err(stopped()));
                 if let Err(e) = &result {
                     error!("{job}: report neither delivered ({e}) nor spooled; here it is:");
                     let mut stderr = std::io::stderr().lock();
@@ -190,7 +211,11 @@ impl Mailer {
                     "{job}: cannot write to the spool `{}`: {e}; posting the webhook directly",
                     self.spool.dir().display()
                 );
-                let posted = webhook::post(hook).await;
+                let posted = self
+                    .stop
+                    .bound(webhook::post(hook))
+                    .await
+                    .unwrap_or_else(|| Err(stopped()));
                 if let Err(e) = &posted {
                     error!("{job}: webhook neither delivered ({e}) nor spooled");
                 }
@@ -227,13 +252,14 @@ impl Mailer {
             .and_then(|n| n.to_str())
             .unwrap_or("message")
             .to_owned();
-        let result = match self.transport().await {
-            Ok(transport) => {
-                transport
-                    .send(&claim.entry.envelope, &claim.entry.message, &name)
-                    .await
-            }
-            Err(e) => Err(e),
+        let send = async {
+            let transport = self.transport().await?;
+            transport
+                .send(&claim.entry.envelope, &claim.entry.message, &name)
+                .await
+        };
+        let Some(result) = self.stop.bound(send).await else {
+            return keep_stopped(path, claim, &REPORT, &job);
         };
         let age = claim.entry.created.elapsed().unwrap_or_default();
         match self.settle(path, claim, &REPORT, &job, age, result) {
@@ -256,7 +282,23 @@ impl Mailer {
             }
         };
         let job = claim.entry.job.clone();
-        let posted = webhook::post(&claim.entry).await;
+        let endpoint = endpoint_of(&claim.entry.url);
+        if self.is_dead(&endpoint) {
+            info!(
+                "{job}: webhook kept in `{}` for the next try: its endpoint did not answer earlier",
+                path.display()
+            );
+            return Fate::Kept(DeliveryError::transient("its endpoint did not answer"));
+        }
+        let Some(posted) = self.stop.bound(webhook::post(&claim.entry)).await else {
+            return keep_stopped(path, claim, &WEBHOOK, &job);
+        };
+        if matches!(&posted, Err(e) if e.kind == Failure::Connection) {
+            self.dead_endpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(endpoint);
+        }
         let age = claim.entry.created.elapsed().unwrap_or_default();
         // A webhook's failures are transient for the flush: they never stop it.
         match self.settle(path, claim, &WEBHOOK, &job, age, posted) {
@@ -264,6 +306,14 @@ impl Mailer {
             Settled::Buried { why, .. } => Fate::Buried(DeliveryError::transient(why)),
             Settled::Kept(e) => Fate::Kept(DeliveryError::transient(e.message)),
         }
+    }
+
+    /// Whether a webhook to `endpoint` already failed to reach it.
+    fn is_dead(&self, endpoint: &str) -> bool {
+        self.dead_endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(endpoint)
     }
 
     /// Deals with a spooled file after a try at delivering it, saying so on stderr:
@@ -328,6 +378,10 @@ impl Mailer {
         let mut sent = Vec::new();
         let mut paths = paths.into_iter();
         while let Some(path) = paths.next() {
+            if self.stop.asked() {
+                report.kept += paths.len() + 1;
+                break;
+            }
             let fate = self.send_spooled(&path).await;
             match fate {
                 Fate::Sent { ref job } => {
@@ -393,6 +447,38 @@ impl Mailer {
     }
 }
 
+/// The error of a delivery a signal cut short.
+fn stopped() -> DeliveryError {
+    DeliveryError::connection("stopped by a signal")
+}
+
+/// A spooled file whose delivery a signal cut short: it stays for the next try, whatever
+/// its age (only a try that failed may bury it).
+fn keep_stopped<T>(path: &Path, claim: Claim<T>, what: &Delivered, job: &str) -> Fate {
+    drop(claim);
+    warn!(
+        "{job}: {} delivery stopped by a signal; kept in `{}` for the next try",
+        what.noun,
+        path.display()
+    );
+    Fate::Kept(stopped())
+}
+
+/// Where a webhook goes, as far as reaching it is concerned: scheme, host and port
+/// (`https://hooks.example:443`); the URL itself when it does not parse (it may hold a
+/// secret, so this is never logged).
+fn endpoint_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(url) => format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => url.to_owned(),
+    }
+}
+
 /// The run id a spool file's name starts with: `RUN-ID.JOB[.HOST]`, where a run id is
 /// three dot-separated parts (see `run::new_run_id`).
 fn run_id_of(stem: &str) -> Option<&str> {
@@ -412,5 +498,21 @@ mod tests {
         assert_eq!(run_id_of(&format!("{run}.digest")), Some(run));
         assert_eq!(run_id_of(run), None);
         assert_eq!(run_id_of("garbage"), None);
+    }
+
+    #[test]
+    fn an_endpoint_is_scheme_host_and_port() {
+        assert_eq!(
+            endpoint_of("https://hooks.example/T0/secret?x=1"),
+            "https://hooks.example:443"
+        );
+        assert_eq!(
+            endpoint_of("http://127.0.0.1:8080/a"),
+            endpoint_of("http://127.0.0.1:8080/b?c")
+        );
+        assert_ne!(
+            endpoint_of("http://127.0.0.1:8080/a"),
+            endpoint_of("http://127.0.0.1:8081/a")
+        );
     }
 }

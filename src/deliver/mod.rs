@@ -4,8 +4,10 @@
 
 pub mod mailer;
 pub mod spool;
+pub mod stop;
 pub mod transport;
 pub mod webhook;
 
 pub use mailer::{FlushReport, Mailer};
+pub use stop::{Stop, StopSender};
 pub use transport::error::DeliveryError;

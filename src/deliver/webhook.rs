@@ -1,6 +1,7 @@
 //! Posting a spooled webhook (docs/monitoring.md): `POST URL` with its JSON body and the
 //! headers of its headers file. A 2xx answer is delivered; 408, 429, 5xx, timeouts and
-//! connection errors leave it in the spool for the next retry; any other answer is final.
+//! connection errors leave it in the spool for the next retry (the last two also mark its
+//! endpoint as not answering); any other answer is final.
 //! Its body was composed with the job's report (`monitor::webhook`).
 
 use std::path::Path;
@@ -38,6 +39,10 @@ pub async fn post(hook: &Hook) -> Result<(), DeliveryError> {
             kind: Failure::Permanent,
             message: e.to_string(),
         }),
+        // Its endpoint could not be reached: the webhooks after it to the same one wait.
+        Err(e @ (HttpError::Connect(_) | HttpError::Timeout(_))) => {
+            Err(DeliveryError::connection(e.to_string()))
+        }
         Err(e) => Err(DeliveryError::transient(e.to_string())),
     }
 }

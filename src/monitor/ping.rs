@@ -1,7 +1,8 @@
 //! `ping:`, a dead man's switch on healthchecks.io's ping API (docs/monitoring.md): `/start` before
 //! the job's commands, success or `/fail` after them with the text report, both with the
 //! same run id. A ping that fails is tried again twice within its timeout, then logged;
-//! it never changes the report, the mail or the exit code.
+//! it never changes the report, the mail or the exit code. A signal cuts it short like
+//! any delivery ([`Stop`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::Job;
+use crate::deliver::Stop;
 use crate::http::{self, Method, Request};
 use crate::render::Templates;
 use crate::report::{Facts, JobInfo};
@@ -33,15 +35,26 @@ pub struct Pinger {
     url: reqwest::Url,
     rid: String,
     timeout: Duration,
+    stop: Stop,
     /// The `/start` ping, until it has been awaited.
-    start: Option<JoinHandle<()>>,
+    start: Option<JoinHandle<Sent>>,
+    /// A signal cut the `/start` ping short: its server did not answer in time, and the
+    /// ping after the commands is not sent either.
+    start_cut: bool,
+}
+
+/// Whether a ping went its whole way (answered or given up), or a signal cut it short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Done,
+    Cut,
 }
 
 impl Pinger {
     /// Renders `job`'s ping URL and sends `/start`; `None` for a job without `ping:` or
     /// one whose URL does not render (said on stderr). Await [`Pinger::started`] before
-    /// the commands start.
-    pub fn start(job: &Job, templates: &Templates, host: &Facts) -> Option<Pinger> {
+    /// the commands start. Its pings give up once `stop` is asked.
+    pub fn start(job: &Job, templates: &Templates, host: &Facts, stop: &Stop) -> Option<Pinger> {
         let ping = job.ping.as_ref()?;
         let context = UrlContext {
             job: JobInfo::of(job),
@@ -56,32 +69,37 @@ impl Pinger {
         };
         let rid = uuid();
         let start = tokio::spawn(ping_url(
-            job.name.clone(),
-            "ping /start",
-            with_rid(&url, Some("start"), &rid),
-            Method::Get,
-            Vec::new(),
-            ping.timeout,
+            Ping {
+                job: job.name.clone(),
+                which: "ping /start",
+                url: with_rid(&url, Some("start"), &rid),
+                method: Method::Get,
+                body: Vec::new(),
+                timeout: ping.timeout,
+            },
+            stop.clone(),
         ));
         Some(Pinger {
             job: job.name.clone(),
             url,
             rid,
             timeout: ping.timeout,
+            stop: stop.clone(),
             start: Some(start),
+            start_cut: false,
         })
     }
 
-    /// Waits until the `/start` ping has been answered or given up.
+    /// Waits until the `/start` ping has been answered, given up or cut short.
     pub async fn started(&mut self) {
         if let Some(start) = self.start.take() {
-            let _ = start.await;
+            self.start_cut = start.await.is_ok_and(|sent| sent == Sent::Cut);
         }
     }
 
     /// Sends the ping after the commands: success when `ok`, else `/fail`, with `report`
     /// (its first [`MAX_BODY`] bytes) as the body.
-    pub fn finish(self, ok: bool, mut report: Vec<u8>) -> JoinHandle<()> {
+    pub fn finish(mut self, ok: bool, mut report: Vec<u8>) -> JoinHandle<()> {
         if report.len() > MAX_BODY {
             report.truncate(MAX_BODY);
             // A character cut in two would make the body invalid UTF-8.
@@ -94,10 +112,21 @@ impl Pinger {
         tokio::spawn(async move {
             // `/start` first, whatever happens: a success before its start would confuse
             // the check.
-            if let Some(start) = self.start {
-                let _ = start.await;
+            self.started().await;
+            if self.start_cut {
+                // Its server did not answer before the signal: the run ends now.
+                warn!("{}: {which} not sent: `/start` got no answer", self.job);
+                return;
             }
-            ping_url(self.job, which, url, Method::Post, report, self.timeout).await;
+            let ping = Ping {
+                job: self.job,
+                which,
+                url,
+                method: Method::Post,
+                body: report,
+                timeout: self.timeout,
+            };
+            ping_url(ping, self.stop).await;
         })
     }
 }
@@ -130,16 +159,40 @@ fn with_rid(url: &reqwest::Url, suffix: Option<&str>, rid: &str) -> String {
     url.to_string()
 }
 
-/// One ping, tried up to [`TRIES`] times within `timeout` in all. Its URL holds the
-/// check's key, so it is never logged.
-async fn ping_url(
+/// One ping to send: for `job`, `which` one (for the log), where, how, and within what
+/// time in all.
+struct Ping {
     job: String,
     which: &'static str,
     url: String,
     method: Method,
     body: Vec<u8>,
     timeout: Duration,
-) {
+}
+
+/// Sends `ping`, unless `stop` cuts it short (said on stderr).
+async fn ping_url(ping: Ping, stop: Stop) -> Sent {
+    let (job, which) = (ping.job.clone(), ping.which);
+    match stop.bound(try_ping(ping)).await {
+        Some(()) => Sent::Done,
+        None => {
+            warn!("{job}: {which} stopped by a signal");
+            Sent::Cut
+        }
+    }
+}
+
+/// One ping, tried up to [`TRIES`] times within its timeout in all. Its URL holds the
+/// check's key, so it is never logged.
+async fn try_ping(ping: Ping) {
+    let Ping {
+        job,
+        which,
+        url,
+        method,
+        body,
+        timeout,
+    } = ping;
     let deadline = Instant::now() + timeout;
     for attempt in 1..=TRIES {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -24,6 +24,7 @@ use tracing::{error, warn};
 
 use crate::config::job::DEFAULT_TEMPLATE;
 use crate::config::{Config, ConfigError, Job};
+use crate::deliver::Stop;
 use crate::exec::Pool;
 use crate::exit::Tally;
 use crate::mail::Composer;
@@ -59,8 +60,9 @@ impl Ran {
 
 /// Runs `jobs` through a pool of `pool_size` commands on a runtime of its own, and sends
 /// (or prints) their reports; returns when they are out. SIGINT and SIGTERM stop the
-/// commands; the reports still go out, marked interrupted. With no jobs and no problems to
-/// report, nothing starts.
+/// commands; the reports still go out, marked interrupted, but every delivery (mail,
+/// webhooks, pings) then gets at most a second more ([`Stop`]): what is not out by then
+/// waits in the spool. With no jobs and no problems to report, nothing starts.
 pub fn execute_blocking(
     config: &Config,
     templates: &Templates,
@@ -83,10 +85,11 @@ pub fn execute_blocking(
     };
     runtime.block_on(async {
         let (cancel_sender, cancel) = watch::channel(false);
+        let (stop_sender, stop) = Stop::channel();
         let mut interrupt = signal(SignalKind::interrupt()).ok();
         let mut terminate = signal(SignalKind::terminate()).ok();
         let pool = Pool::new(pool_size);
-        let execution = execute(config, templates, jobs, options, &pool, cancel);
+        let execution = execute(config, templates, jobs, options, &pool, cancel, &stop);
         tokio::pin!(execution);
         let mut caught = None;
         loop {
@@ -99,11 +102,13 @@ pub fn execute_blocking(
                     warn!("interrupted: stopping the running commands");
                     caught.get_or_insert(libc::SIGINT);
                     let _ = cancel_sender.send(true);
+                    stop_sender.ask();
                 }
                 Some(()) = recv(&mut terminate) => {
                     warn!("terminated: stopping the running commands");
                     caught.get_or_insert(libc::SIGTERM);
                     let _ = cancel_sender.send(true);
+                    stop_sender.ask();
                 }
             }
         }
@@ -112,7 +117,7 @@ pub fn execute_blocking(
 
 /// Runs `jobs` to the end inside a Tokio runtime, their tasks in `pool`. When `cancel`
 /// turns true, running commands' groups are killed, no more start, and the reports go out
-/// marked interrupted.
+/// marked interrupted. Once `stop` is asked, deliveries are cut short ([`Stop::bound`]).
 pub async fn execute(
     config: &Config,
     templates: &Templates,
@@ -120,12 +125,13 @@ pub async fn execute(
     options: &RunOptions,
     pool: &Pool,
     cancel: watch::Receiver<bool>,
+    stop: &Stop,
 ) -> Ran {
     let run_id = new_run_id();
     let sending = options.mode == Mode::Send;
     let mut plan = Plan::new(jobs, config, sending);
     let pingers = if sending {
-        start_pings(&plan.jobs, templates, config).await
+        start_pings(&plan.jobs, templates, config, stop).await
     } else {
         Vec::new()
     };
@@ -154,6 +160,7 @@ pub async fn execute(
             options.reports.is_digest(),
             plan.jobs.len(),
             options.outcome == Outcome::Json,
+            stop,
         ),
         meta: RunMeta {
             run_id: &run_id,
@@ -248,7 +255,12 @@ impl Finishing<'_> {
 /// Sends the `/start` ping of every job with `ping:` and waits until each is answered or
 /// given up (within its timeout), so that it arrives before the job's first command.
 /// By job index; `None` for a job without a ping.
-async fn start_pings(jobs: &[Job], templates: &Templates, config: &Config) -> Vec<Option<Pinger>> {
+async fn start_pings(
+    jobs: &[Job],
+    templates: &Templates,
+    config: &Config,
+    stop: &Stop,
+) -> Vec<Option<Pinger>> {
     if jobs.iter().all(|job| job.ping.is_none()) {
         return Vec::new();
     }
@@ -259,7 +271,7 @@ async fn start_pings(jobs: &[Job], templates: &Templates, config: &Config) -> Ve
         .unwrap_or_else(|_| Facts::gather(Scope::Names, zone));
     let mut pingers: Vec<Option<Pinger>> = jobs
         .iter()
-        .map(|job| Pinger::start(job, templates, &host))
+        .map(|job| Pinger::start(job, templates, &host, stop))
         .collect();
     for pinger in pingers.iter_mut().flatten() {
         pinger.started().await;

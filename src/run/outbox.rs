@@ -12,7 +12,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, Job};
-use crate::deliver::{DeliveryError, FlushReport, Mailer};
+use crate::deliver::{DeliveryError, FlushReport, Mailer, Stop};
 use crate::history::{Decision, RunRecord};
 use crate::mail::digest::Section;
 use crate::mail::message::write_mbox;
@@ -75,17 +75,18 @@ struct HtmlOrigin<'p> {
 impl<'a> Outbox<'a> {
     /// Opens the outbox of a run of `jobs` jobs; `outcomes`: keep each job's outcome for
     /// [`Closed::outcomes`]. Sending starts by flushing the spool, in the background while
-    /// the commands run.
+    /// the commands run; deliveries are cut short once `stop` is asked.
     pub fn open(
         composer: Composer<'a>,
         mode: Mode,
         digest: bool,
         jobs: usize,
         outcomes: bool,
+        stop: &Stop,
     ) -> Outbox<'a> {
         let destination = match mode {
             Mode::Send => {
-                let mailer = Arc::new(Mailer::new(composer.config));
+                let mailer = Arc::new(Mailer::new(composer.config).stopping_on(stop.clone()));
                 let flush = {
                     let (mailer, waiting) = (Arc::clone(&mailer), mailer.spool().list());
                     tokio::spawn(async move { mailer.flush(waiting).await })
