@@ -233,3 +233,58 @@ fn a_process_one_command_detached_lives_while_that_command_runs() {
     assert!(body.contains("helper-alive"), "{body}");
     assert_none_left(&marker);
 }
+
+/// A job of `count` commands, each sleeping a little so that the pool fills, and one that
+/// prints its descriptor limit.
+fn many_commands(env: &Env, count: usize) {
+    let mut commands = String::from("commands:\n  - echo \"limit $(ulimit -n)\"\n");
+    for _ in 1..count {
+        commands.push_str("  - sleep 0.5\n");
+    }
+    env.job("many", &format!("timeout: 60s\n{commands}"));
+}
+
+#[test]
+fn a_pool_larger_than_the_soft_descriptor_limit_runs_every_command() {
+    let env = Env::new("");
+    many_commands(&env, 1000);
+    let run = env
+        .run_through(
+            |argv| {
+                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=1024:4096".into()];
+                line.extend(argv);
+                line
+            },
+            &["run", "--jobs", "512", "many"],
+        )
+        .code(0)
+        .stderr_empty();
+    drop(run);
+    let body = env.smtp.wait_for(1)[0].body();
+    // Commands see the limit reporter was started with, not the one it raised.
+    assert!(body.contains("limit 1024\n"), "{body}");
+}
+
+#[test]
+fn a_pool_the_hard_descriptor_limit_cannot_hold_is_made_smaller_with_one_warning() {
+    let env = Env::new("");
+    many_commands(&env, 300);
+    let run = env
+        .run_through(
+            |argv| {
+                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=256:256".into()];
+                line.extend(argv);
+                line
+            },
+            &["run", "--jobs", "512", "many"],
+        )
+        .code(0)
+        .stderr_is(
+            "reporter: warning: a pool of 512 commands needs about 2112 file descriptors, more than the \
+             limit of 256 (RLIMIT_NOFILE): running at most 48 commands at once; raise the hard \
+             limit (`ulimit -Hn`, `LimitNOFILE=`) to run more\n",
+        );
+    drop(run);
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("limit 256\n"), "{body}");
+}
