@@ -46,6 +46,9 @@ pub struct CommandSpec {
     pub max_output: u64,
     /// Run as this account instead of reporter's own.
     pub user: Option<RunAs>,
+    /// The program is the configured ssh client, run by reporter on another host: the
+    /// connection master it may leave behind for `ControlPersist` is not killed ([`tree`]).
+    pub ssh: bool,
 }
 
 /// How a command ended.
@@ -111,7 +114,7 @@ enum Phase {
 pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let (mut child, tree) = match tree::spawn(&mut command(spec)) {
+    let (mut child, tree) = match tree::spawn(&mut command(spec), spec.ssh) {
         Ok(started) => started,
         Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
     };
@@ -198,7 +201,7 @@ fn command(spec: &CommandSpec) -> tokio::process::Command {
 /// process group (whose id is its pid, which the kills below signal) and has no
 /// controlling terminal, so it cannot open `/dev/tty` and push input into the terminal
 /// of whoever ran reporter (TIOCSTI). Nor can anything it starts join reporter's process
-/// group or session. It keeps only descriptors 0, 1
+/// group or session, which the sweep relies on ([`tree`]). It keeps only descriptors 0, 1
 /// and 2 and gets back the descriptor limit reporter was started with
 /// ([`descriptors::ChildLimits`]).
 fn detach(command: &mut tokio::process::Command) {
@@ -361,6 +364,7 @@ mod tests {
             timeout,
             max_output: 1 << 20,
             user: None,
+            ssh: false,
         }
     }
 

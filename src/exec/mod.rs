@@ -8,6 +8,7 @@ pub mod capture;
 pub mod command;
 pub mod descriptors;
 pub mod lock;
+pub mod master;
 pub mod pool;
 pub mod retry;
 pub mod run_as;

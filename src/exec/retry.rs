@@ -91,6 +91,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             max_output: 1 << 16,
             user: None,
+            ssh: false,
         }
     }
 

@@ -275,6 +275,7 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     timeout: def.timeout,
                     max_output: job.max_output,
                     user: job.user.clone(),
+                    ssh: matches!(host, HostSpec::Ssh { .. }),
                 });
                 slots.push(Slot {
                     command: index,
