@@ -17,8 +17,9 @@ pub const PER_COMMAND: u64 = 4;
 /// relay, the log and the libraries' own.
 pub const RESERVED: u64 = 64;
 
-/// `RLIMIT_NOFILE` as reporter found it, (soft, hard), before [`prepare`] raised it.
-static INHERITED: OnceLock<(u64, u64)> = OnceLock::new();
+/// `RLIMIT_NOFILE` as reporter found it, (soft, hard), before [`prepare`] raised it; `None`
+/// if it could not be read (nor raised).
+static INHERITED: OnceLock<Option<(u64, u64)>> = OnceLock::new();
 
 /// Readies reporter's descriptors for running commands, once per process: the soft limit
 /// goes up to the hard one, and every descriptor reporter inherited beyond 0, 1 and 2 is
@@ -31,16 +32,14 @@ pub fn prepare() {
 }
 
 /// Raises the soft limit to the hard one; returns the limit as it was.
-fn raise_limit() -> (u64, u64) {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return (u64::MAX, u64::MAX);
-    };
+fn raise_limit() -> Option<(u64, u64)> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
     if soft < hard {
         // Refused only where the hard limit is above what the kernel allows (`nr_open`);
         // the pool is then capped to the soft limit ([`pool_size`]).
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
-    (soft, hard)
+    Some((soft, hard))
 }
 
 /// Marks every open descriptor from 3 up close-on-exec. Whatever reporter opens itself is
@@ -88,7 +87,11 @@ pub struct ChildLimits {
 pub fn child_limits() -> ChildLimits {
     let now = getrlimit(Resource::RLIMIT_NOFILE).ok();
     ChildLimits {
-        inherited: INHERITED.get().copied().filter(|&was| Some(was) != now),
+        inherited: INHERITED
+            .get()
+            .copied()
+            .flatten()
+            .filter(|&was| Some(was) != now),
     }
 }
 
