@@ -306,15 +306,22 @@ fn the_connection_master_of_reporters_own_ssh_is_left_to_persist() {
     let env = Env::new("");
     let sockets = env.path(&marker);
     std::fs::create_dir(&sockets).unwrap();
+    // One master per host alias (all of them are 127.0.0.1, which %C would share).
     env.write_config(&format!(
-        "ssh: {{command: ssh, options: [-o, ControlMaster=auto, -o, 'ControlPath={}/cm-%C', -o, ControlPersist=60, -F, {}]}}\n",
+        "ssh: {{command: ssh, options: [-o, ControlMaster=auto, -o, 'ControlPath={}/cm-%n', -o, ControlPersist=60, -F, {}]}}\n",
         sockets.display(),
         sshd.ssh_config().display()
     ));
-    env.job("remote", "hosts: [alpha]\ncommands: ['echo remote-ran']\n");
-    env.run(&["run", "remote"]).code(0).stderr_empty();
+    env.job(
+        "remote",
+        "hosts: [alpha, beta, gamma]\ncommands: ['echo remote-ran', 'echo again']\n",
+    );
+    // One command at a time: each host's second command finds its first one's master.
+    env.run(&["run", "--jobs", "1", "remote"])
+        .code(0)
+        .stderr_empty();
     let body = env.smtp.wait_for(1)[0].body();
-    assert!(body.contains("remote-ran"), "{body}");
+    assert_eq!(body.matches("\nremote-ran\n").count(), 3, "{body}");
     let masters: Vec<Process> = processes_matching(&marker)
         .into_iter()
         .filter(|p| p.cmdline.contains(" [mux]"))
@@ -323,8 +330,15 @@ fn the_connection_master_of_reporters_own_ssh_is_left_to_persist() {
     assert_none_left_but(&marker, masters.len());
     assert_eq!(
         masters.len(),
-        1,
-        "the master did not outlive its command: {masters:?}"
+        3,
+        "the masters did not outlive their commands: {masters:?}"
+    );
+    let logins = sshd.log().matches("Accepted publickey").count();
+    assert_eq!(
+        logins,
+        3,
+        "a master was killed between two commands:\n{}",
+        sshd.log()
     );
 }
 

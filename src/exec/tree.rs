@@ -291,14 +291,16 @@ impl Tracked {
         if !self.descendants.is_empty() {
             self.signal_tree(Signal::SIGKILL);
         }
+        if self.ssh {
+            // While the command still counts as running: a sweep that runs meanwhile (as
+            // another command ends) must not take its master for an orphan to kill.
+            adopt_masters(&command).await;
+        }
         let oldest = {
             let mut running = running();
             running.retain(|stat| *stat != command);
             running.iter().map(Stat::age).min()
         };
-        if self.ssh {
-            adopt_masters(&command).await;
-        }
         // Only the end of the oldest running command can make an orphan killable.
         if !self.descendants.is_empty() || oldest.is_none_or(|oldest| oldest > command.age()) {
             sweep(&self.descendants, command.pid).await;
