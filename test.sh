@@ -9,6 +9,8 @@ need=()
 command -v df >/dev/null || need+=(coreutils)
 command -v ps >/dev/null || need+=(procps)
 command -v setpriv >/dev/null || need+=(util-linux)          # tests that drop to `nobody`
+command -v script >/dev/null || need+=(bsdutils)             # reporter run from a terminal
+[ -x /usr/bin/python3 ] || need+=(python3)                   # commands that attack reporter
 # The ssh tests start a real sshd on loopback; the sweep tests ping loopback addresses.
 { command -v ssh && command -v ssh-keygen; } >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -35,6 +35,8 @@ use clap::Parser;
 /// Invokes reporter with the command line `args` (argv[0] first), as `main` does: parses
 /// it, sets up the log, dispatches to the subcommand, and returns its exit code.
 pub fn invoke(args: impl IntoIterator<Item = OsString>) -> i32 {
+    // Before any program is started: none gets what reporter's own parent left open.
+    exec::descriptors::prepare();
     let args: Vec<OsString> = args.into_iter().collect();
     let argv0 = args.first().map(PathBuf::from);
     let cli = match cli::Cli::try_parse_from(&args) {

@@ -1,4 +1,4 @@
-//! Running as root against an attacker with one unprivileged account: files swapped under reporter, folders others can write, job names that are paths, targets in quotes (docs/security.md).
+//! Running as root against an attacker with one unprivileged account: files swapped under reporter, folders others can write, job names that are paths, targets in quotes, the terminal and descriptors a command could inherit (docs/security.md).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{RenameFlags, renameat2};
 
-use crate::support::{Env, require_root};
+use crate::support::{Env, require_root, tool};
 
 const NOBODY: u32 = 65534;
 
@@ -294,4 +294,119 @@ fn job_arguments_are_names_never_paths() {
     // A command line that names a path runs nothing, not even the valid names on it.
     assert!(env.smtp.jobs().is_empty(), "{:?}", env.smtp.jobs());
     env.run(&["run", "x"]).code(0).stderr_empty();
+}
+
+/// `words` as one line for a POSIX shell, each single-quoted.
+fn shell_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The bodies of the mails the relay received, by job (the subject names it).
+fn bodies_by_job(env: &Env, count: usize) -> Vec<(String, String)> {
+    let mut mails: Vec<(String, String)> = env
+        .smtp
+        .wait_for(count)
+        .iter()
+        .map(|mail| (mail.header("Subject").unwrap_or_default(), mail.body()))
+        .collect();
+    mails.sort();
+    mails
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn commands_have_no_controlling_terminal_to_push_input_into() {
+    require_root();
+    let script = tool("script", "bsdutils").display().to_string();
+    let env = Env::new("");
+    chmod(env.dir.path(), 0o755);
+    // What an attacker's command does: push a line into the terminal of whoever runs
+    // reporter, for root's shell to run once reporter is done.
+    env.write(
+        "push.py",
+        "import errno, fcntl, os, termios\n\
+         try:\n    tty = os.open('/dev/tty', os.O_RDWR)\n\
+         except OSError as e:\n    print('no terminal:', errno.errorcode[e.errno])\n\
+         else:\n    for c in b'touch /tmp/PWNED\\n':\n        fcntl.ioctl(tty, termios.TIOCSTI, bytes([c]))\n    print('pushed')\n",
+    );
+    let push = format!(
+        "cwd: /\ncommands: ['python3 {}']\n",
+        env.path("push.py").display()
+    );
+    env.job("as-root", &push);
+    env.job("as-nobody", &format!("user: nobody\n{push}"));
+    // reporter runs on a terminal, as when root types `reporter run` in a shell: `ps`
+    // shows it first. Afterwards, whatever waits in the terminal's input is shown (`script`
+    // itself only adds an end-of-file).
+    let run = env
+        .run_through(
+            |argv| {
+                let line = format!(
+                    "ps -o tty= -p $$; {}; stty -echo -icanon min 0 time 5; \
+                     echo \"queued: [$(cat | tr -d '\\000\\004')]\"",
+                    shell_line(&argv)
+                );
+                vec![script, "-qefc".into(), line, "/dev/null".into()]
+            },
+            &["run", "as-root", "as-nobody"],
+        )
+        .code(0)
+        .stderr_empty();
+    // What reporter and the shell write goes to the terminal, which `script` copies to its
+    // stdout.
+    let stdout = run.into_stdout();
+    assert!(
+        stdout.trim_start().starts_with("pts/"),
+        "no terminal: {stdout:?}"
+    );
+    assert!(stdout.contains("queued: []"), "{stdout}");
+    for (subject, body) in bodies_by_job(&env, 2) {
+        // The body quotes the command, then its output.
+        assert!(
+            body.contains("\nno terminal: ENXIO\n"),
+            "{subject}:\n{body}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn commands_inherit_no_descriptor_beyond_the_standard_three() {
+    require_root();
+    let env = Env::new("");
+    let secret = env.write("secret", "root's secret\n");
+    chmod(&secret, 0o600);
+    let log = env.write("root.log", "");
+    chmod(&log, 0o600);
+    // ls opens the folder it lists: 3.
+    let probe = "commands: ['echo \"fds: $(ls /proc/self/fd | tr \"\\n\" \" \")\"']\n";
+    env.job("as-root", probe);
+    env.job("as-nobody", &format!("user: nobody\ncwd: /\n{probe}"));
+    // As `reporter run ... 7<secret 8>>root.log` from root's shell.
+    env.run_through(
+        |argv| {
+            let mut line: Vec<String> = [
+                "bash",
+                "-c",
+                r#"exec 7<"$1" 8>>"$2"; shift 2; exec "$@""#,
+                "bash",
+            ]
+            .map(String::from)
+            .into();
+            line.push(secret.display().to_string());
+            line.push(log.display().to_string());
+            line.extend(argv);
+            line
+        },
+        &["run", "as-root", "as-nobody"],
+    )
+    .code(0)
+    .stderr_empty();
+    for (subject, body) in bodies_by_job(&env, 2) {
+        assert!(body.contains("fds: 0 1 2 3 \n"), "{subject}:\n{body}");
+    }
 }

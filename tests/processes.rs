@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::support::sshd::Sshd;
 use crate::support::{Env, Process, Run, processes_matching, require_root, unique, wait_until};
 
 /// `reporter ARGS` on `env` with reporter's own environment set to exactly `vars`.
@@ -104,6 +105,17 @@ fn assert_none_left(marker: &str) {
         let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
     }
     assert!(left.is_empty(), "outlived their command: {left:?}");
+}
+
+/// Kills every process with `marker`, and fails the test when there were others than the
+/// `expected` count.
+#[track_caller]
+fn assert_none_left_but(marker: &str, expected: usize) {
+    let left = processes_matching(marker);
+    for process in &left {
+        let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
+    }
+    assert_eq!(left.len(), expected, "outlived their command: {left:?}");
 }
 
 #[test]
@@ -232,4 +244,191 @@ fn a_process_one_command_detached_lives_while_that_command_runs() {
     let body = env.smtp.wait_for(1)[0].body();
     assert!(body.contains("helper-alive"), "{body}");
     assert_none_left(&marker);
+}
+
+#[test]
+fn a_program_named_ssh_is_killed_with_its_command() {
+    let marker = unique("1006.");
+    let env = Env::new("");
+    let folder = env.path(&marker);
+    std::fs::create_dir(&folder).unwrap();
+    let ssh = folder.join("ssh");
+    let ssh = ssh.display();
+    // Only the connection master reporter's own ssh left behind is spared, never a
+    // program by its name; the command ends once that name is the one running.
+    env.job(
+        "fake-ssh",
+        &format!(
+            "commands: ['cp /bin/sleep {ssh}; (setsid {ssh} 300 >/dev/null 2>&1 & echo $! > {pid});\n  \
+             while [ \"$(readlink /proc/$(cat {pid})/exe)\" != {ssh} ]; do sleep 0.02; done; echo started']\n",
+            pid = folder.join("pid").display()
+        ),
+    );
+    env.run(&["run", "fake-ssh"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("started"), "{body}");
+    assert_none_left(&marker);
+}
+
+#[test]
+fn a_process_cannot_hide_in_the_process_group_of_reporter() {
+    let marker = unique("1007.");
+    let env = Env::new("");
+    let said = env.path("said");
+    // reporter is the shell's parent; its process group would be out of the sweep's way.
+    let hide = format!(
+        "import errno, os, sys, time\n\
+         try:\n    os.setpgid(0, os.getpgid(int(sys.argv[1]))); said = 'joined'\n\
+         except OSError as e:\n    said = 'refused ' + errno.errorcode[e.errno]\n\
+         open('{said}.tmp', 'w').write(said); os.rename('{said}.tmp', '{said}')\n\
+         time.sleep(300)\n",
+        said = said.display()
+    );
+    env.write("hide.py", &hide);
+    env.job(
+        "hide",
+        &format!(
+            "commands: ['(python3 {} $PPID {marker} >/dev/null 2>&1 &); while [ ! -e {said} ]; do sleep 0.02; done; cat {said}']\n",
+            env.path("hide.py").display(),
+            said = said.display()
+        ),
+    );
+    env.run(&["run", "hide"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert_none_left(&marker);
+    assert!(body.contains("refused EPERM"), "{body}");
+}
+
+#[test]
+fn the_connection_master_of_reporters_own_ssh_is_left_to_persist() {
+    let marker = unique("1008.");
+    let sshd = Sshd::start();
+    let env = Env::new("");
+    let sockets = env.path(&marker);
+    std::fs::create_dir(&sockets).unwrap();
+    // One master per host alias (all of them are 127.0.0.1, which %C would share).
+    env.write_config(&format!(
+        "ssh: {{command: ssh, options: [-o, ControlMaster=auto, -o, 'ControlPath={}/cm-%n', -o, ControlPersist=60, -F, {}]}}\n",
+        sockets.display(),
+        sshd.ssh_config().display()
+    ));
+    env.job(
+        "remote",
+        "hosts: [alpha, beta, gamma]\ncommands: ['echo remote-ran', 'echo again']\n",
+    );
+    // One command at a time: each host's second command finds its first one's master.
+    env.run(&["run", "--jobs", "1", "remote"])
+        .code(0)
+        .stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert_eq!(body.matches("\nremote-ran\n").count(), 3, "{body}");
+    let masters: Vec<Process> = processes_matching(&marker)
+        .into_iter()
+        .filter(|p| p.cmdline.contains(" [mux]"))
+        .collect();
+    // Killed first, so that a failure leaves nothing behind.
+    assert_none_left_but(&marker, masters.len());
+    assert_eq!(
+        masters.len(),
+        3,
+        "the masters did not outlive their commands: {masters:?}"
+    );
+    let logins = sshd.log().matches("Accepted publickey").count();
+    assert_eq!(
+        logins,
+        3,
+        "a master was killed between two commands:\n{}",
+        sshd.log()
+    );
+}
+
+/// A job of `count` commands, each sleeping a little so that the pool fills, and one that
+/// prints its descriptor limit.
+fn many_commands(env: &Env, count: usize) {
+    let mut commands = String::from("commands:\n  - echo \"limit $(ulimit -n)\"\n");
+    for _ in 1..count {
+        commands.push_str("  - sleep 0.5\n");
+    }
+    env.job("many", &format!("timeout: 60s\n{commands}"));
+}
+
+#[test]
+fn a_pool_larger_than_the_soft_descriptor_limit_runs_every_command() {
+    let env = Env::new("");
+    many_commands(&env, 1000);
+    let run = env
+        .run_through(
+            |argv| {
+                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=1024:4096".into()];
+                line.extend(argv);
+                line
+            },
+            &["run", "--jobs", "512", "many"],
+        )
+        .code(0)
+        .stderr_empty();
+    drop(run);
+    let body = env.smtp.wait_for(1)[0].body();
+    // Commands see the limit reporter was started with, not the one it raised.
+    assert!(body.contains("limit 1024\n"), "{body}");
+}
+
+#[test]
+fn a_pool_the_hard_descriptor_limit_cannot_hold_is_made_smaller_with_one_warning() {
+    let env = Env::new("");
+    many_commands(&env, 300);
+    let run = env
+        .run_through(
+            |argv| {
+                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=256:256".into()];
+                line.extend(argv);
+                line
+            },
+            &["run", "--jobs", "512", "many"],
+        )
+        .code(0)
+        .stderr_is(
+            "reporter: warning: a pool of 512 commands needs about 2112 file descriptors, more than the \
+             limit of 256 (RLIMIT_NOFILE): running at most 48 commands at once; raise the hard \
+             limit (`ulimit -Hn`, `LimitNOFILE=`) to run more\n",
+        );
+    drop(run);
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("limit 256\n"), "{body}");
+}
+
+#[test]
+fn what_sendmail_leaves_delivering_in_the_background_is_left_alone() {
+    let env = Env::new("");
+    let outbox = env.path("outbox");
+    std::fs::create_dir(&outbox).unwrap();
+    // Like a sendmail that queues the message and delivers it from a background process.
+    let fake = env.write(
+        "bin/sendmail",
+        &format!(
+            "#!/bin/sh\ncat > {0}/$$.tmp\n(sleep 2; mv {0}/$$.tmp {0}/$$.eml) >/dev/null 2>&1 &\n",
+            outbox.display()
+        ),
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.write(
+        "reporter.yaml",
+        &format!(
+            "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: sendmail\n  sendmail: {{path: {}}}\n",
+            fake.display()
+        ),
+    );
+    // `quick` is mailed at once; `slow` ends, and the sweep looks, while `quick`'s
+    // message is still being delivered.
+    env.job("quick", "commands: ['true']\n");
+    env.job("slow", "commands: ['sleep 1']\n");
+    env.run(&["run", "quick", "slow"]).code(0).stderr_empty();
+    let delivered = || {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|e| e == "eml"))
+            .count()
+    };
+    assert!(wait_until(|| delivered() == 2), "delivered {}", delivered());
 }

@@ -362,7 +362,7 @@ impl Daemon {
         match reloaded {
             Ok(fresh) => {
                 self.next = fresh.fire_times(&self.next, Some(&self.loaded));
-                if fresh.config.pool_size != self.pool.size() {
+                if fresh.config.pool_size != self.pool.asked() {
                     // Jobs already running finish in the pool they started in.
                     self.pool = Pool::new(fresh.config.pool_size);
                 }

@@ -1,7 +1,8 @@
-//! One child process: spawned in its own process group with stdin from `/dev/null`, both
-//! output streams read concurrently into bounded captures, and on timeout or interruption
-//! the whole group and every other descendant signalled (SIGTERM, then SIGKILL after a
-//! grace period); whatever is left when it ends is killed ([`tree`]).
+//! One child process: spawned in a session of its own (so in a process group of its own,
+//! and without a controlling terminal) with stdin from `/dev/null` and no other descriptor
+//! of reporter's, both output streams read concurrently into bounded captures, and on
+//! timeout or interruption the whole group and every other descendant signalled (SIGTERM,
+//! then SIGKILL after a grace period); whatever is left when it ends is killed ([`tree`]).
 
 use std::ffi::OsString;
 use std::io;
@@ -18,6 +19,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::config::account::RunAs;
 use crate::exec::capture::Capture;
+use crate::exec::descriptors;
 use crate::exec::run_as;
 use crate::exec::tree::{self, Tracked};
 
@@ -47,6 +49,9 @@ pub struct CommandSpec {
     pub shared_output: bool,
     /// Run as this account instead of reporter's own.
     pub user: Option<RunAs>,
+    /// The program is the configured ssh client, run by reporter on another host: the
+    /// connection master it may leave behind for `ControlPersist` is not killed ([`tree`]).
+    pub ssh: bool,
 }
 
 /// How a command ended.
@@ -125,7 +130,7 @@ enum Phase {
 pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let (mut child, tree) = match tree::spawn(&mut command(spec)) {
+    let (mut child, tree) = match tree::spawn(&mut command(spec), spec.ssh) {
         Ok(started) => started,
         Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
     };
@@ -195,7 +200,7 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     }
 }
 
-/// The child of `spec`: its own process group, stdin from `/dev/null`, both outputs piped.
+/// The child of `spec`: its own session, stdin from `/dev/null`, both outputs piped.
 /// A `user:` command starts from a clean environment; one run as reporter's own account
 /// inherits reporter's (docs/security.md: the clean one only for other accounts). Both get
 /// `PATH` from the config and the job's `env` on top.
@@ -211,9 +216,28 @@ fn command(spec: &CommandSpec) -> tokio::process::Command {
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    detach(&mut command);
     command
+}
+
+/// Starts the child in a session of its own, as sudo's `use_pty` does: it leads a new
+/// process group (whose id is its pid, which the kills below signal) and has no
+/// controlling terminal, so it cannot open `/dev/tty` and push input into the terminal
+/// of whoever ran reporter (TIOCSTI). Nor can anything it starts join reporter's process
+/// group or session, which the sweep relies on ([`tree`]). It keeps only descriptors 0, 1
+/// and 2 and gets back the descriptor limit reporter was started with
+/// ([`descriptors::ChildLimits`]).
+fn detach(command: &mut tokio::process::Command) {
+    let limits = descriptors::child_limits();
+    // SAFETY: between fork and exec only async-signal-safe system calls run here, on
+    // values prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid()?;
+            limits.apply_in_child()
+        });
+    }
 }
 
 /// Where a running command is on its way out, and what it took to get there.
@@ -370,6 +394,7 @@ mod tests {
             max_output: 1 << 20,
             shared_output: false,
             user: None,
+            ssh: false,
         }
     }
 

@@ -3,6 +3,8 @@
 //! A run gives every task of every job to one pool (docs/jobs.md), and the daemon gives every
 //! run it starts to the same one, so jobs that fire together share its limit. The limit is
 //! a fair semaphore whose permit is released on drop: a task waits in the order it asked.
+//! A pool larger than reporter's descriptor limit can serve is made smaller, with a warning,
+//! rather than letting commands fail to start.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -10,24 +12,33 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::exec::descriptors;
+
 /// A shared limit on concurrent tasks; clones share it.
 #[derive(Debug, Clone)]
 pub struct Pool {
     permits: Arc<Semaphore>,
     size: usize,
+    /// The size asked for, which the descriptor limit may have made `size` smaller than.
+    asked: usize,
 }
 
 impl Pool {
-    pub fn new(size: usize) -> Pool {
-        let size = size.max(1);
+    /// A pool of `size`, or of as many as reporter's descriptor limit allows, with a
+    /// warning ([`descriptors::pool_size`]).
+    pub fn new(asked: usize) -> Pool {
+        let size = descriptors::pool_size(asked.max(1));
         Pool {
             permits: Arc::new(Semaphore::new(size)),
             size,
+            asked,
         }
     }
 
-    pub fn size(&self) -> usize {
-        self.size
+    /// The size asked for: a pool made smaller for the descriptor limit is not made again,
+    /// with the same warning, for the same setting.
+    pub fn asked(&self) -> usize {
+        self.asked
     }
 
     /// Runs `work` on each of `tasks`, front first, each while it holds one of the pool's

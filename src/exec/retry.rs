@@ -92,6 +92,7 @@ mod tests {
             max_output: 1 << 16,
             shared_output: false,
             user: None,
+            ssh: false,
         }
     }
 

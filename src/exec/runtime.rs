@@ -6,8 +6,10 @@ use std::io;
 use tokio::runtime::{Builder, Runtime};
 
 /// The runtime; reporter becomes the child subreaper of what its commands leave behind
-/// ([`crate::exec::tree`]) as it starts.
+/// ([`crate::exec::tree`]) and readies its descriptors ([`crate::exec::descriptors`]) as
+/// it starts.
 pub fn runtime() -> io::Result<Runtime> {
     crate::exec::tree::become_subreaper()?;
+    crate::exec::descriptors::prepare();
     Builder::new_current_thread().enable_all().build()
 }

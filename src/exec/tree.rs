@@ -17,10 +17,18 @@
 //! Looking costs little: reporter's children are read from the kernel's children lists,
 //! or, where it has none, from the few pids handed out since the command started. Orphans
 //! are reaped with `waitpid` on their own pid, never `waitpid(-1)`, which would take the
-//! exit status of a child Tokio waits for. Processes in reporter's own process
-//! group are not orphans of commands (commands run in groups of their own): a transport
-//! reporter itself started, such as `sendmail`, is left alone. So is an `ssh` client that
-//! ssh detached for itself (a `ControlPersist` master that other tasks share).
+//! exit status of a child Tokio waits for.
+//!
+//! Two kinds of process are left alone. What reporter starts for itself, such as a
+//! `sendmail` transport and what that leaves in the background, stays in reporter's own
+//! session, and nothing else can be in it: every command starts a session of its own
+//! ([`super::command`]), a process can only join a process group of its own session
+//! (`setpgid` into reporter's group fails with EPERM), and a new session's id is its
+//! leader's pid, which the kernel never hands out while reporter's session uses it. So
+//! the sweep looks at everything in other sessions, whatever its process group. And the
+//! connection master an ssh task of reporter's detached for `ControlPersist`, which other
+//! tasks share and which ends by itself, is known by pid ([`super::master`]), never by
+//! its program's name.
 
 use std::collections::HashSet;
 use std::io;
@@ -30,9 +38,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
-use nix::unistd::{Pid, getpgrp, getpid};
+use nix::unistd::{Pid, getpid, getsid};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::{Instant, timeout_at};
+
+use crate::exec::master;
 
 /// How long a sweep waits for the processes it killed to die and be reaped; those that take
 /// longer (stuck in the kernel) are reaped by a later sweep.
@@ -51,6 +61,7 @@ struct Stat {
     pid: i32,
     ppid: i32,
     pgid: i32,
+    session: i32,
     zombie: bool,
     /// Clock ticks after boot; with the pid, names one process even when pids are reused.
     start: u64,
@@ -69,12 +80,14 @@ impl Stat {
         let state = fields.next()?;
         let ppid = fields.next()?.parse().ok()?;
         let pgid = fields.next()?.parse().ok()?;
+        let session = fields.next()?.parse().ok()?;
         // starttime is field 22; `state` was field 3.
-        let start = fields.nth(22 - 6)?.parse().ok()?;
+        let start = fields.nth(22 - 7)?.parse().ok()?;
         Some(Stat {
             pid,
             ppid,
             pgid,
+            session,
             zombie: state == "Z" || state == "X",
             start,
         })
@@ -181,12 +194,16 @@ pub struct Tracked {
     seen: Option<Stat>,
     /// Its descendants seen when it was signalled, with the processes they started since.
     descendants: Vec<Stat>,
+    /// It is reporter's ssh client, whose connection master is left alone.
+    ssh: bool,
 }
 
-/// Starts `command` and registers it as running, in one step: a sweep running at the same
-/// time must not take the new child for an orphan.
+/// Starts `command`, which makes itself a session leader, and registers it as running, in
+/// one step: a sweep running at the same time must not take the new child for an orphan.
+/// `ssh`: it is reporter's ssh client ([`super::master`]).
 pub fn spawn(
     command: &mut tokio::process::Command,
+    ssh: bool,
 ) -> io::Result<(tokio::process::Child, Tracked)> {
     let mut running = running();
     // Taken before the fork, so that everything the child starts counts as younger; read
@@ -200,6 +217,7 @@ pub fn spawn(
             pid,
             ppid: getpid().as_raw(),
             pgid: pid,
+            session: pid,
             zombie: false,
             start,
         });
@@ -212,6 +230,7 @@ pub fn spawn(
             command,
             seen: None,
             descendants: Vec::new(),
+            ssh,
         },
     ))
 }
@@ -272,6 +291,11 @@ impl Tracked {
         if !self.descendants.is_empty() {
             self.signal_tree(Signal::SIGKILL);
         }
+        if self.ssh {
+            // While the command still counts as running: a sweep that runs meanwhile (as
+            // another command ends) must not take its master for an orphan to kill.
+            adopt_masters(&command).await;
+        }
         let oldest = {
             let mut running = running();
             running.retain(|stat| *stat != command);
@@ -292,6 +316,37 @@ impl Drop for Tracked {
             running().retain(|stat| *stat != command);
         }
     }
+}
+
+/// Looks for the connection master the ssh client `command`, which has just ended, may
+/// have detached: an orphan that started after it, in another session than reporter's.
+async fn adopt_masters(command: &Stat) {
+    let me = getpid().as_raw();
+    let own_session = own_session();
+    let adopted: Vec<(i32, u64)> = {
+        let running = running();
+        orphan_candidates(&mut Table::default(), me, command.pid, &running)
+            .into_iter()
+            .filter(|stat| {
+                stat.ppid == me
+                    && !stat.zombie
+                    && stat.session != own_session
+                    && stat.start >= command.start
+            })
+            .map(|stat| (stat.pid, stat.start))
+            .collect()
+    };
+    if !adopted.is_empty() {
+        master::adopt(&adopted, command.pid, |pid| {
+            Stat::read(pid).map(|stat| stat.start)
+        })
+        .await;
+    }
+}
+
+/// reporter's session: what is in it, reporter started for itself.
+fn own_session() -> i32 {
+    getsid(None).map_or(0, Pid::as_raw)
 }
 
 /// Kills and reaps the orphans no running command can have started, and any in `known`
@@ -319,8 +374,9 @@ fn sweep_once(known: &[Stat], since: i32) -> usize {
     let running = running();
     let oldest = running.iter().map(Stat::age).min();
     let me = getpid().as_raw();
-    let own_group = getpgrp().as_raw();
-    let ours = |stat: &Stat| running.iter().any(|r| r.pid == stat.pid) || stat.pgid == own_group;
+    let own_session = own_session();
+    let ours =
+        |stat: &Stat| running.iter().any(|r| r.pid == stat.pid) || stat.session == own_session;
     reap_zombies(&ours);
     let mut table = Table::default();
     let mut pending = 0;
@@ -338,7 +394,7 @@ fn sweep_once(known: &[Stat], since: i32) -> usize {
         }
         let killable = known.iter().any(|seen| seen.same(&orphan))
             || oldest.is_none_or(|oldest| orphan.age() < oldest);
-        if !killable || is_ssh(orphan.pid) {
+        if !killable || master::is_master(orphan.pid, orphan.start) {
             continue;
         }
         for stat in table.subtree(&[orphan.pid]) {
@@ -412,13 +468,6 @@ fn last_pid() -> Option<i32> {
         .ok()
 }
 
-/// An ssh client: one that ssh detached to keep a shared connection (`ControlPersist`)
-/// serves other tasks too, and ends by itself.
-fn is_ssh(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .is_ok_and(|exe| exe.file_name().is_some_and(|name| name == "ssh"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +482,7 @@ mod tests {
                 pid: 4242,
                 ppid: 1,
                 pgid: 4242,
+                session: 4242,
                 zombie: false,
                 start: 987654,
             })

@@ -281,6 +281,7 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     max_output: cap.bytes,
                     shared_output: cap.shared,
                     user: job.user.clone(),
+                    ssh: matches!(host, HostSpec::Ssh { .. }),
                 });
                 slots.push(Slot {
                     command: index,

@@ -165,6 +165,27 @@ impl Env {
         Run::new(format!("{} (as nobody)", describe(args)), output)
     }
 
+    /// Runs the binary through another program (`prlimit`, `script`, a shell): `wrap` turns
+    /// the binary's command line for `args` into the one to run.
+    #[track_caller]
+    #[must_use = "check the run's exit code and stderr"]
+    pub fn run_through(&self, wrap: impl FnOnce(Vec<String>) -> Vec<String>, args: &[&str]) -> Run {
+        let reporter = self.command(args);
+        let argv: Vec<String> = std::iter::once(reporter.get_program())
+            .chain(reporter.get_args())
+            .map(|word| word.to_str().expect("a UTF-8 argument").to_owned())
+            .collect();
+        let full = wrap(argv);
+        let output = Command::new(&full[0])
+            .args(&full[1..])
+            .current_dir(self.dir.path())
+            .env_remove("REPORTER_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", full[0]));
+        Run::new(full.join(" "), output)
+    }
+
     /// Like [`Env::run`], with the process's umask set to `umask` (the tests' own stays).
     #[track_caller]
     #[must_use = "check the run's exit code and stderr"]
