@@ -200,19 +200,29 @@ pub fn cut(mut draft: Draft, size: usize, stamp: &Stamp<'_>) -> Result<Built, Bu
 
 /// Says at the end of the body what was cut to keep the message small enough.
 pub fn note_cuts(draft: &mut Draft, cuts: &[String]) {
-    if cuts.is_empty() {
+    let limit = format_bytes(MESSAGE_LIMIT as f64);
+    append_note(
+        draft,
+        &format!("Cut to keep this message under {limit}:"),
+        cuts,
+    );
+}
+
+/// Ends the body (text and HTML) with `heading` and a list of `items`; nothing when there
+/// are none.
+fn append_note(draft: &mut Draft, heading: &str, items: &[String]) {
+    if items.is_empty() {
         return;
     }
-    let limit = format_bytes(MESSAGE_LIMIT as f64);
-    let mut text = format!("\n\nCut to keep this message under {limit}:\n");
-    for cut in cuts {
-        text.push_str(&format!("- {cut}\n"));
+    let mut text = format!("\n\n{heading}\n");
+    for item in items {
+        text.push_str(&format!("- {item}\n"));
     }
     draft.text.push_str(&text);
     if let Some(html) = &mut draft.html {
-        let mut note = format!("<p>Cut to keep this message under {limit}:</p>\n<ul>\n");
-        for cut in cuts {
-            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(cut)));
+        let mut note = format!("<p>{}</p>\n<ul>\n", handlebars::html_escape(heading));
+        for item in items {
+            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(item)));
         }
         note.push_str("</ul>\n");
         match html.rfind("</body>") {
@@ -250,26 +260,8 @@ pub fn budget_cuts(results: &[TaskResult]) -> Option<String> {
 /// Says at the end of the body what the output budget of the job (or of each job of a
 /// digest) cut while its commands ran.
 pub fn note_budget_cuts(draft: &mut Draft, cuts: &[String]) {
-    if cuts.is_empty() {
-        return;
-    }
     let heading = "Output cut while the commands ran, to keep the job's outputs together within its output budget (reporter.yaml(5), max_output):";
-    let mut text = format!("\n\n{heading}\n");
-    for cut in cuts {
-        text.push_str(&format!("- {cut}\n"));
-    }
-    draft.text.push_str(&text);
-    if let Some(html) = &mut draft.html {
-        let mut note = format!("<p>{}</p>\n<ul>\n", handlebars::html_escape(heading));
-        for cut in cuts {
-            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(cut)));
-        }
-        note.push_str("</ul>\n");
-        match html.rfind("</body>") {
-            Some(at) => html.insert_str(at, &note),
-            None => html.push_str(&note),
-        }
-    }
+    append_note(draft, heading, cuts);
 }
 
 /// The largest size every piece may keep so that all of them fit in `budget` (cutting
