@@ -327,3 +327,24 @@ fn a_headers_file_that_cannot_be_used_is_refused_by_check() {
         .stderr_contains("2 problems found")
         .stderr_lacks("s3cr3t");
 }
+
+#[test]
+fn a_ping_or_webhook_url_that_is_not_http_is_refused_by_check() {
+    let env = Env::new("defaults:\n  ping:\n    url: \"gopher://127.0.0.1/{{job.name}}\"\n");
+    env.job(
+        "hooks",
+        "commands: [df]\nwebhooks:\n  - url: \"HTTPS://127.0.0.1:9/{{job.name}}\"\n  - url: file:///etc/passwd\n  - url: \"{{job.name}}\"\n",
+    );
+    env.job(
+        "pinged",
+        "commands: [df]\nping:\n  url: ftp://127.0.0.1/x\n",
+    );
+    env.job("plain", "commands: [df]\n");
+    check(&env)
+        .stderr_contains("jobs/hooks.yaml:4:10: webhooks[1].url: scheme `file` is not http or https: pings and webhooks are HTTP requests\n")
+        .stderr_contains("jobs/pinged.yaml:3:8: ping.url: scheme `ftp` is not http or https: pings and webhooks are HTTP requests\n")
+        .stderr_contains("reporter.yaml:8:10: defaults.ping.url: scheme `gopher` is not http or https: pings and webhooks are HTTP requests\n")
+        .stderr_contains("3 problems found")
+        .stderr_lacks("webhooks[0]")
+        .stderr_lacks("webhooks[2]");
+}

@@ -47,6 +47,7 @@ pub fn check((): (), loaded: Loaded) -> anyhow::Result<i32> {
     errors.append(&mut template_problems(&templates, &jobs));
     errors.append(&mut address_problems(&config, &templates, &jobs));
     errors.append(&mut headers_problems(&config, &jobs));
+    errors.append(&mut url_problems(&config, &jobs));
     errors.append(&mut lint_cron_folders(invocation.argv0.as_deref()));
     errors.extend(state_dir_problem(&config));
     warn(&config, &jobs);
@@ -402,27 +403,63 @@ fn writable_files(config: &Config) -> Vec<PathBuf> {
 }
 
 /// Webhooks' headers files that a delivery could not read or use: found now rather than
-/// when a hook waits in the spool. Each is located where it is written, in the job or in
-/// the config's `defaults:` (there once, whatever the number of jobs that use it).
+/// when a hook waits in the spool.
 fn headers_problems(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
-    let config_text = std::fs::read_to_string(config.display_path()).unwrap_or_default();
+    located_problems(config, jobs, |job| {
+        let files = job.webhooks.iter().enumerate().filter_map(|(i, hook)| {
+            let e = headers::read(hook.headers_file.as_ref()?).err()?;
+            Some((format!("webhooks[{i}].headers_file"), e.to_string()))
+        });
+        files.collect()
+    })
+}
+
+/// Ping and webhook URLs whose scheme is written out and is not http or https: the
+/// request would fail at every run. A URL that a variable starts is left to the run.
+fn url_problems(config: &Config, jobs: &[Job]) -> Vec<ConfigError> {
+    located_problems(config, jobs, |job| {
+        let ping = job.ping.iter().map(|p| ("ping.url".to_string(), &p.url));
+        let hooks = (job.webhooks.iter().enumerate())
+            .map(|(i, hook)| (format!("webhooks[{i}].url"), &hook.url));
+        ping.chain(hooks)
+            .filter_map(|(key, url)| Some((key, url_scheme_problem(url)?)))
+            .collect()
+    })
+}
+
+/// What is wrong with the scheme of the URL template `url`, if it is written out.
+fn url_scheme_problem(url: &str) -> Option<String> {
+    let literal = url.split("{{").next().unwrap_or_default().trim_start();
+    let (scheme, _) = literal.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    (scheme != "http" && scheme != "https").then(|| {
+        format!("scheme `{scheme}` is not http or https: pings and webhooks are HTTP requests")
+    })
+}
+
+/// The problems `find` sees in each job, as (key, message), each located where the key is
+/// written: in the job file, or in the config's `defaults:` (there once, whatever the
+/// number of jobs that inherit it).
+fn located_problems(
+    config: &Config,
+    jobs: &[Job],
+    find: impl Fn(&Job) -> Vec<(String, String)>,
+) -> Vec<ConfigError> {
+    let config_text = reread(config.display_path());
     let config_file = Source::new(config.display_path(), &config_text);
     let mut problems: Vec<ConfigError> = Vec::new();
     for job in jobs {
-        let job_text = std::fs::read_to_string(&job.path).unwrap_or_default();
+        let found = find(job);
+        if found.is_empty() {
+            continue;
+        }
+        let job_text = reread(&job.path);
         let job_file = Source::new(&job.path, &job_text);
-        for (i, hook) in job.webhooks.iter().enumerate() {
-            let Some(file) = &hook.headers_file else {
-                continue;
-            };
-            let Err(e) = headers::read(file) else {
-                continue;
-            };
-            let key = format!("webhooks[{i}].headers_file");
+        for (key, message) in found {
             let problem = if job_file.locates(&key) {
-                job_file.error(key, e.to_string())
+                job_file.error(key, message)
             } else {
-                config_file.error(format!("defaults.{key}"), e.to_string())
+                config_file.error(format!("defaults.{key}"), message)
             };
             if !problems.contains(&problem) {
                 problems.push(problem);
