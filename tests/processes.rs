@@ -374,6 +374,59 @@ fn a_pool_larger_than_the_soft_descriptor_limit_runs_every_command() {
 }
 
 #[test]
+fn a_pool_the_soft_descriptor_limit_holds_leaves_reporters_limit_as_it_was() {
+    let env = Env::new("");
+    // The command's parent is reporter itself.
+    env.job(
+        "limits",
+        "commands:\n  - echo \"limit $(ulimit -n)\"\n  - grep 'Max open files' /proc/$PPID/limits\n",
+    );
+    let run = env
+        .run_through(
+            |argv| {
+                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=1024:4096".into()];
+                line.extend(argv);
+                line
+            },
+            &["run", "--jobs", "2", "limits"],
+        )
+        .code(0)
+        .stderr_empty();
+    drop(run);
+    let body = env.smtp.wait_for(1)[0].body();
+    assert!(body.contains("limit 1024\n"), "{body}");
+    let reporters: Vec<&str> = body
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no limits in:\n{body}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(reporters[3..5], ["1024", "4096"], "{body}");
+}
+
+#[test]
+fn commands_start_with_no_signal_blocked_or_ignored() {
+    let env = Env::new("");
+    env.job(
+        "signals",
+        "commands: [\"grep -E '^Sig(Blk|Ign)' /proc/self/status\"]\n",
+    );
+    env.run(&["run", "signals"]).code(0).stderr_empty();
+    let body = env.smtp.wait_for(1)[0].body();
+    let mask = |name: &str| {
+        let line = body
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{body}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{body}");
+    // Signals 1 to 31 (SIGPIPE, which reporter ignores, among them); 32 and 33 are glibc's
+    // own, which posix_spawn(3) hands on ignored and glibc's programs handle themselves.
+    assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{body}");
+}
+
+#[test]
 fn a_pool_the_hard_descriptor_limit_cannot_hold_is_made_smaller_with_one_warning() {
     let env = Env::new("");
     many_commands(&env, 300);

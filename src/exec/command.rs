@@ -4,11 +4,13 @@
 //! timeout or interruption the whole group and every other descendant signalled (SIGTERM,
 //! then SIGKILL after a grace period); whatever is left when it ends is killed ([`tree`]).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal, killpg};
@@ -21,6 +23,7 @@ use crate::config::account::RunAs;
 use crate::exec::capture::Capture;
 use crate::exec::descriptors;
 use crate::exec::run_as;
+use crate::exec::spawn;
 use crate::exec::tree::{self, Tracked};
 
 /// How long a group gets between SIGTERM and SIGKILL.
@@ -130,7 +133,14 @@ enum Phase {
 pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let (mut child, tree) = match tree::spawn(&mut command(spec), spec.ssh) {
+    let (
+        Started {
+            mut child,
+            stdout,
+            stderr,
+        },
+        tree,
+    ) = match tree::spawn(|| start_child(spec), spec.ssh) {
         Ok(started) => started,
         Err(e) => return Outcome::not_started(spawn_error(spec, &e)),
     };
@@ -145,8 +155,8 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     if *cancel.borrow() {
         watch.interrupt();
     }
-    let mut out = Stream::new(child.stdout.take(), spec);
-    let mut err = Stream::new(child.stderr.take(), spec);
+    let mut out = Stream::new(stdout, spec);
+    let mut err = Stream::new(stderr, spec);
     let mut status = None;
     let mut cancel_gone = false;
     while status.is_none() || out.is_open() || err.is_open() {
@@ -200,10 +210,86 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
     }
 }
 
-/// The child of `spec`: its own session, stdin from `/dev/null`, both outputs piped.
-/// A `user:` command starts from a clean environment; one run as reporter's own account
-/// inherits reporter's (docs/security.md: the clean one only for other accounts). Both get
-/// `PATH` from the config and the job's `env` on top.
+/// An output pipe of a child, however it was started.
+type Pipe = Box<dyn AsyncRead + Unpin + Send>;
+
+/// A started child and its output pipes.
+struct Started {
+    child: Child,
+    stdout: Option<Pipe>,
+    stderr: Option<Pipe>,
+}
+
+/// A child forked by Tokio, or started with posix_spawn ([`spawn`]).
+enum Child {
+    Forked(tokio::process::Child),
+    Spawned(spawn::Child),
+}
+
+impl Child {
+    fn id(&self) -> Option<u32> {
+        match self {
+            Child::Forked(child) => child.id(),
+            Child::Spawned(child) => Some(child.id()),
+        }
+    }
+
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Child::Forked(child) => child.wait().await,
+            Child::Spawned(child) => child.wait().await,
+        }
+    }
+}
+
+/// Starts `spec`, for [`tree::spawn`]: with posix_spawn where that can give the command
+/// all it must start with, by forking reporter where something must run in the child
+/// first — changing to a `user:` account, giving back a descriptor limit reporter raised
+/// for a large pool — or where the program is to be looked up in `PATH`. The two start the
+/// command the same way otherwise (docs/security.md).
+fn start_child(spec: &CommandSpec) -> io::Result<(Started, Option<u32>)> {
+    let looked_up = !spec.program.as_os_str().as_bytes().contains(&b'/');
+    let started = if spec.user.is_none()
+        && !looked_up
+        && !descriptors::limit_raised()
+        && spawn::available()
+    {
+        let spawned = spawn::spawn(&spawn::Request {
+            program: &spec.program,
+            args: &spec.args,
+            env: own_environment(spec),
+            cwd: &spec.cwd,
+        })?;
+        Started {
+            child: Child::Spawned(spawned.child),
+            stdout: Some(Box::new(spawned.stdout)),
+            stderr: Some(Box::new(spawned.stderr)),
+        }
+    } else {
+        let mut child = command(spec).spawn()?;
+        Started {
+            stdout: child.stdout.take().map(|pipe| Box::new(pipe) as Pipe),
+            stderr: child.stderr.take().map(|pipe| Box::new(pipe) as Pipe),
+            child: Child::Forked(child),
+        }
+    };
+    let pid = started.child.id();
+    Ok((started, pid))
+}
+
+/// The environment of a command run as reporter's own account: reporter's, with `PATH`
+/// from the config and the job's `env` on top, as [`command`] gives it.
+fn own_environment(spec: &CommandSpec) -> Vec<(OsString, OsString)> {
+    let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    env.insert("PATH".into(), spec.path.clone().into());
+    env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.into_iter().collect()
+}
+
+/// The child of `spec`, forked: its own session, stdin from `/dev/null`, both outputs
+/// piped. A `user:` command starts from a clean environment; one run as reporter's own
+/// account inherits reporter's (docs/security.md: the clean one only for other accounts).
+/// Both get `PATH` from the config and the job's `env` on top.
 fn command(spec: &CommandSpec) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&spec.program);
     if let Some(user) = &spec.user {
@@ -357,7 +443,7 @@ impl<R: AsyncRead + Unpin> Stream<R> {
     }
 }
 
-fn exit_of(status: Option<io::Result<std::process::ExitStatus>>) -> Exit {
+fn exit_of(status: Option<io::Result<ExitStatus>>) -> Exit {
     match status {
         Some(Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Exit::Code(code),

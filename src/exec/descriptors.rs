@@ -1,5 +1,5 @@
-//! File descriptors: reporter's own limit on them, raised as it starts so that a large pool
-//! does not run out; the pool size that limit still allows; and what a command gets of
+//! File descriptors: reporter's own limit on them, raised only when a pool needs more than
+//! it was started with; the pool size that limit still allows; and what a command gets of
 //! them — descriptors 0, 1 and 2 only, and the soft limit reporter itself was started with
 //! (docs/security.md, docs/performance.md).
 
@@ -11,35 +11,44 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use tracing::warn;
 
 /// What one running command holds open in reporter: its stdout and stderr pipes and the
-/// descriptor Tokio waits for its exit through, with one to spare.
+/// descriptor its exit is waited for through, with one to spare.
 pub const PER_COMMAND: u64 = 4;
 /// What reporter holds besides its commands: the runtime, the history, the spool, the
 /// relay, the log and the libraries' own.
 pub const RESERVED: u64 = 64;
 
-/// `RLIMIT_NOFILE` as reporter found it, (soft, hard), before [`prepare`] raised it; `None`
-/// if it could not be read (nor raised).
+/// `RLIMIT_NOFILE` as reporter found it, (soft, hard), before [`pool_size`] raised it;
+/// `None` if it could not be read (nor raised).
 static INHERITED: OnceLock<Option<(u64, u64)>> = OnceLock::new();
 
-/// Readies reporter's descriptors for running commands, once per process: the soft limit
-/// goes up to the hard one, and every descriptor reporter inherited beyond 0, 1 and 2 is
+/// Readies reporter's descriptors for running commands, once per process: the limit it was
+/// started with is noted, and every descriptor reporter inherited beyond 0, 1 and 2 is
 /// marked close-on-exec, so that no child — a command, `sendmail`, ssh — gets one.
 pub fn prepare() {
     INHERITED.get_or_init(|| {
         seal_inherited();
-        raise_limit()
+        getrlimit(Resource::RLIMIT_NOFILE).ok()
     });
 }
 
-/// Raises the soft limit to the hard one; returns the limit as it was.
-fn raise_limit() -> Option<(u64, u64)> {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    if soft < hard {
+/// Raises the soft limit to the hard one when `needed` descriptors are more than it allows
+/// now. Only then: a command can be started without forking reporter only while the limit
+/// is the one reporter was started with ([`limit_raised`]).
+fn raise_limit_for(needed: u64) {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft < needed && soft < hard {
         // Refused only where the hard limit is above what the kernel allows (`nr_open`);
         // the pool is then capped to the soft limit ([`pool_size`]).
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
-    Some((soft, hard))
+}
+
+/// Whether reporter's descriptor limit is no longer the one it was started with, which a
+/// command must then get back before it executes ([`ChildLimits`]).
+pub fn limit_raised() -> bool {
+    child_limits().inherited.is_some()
 }
 
 /// Marks every open descriptor from 3 up close-on-exec. Whatever reporter opens itself is
@@ -123,6 +132,7 @@ impl ChildLimits {
 /// else as many commands as fit, with one warning saying so.
 pub fn pool_size(wanted: usize) -> usize {
     prepare();
+    raise_limit_for(RESERVED.saturating_add(PER_COMMAND.saturating_mul(wanted as u64)));
     let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return wanted;
     };
@@ -146,11 +156,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pool_the_limit_holds_keeps_its_size() {
+    fn a_pool_the_limit_holds_keeps_its_size_and_the_limit() {
         prepare();
         let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         let fits = usize::try_from((soft - RESERVED) / PER_COMMAND).unwrap();
         assert_eq!(pool_size(4.min(fits)), 4.min(fits));
-        assert_eq!(pool_size(fits + 1), fits);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap().0, soft);
     }
 }

@@ -13,6 +13,7 @@ pub mod pool;
 pub mod retry;
 pub mod run_as;
 pub mod runtime;
+pub mod spawn;
 pub mod tree;
 
 pub use command::{BudgetCut, CommandSpec, Exit, Outcome};

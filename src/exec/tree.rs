@@ -198,29 +198,28 @@ pub struct Tracked {
     ssh: bool,
 }
 
-/// Starts `command`, which makes itself a session leader, and registers it as running, in
-/// one step: a sweep running at the same time must not take the new child for an orphan.
-/// `ssh`: it is reporter's ssh client ([`super::master`]).
-pub fn spawn(
-    command: &mut tokio::process::Command,
+/// Starts a command with `start`, which returns it with its pid; the command makes itself
+/// a session leader. It is registered as running in the same step: a sweep running at the
+/// same time must not take the new child for an orphan. `ssh`: it is reporter's ssh client
+/// ([`super::master`]).
+pub fn spawn<C>(
+    start: impl FnOnce() -> io::Result<(C, Option<u32>)>,
     ssh: bool,
-) -> io::Result<(tokio::process::Child, Tracked)> {
+) -> io::Result<(C, Tracked)> {
     let mut running = running();
-    // Taken before the fork, so that everything the child starts counts as younger; read
+    // Taken before the child starts, so that everything it starts counts as younger; read
     // from the clock /proc's start times come from, which spares reading the child's.
-    let start = ticks_since_boot();
-    let child = command.spawn()?;
-    let command = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(|pid| Stat {
-            pid,
-            ppid: getpid().as_raw(),
-            pgid: pid,
-            session: pid,
-            zombie: false,
-            start,
-        });
+    let ticks = ticks_since_boot();
+    let (child, pid) = start()?;
+    let start = ticks;
+    let command = pid.and_then(|pid| i32::try_from(pid).ok()).map(|pid| Stat {
+        pid,
+        ppid: getpid().as_raw(),
+        pgid: pid,
+        session: pid,
+        zombie: false,
+        start,
+    });
     if let Some(stat) = command {
         running.push(stat);
     }
