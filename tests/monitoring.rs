@@ -208,6 +208,8 @@ fn run_json_prints_one_object_with_the_schema_and_keeps_the_exit_code() {
         "truncated",
         "stdout",
         "stderr",
+        "data",
+        "parse_error",
     ];
     expected.sort_unstable();
     let mut keys = keys;

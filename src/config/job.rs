@@ -14,7 +14,7 @@ use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
 use crate::config::name::is_name;
 use crate::config::raw::{
-    self, EnvValue, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
+    self, EnvValue, Parse, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
 };
 use crate::config::units::HumanDuration;
 use crate::config::{shell, trust};
@@ -42,6 +42,8 @@ pub struct CommandDef {
     pub timeout: Duration,
     pub ok_exit_codes: Vec<i32>,
     pub fail_if: Option<regex::Regex>,
+    /// How stdout is read into the result's `data` (`commands[].parse`).
+    pub parse: Parse,
     /// How often a result that is not ok runs again (`commands[].retries`, else the job's).
     pub retries: u32,
     /// The wait before the first retry; each next one waits twice as long.
@@ -58,6 +60,7 @@ impl CommandDef {
             timeout: Duration::from_secs(1),
             ok_exit_codes: ok.to_vec(),
             fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
+            parse: Parse::None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
         }
@@ -402,6 +405,7 @@ impl Check<'_> {
                 timeout: command.timeout.map_or(timeout, |d| d.0),
                 ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
                 fail_if: command.fail_if.map(|p| p.0),
+                parse: command.parse.unwrap_or_default(),
                 retries,
                 retry_delay: retry.delay,
             });

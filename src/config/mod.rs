@@ -20,4 +20,4 @@ pub mod units;
 pub use error::ConfigError;
 pub use global::{Config, MailConfig, SmtpConfig, SshConfig, TransportConfig, discover};
 pub use job::{CommandDef, Job, JobMail};
-pub use raw::{SendRule, TlsMode};
+pub use raw::{Parse, SendRule, TlsMode};

@@ -160,6 +160,20 @@ pub enum SendRule {
     Never,
 }
 
+/// `commands[].parse:` — how a command's stdout is read into its result's `data`
+/// (docs/jobs.md, "Structured output").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Parse {
+    /// Not read: `data` is null.
+    #[default]
+    None,
+    /// The whole of stdout is one JSON value.
+    Json,
+    /// Every non-empty line is one JSON value; `data` is their list.
+    JsonLines,
+}
+
 /// `max_output:` — a per-stream cap between 4 KiB and 1 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputCap(pub u64);
@@ -520,6 +534,7 @@ pub struct RawCommand {
     pub ok_exit_codes: Option<Vec<i32>>,
     pub retries: Option<u32>,
     pub fail_if: Option<Pattern>,
+    pub parse: Option<Parse>,
 }
 
 #[derive(serde::Deserialize)]
@@ -531,6 +546,7 @@ struct RawCommandMap {
     ok_exit_codes: Option<Vec<i32>>,
     retries: Option<u32>,
     fail_if: Option<Pattern>,
+    parse: Option<Parse>,
 }
 
 impl<'de> Deserialize<'de> for RawCommand {
@@ -569,6 +585,7 @@ impl<'de> Deserialize<'de> for RawCommand {
                     ok_exit_codes: m.ok_exit_codes,
                     retries: m.retries,
                     fail_if: m.fail_if,
+                    parse: m.parse,
                 })
             }
         }

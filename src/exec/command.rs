@@ -76,6 +76,9 @@ pub struct Outcome {
     pub stdout: String,
     pub stderr: String,
     pub truncated: bool,
+    /// stdout itself was cut (`truncated` says either stream was): what is kept of it is
+    /// not all it printed, so it is not read as JSON.
+    pub stdout_cut: bool,
     pub started_at: SystemTime,
     pub duration: Duration,
     /// How many times the command ran: 1, plus the retries it took ([`super::retry`]).
@@ -113,6 +116,7 @@ impl Outcome {
             stdout: String::new(),
             stderr: String::new(),
             truncated: false,
+            stdout_cut: false,
             started_at: SystemTime::now(),
             duration: Duration::ZERO,
             attempts: 1,
@@ -200,6 +204,7 @@ pub async fn run(spec: &CommandSpec, mut cancel: watch::Receiver<bool>) -> Outco
         exit: exit_of(status),
         timed_out: watch.timed_out,
         interrupted: watch.interrupted,
+        stdout_cut: out.capture.truncated(),
         stdout: out.capture.into_text(),
         stderr: err.capture.into_text(),
         truncated,

@@ -35,6 +35,9 @@ pub struct ResultOutcome {
     pub attempts: u32,
     pub stdout: String,
     pub stderr: String,
+    /// What stdout parsed to (`commands[].parse`), or null.
+    pub data: serde_json::Value,
+    pub parse_error: Option<String>,
 }
 
 /// Written out key by key rather than derived: the object keeps the keys and the order
@@ -43,7 +46,7 @@ pub struct ResultOutcome {
 impl Serialize for ResultOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let core = &self.core;
-        let mut object = serializer.serialize_struct("ResultOutcome", 12)?;
+        let mut object = serializer.serialize_struct("ResultOutcome", 14)?;
         object.serialize_field("name", &core.name)?;
         object.serialize_field("command", &core.command)?;
         object.serialize_field("host", &core.host)?;
@@ -56,6 +59,8 @@ impl Serialize for ResultOutcome {
         object.serialize_field("truncated", &core.truncated)?;
         object.serialize_field("stdout", &self.stdout)?;
         object.serialize_field("stderr", &self.stderr)?;
+        object.serialize_field("data", &self.data)?;
+        object.serialize_field("parse_error", &self.parse_error)?;
         object.end()
     }
 }
@@ -76,6 +81,8 @@ impl JobOutcome {
                     attempts: r.attempts,
                     stdout: r.stdout.clone(),
                     stderr: r.stderr.clone(),
+                    data: r.data.clone(),
+                    parse_error: r.parse_error.clone(),
                 })
                 .collect(),
         }
@@ -104,10 +111,12 @@ mod tests {
             attempts: 2,
             stdout: "out\n".into(),
             stderr: "err\n".into(),
+            data: serde_json::json!({"a": [1]}),
+            parse_error: None,
         };
         assert_eq!(
             serde_json::to_string(&result).unwrap(),
-            r#"{"name":"df","command":"df -h","host":"web1","target":null,"status":"failed","exit_code":4,"signal":null,"duration_ms":12,"attempts":2,"truncated":false,"stdout":"out\n","stderr":"err\n"}"#
+            r#"{"name":"df","command":"df -h","host":"web1","target":null,"status":"failed","exit_code":4,"signal":null,"duration_ms":12,"attempts":2,"truncated":false,"stdout":"out\n","stderr":"err\n","data":{"a":[1]},"parse_error":null}"#
         );
     }
 }

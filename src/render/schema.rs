@@ -72,6 +72,9 @@ pub enum Kind {
     Map(&'static str, &'static Kind),
     /// The kind, or null.
     OrNull(&'static Kind),
+    /// Any value at all, with any keys below it (a command's parsed output), in the
+    /// words of the manual.
+    Any(&'static str),
 }
 
 const fn var(name: &'static str, kind: &'static Kind, about: &'static str) -> Variable {
@@ -227,7 +230,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "status",
         &TEXT,
-        "How it ended: ok; failed (an exit code not in ok_exit_codes, or fail_if matched); timeout; or error (it could not start, or its host could not be reached).",
+        "How it ended: ok; failed (an exit code not in ok_exit_codes, fail_if matched, or its output did not parse); timeout; or error (it could not start, or its host could not be reached).",
     ),
     var(
         "exit_code",
@@ -275,6 +278,16 @@ pub static RESULT: Kind = Kind::Object(&[
         "matches",
         &Kind::List(&TEXT),
         "The lines of stdout that fail_if matched (at most 100).",
+    ),
+    var(
+        "data",
+        &Kind::Any("any value"),
+        "With the command's parse key, what its stdout holds: with parse: json the one JSON value it printed, with parse: json-lines a list of the value of each non-empty line; any path below it is read as the output has it (data.items.[0].name). Null without parse, or when the output did not parse.",
+    ),
+    var(
+        "parse_error",
+        &TEXT_OR_NULL,
+        "Why the output did not parse, such as line 3: expected value at column 1, or that it was cut at max_output; the result is then failed and data null. Null otherwise.",
     ),
     var(
         "stdout_attachment",
@@ -336,7 +349,7 @@ static RESULTS: Kind = Kind::List(&RESULT);
 static PREVIOUS: Kind = Kind::OrNull(&RESULTS);
 
 const HOSTS_ABOUT: &str = "The results grouped by host, in the order the job lists its hosts; empty for a job without hosts.";
-const PREVIOUS_ABOUT: &str = "The results of the job's last recorded run: stdout and stderr as that run printed them (null for a run recorded before they were kept), attempts, changed, diff and the attachments null, matches empty. Null when the job has no recorded run.";
+const PREVIOUS_ABOUT: &str = "The results of the job's last recorded run: stdout and stderr as that run printed them (null for a run recorded before they were kept), attempts, changed, diff, data, parse_error and the attachments null, matches empty. Null when the job has no recorded run.";
 
 /// The context of a job's templates, subject and addresses.
 pub static JOB_CONTEXT: Kind = Kind::Object(&[
@@ -454,6 +467,7 @@ fn shape(kind: &Kind) -> Rc<Shape> {
         Kind::List(item) => list(shape(item)),
         Kind::Map(_, value) => Rc::new(Shape::Map(shape(value))),
         Kind::OrNull(kind) => shape(kind),
+        Kind::Any(_) => Rc::new(Shape::Any),
     }
 }
 
@@ -637,7 +651,7 @@ mod tests {
             Kind::List(item) => all(item, &format!("{at}[]"), out),
             Kind::Map(key, item) => all(item, &format!("{at}.{key}"), out),
             Kind::OrNull(kind) => all(kind, at, out),
-            Kind::Scalar(_) => {}
+            Kind::Scalar(_) | Kind::Any(_) => {}
         }
     }
 

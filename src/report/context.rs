@@ -126,6 +126,9 @@ pub struct PreviousResult {
     pub changed: Option<bool>,
     pub diff: Option<String>,
     pub matches: Vec<String>,
+    /// The history does not keep what an output parsed to: always null.
+    pub data: Option<serde_json::Value>,
+    pub parse_error: Option<String>,
     pub stdout_attachment: Option<String>,
     pub stderr_attachment: Option<String>,
 }
@@ -140,6 +143,8 @@ impl PreviousResult {
             changed: None,
             diff: None,
             matches: Vec::new(),
+            data: None,
+            parse_error: None,
             stdout_attachment: None,
             stderr_attachment: None,
         }

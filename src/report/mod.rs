@@ -7,6 +7,7 @@ pub mod forecast;
 pub mod format;
 pub mod result;
 pub mod status;
+pub mod structured;
 
 pub use context::{Context, DiskSample, JobInfo, PreviousResult, RunInfo, Trigger};
 pub use facts::{Facts, Scope};

@@ -9,6 +9,7 @@ use crate::config::CommandDef;
 use crate::exec::{BudgetCut, Exit, Outcome};
 use crate::report::format::millis;
 use crate::report::status::Status;
+use crate::report::structured;
 use crate::schedule::Zone;
 
 /// Where one task ran: its host (`None` for a job without `hosts:`) and target.
@@ -52,6 +53,11 @@ pub struct TaskResult {
     pub diff: Option<String>,
     /// The lines of stdout that `fail_if` matched (at most [`MAX_MATCHES`]).
     pub matches: Vec<String>,
+    /// stdout read as `commands[].parse` says (docs/jobs.md); null without `parse`, or
+    /// when it did not parse.
+    pub data: serde_json::Value,
+    /// Why stdout did not parse (the result is then failed); null when it did.
+    pub parse_error: Option<String>,
     /// When stdout was too long for the body: the attachment holding all of it (`stdout`
     /// then keeps its head and a note saying so).
     pub stdout_attachment: Option<String>,
@@ -98,7 +104,11 @@ impl TaskResult {
         outcome: Outcome,
         zone: Zone,
     ) -> TaskResult {
-        let status = Status::classify(def, &outcome);
+        let (data, parse_error) = match structured::read(def.parse, &outcome) {
+            Ok(data) => (data, None),
+            Err(error) => (serde_json::Value::Null, Some(error.to_string())),
+        };
+        let status = Status::given(def, &outcome, || parse_error.is_none());
         let matches = match (&def.fail_if, &outcome.exit) {
             (Some(pattern), Exit::Code(_) | Exit::Signal(_)) => {
                 matching_lines(pattern, &outcome.stdout)
@@ -143,6 +153,8 @@ impl TaskResult {
             changed: None,
             diff: None,
             matches,
+            data,
+            parse_error,
             stdout_attachment: None,
             stderr_attachment: None,
             budget_cut: outcome.budget_cut,
@@ -159,6 +171,8 @@ impl TaskResult {
             changed: self.changed,
             diff: self.diff.clone(),
             matches: self.matches.clone(),
+            data: self.data.clone(),
+            parse_error: self.parse_error.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
             stderr_attachment: self.stderr_attachment.clone(),
             budget_cut: self.budget_cut.clone(),
@@ -187,6 +201,8 @@ impl TaskResult {
             changed: None,
             diff: None,
             matches: Vec::new(),
+            data: serde_json::Value::Null,
+            parse_error: None,
             stdout_attachment: None,
             stderr_attachment: None,
             budget_cut: None,
@@ -323,6 +339,32 @@ mod tests {
             Zone::Local,
         );
         assert!(fine.matches.is_empty());
+    }
+
+    #[test]
+    fn parsed_output_becomes_data_and_a_parse_error_fails_the_result() {
+        let mut json = def(&[0], None);
+        json.parse = crate::config::Parse::Json;
+        let result = |stdout: &str| {
+            TaskResult::new(
+                &json,
+                "c".into(),
+                Placement::default(),
+                outcome(Exit::Code(0), stdout),
+                Zone::Local,
+            )
+        };
+        let parsed = result("{\"up\": [\"web1\"]}");
+        assert_eq!(parsed.core.status, Status::Ok);
+        assert_eq!(parsed.data, serde_json::json!({"up": ["web1"]}));
+        assert_eq!(parsed.parse_error, None);
+        let broken = result("{\"up\": ");
+        assert_eq!(broken.core.status, Status::Failed);
+        assert_eq!(broken.data, serde_json::Value::Null);
+        assert_eq!(
+            broken.parse_error.as_deref(),
+            Some("line 1: EOF while parsing a value at column 7")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::config::CommandDef;
 use crate::exec::{Exit, Outcome};
+use crate::report::structured;
 
 /// A result's status, ordered from best to worst.
 #[derive(
@@ -38,8 +39,16 @@ impl Status {
         }
     }
 
-    /// How a finished command counts, given what the job accepts.
+    /// How a finished command counts, given what the job accepts: an output that does
+    /// not parse as its `parse` says makes it failed.
     pub fn classify(def: &CommandDef, outcome: &Outcome) -> Status {
+        Status::given(def, outcome, || {
+            structured::read(def.parse, outcome).is_ok()
+        })
+    }
+
+    /// The same, `parsed` telling whether the output parsed (asked only when it matters).
+    pub fn given(def: &CommandDef, outcome: &Outcome, parsed: impl FnOnce() -> bool) -> Status {
         if outcome.timed_out {
             return Status::Timeout;
         }
@@ -52,6 +61,7 @@ impl Status {
             Exit::Code(code) if !def.ok_exit_codes.contains(code) => Status::Failed,
             Exit::Code(_) => match &def.fail_if {
                 Some(pattern) if pattern.is_match(&outcome.stdout) => Status::Failed,
+                _ if !parsed() => Status::Failed,
                 _ => Status::Ok,
             },
         }
@@ -106,6 +116,16 @@ mod tests {
         assert_eq!(
             Status::classify(&def(&[0], None), &timed_out),
             Status::Timeout
+        );
+        let mut json = def(&[0], None);
+        json.parse = crate::config::Parse::Json;
+        assert_eq!(
+            Status::classify(&json, &outcome(Exit::Code(0), "{\"a\": 1}")),
+            Status::Ok
+        );
+        assert_eq!(
+            Status::classify(&json, &outcome(Exit::Code(0), "{\"a\": ")),
+            Status::Failed
         );
         for status in [Status::Ok, Status::Failed, Status::Timeout, Status::Error] {
             assert_eq!(Status::parse(status.as_str()), status);

@@ -248,6 +248,8 @@ fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
         changed: None,
         diff: None,
         matches: Vec::new(),
+        data: serde_json::Value::Null,
+        parse_error: None,
         stdout_attachment: None,
         stderr_attachment: None,
         attempts: 1,

@@ -62,7 +62,7 @@ fn below(kind: &'static Kind, path: &str, seen: &mut Seen, out: &mut String) {
         Kind::List(item) => below(item, &format!("{path}[]"), seen, out),
         Kind::Map(key, value) => below(value, &format!("{path}.{key}"), seen, out),
         Kind::OrNull(kind) => below(kind, path, seen, out),
-        Kind::Scalar(_) => {}
+        Kind::Scalar(_) | Kind::Any(_) => {}
     }
 }
 
@@ -71,7 +71,7 @@ fn object_in(kind: &'static Kind) -> Option<&'static Kind> {
     match kind {
         Kind::Object(_) => Some(kind),
         Kind::List(inner) | Kind::Map(_, inner) | Kind::OrNull(inner) => object_in(inner),
-        Kind::Scalar(_) => None,
+        Kind::Scalar(_) | Kind::Any(_) => None,
     }
 }
 
@@ -104,7 +104,7 @@ fn entry(variable: &Variable, path: &str, seen: &Seen, out: &mut String) {
 /// What a kind is, in words: `text or null`, `list of numbers`.
 fn words(kind: &Kind) -> String {
     match kind {
-        Kind::Scalar(word) => (*word).to_owned(),
+        Kind::Scalar(word) | Kind::Any(word) => (*word).to_owned(),
         Kind::Object(_) => "object".to_owned(),
         Kind::List(Kind::Scalar(word)) if *word == "text" => "list of text".to_owned(),
         Kind::List(Kind::Scalar(word)) => format!("list of {word}s"),
