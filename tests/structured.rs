@@ -3,6 +3,7 @@
 //! with a `parse_error`, and the report still goes out.
 
 use crate::support::Env;
+use crate::support::http::HttpServer;
 
 fn json_of(run: crate::support::run::Run) -> serde_json::Value {
     let stdout = run.into_stdout();
@@ -77,6 +78,25 @@ fn run_json_carries_data_and_parse_error() {
     assert!(results[0]["parse_error"].is_null());
     assert!(results[1]["data"].is_null());
     assert!(results[1]["parse_error"].is_null());
+}
+
+#[test]
+fn the_built_in_webhook_body_carries_data() {
+    let hook = HttpServer::answering(200);
+    let env = Env::new("");
+    job_printing(
+        &env,
+        "sockets",
+        &format!("webhooks: [{{url: '{}'}}]\n", hook.url("/hook")),
+        &[("listening", "json", "{\"tcp\": [22, 25]}\n")],
+    );
+    env.run(&["run", "sockets"]).code(0).stderr_empty();
+    let body = hook.wait_for(1)[0].json();
+    assert_eq!(
+        body["results"][0]["data"],
+        serde_json::json!({"tcp": [22, 25]})
+    );
+    assert!(body["results"][0]["parse_error"].is_null());
 }
 
 #[test]
@@ -218,4 +238,29 @@ fn the_shipped_html_shows_the_parse_error() {
         html.contains("Parse error: line 1: expected value at column 10</p>"),
         "{html}"
     );
+}
+
+#[test]
+fn a_parse_error_is_retried_like_any_failure() {
+    let env = Env::new("");
+    let flag = env.path("tried");
+    let script = env.write(
+        "flaky.sh",
+        &format!(
+            "if [ -e {0} ]; then echo '[1]'; else touch {0}; echo oops; fi\n",
+            flag.display()
+        ),
+    );
+    env.job(
+        "flaky",
+        &format!(
+            "retries: 1\nretry_delay: 1s\ncommands:\n  - {{name: flaky, parse: json, run: 'sh {}'}}\n",
+            script.display()
+        ),
+    );
+    let outcome = json_of(env.run(&["run", "--json", "flaky"]).code(0).stderr_quiet());
+    let result = &outcome["jobs"][0]["results"][0];
+    assert_eq!(result["attempts"], 2);
+    assert_eq!(result["status"], "ok");
+    assert_eq!(result["data"], serde_json::json!([1]));
 }
