@@ -466,6 +466,12 @@ fn list_helpers_filter_count_and_tally_what_commands_print() {
         "{}:1:40: unknown variable nmae (here: attempts, ",
         template.display()
     ));
+    // Alone, a helper's name reads the field of that name, which must exist there.
+    env.template("auth.txt.hbs", "{{#each results}}{{count}}{{/each}}\n");
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{}:1:18: unknown variable count (here: attempts, ",
+        template.display()
+    ));
     env.template(
         "auth.txt.hbs",
         "ok\n{{count (where results \"status\" \"(\")}}\n",
