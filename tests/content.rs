@@ -429,3 +429,55 @@ fn a_template_too_large_by_itself_is_cut_and_says_so() {
         &body[body.len().saturating_sub(300)..]
     );
 }
+
+#[test]
+fn list_helpers_filter_count_and_tally_what_commands_print() {
+    let env = Env::new("");
+    env.job(
+        "auth",
+        "mail: {template: auth}\ncommands:\n  - name: sshd\n    run: printf 'Failed password for root from 10.0.0.9 port 22\\nFailed password for bob from 10.0.0.7 port 22\\n'\n  - {name: ntp, run: 'exit 3'}\n  - {name: cron, run: 'exit 4'}\n  - {name: disk, run: 'echo fine'}\n",
+    );
+    let template = env.template(
+        "auth.txt.hbs",
+        concat!(
+            "first source: {{capture results.[0].stdout \"from ([0-9.]+) port\"}}\n",
+            "port: {{capture results.[0].stdout \"port (\\\\d+)\"}}\n",
+            "not ok: {{count (where results \"status\" \"^failed$\")}} of {{count results}}\n",
+            "{{#each (take (tally results \"status\") 1)}}most: {{value}} × {{count}}{{/each}}\n",
+            "{{#each (sort_by (where results \"exit_code\" \"[1-9]\") \"exit_code\" desc=true)}}{{name}}={{exit_code}} {{/each}}\n",
+            "statuses: {{#each (unique results \"status\")}}{{this}} {{/each}}\n",
+            "exit codes add up to {{sum results \"exit_code\"}}\n",
+        ),
+    );
+    env.run(&["check"]).code(0).stderr_empty();
+    env.run(&["run", "auth"]).code(1).stderr_only_not_ok();
+    let body = env.smtp.wait_for(1)[0].body();
+    assert_eq!(
+        body.trim_end(),
+        "first source: 10.0.0.9\nport: 22\nnot ok: 2 of 4\nmost: ok × 2\ncron=4 ntp=3 \nstatuses: ok failed \nexit codes add up to 7"
+    );
+
+    // `check` follows a filtered list's items, and a bad pattern names the helper.
+    env.template(
+        "auth.txt.hbs",
+        "{{#each (where results \"status\" \"ok\")}}{{nmae}}{{/each}}\n",
+    );
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{}:1:40: unknown variable nmae (here: attempts, ",
+        template.display()
+    ));
+    // Alone, a helper's name reads the field of that name, which must exist there.
+    env.template("auth.txt.hbs", "{{#each results}}{{count}}{{/each}}\n");
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{}:1:18: unknown variable count (here: attempts, ",
+        template.display()
+    ));
+    env.template(
+        "auth.txt.hbs",
+        "ok\n{{count (where results \"status\" \"(\")}}\n",
+    );
+    env.run(&["run", "auth"]).code(2).stderr_contains(&format!(
+        "{}:2:1: `where`: invalid pattern: unclosed group\n",
+        template.display()
+    ));
+}

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::report::format::{format_bytes, format_duration, format_percent};
 
+mod lists;
 mod table;
 
 pub use table::{ALL, Definition, EXAMPLE_CONTEXT, Gives, find};
@@ -48,6 +49,10 @@ enum HelperError {
     Option(String),
     #[error("unknown option `{0}` (expected `width`)")]
     BarOption(String),
+    #[error("unknown option `{key}` (expected `{expected}`)")]
+    NamedOption { key: String, expected: &'static str },
+    #[error("{0} must be true or false, got {1}")]
+    Boolean(&'static str, String),
     #[error("cannot compare {0} with {1}")]
     Compare(String, String),
     #[error("unknown status {0} (expected \"ok\", \"failed\", \"timeout\" or \"error\")")]
@@ -75,9 +80,15 @@ impl HelperDef for ValueHelper {
         &self,
         h: &Helper<'rc>,
         registry: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
+        context: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
+        if h.params().is_empty()
+            && h.hash().is_empty()
+            && let Some(value) = variable_named(self.name, context, rc)
+        {
+            return Ok(ScopedJson::Derived(value));
+        }
         // Handlebars passes a misspelt argument as null; strict mode means it is an error.
         if registry.strict_mode()
             && let Some(missing) = h
@@ -99,6 +110,21 @@ impl HelperDef for ValueHelper {
         (self.apply)(&params, &hash)
             .map(ScopedJson::Derived)
             .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)).into())
+    }
+}
+
+/// The variable `name` of the current context, when there is one: a helper's name alone
+/// (`{{count}}` in `{{#each (tally ...)}}`) reads the field, as it would with no helper
+/// of that name, since no helper of ours is called without arguments.
+fn variable_named<'rc>(
+    name: &str,
+    context: &'rc Context,
+    rc: &RenderContext<'_, 'rc>,
+) -> Option<Value> {
+    let found = |scoped: ScopedJson<'_>| (!scoped.is_missing()).then(|| scoped.as_json().clone());
+    match rc.context() {
+        Some(own) => found(rc.evaluate(&own, name).ok()?),
+        None => found(rc.evaluate(context, name).ok()?),
     }
 }
 
@@ -178,7 +204,11 @@ fn text(value: &Value) -> Result<String, HelperError> {
 
 fn arity<'a, const N: usize>(params: &[&'a Value]) -> Result<[&'a Value; N], HelperError> {
     <[&Value; N]>::try_from(params).map_err(|_| HelperError::Arity {
-        takes: if N == 1 { "1 argument" } else { "2 arguments" },
+        takes: match N {
+            1 => "1 argument",
+            2 => "2 arguments",
+            _ => "3 arguments",
+        },
         got: params.len(),
     })
 }
@@ -634,11 +664,7 @@ fn lines(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     no_hash(hash)?;
     let (value, pattern) = match params {
         [value] => (text(value)?, None),
-        [value, pattern] => {
-            let pattern = regex::Regex::new(&text(pattern)?)
-                .map_err(|e| HelperError::Pattern(e.to_string()))?;
-            (text(value)?, Some(pattern))
-        }
+        [value, pattern] => (text(value)?, Some(lists::pattern(pattern)?)),
         _ => {
             return Err(HelperError::Arity {
                 takes: "1 or 2 arguments",

@@ -505,6 +505,11 @@ pub fn helper_result(name: &str, params: &[Rc<Shape>]) -> Rc<Shape> {
             ("items", list(item())),
         ])),
         Gives::Lines => list(Rc::new(Shape::Scalar)),
+        Gives::Items => list(item()),
+        Gives::Tally => list(object(&[
+            ("value", Rc::new(Shape::Any)),
+            ("count", Rc::new(Shape::Scalar)),
+        ])),
         Gives::Lookup => match (params.first(), params.get(1)) {
             (Some(from), Some(_)) => match from.as_ref() {
                 Shape::List(item) | Shape::Map(item) => Rc::clone(item),

@@ -462,6 +462,7 @@ mod tests {
             "{{#each hosts}}{{name}} {{summary.status}}{{#each results}}{{stdout}}{{/each}}{{/each}}",
             "{{#if (eq summary.status \"ok\")}}{{else if summary.failed}}{{node}}{{/if}}",
             "{{#each disk_history}}{{@key}}{{#each this}}{{percent}}{{/each}}{{/each}}",
+            "{{#each (tally results \"status\")}}{{count}} {{value}}{{/each}}",
         ];
         for template in fine {
             assert_eq!(
@@ -470,6 +471,11 @@ mod tests {
                 "{template}"
             );
         }
+        let alone = problems(&[], "{{#each results}}{{count}}{{/each}}");
+        assert!(
+            alone.len() == 1 && alone[0].starts_with("t:1:18: unknown variable count (here: "),
+            "{alone:?}"
+        );
         assert_eq!(
             problems(&[], "{{#each results}}{{else}}{{name}}{{/each}}"),
             [

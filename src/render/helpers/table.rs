@@ -3,6 +3,7 @@
 //! what their results hold) and reporter-templates(7) all read it, and a test renders every
 //! example through the real registry, so the manual's examples cannot drift from the code.
 
+use super::lists::{capture, count_items, sort_by, sum, take, tally, unique, where_};
 use super::{
     Apply, and, bar, bytes, duration, eq, field, fixed, group_by, gt, gte, indent, json, line,
     lines, lower, lt, lte, max_by, ne, not, or, pad, percent, plural, rpad, sparkline,
@@ -21,6 +22,10 @@ pub enum Gives {
     Groups,
     /// A list of text.
     Lines,
+    /// Items of the list it is given.
+    Items,
+    /// A list of `{value, count}`.
+    Tally,
     /// What its first argument holds under the key it is given.
     Lookup,
     /// A block, or nothing `check` can know.
@@ -274,6 +279,82 @@ pub const ALL: &[Definition] = &[
         ),
         Gives::Groups,
         group_by,
+    ),
+    ours(
+        "where",
+        "where LIST FIELD REGEX",
+        "The items whose FIELD, as text, matches the regular expression REGEX (numbers and true/false as written, null and a missing field as empty text).",
+        (
+            r#"{{#each (where host.disks "percent" "^9")}}{{mount}}{{/each}}"#,
+            "/data",
+        ),
+        Gives::Items,
+        where_,
+    ),
+    ours(
+        "count",
+        "count LIST",
+        "How many items LIST has; 0 for null.",
+        (r#"{{count (where results "status" "^ok$")}}"#, "1"),
+        Gives::Scalar,
+        count_items,
+    ),
+    ours(
+        "sum",
+        "sum LIST FIELD",
+        "The numbers of FIELD added up (texts that are numbers too); other values are skipped, and an empty list gives 0.",
+        (r#"{{sum host.disks "percent"}}"#, "134"),
+        Gives::Scalar,
+        sum,
+    ),
+    ours(
+        "sort_by",
+        "sort_by LIST FIELD [desc=true]",
+        "The items ordered by FIELD, ascending or with desc=true descending: numbers (and texts that are numbers) by value, then other texts alphabetically; equal values keep their order, null comes last.",
+        (
+            r#"{{#each (sort_by host.disks "percent" desc=true)}}{{mount}} {{/each}}"#,
+            "/data / ",
+        ),
+        Gives::Items,
+        sort_by,
+    ),
+    ours(
+        "take",
+        "take LIST N",
+        "The first N items of LIST (all of them when it has fewer).",
+        (r#"{{#each (take results 1)}}{{name}}{{/each}}"#, "df"),
+        Gives::Items,
+        take,
+    ),
+    ours(
+        "unique",
+        "unique LIST FIELD",
+        "The distinct values of FIELD, in the order each first appears (null among them when an item lacks it).",
+        (
+            r#"{{#each (unique results "status")}}[{{this}}]{{/each}}"#,
+            "[ok][failed]",
+        ),
+        Gives::Unknown,
+        unique,
+    ),
+    ours(
+        "tally",
+        "tally LIST FIELD",
+        "Each distinct value of FIELD with how many items hold it, as a list of {value, count}: the most frequent first, equal counts in the order the values first appear.",
+        (
+            r#"{{#each (tally results "status")}}[{{value}} {{count}}]{{/each}}"#,
+            "[ok 1][failed 1]",
+        ),
+        Gives::Tally,
+        tally,
+    ),
+    ours(
+        "capture",
+        "capture TEXT REGEX",
+        "The text the first group of the regular expression REGEX captures at its first match in TEXT (the whole match when it has no group); null when it does not match.",
+        (r#"{{capture results.[0].stdout "([0-9]+)% /data"}}"#, "93"),
+        Gives::Scalar,
+        capture,
     ),
     handlebars(
         "len",
