@@ -28,3 +28,4 @@ mod state_dir;
 mod tls;
 mod transports;
 mod waits;
+mod window;

@@ -272,6 +272,44 @@ impl History {
         .map(Option::flatten)
     }
 
+    /// For each of `jobs` that has run, when its newest run started (skipped fire times are
+    /// not runs here): the start of the window its next run covers. The runs still waiting
+    /// in the state folder are recorded first, and counted even if that fails. One indexed
+    /// lookup per job, read before the commands start.
+    pub fn last_starts(
+        &self,
+        jobs: &[&str],
+    ) -> Result<HashMap<String, DateTime<Utc>>, HistoryError> {
+        self.record_pending();
+        let mut starts = self
+            .read(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT started_at FROM runs WHERE job = ?1 AND status != 'skipped'
+                     ORDER BY started_at DESC LIMIT 1",
+                )?;
+                let mut starts = HashMap::new();
+                for job in jobs {
+                    let millis: Option<i64> =
+                        statement.query_row([job], |row| row.get(0)).optional()?;
+                    if let Some(start) = millis.and_then(DateTime::from_timestamp_millis) {
+                        starts.insert((*job).to_owned(), start);
+                    }
+                }
+                Ok(starts)
+            })?
+            .unwrap_or_default();
+        for file in self.pending.list() {
+            let Ok(run) = Pending::read(&file) else {
+                continue;
+            };
+            if run.status != RunStatus::Skipped && jobs.contains(&run.job.as_str()) {
+                let start = starts.entry(run.job).or_insert(run.started_at);
+                *start = (*start).max(run.started_at);
+            }
+        }
+        Ok(starts)
+    }
+
     /// The newest `limit` runs (of `job`, or of every job), newest first, without results.
     pub fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
         self.read(|conn| {

@@ -17,7 +17,9 @@ use crate::exec::capture::StreamCap;
 use crate::exec::lock::{self, JobLock};
 use crate::exec::retry::{self, RetryPolicy};
 use crate::exec::{CommandSpec, Exit, Outcome, Pool};
+use crate::history::History;
 use crate::report::{Placement, Status};
+use crate::run::window::{self, Since};
 
 /// The locked jobs of a run and their tasks.
 pub struct Plan {
@@ -46,6 +48,7 @@ struct JobRun {
     remaining: usize,
     started: Instant,
     started_at: SystemTime,
+    since: Since,
 }
 
 /// A job all of whose tasks are done: its slots with their outcomes, in definition order.
@@ -54,12 +57,15 @@ pub struct Done {
     pub outcomes: Vec<(Slot, Outcome)>,
     pub started: Instant,
     pub started_at: SystemTime,
+    /// Where the window the job's run covers starts.
+    pub since: Since,
 }
 
 impl Plan {
     /// Takes the lock of each job (`lock`: not for a preview, which sends nothing) and
-    /// lays out their tasks. A job another run holds the lock of is left out.
-    pub fn new(jobs: Vec<Job>, config: &Config, lock: bool) -> Plan {
+    /// lays out their tasks, each knowing where its job's window starts (read from
+    /// `history`). A job another run holds the lock of is left out.
+    pub fn new(jobs: Vec<Job>, config: &Config, lock: bool, history: Option<&History>) -> Plan {
         let mut locks = Vec::new();
         let jobs: Vec<Job> = if lock {
             jobs.into_iter()
@@ -81,10 +87,12 @@ impl Plan {
         } else {
             jobs
         };
+        let started_at = SystemTime::now();
+        let windows = window::windows(&jobs, history, started_at);
         let mut tasks = Vec::new();
         let mut runs = Vec::new();
-        for (index, job) in jobs.iter().enumerate() {
-            let (slots, specs) = tasks_of(job, config);
+        for (index, (job, since)) in jobs.iter().zip(windows).enumerate() {
+            let (slots, specs) = tasks_of(job, config, since);
             let defs: Vec<Arc<CommandDef>> = job.commands.iter().cloned().map(Arc::new).collect();
             let job_name: Arc<str> = Arc::from(job.name.as_str());
             tasks.extend(
@@ -105,7 +113,8 @@ impl Plan {
                 remaining: slots.len(),
                 slots,
                 started: Instant::now(),
-                started_at: SystemTime::now(),
+                started_at,
+                since,
             });
         }
         Plan {
@@ -197,6 +206,7 @@ impl Progress {
                     outcomes,
                     started: run.started,
                     started_at: run.started_at,
+                    since: run.since,
                 });
             }
             let (job, slot, outcome) = self.results.recv().await?;
@@ -229,7 +239,7 @@ pub fn shell_quote(value: &str) -> String {
 const SSH_FAILED: i32 = 255;
 
 /// The tasks of one job in definition order: commands, then hosts, then targets.
-fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
+fn tasks_of(job: &Job, config: &Config, since: Since) -> (Vec<Slot>, Vec<CommandSpec>) {
     let local = [HostSpec::Local];
     let job_hosts: &[HostSpec] = if job.hosts.is_empty() {
         &local
@@ -256,6 +266,7 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     None => def.run.clone(),
                 };
                 let mut env = job.env.clone();
+                env.extend(since.env());
                 if let Some(target) = target {
                     env.push(("REPORTER_TARGET".to_owned(), (*target).to_owned()));
                 }
@@ -360,6 +371,10 @@ mod tests {
         .unwrap()
     }
 
+    fn since(job: &Job) -> Since {
+        window::windows(std::slice::from_ref(job), None, SystemTime::now())[0]
+    }
+
     fn job(yaml: &str) -> Job {
         Job::parse("j", std::path::Path::new("j.yaml"), yaml, &config("")).unwrap()
     }
@@ -369,7 +384,7 @@ mod tests {
         let job = job(
             "hosts: [admin@db1:2222, localhost]\ntargets: [\"it's\"]\ncommands: ['echo \"$HOME\" {{target}}']\n",
         );
-        let (slots, specs) = tasks_of(&job, &config("-F, /etc/r/ssh_config"));
+        let (slots, specs) = tasks_of(&job, &config("-F, /etc/r/ssh_config"), since(&job));
         let remote = &specs[0];
         assert_eq!(remote.program, std::path::Path::new("/usr/bin/ssh"));
         let args: Vec<&str> = remote.args.iter().map(|a| a.to_str().unwrap()).collect();
@@ -404,7 +419,7 @@ mod tests {
     fn tasks_are_commands_then_hosts_then_targets() {
         let job =
             job("hosts: [a, b]\ntargets: [x, y]\ncommands: ['one {{target}}', 'two {{target}}']\n");
-        let (slots, _) = tasks_of(&job, &config(""));
+        let (slots, _) = tasks_of(&job, &config(""), since(&job));
         let order: Vec<String> = slots
             .iter()
             .map(|s| format!("{}@{}", s.text, s.placement.host.as_deref().unwrap()))
