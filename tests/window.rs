@@ -1,9 +1,13 @@
 //! The window since the last run (`REPORTER_SINCE`, `run.since`) and each job's own state
 //! folder (`REPORTER_JOB_STATE`), through real runs.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
 use chrono::{DateTime, Utc};
 
-use crate::support::{Env, read};
+use crate::support::{Env, read, require_root};
 
 /// A job whose command appends where its window starts to the file `seen`.
 fn window_job(env: &Env, name: &str, extra: &str) {
@@ -109,4 +113,76 @@ fn a_since_default_that_is_not_a_duration_is_refused_where_it_is_written() {
     env.run(&["check"])
         .code(2)
         .stderr_contains("reporter.yaml:6:27: defaults.since_default: invalid duration \"1 day\"");
+}
+
+/// A job whose command counts its runs in a file of its state folder and prints the count.
+const COUNTER: &str = "commands:\n  - f=\"$REPORTER_JOB_STATE/count\"; n=$(cat \"$f\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$f\"; echo \"run $((n + 1))\"\n";
+
+fn owner_and_mode(path: &Path) -> (u32, u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.uid(), meta.mode() & 0o7777)
+}
+
+#[test]
+fn each_job_keeps_a_private_folder_across_runs() {
+    let env = Env::new("");
+    env.job("counted", COUNTER);
+    env.run(&["run", "counted"]).code(0).stderr_empty();
+    env.run(&["run", "counted"]).code(0).stderr_empty();
+    let folder = env.path("state/jobs/counted");
+    assert_eq!(read(folder.join("count")), "2\n", "a file kept across runs");
+    let me = nix::unistd::geteuid().as_raw();
+    assert_eq!(owner_and_mode(&folder), (me, 0o700));
+    assert_eq!(owner_and_mode(&env.path("state/jobs")), (me, 0o711));
+}
+
+#[test]
+#[cfg_attr(not(reporter_tests_as_root), ignore = "needs root")]
+fn a_user_job_owns_its_folder_and_cannot_replace_it() {
+    require_root();
+    let env = Env::new("");
+    // Only so that nobody can reach the state folder inside the test's own folder, as it
+    // reaches /var/lib/reporter.
+    std::fs::set_permissions(env.path(""), std::fs::Permissions::from_mode(0o711)).unwrap();
+    env.job("counted", &format!("user: nobody\n{COUNTER}"));
+    env.run(&["run", "counted"]).code(0).stderr_empty();
+    let folder = env.path("state/jobs/counted");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(owner_and_mode(&folder), (nobody.uid.as_raw(), 0o700));
+    assert_eq!(owner_and_mode(&env.path("state/jobs")), (0, 0o711));
+    assert_eq!(owner_and_mode(&env.path("state")), (0, 0o711));
+
+    // Its owner can write in it, not beside it: the folder's name is root's.
+    let moved = Command::new("runuser")
+        .args(["-u", "nobody", "--", "mv"])
+        .arg(&folder)
+        .arg(env.path("state/jobs/elsewhere"))
+        .output()
+        .expect("runuser (util-linux)");
+    assert!(!moved.status.success(), "nobody moved its folder away");
+    env.run(&["run", "counted"]).code(0).stderr_empty();
+    assert_eq!(read(folder.join("count")), "2\n");
+
+    // Were it a link all the same (made by root here), it is refused, not followed.
+    for target in ["/etc", "/root"] {
+        let before = owner_and_mode(Path::new(target));
+        std::fs::remove_dir_all(&folder).unwrap();
+        std::os::unix::fs::symlink(target, &folder).unwrap();
+        env.run(&["run", "counted"])
+            .code(1)
+            .stderr_contains(&format!(
+                "the job's state folder `{}` is a symbolic link; reporter does not follow links",
+                folder.display()
+            ));
+        assert_eq!(
+            owner_and_mode(Path::new(target)),
+            before,
+            "{target} untouched"
+        );
+        let mail = env.smtp.wait_for(3 + usize::from(target == "/root"));
+        let text = mail.last().unwrap().text();
+        assert!(text.contains("[ERROR] counted"), "{text}");
+        std::fs::remove_file(&folder).unwrap();
+        std::fs::create_dir(&folder).unwrap();
+    }
 }
