@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -100,6 +101,10 @@ pub struct History {
     keep: chrono::Duration,
     /// The runs that could not be recorded when they ended, recorded by the next write.
     pending: Pending,
+    /// The connection [`History::last_starts`] opened, handed to the next read (a run's
+    /// lookups, moments later) so that a run opens the database once to read it. Never
+    /// kept past that read: a daemon must not hold a database that may be replaced.
+    handover: Arc<Mutex<Option<Connection>>>,
 }
 
 impl History {
@@ -108,6 +113,7 @@ impl History {
             path: state_dir.join(FILE_NAME),
             keep: chrono::Duration::days(i64::from(history_days)),
             pending: Pending::new(state_dir),
+            handover: Arc::default(),
         }
     }
 
@@ -282,7 +288,7 @@ impl History {
     ) -> Result<HashMap<String, DateTime<Utc>>, HistoryError> {
         self.record_pending();
         let mut starts = self
-            .read(|conn| {
+            .read_and_hand_over(|conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT started_at FROM runs WHERE job = ?1 AND status != 'skipped'
                      ORDER BY started_at DESC LIMIT 1",
@@ -463,11 +469,31 @@ impl History {
         &self,
         work: impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, HistoryError> {
+        let handed = self.handover.lock().ok().and_then(|mut held| held.take());
+        if let Some(conn) = handed {
+            return work(&conn).map(Some).map_err(|e| self.error(e));
+        }
         if !self.path.exists() {
             return Ok(None);
         }
         let conn = self.connect()?;
         work(&conn).map(Some).map_err(|e| self.error(e))
+    }
+
+    /// [`History::read`], keeping the connection for the next read.
+    fn read_and_hand_over<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let conn = self.connect()?;
+        let value = work(&conn).map_err(|e| self.error(e))?;
+        if let Ok(mut held) = self.handover.lock() {
+            *held = Some(conn);
+        }
+        Ok(Some(value))
     }
 
     fn connect(&self) -> Result<Connection, HistoryError> {
