@@ -29,3 +29,4 @@ mod structured;
 mod tls;
 mod transports;
 mod waits;
+mod window;

@@ -58,6 +58,16 @@ fn user_commands_get_a_clean_environment() {
         })
         .filter(|(name, _)| !matches!(*name, "PWD" | "SHLVL" | "_" | "OLDPWD"))
         .collect();
+    // reporter's own variables, which every command gets (docs/jobs.md).
+    let state = env.path("state/jobs/as-nobody").display().to_string();
+    assert_eq!(seen.get("REPORTER_JOB_STATE"), Some(&state.as_str()));
+    let since = seen.get("REPORTER_SINCE").expect("REPORTER_SINCE");
+    assert!(since.ends_with('Z') && since.len() == 20, "{since}");
+    assert!(seen.contains_key("REPORTER_SINCE_EPOCH"));
+    let seen: BTreeMap<&str, &str> = seen
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("REPORTER_"))
+        .collect();
     let home = nobody.dir.display().to_string();
     let shell = nobody.shell.display().to_string();
     let expected = BTreeMap::from([

@@ -191,7 +191,16 @@ fn everything_in_the_state_dir_is_private_whatever_the_umask() {
     let loose: Vec<String> = all
         .iter()
         .zip(&names)
-        .filter(|(path, _)| mode(path) != if path.is_dir() { 0o700 } else { 0o600 })
+        // `jobs/` alone is searchable by others, for `user:` jobs to reach their own
+        // folders in it (docs/security.md).
+        .filter(|(path, name)| {
+            let private = match (path.is_dir(), name.as_str()) {
+                (true, "state/jobs") => 0o711,
+                (true, _) => 0o700,
+                (false, _) => 0o600,
+            };
+            mode(path) != private
+        })
         .map(|(path, name)| format!("{name} {:04o}", mode(path)))
         .collect();
     assert!(loose.is_empty(), "not private: {loose:?} (of {names:?})");
@@ -258,7 +267,11 @@ fn the_lock_holds_on_a_read_only_state_dir() {
     std::fs::create_dir_all(&locks).unwrap();
     let lock = locks.join("slow.lock");
     std::fs::write(&lock, "").unwrap();
-    for path in [&lock, &locks, &state] {
+    let jobs = state.join("jobs");
+    std::fs::create_dir_all(jobs.join("slow")).unwrap();
+    chmod(&jobs, 0o711);
+    chmod(&jobs.join("slow"), 0o700);
+    for path in [&lock, &locks, &jobs.join("slow"), &jobs, &state] {
         chown_nobody(path);
     }
     chmod(&lock, 0o400);

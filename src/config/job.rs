@@ -27,6 +27,8 @@ pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} 
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
+/// A first run looks back a day: what a daily report covers.
+const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_COMMANDS: usize = 1000;
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// More retries than this, doubling, would wait for years.
@@ -132,6 +134,9 @@ pub struct Job {
     pub commands: Vec<CommandDef>,
     pub ping: Option<Ping>,
     pub webhooks: Vec<Webhook>,
+    /// How far back a job's first run looks: `REPORTER_SINCE` when the history holds no
+    /// run of it (docs/jobs.md).
+    pub since_default: Duration,
 }
 
 /// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
@@ -255,6 +260,7 @@ impl Job {
                 .into_iter()
                 .map(|hook| Webhook::of(hook, send, config))
                 .collect(),
+            since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
         })
     }
 }

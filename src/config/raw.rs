@@ -473,6 +473,7 @@ job_keys! {
         mail: Option<RawJobMail>,
         ping: Option<RawPing>,
         webhooks: Option<Vec<RawWebhook>>,
+        since_default: Option<HumanDuration>,
     }
 
     /// A job file exactly as written.
@@ -516,6 +517,7 @@ impl RawJobKeys {
             },
             ping: or(&self.ping, &defaults.ping),
             webhooks: or(&self.webhooks, &defaults.webhooks),
+            since_default: or(&self.since_default, &defaults.since_default),
         }
     }
 }
@@ -609,7 +611,8 @@ mod tests {
                 "unknown field `comands`, expected one of `description`, `schedule`, `send`, \
                  `catch_up`, `enabled`, `random_delay`, `retries`, `retry_delay`, \
                  `failures_before_mail`, `disk_full_within`, `timeout`, `max_output`, `env`, \
-                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `targets`, `commands`"
+                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `since_default`, `targets`, \
+                 `commands`"
             ),
             "{job}"
         );
@@ -619,7 +622,7 @@ mod tests {
                 "unknown field `commands`, expected one of `send`, `catch_up`, `enabled`, \
                  `random_delay`, `retries`, `retry_delay`, `failures_before_mail`, \
                  `disk_full_within`, `timeout`, `max_output`, `env`, `cwd`, `user`, `hosts`, \
-                 `mail`, `ping`, `webhooks`"
+                 `mail`, `ping`, `webhooks`, `since_default`"
             ),
             "{defaults}"
         );

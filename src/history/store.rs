@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -100,6 +101,10 @@ pub struct History {
     keep: chrono::Duration,
     /// The runs that could not be recorded when they ended, recorded by the next write.
     pending: Pending,
+    /// The connection [`History::last_starts`] opened, handed to the next read (a run's
+    /// lookups, moments later) so that a run opens the database once to read it. Never
+    /// kept past that read: a daemon must not hold a database that may be replaced.
+    handover: Arc<Mutex<Option<Connection>>>,
 }
 
 impl History {
@@ -108,6 +113,7 @@ impl History {
             path: state_dir.join(FILE_NAME),
             keep: chrono::Duration::days(i64::from(history_days)),
             pending: Pending::new(state_dir),
+            handover: Arc::default(),
         }
     }
 
@@ -272,6 +278,44 @@ impl History {
         .map(Option::flatten)
     }
 
+    /// For each of `jobs` that has run, when its newest run started (skipped fire times are
+    /// not runs here): the start of the window its next run covers. The runs still waiting
+    /// in the state folder are recorded first, and counted even if that fails. One indexed
+    /// lookup per job, read before the commands start.
+    pub fn last_starts(
+        &self,
+        jobs: &[&str],
+    ) -> Result<HashMap<String, DateTime<Utc>>, HistoryError> {
+        self.record_pending();
+        let mut starts = self
+            .read_and_hand_over(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT started_at FROM runs WHERE job = ?1 AND status != 'skipped'
+                     ORDER BY started_at DESC LIMIT 1",
+                )?;
+                let mut starts = HashMap::new();
+                for job in jobs {
+                    let millis: Option<i64> =
+                        statement.query_row([job], |row| row.get(0)).optional()?;
+                    if let Some(start) = millis.and_then(DateTime::from_timestamp_millis) {
+                        starts.insert((*job).to_owned(), start);
+                    }
+                }
+                Ok(starts)
+            })?
+            .unwrap_or_default();
+        for file in self.pending.list() {
+            let Ok(run) = Pending::read(&file) else {
+                continue;
+            };
+            if run.status != RunStatus::Skipped && jobs.contains(&run.job.as_str()) {
+                let start = starts.entry(run.job).or_insert(run.started_at);
+                *start = (*start).max(run.started_at);
+            }
+        }
+        Ok(starts)
+    }
+
     /// The newest `limit` runs (of `job`, or of every job), newest first, without results.
     pub fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, HistoryError> {
         self.read(|conn| {
@@ -425,11 +469,31 @@ impl History {
         &self,
         work: impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, HistoryError> {
+        let handed = self.handover.lock().ok().and_then(|mut held| held.take());
+        if let Some(conn) = handed {
+            return work(&conn).map(Some).map_err(|e| self.error(e));
+        }
         if !self.path.exists() {
             return Ok(None);
         }
         let conn = self.connect()?;
         work(&conn).map(Some).map_err(|e| self.error(e))
+    }
+
+    /// [`History::read`], keeping the connection for the next read.
+    fn read_and_hand_over<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let conn = self.connect()?;
+        let value = work(&conn).map_err(|e| self.error(e))?;
+        if let Ok(mut held) = self.handover.lock() {
+            *held = Some(conn);
+        }
+        Ok(Some(value))
     }
 
     fn connect(&self) -> Result<Connection, HistoryError> {

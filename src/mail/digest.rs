@@ -69,6 +69,11 @@ impl Serialize for Section {
 }
 
 impl Section {
+    /// Where the window of the section's job starts (`run.since`).
+    pub fn since(&self) -> &str {
+        &self.context.run.since
+    }
+
     /// `job`'s section, its outputs fitted into an equal share of the message for each of
     /// the `jobs` selected.
     pub fn of(job: &Job, context: &Context<'_>, jobs: usize) -> Section {

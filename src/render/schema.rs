@@ -326,6 +326,11 @@ pub static RUN: Kind = Kind::Object(&[
         "When the job started (RFC 3339, in the configured time zone).",
     ),
     var("finished_at", &TEXT, "When it finished."),
+    var(
+        "since",
+        &TEXT,
+        "Where the window the run covers starts (RFC 3339, UTC): when the job's last recorded run started, or since_default before now for its first; REPORTER_SINCE in the commands' environment. In a digest, the earliest of its jobs'.",
+    ),
     var("trigger", &TEXT, "What started it: manual, cron or daemon."),
     var(
         "interrupted",
@@ -573,6 +578,7 @@ mod tests {
                 id: "r".into(),
                 started_at: "now".into(),
                 finished_at: "now".into(),
+                since: "then".into(),
                 trigger: Trigger::Manual,
                 interrupted: false,
                 recovered: false,

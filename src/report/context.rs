@@ -43,6 +43,8 @@ pub struct RunInfo {
     pub id: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Where the window the run covers starts (RFC 3339, UTC): `REPORTER_SINCE`.
+    pub since: String,
     pub trigger: Trigger,
     pub interrupted: bool,
     /// Every result is ok again after the last run failed (`send: on-failure` mails this).

@@ -35,12 +35,14 @@ pub struct RunMeta<'a> {
 }
 
 impl RunMeta<'_> {
-    /// `run` of a report that started at `started_at` and is finished now.
-    pub fn info(&self, started_at: SystemTime, recovered: bool) -> RunInfo {
+    /// `run` of a report that started at `started_at`, covering the window from `since`,
+    /// and is finished now.
+    pub fn info(&self, started_at: SystemTime, since: String, recovered: bool) -> RunInfo {
         RunInfo {
             id: self.run_id.to_owned(),
             started_at: self.zone.rfc3339(started_at),
             finished_at: self.zone.rfc3339(SystemTime::now()),
+            since,
             trigger: self.trigger,
             interrupted: *self.cancel.borrow(),
             recovered,
@@ -87,7 +89,7 @@ pub fn finish_job<'a>(
         host,
         hosts: HostReport::group(&results, summary.duration_ms),
         summary,
-        run: meta.info(done.started_at, decision.recovered()),
+        run: meta.info(done.started_at, done.since.rfc3339(), decision.recovered()),
         results,
         // Moved, not copied: the last run's outputs may be as long as `max_output`. Their
         // diffs are made; a report that does not show them goes without.

@@ -14,6 +14,7 @@ pub mod options;
 pub mod outbox;
 pub mod plan;
 pub mod record;
+pub mod window;
 
 use std::time::SystemTime;
 
@@ -129,7 +130,7 @@ pub async fn execute(
 ) -> Ran {
     let run_id = new_run_id();
     let sending = options.mode == Mode::Send;
-    let mut plan = Plan::new(jobs, config, sending);
+    let mut plan = Plan::new(jobs, config, sending, options.history.as_ref());
     let pingers = if sending {
         start_pings(&plan.jobs, templates, config, stop).await
     } else {

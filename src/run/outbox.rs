@@ -238,7 +238,9 @@ impl<'a> Outbox<'a> {
         let mut sections = digest.sections;
         sections.sort_by_key(|(index, _)| *index);
         let names: Vec<String> = sections.iter().map(|(_, s)| s.job.name.clone()).collect();
-        let run = meta.info(digest.started, false);
+        // RFC 3339 in UTC to the second: the earliest reads first.
+        let since = sections.iter().map(|(_, s)| s.since().to_owned()).min();
+        let run = meta.info(digest.started, since.unwrap_or_default(), false);
         let sections = sections.into_iter().map(|(_, s)| s).collect();
         let composition = self.composer.digest(sections, facts, &run);
         self.broken |= composition.broken;

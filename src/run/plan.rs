@@ -17,7 +17,10 @@ use crate::exec::capture::StreamCap;
 use crate::exec::lock::{self, JobLock};
 use crate::exec::retry::{self, RetryPolicy};
 use crate::exec::{CommandSpec, Exit, Outcome, Pool};
+use crate::history::History;
 use crate::report::{Placement, Status};
+use crate::run::window::{self, Since};
+use crate::state::jobs;
 
 /// The locked jobs of a run and their tasks.
 pub struct Plan {
@@ -46,6 +49,58 @@ struct JobRun {
     remaining: usize,
     started: Instant,
     started_at: SystemTime,
+    since: Since,
+    /// Its tasks, until they are handed to the plan.
+    tasks: Vec<Task>,
+}
+
+impl JobRun {
+    /// `job`'s result slots and the tasks that fill them (their `job` index still to be
+    /// set), each with the variables of its window and its state folder. When the folder
+    /// cannot be made ready, no command starts: every result is that error.
+    fn of(job: &Job, config: &Config, since: Since, started_at: SystemTime) -> JobRun {
+        let owner = job.user.as_ref().map(|user| (user.uid, user.gid));
+        let state = jobs::prepare(&config.state_dir, &job.name, owner);
+        let mut env = since.env().to_vec();
+        if let Ok(folder) = &state {
+            env.push((
+                "REPORTER_JOB_STATE".to_owned(),
+                folder.display().to_string(),
+            ));
+        }
+        let (slots, specs) = tasks_of(job, config, &env);
+        let mut run = JobRun {
+            outcomes: slots.iter().map(|_| None).collect(),
+            remaining: slots.len(),
+            slots,
+            tasks: Vec::new(),
+            started: Instant::now(),
+            started_at,
+            since,
+        };
+        if let Err(e) = state {
+            warn!("{}: {e}", job.name);
+            let outcome = Outcome::not_started(e.to_string());
+            run.outcomes = run.slots.iter().map(|_| Some(outcome.clone())).collect();
+            run.remaining = 0;
+            return run;
+        }
+        let defs: Vec<Arc<CommandDef>> = job.commands.iter().cloned().map(Arc::new).collect();
+        let job_name: Arc<str> = Arc::from(job.name.as_str());
+        run.tasks = specs
+            .into_iter()
+            .zip(&run.slots)
+            .enumerate()
+            .map(|(slot, (spec, s))| Task {
+                job: 0,
+                slot,
+                spec,
+                def: Arc::clone(&defs[s.command]),
+                job_name: Arc::clone(&job_name),
+            })
+            .collect();
+        run
+    }
 }
 
 /// A job all of whose tasks are done: its slots with their outcomes, in definition order.
@@ -54,12 +109,15 @@ pub struct Done {
     pub outcomes: Vec<(Slot, Outcome)>,
     pub started: Instant,
     pub started_at: SystemTime,
+    /// Where the window the job's run covers starts.
+    pub since: Since,
 }
 
 impl Plan {
     /// Takes the lock of each job (`lock`: not for a preview, which sends nothing) and
-    /// lays out their tasks. A job another run holds the lock of is left out.
-    pub fn new(jobs: Vec<Job>, config: &Config, lock: bool) -> Plan {
+    /// lays out their tasks, each knowing where its job's window starts (read from
+    /// `history`). A job another run holds the lock of is left out.
+    pub fn new(jobs: Vec<Job>, config: &Config, lock: bool, history: Option<&History>) -> Plan {
         let mut locks = Vec::new();
         let jobs: Vec<Job> = if lock {
             jobs.into_iter()
@@ -81,33 +139,22 @@ impl Plan {
         } else {
             jobs
         };
+        let started_at = SystemTime::now();
+        let windows = window::windows(&jobs, history, started_at);
         let mut tasks = Vec::new();
-        let mut runs = Vec::new();
-        for (index, job) in jobs.iter().enumerate() {
-            let (slots, specs) = tasks_of(job, config);
-            let defs: Vec<Arc<CommandDef>> = job.commands.iter().cloned().map(Arc::new).collect();
-            let job_name: Arc<str> = Arc::from(job.name.as_str());
-            tasks.extend(
-                specs
-                    .into_iter()
-                    .zip(&slots)
-                    .enumerate()
-                    .map(|(slot, (spec, s))| Task {
-                        job: index,
-                        slot,
-                        spec,
-                        def: Arc::clone(&defs[s.command]),
-                        job_name: Arc::clone(&job_name),
-                    }),
-            );
-            runs.push(JobRun {
-                outcomes: slots.iter().map(|_| None).collect(),
-                remaining: slots.len(),
-                slots,
-                started: Instant::now(),
-                started_at: SystemTime::now(),
-            });
-        }
+        let runs = jobs
+            .iter()
+            .zip(windows)
+            .enumerate()
+            .map(|(index, (job, since))| {
+                let mut run = JobRun::of(job, config, since, started_at);
+                tasks.extend(run.tasks.drain(..).map(|mut task| {
+                    task.job = index;
+                    task
+                }));
+                run
+            })
+            .collect();
         Plan {
             jobs,
             locks,
@@ -197,6 +244,7 @@ impl Progress {
                     outcomes,
                     started: run.started,
                     started_at: run.started_at,
+                    since: run.since,
                 });
             }
             let (job, slot, outcome) = self.results.recv().await?;
@@ -229,7 +277,11 @@ pub fn shell_quote(value: &str) -> String {
 const SSH_FAILED: i32 = 255;
 
 /// The tasks of one job in definition order: commands, then hosts, then targets.
-fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
+fn tasks_of(
+    job: &Job,
+    config: &Config,
+    extra: &[(String, String)],
+) -> (Vec<Slot>, Vec<CommandSpec>) {
     let local = [HostSpec::Local];
     let job_hosts: &[HostSpec] = if job.hosts.is_empty() {
         &local
@@ -256,6 +308,7 @@ fn tasks_of(job: &Job, config: &Config) -> (Vec<Slot>, Vec<CommandSpec>) {
                     None => def.run.clone(),
                 };
                 let mut env = job.env.clone();
+                env.extend_from_slice(extra);
                 if let Some(target) = target {
                     env.push(("REPORTER_TARGET".to_owned(), (*target).to_owned()));
                 }
@@ -360,6 +413,12 @@ mod tests {
         .unwrap()
     }
 
+    fn since(job: &Job) -> Vec<(String, String)> {
+        window::windows(std::slice::from_ref(job), None, SystemTime::now())[0]
+            .env()
+            .to_vec()
+    }
+
     fn job(yaml: &str) -> Job {
         Job::parse("j", std::path::Path::new("j.yaml"), yaml, &config("")).unwrap()
     }
@@ -369,7 +428,7 @@ mod tests {
         let job = job(
             "hosts: [admin@db1:2222, localhost]\ntargets: [\"it's\"]\ncommands: ['echo \"$HOME\" {{target}}']\n",
         );
-        let (slots, specs) = tasks_of(&job, &config("-F, /etc/r/ssh_config"));
+        let (slots, specs) = tasks_of(&job, &config("-F, /etc/r/ssh_config"), &since(&job));
         let remote = &specs[0];
         assert_eq!(remote.program, std::path::Path::new("/usr/bin/ssh"));
         let args: Vec<&str> = remote.args.iter().map(|a| a.to_str().unwrap()).collect();
@@ -404,7 +463,7 @@ mod tests {
     fn tasks_are_commands_then_hosts_then_targets() {
         let job =
             job("hosts: [a, b]\ntargets: [x, y]\ncommands: ['one {{target}}', 'two {{target}}']\n");
-        let (slots, _) = tasks_of(&job, &config(""));
+        let (slots, _) = tasks_of(&job, &config(""), &since(&job));
         let order: Vec<String> = slots
             .iter()
             .map(|s| format!("{}@{}", s.text, s.placement.host.as_deref().unwrap()))

@@ -83,7 +83,10 @@ pub fn secure(state_dir: &Path) -> Result<(), StateDirError> {
     let private = Access::Private.dir_mode();
     for (path, meta) in existing(state_dir)? {
         let mode = meta.mode() & 0o7777;
-        if meta.is_dir() && meta.uid() == me && mode & 0o077 != 0 {
+        // Others may search the state folder itself (0711): a `user:` job's account
+        // reaches its own folder in `jobs/` through it (see [`crate::state::jobs`]).
+        let searchable = if path == state_dir { 0o011 } else { 0 };
+        if meta.is_dir() && meta.uid() == me && mode & 0o077 & !searchable != 0 {
             match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(private)) {
                 Ok(()) => info!("`{}`: mode {mode:04o} made 0700", path.display()),
                 Err(e) => info!("`{}` stays mode {mode:04o}: {e}", path.display()),

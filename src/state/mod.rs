@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod dir;
+pub mod jobs;
 pub mod outside;
 pub mod private;
 
