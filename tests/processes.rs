@@ -362,17 +362,20 @@ fn many_commands(env: &Env, count: usize) {
     env.job("many", &format!("timeout: 60s\n{commands}"));
 }
 
+/// `argv` run by prlimit(1) with the descriptor limit `nofile` (SOFT:HARD).
+fn under_prlimit(nofile: &str, argv: Vec<String>) -> Vec<String> {
+    let mut line = vec!["prlimit".to_string(), format!("--nofile={nofile}")];
+    line.extend(argv);
+    line
+}
+
 #[test]
 fn a_pool_larger_than_the_soft_descriptor_limit_runs_every_command() {
     let env = Env::new("");
     many_commands(&env, 1000);
     let run = env
         .run_through(
-            |argv| {
-                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=1024:4096".into()];
-                line.extend(argv);
-                line
-            },
+            |argv| under_prlimit("1024:4096", argv),
             &["run", "--jobs", "512", "many"],
         )
         .code(0)
@@ -393,11 +396,7 @@ fn a_pool_the_soft_descriptor_limit_holds_leaves_reporters_limit_as_it_was() {
     );
     let run = env
         .run_through(
-            |argv| {
-                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=1024:4096".into()];
-                line.extend(argv);
-                line
-            },
+            |argv| under_prlimit("1024:4096", argv),
             &["run", "--jobs", "2", "limits"],
         )
         .code(0)
@@ -417,23 +416,41 @@ fn a_pool_the_soft_descriptor_limit_holds_leaves_reporters_limit_as_it_was() {
 #[test]
 fn commands_start_with_no_signal_blocked_or_ignored() {
     let env = Env::new("");
+    let status = "grep -E '^Sig(Blk|Ign)' /proc/self/status";
+    // Both ways a command starts: posix_spawn, and the fork a `user:` command needs.
+    env.job("signals", &format!("commands: [\"{status}\"]\n"));
     env.job(
-        "signals",
-        "commands: [\"grep -E '^Sig(Blk|Ign)' /proc/self/status\"]\n",
+        "signals-nobody",
+        &format!("user: nobody\ncommands: [\"{status}\"]\n"),
     );
-    env.run(&["run", "signals"]).code(0).stderr_empty();
-    let body = env.smtp.wait_for(1)[0].body();
-    let mask = |name: &str| {
-        let line = body
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in:\n{body}"));
-        u64::from_str_radix(line.trim(), 16).unwrap()
-    };
-    assert_eq!(mask("SigBlk:"), 0, "{body}");
-    // Signals 1 to 31 (SIGPIPE, which reporter ignores, among them); 32 and 33 are glibc's
-    // own, which posix_spawn(3) hands on ignored and glibc's programs handle themselves.
-    assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{body}");
+    // reporter started as under `nohup` in a shell's background job: SIGHUP, SIGINT and
+    // SIGQUIT ignored, which a command must not inherit.
+    let ignoring = "import os, signal, sys\nfor s in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):\n    signal.signal(s, signal.SIG_IGN)\nos.execv(sys.argv[1], sys.argv[1:])\n";
+    env.run_through(
+        |argv| {
+            let mut line = vec!["python3".to_string(), "-c".into(), ignoring.into()];
+            line.extend(argv);
+            line
+        },
+        &["run", "signals", "signals-nobody"],
+    )
+    .code(0)
+    .stderr_empty();
+    for message in env.smtp.wait_for(2) {
+        let body = message.body();
+        let mask = |name: &str| {
+            let line = body
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in:\n{body}"));
+            u64::from_str_radix(line.trim(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{body}");
+        // Signals 1 to 31 (SIGPIPE, which reporter ignores, among them); 32 and 33 are
+        // glibc's own, which posix_spawn(3) hands on ignored and glibc's programs handle
+        // themselves.
+        assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{body}");
+    }
 }
 
 #[test]
@@ -442,11 +459,7 @@ fn a_pool_the_hard_descriptor_limit_cannot_hold_is_made_smaller_with_one_warning
     many_commands(&env, 300);
     let run = env
         .run_through(
-            |argv| {
-                let mut line: Vec<String> = vec!["prlimit".into(), "--nofile=256:256".into()];
-                line.extend(argv);
-                line
-            },
+            |argv| under_prlimit("256:256", argv),
             &["run", "--jobs", "512", "many"],
         )
         .code(0)

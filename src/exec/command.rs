@@ -326,6 +326,12 @@ fn detach(command: &mut tokio::process::Command) {
     unsafe {
         command.pre_exec(move || {
             nix::unistd::setsid()?;
+            // Every standard signal back to its default, as on the posix_spawn path
+            // ([`spawn`](super::spawn)): nothing reporter was started ignoring is
+            // inherited. signal(2) is async-signal-safe; SIGKILL's refusal is harmless.
+            for signal in super::spawn::STANDARD_SIGNALS {
+                libc::signal(signal, libc::SIG_DFL);
+            }
             limits.apply_in_child()
         });
     }

@@ -4,9 +4,9 @@
 //! (docs/performance.md).
 //!
 //! The child starts as [`super::command`] promises (docs/security.md): in a session of its
-//! own (`POSIX_SPAWN_SETSID`), with an empty signal mask and SIGPIPE back to its default,
-//! in the job's directory, stdin from `/dev/null`, stdout and stderr to pipes, and no
-//! other descriptor (`posix_spawn_file_actions_addclosefrom_np`, on top of reporter's own
+//! own (`POSIX_SPAWN_SETSID`), with an empty signal mask and every standard signal back
+//! to its default, in the job's directory, stdin from `/dev/null`, stdout and stderr to
+//! pipes, and no other descriptor (`posix_spawn_file_actions_addclosefrom_np`, on top of reporter's own
 //! descriptors all being close-on-exec). What posix_spawn cannot do — change the account,
 //! give back a descriptor limit reporter raised — takes the forking path instead.
 //!
@@ -205,12 +205,18 @@ impl Drop for Actions {
     }
 }
 
+/// The standard signals, 1 to 31: a command starts with each at its default action
+/// (SIGKILL's and SIGSTOP's cannot change, and setting them is refused harmlessly).
+pub const STANDARD_SIGNALS: std::ops::RangeInclusive<libc::c_int> = 1..=31;
+
 /// The child's session, signal mask and signal dispositions.
 struct Attributes(libc::posix_spawnattr_t);
 
 impl Attributes {
-    /// A session of its own, no signal blocked and SIGPIPE (which Rust's runtime ignores)
-    /// back to its default action; handled signals are reset by execve(2) itself.
+    /// A session of its own, no signal blocked and every standard signal back to its
+    /// default action: SIGPIPE, which Rust's runtime ignores, and whatever reporter was
+    /// started ignoring (SIGHUP under `nohup`, SIGINT and SIGQUIT in a background job of a
+    /// shell); handled signals are reset by execve(2) itself.
     fn new() -> io::Result<Attributes> {
         let mut raw = MaybeUninit::uninit();
         // SAFETY: init fills in the whole structure, plain data that may be moved.
@@ -228,7 +234,9 @@ impl Attributes {
             libc::sigemptyset(set.as_mut_ptr());
             let mut set = set.assume_init();
             check(libc::posix_spawnattr_setsigmask(&mut attributes.0, &set))?;
-            libc::sigaddset(&mut set, libc::SIGPIPE);
+            for signal in STANDARD_SIGNALS {
+                libc::sigaddset(&mut set, signal);
+            }
             check(libc::posix_spawnattr_setsigdefault(&mut attributes.0, &set))?;
         }
         Ok(attributes)
