@@ -643,12 +643,16 @@ fn group_by(params: &[&Value], hash: &Hash) -> Result<Value, HelperError> {
     no_hash(hash)?;
     let [items, key] = arity(params)?;
     let mut groups: Vec<(Value, Vec<Value>)> = Vec::new();
+    // Each group's place, by its value's JSON text (equal texts, equal values): a list of
+    // many distinct values is grouped in one pass, not against every group found so far.
+    let mut places: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for item in list(items)? {
         let value = key_of(item, key)?;
-        match groups.iter_mut().find(|(v, _)| *v == value) {
-            Some((_, members)) => members.push(item.clone()),
-            None => groups.push((value, vec![item.clone()])),
-        }
+        let at = *places.entry(value.to_string()).or_insert_with(|| {
+            groups.push((value, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(item.clone());
     }
     Ok(Value::Array(
         groups
