@@ -4,11 +4,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{Behaviour, Env, processes_matching, unique, wait_until, wait_up_to};
+use crate::support::{Behaviour, Env, Reap, processes_matching, unique, wait_until, wait_up_to};
 
 /// Writes the config with `smtp` as the inside of the `mail.smtp` mapping.
 fn config(env: &Env, smtp: &str, extra: &str) {
@@ -65,18 +64,6 @@ fn texts_below(dir: &Path) -> Vec<(String, String)> {
         }
     }
     texts
-}
-
-/// Kills the processes whose command line holds the marker when the test ends, passed or
-/// not, so that a failing test leaves nothing behind.
-struct Reap(String);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for process in processes_matching(&self.0) {
-            let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
-        }
-    }
 }
 
 #[test]
@@ -279,18 +266,7 @@ fn a_sendmail_that_never_exits_is_killed_after_its_timeout() {
     let env = Env::new("");
     let marker = format!("sleep {}", unique("9"));
     let _reap = Reap(marker.clone());
-    let fake = env.write(
-        "bin/sendmail",
-        &format!("#!/bin/sh\n{marker} &\nexec {marker}\n"),
-    );
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.write(
-        "reporter.yaml",
-        &format!(
-            "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: sendmail\n  sendmail: {{path: {}, timeout: 1s}}\n",
-            fake.display()
-        ),
-    );
+    let fake = env.sendmail_that_never_ends(&marker, "1s");
     env.job("stuck", "commands: [echo hi]\n");
     let started = Instant::now();
     env.start(&["run", "stuck"])

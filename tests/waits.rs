@@ -7,28 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use crate::support::http::{Answer, HttpServer};
 use crate::support::smtp::SmtpServer;
-use crate::support::{Behaviour, Env, Running, processes_matching, unique, wait_up_to};
+use crate::support::{Behaviour, Env, Reap, Running, processes_matching, unique, wait_up_to};
 
 /// Long enough that a wait for it shows as a hang; the bounds below are a few seconds.
 const LONG: &str = "30s";
 /// What a signalled process may take to exit: generous, against hangs of 30 s.
 const PROMPT: Duration = Duration::from_secs(5);
-
-/// Kills the processes whose command line holds the marker when the test ends.
-struct Reap(String);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for process in processes_matching(&self.0) {
-            let _ = kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL);
-        }
-    }
-}
 
 /// Writes the config with mail to the loopback relay on `port` (waiting `LONG` for it).
 fn relay_config(env: &Env, port: u16, extra: &str) {
@@ -157,18 +145,7 @@ fn sigterm_kills_a_sendmail_that_never_ends_and_keeps_the_message() {
     let env = Env::new("");
     let marker = format!("sleep {}", unique("8"));
     let _reap = Reap(marker.clone());
-    let fake = env.write(
-        "bin/sendmail",
-        &format!("#!/bin/sh\n{marker} &\nexec {marker}\n"),
-    );
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.write(
-        "reporter.yaml",
-        &format!(
-            "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: sendmail\n  sendmail: {{path: {}, timeout: {LONG}}}\n",
-            fake.display()
-        ),
-    );
+    env.sendmail_that_never_ends(&marker, LONG);
     env.job("stuck", "commands: [echo kept]\n");
     let run = env.start(&["run", "stuck"]);
     let signalled = signal_once(&run, Signal::SIGTERM, || {

@@ -95,6 +95,25 @@ impl Env {
         self.dir.path().join(relative)
     }
 
+    /// A `sendmail` that never ends, nor lets its output go (a child holding it, both
+    /// running `marker`), made the mail transport with `timeout`; its path.
+    pub fn sendmail_that_never_ends(&self, marker: &str, timeout: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let fake = self.write(
+            "bin/sendmail",
+            &format!("#!/bin/sh\n{marker} &\nexec {marker}\n"),
+        );
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.write(
+            "reporter.yaml",
+            &format!(
+                "state_dir: state\nmail:\n  to: [admin@test.example]\n  from: r@test.example\n  transport: sendmail\n  sendmail: {{path: {}, timeout: {timeout}}}\n",
+                fake.display()
+            ),
+        );
+        fake
+    }
+
     pub fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.path(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -345,6 +364,21 @@ impl std::fmt::Debug for Process {
 /// `prefix` made unique to this run of the tests (its process id, padded so that no id is a
 /// prefix of another), for markers in command lines: another test suite running on the
 /// same machine at the same time has processes of its own.
+/// Kills the processes whose command line holds the marker when the test ends, passed or
+/// not, so that a failing test leaves nothing behind.
+pub struct Reap(pub String);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for process in processes_matching(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(process.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:07}", std::process::id())
 }
