@@ -5,6 +5,7 @@
 
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -41,9 +42,15 @@ fn raise_limit_for(needed: u64) {
     if soft < needed && soft < hard {
         // Refused only where the hard limit is above what the kernel allows (`nr_open`);
         // the pool is then capped to the soft limit ([`pool_size`]).
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+            RAISED.store(true, Ordering::Relaxed);
+        }
     }
 }
+
+/// Set once reporter has raised its limit ([`raise_limit_for`]), the only way it changes:
+/// read for every command, so a flag rather than a system call.
+static RAISED: AtomicBool = AtomicBool::new(false);
 
 /// Whether reporter's descriptor limit is no longer the one it was started with, which a
 /// command must then get back before it executes ([`ChildLimits`]).
@@ -94,13 +101,12 @@ pub struct ChildLimits {
 
 /// The limits a command is to start with, read before the fork.
 pub fn child_limits() -> ChildLimits {
-    let now = getrlimit(Resource::RLIMIT_NOFILE).ok();
     ChildLimits {
         inherited: INHERITED
             .get()
             .copied()
             .flatten()
-            .filter(|&was| Some(was) != now),
+            .filter(|_| RAISED.load(Ordering::Relaxed)),
     }
 }
 
