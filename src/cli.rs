@@ -49,6 +49,8 @@ pub enum Command {
     Flush,
     /// Show the recorded runs, newest first
     History(HistoryArgs),
+    /// Show every job at a glance: last status and for how long, last ok, durations, next run
+    Status(StatusArgs),
     /// Run the jobs on their schedules until SIGTERM
     Daemon(DaemonArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -87,6 +89,19 @@ pub struct HistoryArgs {
     /// Print a JSON array
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only these jobs, by name [default: every job]
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Print one JSON object (the jobs of this host) instead of the table
+    #[arg(long, conflicts_with = "html")]
+    pub json: bool,
+    /// Write the status page (self-contained HTML) to FILE instead of printing the table
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,8 @@ fn output_into_a_closed_pipe_ends_quietly_with_status_0() {
         &["history", "--json"],
         &["list"],
         &["list", "--json"],
+        &["status"],
+        &["status", "--json"],
         &["check"],
         &["man"],
         &["completions", "bash"],
@@ -91,7 +93,8 @@ fn completion_completes_job_names() {
     assert!(!value.contains(&"load".to_owned()), "{value:?}");
     assert!(bash_completes(&env, &["reporter", "run", "--di"]).contains(&"--digest".to_owned()));
     let fish = env.run(&["completions", "fish"]).code(0).stderr_empty();
-    fish.stdout_contains("__fish_seen_subcommand_from run preview history\" -f -a \"(reporter list --names 2>/dev/null)\"");
+    assert_eq!(bash_completes(&env, &["reporter", "status", "l"]), ["load"]);
+    fish.stdout_contains("__fish_seen_subcommand_from run preview history status\" -f -a \"(reporter list --names 2>/dev/null)\"");
 }
 
 #[test]

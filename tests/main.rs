@@ -25,6 +25,7 @@ mod schedule;
 mod security;
 mod spool;
 mod state_dir;
+mod status;
 mod structured;
 mod tls;
 mod transports;

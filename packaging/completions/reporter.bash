@@ -46,6 +46,9 @@ _reporter() {
             reporter,run)
                 cmd="reporter__subcmd__run"
                 ;;
+            reporter,status)
+                cmd="reporter__subcmd__status"
+                ;;
             reporter__subcmd__help,check)
                 cmd="reporter__subcmd__help__subcmd__check"
                 ;;
@@ -76,6 +79,9 @@ _reporter() {
             reporter__subcmd__help,run)
                 cmd="reporter__subcmd__help__subcmd__run"
                 ;;
+            reporter__subcmd__help,status)
+                cmd="reporter__subcmd__help__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +89,7 @@ _reporter() {
 
     case "${cmd}" in
         reporter)
-            opts="-v -q -h -V --config --verbose --quiet --color --log-format --help --version run preview list check flush history daemon completions man help"
+            opts="-v -q -h -V --config --verbose --quiet --color --log-format --help --version run preview list check flush history status daemon completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,7 +227,7 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__help)
-            opts="run preview list check flush history daemon completions man help"
+            opts="run preview list check flush history status daemon completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +367,20 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reporter__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -544,6 +564,36 @@ _reporter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reporter__subcmd__status)
+            opts="-v -q -h --json --html --config --verbose --quiet --color --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --html)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
     esac
 }
 
@@ -558,11 +608,11 @@ _reporter_jobs() {
     _reporter "$@"
     [[ $cur == -* ]] && return 0
     case "$prev" in
-        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file) return 0 ;;
+        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--html) return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            run|preview|history)
+            run|preview|history|status)
                 COMPREPLY=( $(compgen -W "$(reporter list --names 2>/dev/null)" -- "$cur") )
                 return 0 ;;
         esac

@@ -40,6 +40,7 @@ complete -c reporter -n "__fish_reporter_needs_command" -f -a "list" -d 'List th
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "check" -d 'Check the configuration, every job and every template; print every problem'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "flush" -d 'Retry the mail waiting in the spool now'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "history" -d 'Show the recorded runs, newest first'
+complete -c reporter -n "__fish_reporter_needs_command" -f -a "status" -d 'Show every job at a glance: last status and for how long, last ok, durations, next run'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
@@ -121,6 +122,17 @@ complete -c reporter -n "__fish_reporter_using_subcommand history" -l json -d 'P
 complete -c reporter -n "__fish_reporter_using_subcommand history" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
 complete -c reporter -n "__fish_reporter_using_subcommand history" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l html -d 'Write the status page (self-contained HTML) to FILE instead of printing the table' -r -F
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l color -d 'Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l log-format -d 'Diagnostics on stderr as text lines or one JSON object per line [default: the config\'s log_format, else text]' -r -f -a "text\t'`reporter: warning: ...` lines (with syslog priorities under systemd)'
+json\t'One JSON object per line: timestamp, level, message and the event\'s fields'"
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l json -d 'Print one JSON object (the jobs of this host) instead of the table'
+complete -c reporter -n "__fish_reporter_using_subcommand status" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
+complete -c reporter -n "__fish_reporter_using_subcommand status" -s q -l quiet -d 'Print errors only'
+complete -c reporter -n "__fish_reporter_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -l pidfile -d 'Write the daemon\'s process id here; removed on exit' -r -F
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -l log-file -d 'Append the log here instead of stderr; reopened on SIGHUP' -r -F
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
@@ -151,14 +163,15 @@ json\t'One JSON object per line: timestamp, level, message and the event\'s fiel
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "run" -d 'Run jobs and mail their reports'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "preview" -d 'Run jobs and print their messages as mbox on stdout; send nothing'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "list" -d 'List the jobs with their schedule, next run and last status'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "check" -d 'Check the configuration, every job and every template; print every problem'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "flush" -d 'Retry the mail waiting in the spool now'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "history" -d 'Show the recorded runs, newest first'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history daemon completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c reporter -n "__fish_seen_subcommand_from run preview history" -f -a "(reporter list --names 2>/dev/null)" -d job
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "run" -d 'Run jobs and mail their reports'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "preview" -d 'Run jobs and print their messages as mbox on stdout; send nothing'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "list" -d 'List the jobs with their schedule, next run and last status'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "check" -d 'Check the configuration, every job and every template; print every problem'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "flush" -d 'Retry the mail waiting in the spool now'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "history" -d 'Show the recorded runs, newest first'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "status" -d 'Show every job at a glance: last status and for how long, last ok, durations, next run'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reporter -n "__fish_seen_subcommand_from run preview history status" -f -a "(reporter list --names 2>/dev/null)" -d job

@@ -1,5 +1,5 @@
 //! `reporter flush`: the mail and webhooks waiting in the spool, retried now; the metrics
-//! file is rewritten after.
+//! file and the status page are rewritten after.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -26,6 +26,7 @@ pub fn flush((): (), setup: Secured) -> anyhow::Result<i32> {
                 report
             } => {
                 crate::monitor::metrics::update(config);
+                crate::monitor::status::page::update(config);
                 tracing::info!(
                     "flush: {} sent, {} kept, {} moved to the dead letters",
                     report.sent,

@@ -10,6 +10,7 @@ pub mod launch;
 pub mod list;
 pub mod man;
 pub mod needs;
+pub mod status;
 
 use std::path::Path;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::Check => call(check::check, (), invocation),
         Command::Flush => call(flush::flush, (), invocation),
         Command::History(args) => call(history::history, args, invocation),
+        Command::Status(args) => call(status::status, args, invocation),
         Command::Daemon(args) => call(daemon, args, invocation),
         Command::Completions { shell } => call(completions::completions, shell, invocation),
         Command::Man { page } => call(man::man, page, invocation),

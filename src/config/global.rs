@@ -74,6 +74,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `metrics_file:`: the Prometheus textfile written after every run and flush.
     pub metrics_file: Option<PathBuf>,
+    /// `status_page:`: the HTML status page written after every run, flush and daemon fire.
+    pub status_page: Option<PathBuf>,
     /// The folder relative paths in the config and the jobs (`headers_file`) are taken from.
     pub base: PathBuf,
 }
@@ -198,6 +200,7 @@ impl Config {
             inventory_problem: None,
             log_format: raw.log_format.unwrap_or_default(),
             metrics_file: raw.metrics_file.map(relative),
+            status_page: raw.status_page.map(relative),
             base: base.to_owned(),
         })
     }

@@ -61,6 +61,8 @@ pub struct RawConfig {
     pub log_format: Option<LogFormat>,
     /// Prometheus textfile-collector gauges, rewritten after every run and flush (docs/monitoring.md).
     pub metrics_file: Option<PathBuf>,
+    /// The status page, rewritten after every run, flush and daemon fire (docs/status.md).
+    pub status_page: Option<PathBuf>,
 }
 
 /// `inventory:`: a program printing an Ansible inventory as JSON.

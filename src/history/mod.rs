@@ -1,8 +1,9 @@
 //! The run history in `state_dir/history.sqlite3`: the store, its schema, what a recorded
-//! run holds, the runs waiting to be recorded, and how a new run compares with the last
+//! run holds, the runs waiting to be recorded, the overview `status` reads, and how a new run compares with the last
 //! one (changes, send rules).
 
 pub mod compare;
+pub mod overview;
 pub mod pending;
 pub mod record;
 pub mod schema;

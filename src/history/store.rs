@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
+use crate::history::overview::{self, Detail, JobOverview};
 use crate::history::pending::{Pending, PendingError};
 use crate::history::record::{
     DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
@@ -369,6 +370,14 @@ impl History {
             Ok(statuses)
         })
         .map(Option::unwrap_or_default)
+    }
+
+    /// Every job's newest runs, streak and last ok run (with `Detail::Full`, also its last
+    /// run's results and its disks), by job name: what `status` and the status page show.
+    /// A few queries for every job at once; nothing yet without a database.
+    pub fn overview(&self, detail: Detail) -> Result<HashMap<String, JobOverview>, HistoryError> {
+        self.read(|conn| overview::read(conn, detail))
+            .map(Option::unwrap_or_default)
     }
 
     /// What `metrics_file` shows of every job with a finished run (docs/monitoring.md): three
@@ -947,6 +956,55 @@ mod tests {
         assert_eq!(runs[0].status, RunStatus::Skipped, "newest first");
         assert_eq!(history.runs(Some("other"), 10).unwrap().len(), 0);
         assert_eq!(history.runs(Some("disk"), 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_overview_counts_the_last_status_streak_and_keeps_thirty_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        // Within `history_days`, or pruned.
+        let base = Utc::now().timestamp_millis() - 3_600_000;
+        let at = |run: &mut RunRecord, i: i64| {
+            run.started_at = DateTime::from_timestamp_millis(base + i * 1000).unwrap();
+            run.finished_at = run.started_at + chrono::Duration::milliseconds(500);
+        };
+        let mut runs = Vec::new();
+        for i in 0..40 {
+            // 33 ok runs, then 7 failing ones.
+            let status = if i < 33 { Status::Ok } else { Status::Failed };
+            let mut record = run("disk", &[result("df", status, "x")]);
+            at(&mut record, i);
+            record.summary.duration_ms = i as u64;
+            runs.push(record);
+        }
+        let mut skipped = RunRecord::skipped("r9", "disk", Trigger::Daemon, "busy".into());
+        at(&mut skipped, 41);
+        runs.push(skipped);
+        let mut other = run("net", &[result("ping", Status::Ok, "y")]);
+        other.disks = vec![usage("/", 40.0)];
+        runs.push(other);
+        history.record(&runs).unwrap();
+
+        let all = history.overview(Detail::Runs).unwrap();
+        let disk = &all["disk"];
+        assert_eq!(disk.runs.len(), overview::RUNS);
+        assert_eq!(disk.runs[0].duration_ms, 10, "oldest first");
+        assert_eq!(disk.runs.last().unwrap().status, Status::Failed);
+        assert_eq!(disk.streak, 7);
+        assert_eq!(disk.status_since.timestamp_millis(), base + 33 * 1000);
+        assert_eq!(
+            disk.last_ok.unwrap().timestamp_millis(),
+            base + 32 * 1000 + 500
+        );
+        assert!(disk.last_results.is_empty(), "not asked for");
+        assert_eq!(all["net"].streak, 1);
+
+        let full = history.overview(Detail::Full).unwrap();
+        assert_eq!(full["disk"].last_results.len(), 1);
+        assert_eq!(full["disk"].last_results[0].stdout.as_deref(), Some("x"));
+        assert_eq!(full["net"].disks.len(), 1);
+        assert_eq!(full["net"].disks[0].disks[0].mount, "/");
+        assert!(full["disk"].disks.is_empty());
     }
 
     #[test]

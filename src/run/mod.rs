@@ -184,6 +184,7 @@ pub async fn execute(
     let (tally, failures, jobs) = finishing.close(&options.problems).await;
     if sending {
         metrics::update(config);
+        crate::monitor::status::page::update(config);
     }
     failures.report();
     drop(plan);

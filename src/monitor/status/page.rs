@@ -1,0 +1,346 @@
+//! The status page (docs/status.md): one self-contained HTML file — inline CSS and SVG, no
+//! script, nothing fetched — with every job, failing ones first, its last runs as coloured
+//! cells, a sparkline of its durations, its disks' forecast and its last run's output. It
+//! is written by `status --html FILE`, and rewritten as `status_page:` after every run,
+//! flush and daemon fire, atomically and through a folder no one else can swap
+//! (`state::outside`). Every text in it is escaped: job output is anyone's to write.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tracing::{debug, error, warn};
+
+use crate::config::Config;
+use crate::history::History;
+use crate::history::overview::Detail;
+use crate::report::forecast;
+use crate::report::format::{format_duration, format_percent};
+use crate::state::Access;
+use crate::state::outside::{self, OutsideError};
+
+use super::{HostStatus, JobStatus, Selection};
+
+/// The most of one output the page shows: the history keeps up to `max_output`.
+const OUTPUT_SHOWN: usize = 16 << 10;
+
+/// Rewrites the config's `status_page`, if it has one; a failure is logged, never fatal.
+pub fn update(config: &Config) {
+    let Some(path) = &config.status_page else {
+        return;
+    };
+    let history =
+        (config.history_days > 0).then(|| History::new(&config.state_dir, config.history_days));
+    let selection = Selection {
+        names: &[],
+        detail: Detail::Full,
+    };
+    let host = match super::gather(config, history.as_ref(), &selection) {
+        Ok((host, _)) => host,
+        Err(e) => {
+            error!("status_page: {e}");
+            return;
+        }
+    };
+    match write(path, &render(&host)) {
+        Ok(()) => debug!("status page written to `{}`", path.display()),
+        Err(OutsideError::Io { path, source }) => {
+            error!("status_page: cannot write `{}`: {source}", path.display());
+        }
+        // Not a failure of the run: the folder is left for its owner to fix.
+        Err(refused) => warn!("status_page: {refused}"),
+    }
+}
+
+/// Writes `html` to `path` atomically, world-readable (a web server serves it), through a
+/// folder no one else can swap.
+pub fn write(path: &Path, html: &str) -> Result<(), OutsideError> {
+    outside::write_file(path, &[html.as_bytes()], Access::WorldReadable)
+}
+
+/// The page of one host.
+pub fn render(host: &HostStatus) -> String {
+    let title = format!("{}: reporter status", host.host);
+    let mut body = String::new();
+    host_section(&mut body, host, 2);
+    document(&title, &body)
+}
+
+/// A whole page around `body`.
+pub fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+/// One host's heading, counts and jobs, failing first, its heading at `level`.
+pub fn host_section(out: &mut String, host: &HostStatus, level: u8) {
+    let mut jobs: Vec<&JobStatus> = host.jobs.iter().collect();
+    jobs.sort_by_key(|job| (rank(job.status.as_deref()), job.job.clone()));
+    let failing = jobs
+        .iter()
+        .filter(|job| job.status.as_deref().is_some_and(|s| s != "ok"))
+        .count();
+    let ok = jobs
+        .iter()
+        .filter(|j| j.status.as_deref() == Some("ok"))
+        .count();
+    let _ = write!(
+        out,
+        "<header><h{level}>{}</h{level}>\n<p class=\"counts\" data-jobs=\"{}\" data-failing=\"{failing}\" data-ok=\"{ok}\">\
+         {} jobs: <b class=\"{}\">{failing} not ok</b>, {ok} ok, {} never run · generated {}</p></header>\n",
+        escape(&host.host),
+        jobs.len(),
+        jobs.len(),
+        if failing > 0 { "bad" } else { "good" },
+        jobs.len() - failing - ok,
+        escape(&short(&host.generated_at)),
+    );
+    out.push_str("<div class=\"jobs\">\n");
+    for job in jobs {
+        job_section(out, job);
+    }
+    out.push_str("</div>\n");
+}
+
+/// Not ok first, the worst first; then ok; then never run.
+fn rank(status: Option<&str>) -> u8 {
+    match status {
+        Some("error") => 0,
+        Some("timeout") => 1,
+        Some("failed") => 2,
+        Some("ok") => 4,
+        Some(_) => 3,
+        None => 5,
+    }
+}
+
+/// One job: its heading with status and streak, its facts, its runs, its sparkline, its
+/// disks and its last run's output.
+fn job_section(out: &mut String, job: &JobStatus) {
+    let status = job.status.as_deref().unwrap_or("never");
+    let detail = job.page.clone().unwrap_or_default();
+    let _ = write!(
+        out,
+        "<section class=\"job\" data-job=\"{}\" data-status=\"{}\" data-streak=\"{}\">\n\
+         <h3><span class=\"badge s-{}\">{}</span> {}</h3>\n",
+        escape(&job.job),
+        escape(status),
+        job.streak,
+        class(status),
+        escape(status),
+        escape(&job.job),
+    );
+    if let Some(description) = &detail.description {
+        let _ = writeln!(out, "<p class=\"what\">{}</p>", escape(description));
+    }
+    let since = job
+        .status_since
+        .as_deref()
+        .map(|since| format!("{} runs in a row since {}", job.streak, short(since)));
+    let facts = [
+        since,
+        Some(format!(
+            "last ok: {}",
+            job.last_ok.as_deref().map_or("never".to_owned(), short)
+        )),
+        job.duration_ms
+            .map(|ms| format!("took {}", format_duration(ms as f64))),
+        Some(match (&job.next_run, detail.enabled) {
+            (Some(next), _) => format!("next: {}", short(next)),
+            (None, false) => "disabled".to_owned(),
+            (None, true) => "no schedule".to_owned(),
+        }),
+    ];
+    out.push_str("<p class=\"facts\">");
+    for fact in facts.iter().flatten() {
+        let _ = write!(out, "<span>{}</span> ", escape(fact));
+    }
+    out.push_str("</p>\n");
+    cells(out, &detail.runs);
+    if job.durations.len() > 1 {
+        out.push_str(&duration_sparkline(&job.durations));
+    }
+    disks(out, &detail.disks);
+    output(out, &detail.results);
+    out.push_str("</section>\n");
+}
+
+/// The runs as coloured cells, oldest first, each with its time and duration in `title`.
+fn cells(out: &mut String, runs: &[super::RunCell]) {
+    if runs.is_empty() {
+        return;
+    }
+    out.push_str("<div class=\"runs\">");
+    for run in runs {
+        let _ = write!(
+            out,
+            "<span class=\"cell s-{}\" data-status=\"{}\" title=\"{}: {} in {}\"></span>",
+            class(run.status),
+            run.status,
+            escape(&run.started_at),
+            run.status,
+            format_duration(run.duration_ms as f64)
+        );
+    }
+    out.push_str("</div>\n");
+}
+
+/// The CSS class of a status word.
+fn class(status: &str) -> &'static str {
+    match status {
+        "ok" => "ok",
+        "failed" => "failed",
+        "timeout" => "timeout",
+        "error" => "error",
+        _ => "never",
+    }
+}
+
+/// A line through `values` as inline SVG, scaled from 0 to the largest, stretched to the
+/// width it is given.
+fn svg_line(values: &[f64], max: f64, label: &str) -> String {
+    let max = if max > 0.0 { max } else { 1.0 };
+    let step = 100.0 / (values.len().max(2) - 1) as f64;
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * step, 29.0 - v / max * 27.0))
+        .collect();
+    format!(
+        "<svg class=\"spark\" viewBox=\"0 0 100 30\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{label}\">\
+         <title>{label}</title><polyline points=\"{}\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\"/></svg>",
+        points.join(" ")
+    )
+}
+
+/// The durations' sparkline.
+fn duration_sparkline(durations: &[u64]) -> String {
+    let values: Vec<f64> = durations.iter().map(|&d| d as f64).collect();
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let label = escape(&format!(
+        "durations of the last {} runs, up to {}",
+        values.len(),
+        format_duration(max)
+    ));
+    format!(
+        "<div class=\"chart\" data-points=\"{}\">{}</div>\n",
+        values.len(),
+        svg_line(&values, max, &label)
+    )
+}
+
+/// Each disk with its usage, trend and forecast.
+fn disks(out: &mut String, disks: &[super::DiskForecast]) {
+    if disks.is_empty() {
+        return;
+    }
+    out.push_str("<table class=\"disks\">\n");
+    for disk in disks {
+        let forecast = disk
+            .days_to_full
+            .map_or_else(|| "not filling".to_owned(), forecast::describe);
+        let _ = writeln!(
+            out,
+            "<tr data-mount=\"{}\"><td class=\"mount\">{}</td><td>{}</td><td class=\"trend\">{}</td><td>{}</td></tr>",
+            escape(&disk.mount),
+            escape(&disk.mount),
+            format_percent(disk.percent),
+            svg_line(
+                &disk.trend,
+                100.0,
+                &escape(&format!("{} used, recent runs", disk.mount))
+            ),
+            escape(&forecast),
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// The last run's results, with what each printed, behind a `<details>`.
+fn output(out: &mut String, results: &[crate::history::record::RecordedResult]) {
+    if results.is_empty() {
+        return;
+    }
+    out.push_str("<details><summary>Last run's output</summary>\n");
+    for result in results {
+        let core = &result.core;
+        let place = [core.host.as_deref(), core.target.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            out,
+            "<h4><span class=\"badge s-{}\">{}</span> {}{}</h4>",
+            class(core.status.as_str()),
+            core.status.as_str(),
+            escape(&core.name),
+            if place.is_empty() {
+                String::new()
+            } else {
+                format!(" <small>{}</small>", escape(&place))
+            }
+        );
+        for text in [&result.stdout, &result.stderr].into_iter().flatten() {
+            if !text.is_empty() {
+                let _ = writeln!(out, "<pre>{}</pre>", escape(&shown(text)));
+            }
+        }
+    }
+    out.push_str("</details>\n");
+}
+
+/// `text`, cut at [`OUTPUT_SHOWN`] bytes with a line saying how much was left out.
+fn shown(text: &str) -> String {
+    if text.len() <= OUTPUT_SHOWN {
+        return text.to_owned();
+    }
+    let mut end = OUTPUT_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[… {} more bytes in the history]",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+/// `text` safe in HTML text and attribute values.
+fn escape(text: &str) -> String {
+    handlebars::html_escape(text)
+}
+
+/// An RFC 3339 time to the minute.
+fn short(rfc3339: &str) -> String {
+    super::table::short_time(rfc3339)
+}
+
+/// The page's style: one column that fits a phone, cards that flow side by side on a
+/// desktop; nothing wider than the screen (long output wraps).
+const STYLE: &str = "
+:root{color-scheme:light dark;--ok:#2e7d32;--failed:#c62828;--timeout:#ef6c00;--error:#6a1b9a;--never:#9e9e9e;--line:#8884}
+*{box-sizing:border-box}
+body{margin:0 auto;padding:12px;max-width:1280px;font:15px/1.4 system-ui,sans-serif}
+h1,h2{margin:.2em 0}h3{margin:0 0 .3em;font-size:1.05em;overflow-wrap:anywhere}h4{margin:.6em 0 .2em;font-size:.95em;overflow-wrap:anywhere}
+header{margin:.5em 0 1em}.counts{margin:.2em 0;color:#666}.bad{color:var(--failed)}.good{color:var(--ok)}
+main,.jobs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,380px),1fr));gap:12px}
+.job{border:1px solid var(--line);border-radius:8px;padding:10px;min-width:0}
+.what{margin:0 0 .3em;color:#666}
+.facts{margin:.2em 0;font-size:.9em}.facts span{white-space:nowrap;margin-right:.6em}
+.badge{display:inline-block;padding:0 .45em;border-radius:4px;color:#fff;font-size:.85em;font-weight:600}
+.s-ok{background:var(--ok)}.s-failed{background:var(--failed)}.s-timeout{background:var(--timeout)}.s-error{background:var(--error)}.s-never{background:var(--never)}
+.runs{display:flex;flex-wrap:wrap;gap:2px;margin:.4em 0}
+.cell{display:inline-block;width:9px;height:18px;border-radius:2px}
+.chart{height:32px;margin:.3em 0}.spark{width:100%;height:100%;display:block;color:#1565c0}
+.disks{width:100%;border-collapse:collapse;font-size:.9em;table-layout:fixed}
+.disks td{padding:2px 4px;border-top:1px solid var(--line);overflow-wrap:anywhere}
+.disks .mount{width:35%}.disks .trend{width:25%}.disks .trend .spark{height:18px}
+details{margin-top:.4em}summary{cursor:pointer}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:#8881;padding:6px;margin:.2em 0;max-height:24em;overflow-y:auto}
+.matrix{border-collapse:collapse;font-size:.9em;display:block;max-width:100%;overflow-x:auto}
+.matrix th,.matrix td{border:1px solid var(--line);padding:3px 6px;text-align:left;white-space:nowrap}
+";

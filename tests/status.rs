@@ -1,0 +1,410 @@
+//! `reporter status`: the table, the JSON and the status page, from a history made by real
+//! runs (docs/status.md).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{Env, chromium};
+
+/// Jobs with a history: `good` ok twice (scheduled daily), `flaky` ok once then failing
+/// twice (its output is markup), `never` without a run.
+fn env_with_history(extra: &str) -> Env {
+    let env = Env::new(extra);
+    env.job(
+        "good",
+        "schedule: daily\ndescription: all is well\ncommands: [echo fine]\n",
+    );
+    let flag = env.path("broken");
+    env.job(
+        "flaky",
+        &format!(
+            "send: never\ncommands:\n  - \"echo '<script>alert(1)</script> & <b>'; test ! -e {}\"\n",
+            flag.display()
+        ),
+    );
+    env.job("never", "commands: [true]\n");
+    env.run(&["run", "good"]).code(0).stderr_empty();
+    env.run(&["run", "flaky"]).code(0).stderr_empty();
+    std::fs::write(&flag, "").unwrap();
+    for _ in 0..2 {
+        env.run(&["run", "flaky"])
+            .code(1)
+            .stderr_contains("not ok: flaky");
+    }
+    env.run(&["run", "good"]).code(0).stderr_empty();
+    env
+}
+
+/// `status --json`, parsed, by job name.
+fn status_json(env: &Env, args: &[&str]) -> (Value, Vec<Value>) {
+    let mut all = vec!["status", "--json"];
+    all.extend_from_slice(args);
+    let stdout = env.run(&all).code(0).stderr_empty().into_stdout();
+    let status: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let jobs = status["jobs"].as_array().expect("jobs").clone();
+    (status, jobs)
+}
+
+#[test]
+fn status_json_tells_streaks_last_ok_durations_and_next_run() {
+    let env = env_with_history("");
+    let history = env.history_json(&["flaky"]);
+    let (status, jobs) = status_json(&env, &[]);
+    assert_eq!(status["host"], crate::support::hostname());
+    assert!(status["generated_at"].as_str().unwrap().starts_with("20"));
+    let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(names, ["flaky", "good", "never"], "by name");
+
+    let flaky = &jobs[0];
+    assert_eq!(flaky["status"], "failed");
+    assert_eq!(flaky["streak"], 2);
+    // Newest first: the failing streak began with the second run; the first was ok.
+    assert_eq!(flaky["status_since"], history[1]["started_at"]);
+    assert_eq!(flaky["last_run"], history[0]["started_at"]);
+    assert_eq!(flaky["last_ok"], history[2]["finished_at"]);
+    let durations: Vec<&Value> = history
+        .iter()
+        .rev()
+        .map(|r| &r["summary"]["duration_ms"])
+        .collect();
+    assert_eq!(
+        flaky["durations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        durations,
+        "oldest first"
+    );
+    assert_eq!(flaky["duration_ms"], history[0]["summary"]["duration_ms"]);
+    assert_eq!(flaky["next_run"], Value::Null, "no schedule");
+
+    let good = &jobs[1];
+    assert_eq!(good["status"], "ok");
+    assert_eq!(good["streak"], 2);
+    assert_eq!(good["durations"].as_array().unwrap().len(), 2);
+    assert!(good["next_run"].as_str().is_some(), "{good}");
+
+    let never = &jobs[2];
+    assert_eq!(never["status"], Value::Null);
+    assert_eq!(never["streak"], 0);
+    assert_eq!(never["durations"], serde_json::json!([]));
+    let keys: Vec<&String> = never.as_object().unwrap().keys().collect();
+    // (sorted by the parser)
+    assert_eq!(
+        keys,
+        [
+            "duration_ms",
+            "durations",
+            "job",
+            "last_ok",
+            "last_run",
+            "next_run",
+            "status",
+            "status_since",
+            "streak",
+        ]
+    );
+
+    // Only the jobs asked for, in that order.
+    let (_, some) = status_json(&env, &["never", "good"]);
+    let names: Vec<&str> = some.iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(names, ["never", "good"]);
+}
+
+#[test]
+fn status_table_has_a_row_per_job_coloured_only_when_asked() {
+    let env = env_with_history("");
+    let table = env.run(&["status"]).code(0).stderr_empty().into_stdout();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("JOB    STATUS   STREAK  SINCE"),
+        "{table}"
+    );
+    let flaky: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&flaky[..3], ["flaky", "failed", "×2"], "{table}");
+    // Since, last ok (date and minute each), duration, a sparkline of 3 runs, no next run.
+    assert_eq!(flaky.len(), 10, "{table}");
+    assert_eq!(flaky[8].chars().count(), 3, "{table}");
+    assert!(
+        flaky[8].chars().all(|c| ('▁'..='█').contains(&c)),
+        "{table}"
+    );
+    assert_eq!(flaky[9], "-", "{table}");
+    let good: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(&good[..3], ["good", "ok", "×2"], "{table}");
+    assert_ne!(good.last(), Some(&"-"), "a next run: {table}");
+    let never: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(
+        never,
+        ["never", "never", "-", "-", "-", "-", "-"],
+        "{table}"
+    );
+    assert!(!table.contains('\x1b'), "no colour in a pipe: {table}");
+
+    let coloured = env
+        .run(&["--color", "always", "status", "flaky"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    assert!(coloured.contains("\x1b[1;31mfailed\x1b[0m"), "{coloured:?}");
+    assert_eq!(coloured.lines().count(), 2, "{coloured}");
+}
+
+#[test]
+fn status_of_an_unknown_job_says_which_exist() {
+    let env = env_with_history("");
+    env.run(&["status", "good", "flakey"])
+        .code(2)
+        .stderr_contains("no job `flakey` (known jobs: flaky, good, never)")
+        .stdout_empty();
+    env.run(&["status", "--json", "../good"])
+        .code(2)
+        .stderr_contains("no job `../good`")
+        .stdout_empty();
+}
+
+#[test]
+fn a_broken_job_file_is_reported_and_its_history_still_shown() {
+    let env = env_with_history("");
+    env.job("good", "commands: [echo fine]\nschedul: daily\n");
+    let run = env
+        .run(&["status"])
+        .code(2)
+        .stderr_contains("good.yaml:2:1: schedul");
+    let good = run.into_stdout();
+    let row = good.lines().find(|l| l.starts_with("good ")).expect(&good);
+    assert!(row.contains(" ok ") && row.contains("×2"), "{good}");
+}
+
+/// The page's job sections in order, each `(job, status, streak)`.
+fn sections(page: &str) -> Vec<(String, String, u64)> {
+    page.split("<section class=\"job\" ")
+        .skip(1)
+        .map(|section| {
+            let attr = |name: &str| {
+                let start = section.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                section[start..start + section[start..].find('"').unwrap()].to_owned()
+            };
+            (
+                attr("data-job"),
+                attr("data-status"),
+                attr("data-streak").parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The page's section of `job`.
+fn section<'a>(page: &'a str, job: &str) -> &'a str {
+    let start = page
+        .find(&format!("data-job=\"{job}\""))
+        .unwrap_or_else(|| panic!("no section of {job}: {page}"));
+    &page[start..start + page[start..].find("</section>").unwrap()]
+}
+
+#[test]
+fn the_page_shows_failing_jobs_first_with_their_runs_and_escaped_output() {
+    let env = env_with_history("");
+    let path = env.path("status.html");
+    env.run(&["status", "--html", path.to_str().unwrap()])
+        .code(0)
+        .stderr_empty()
+        .stdout_empty();
+    let page = std::fs::read_to_string(&path).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert_eq!(
+        sections(&page),
+        [
+            ("flaky".to_owned(), "failed".to_owned(), 2),
+            ("good".to_owned(), "ok".to_owned(), 2),
+            ("never".to_owned(), "never".to_owned(), 0),
+        ]
+    );
+    assert!(
+        page.contains("data-jobs=\"3\" data-failing=\"1\" data-ok=\"1\""),
+        "{page}"
+    );
+    // Self-contained: no script, nothing fetched.
+    for banned in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(!page.contains(banned), "{banned} in {page}");
+    }
+    let flaky = section(&page, "flaky");
+    let cells: Vec<&str> = flaky
+        .split("<span class=\"cell ")
+        .skip(1)
+        .map(|cell| {
+            cell.split("data-status=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(cells, ["ok", "failed", "failed"], "oldest first: {flaky}");
+    let history = env.history_json(&["flaky"]);
+    let oldest = history[2]["started_at"].as_str().unwrap();
+    assert!(
+        flaky.contains(&format!("title=\"{oldest}: ok in ")),
+        "{flaky}"
+    );
+    assert!(flaky.contains("<svg class=\"spark\""), "{flaky}");
+    assert!(flaky.contains("<details><summary>"), "{flaky}");
+    // The output, escaped.
+    assert!(
+        flaky.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;"),
+        "{flaky}"
+    );
+    assert!(section(&page, "good").contains("all is well"));
+    assert!(!section(&page, "never").contains("class=\"cell"));
+}
+
+/// `page` laid out in a frame `width` pixels wide (headless windows are at least 500 px
+/// wide): the page's own width and scroll width, and how many cells, sparklines and
+/// badges it has and how many of them are not wholly on screen.
+fn layout(dir: &Path, page: &Path, width: u32) -> [u64; 4] {
+    let measure = "<script>var d=document.documentElement,w=d.clientWidth,\
+        e=document.querySelectorAll('.cell,.spark,.badge'),\
+        out=[].filter.call(e,function(x){var r=x.getBoundingClientRect();\
+        return r.width<=0||r.height<=0||r.left<0||r.right>w+0.5;}).length;\
+        parent.document.body.setAttribute('data-layout',[w,d.scrollWidth,e.length,out].join(' '));</script>";
+    let html = std::fs::read_to_string(page).unwrap() + measure;
+    let escaped = html
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let frame = dir.join(format!("frame-{width}.html"));
+    std::fs::write(
+        &frame,
+        format!(
+            "<!DOCTYPE html><html><body style=\"margin:0\"><iframe style=\"width:{width}px;height:3000px;border:0\" srcdoc=\"{escaped}\"></iframe></body></html>"
+        ),
+    )
+    .unwrap();
+    let dump = chromium(&frame, (1300, 3000), &["--dump-dom"]);
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dom = String::from_utf8(dump.stdout).unwrap();
+    let start = dom.find("data-layout=\"").expect(&dom) + "data-layout=\"".len();
+    let numbers: Vec<u64> = dom[start..start + dom[start..].find('"').unwrap()]
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    numbers.try_into().unwrap()
+}
+
+#[test]
+fn the_page_fits_a_phone_and_a_desktop_in_chromium() {
+    let env = env_with_history("");
+    // Long words and lines must wrap, not widen the page.
+    env.job(
+        "a-job-with-a-rather-long-name-that-does-not-fit-on-a-phone-at-all",
+        "commands: [\"printf '%0300d\\\\n' 7\"]\n",
+    );
+    env.run(&[
+        "run",
+        "a-job-with-a-rather-long-name-that-does-not-fit-on-a-phone-at-all",
+    ])
+    .code(0)
+    .stderr_empty();
+    let path = env.path("status.html");
+    env.run(&["status", "--html", path.to_str().unwrap()])
+        .code(0)
+        .stderr_empty();
+    for width in [375, 1280] {
+        let [client, scroll, elements, outside] = layout(env.dir.path(), &path, width);
+        assert_eq!(u64::from(width), client, "the frame's width");
+        assert!(
+            scroll <= client,
+            "{width} px: scrolls sideways to {scroll} px"
+        );
+        // 3 + 3 cells, 4 badges, 2 sparklines.
+        assert!(
+            elements >= 12,
+            "{width} px: {elements} cells, sparklines and badges"
+        );
+        assert_eq!(outside, 0, "{width} px: not all visible");
+    }
+}
+
+#[test]
+fn status_page_is_rewritten_after_every_run_and_never_half_written() {
+    let env = env_with_history("status_page: www/status.html\n");
+    std::fs::create_dir_all(env.path("www")).unwrap();
+    let path = env.path("www/status.html");
+    env.run(&["run", "good"]).code(0).stderr_empty();
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(sections(&first)[1], ("good".to_owned(), "ok".to_owned(), 3));
+    assert_eq!(sections(&first)[0].0, "flaky");
+
+    // A reader never sees a page being written.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let page = std::fs::read_to_string(&path).unwrap();
+                assert!(page.ends_with("</html>\n"), "half-written: {page}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for _ in 0..4 {
+        env.run(&["run", "good"]).code(0).stderr_empty();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let last = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(sections(&last)[1], ("good".to_owned(), "ok".to_owned(), 7));
+    let names: Vec<_> = std::fs::read_dir(env.path("www"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["status.html"], "no temporary file left");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "for a web server to read");
+
+    // A flush rewrites it too.
+    std::fs::remove_file(&path).unwrap();
+    env.run(&["flush"]).code(0).stderr_empty();
+    assert!(path.exists());
+}
+
+#[test]
+fn status_page_in_a_folder_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env_with_history("status_page: open/status.html\n");
+    let open = env.path("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Written by the runs above, while the folder was safe.
+    std::fs::remove_file(open.join("status.html")).unwrap();
+    let message = format!(
+        "`{}` is writable by group or others (mode 0777) without the sticky bit: they could swap what is written in it; refusing to write `{}`",
+        open.display(),
+        open.join("status.html").display()
+    );
+    // The run's report went out: the page is not the run's failure.
+    env.run(&["run", "good"])
+        .code(0)
+        .stderr_contains(&format!("status_page: {message}"));
+    assert!(!open.join("status.html").exists());
+    env.run(&["status", "--html", open.join("page.html").to_str().unwrap()])
+        .code(2)
+        .stderr_contains(&format!(
+            "cannot write the status page `{}`",
+            open.join("page.html").display()
+        ))
+        .stderr_contains("is writable by group or others (mode 0777)");
+    assert!(!open.join("page.html").exists());
+}
