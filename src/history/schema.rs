@@ -64,6 +64,9 @@ pub const MIGRATIONS: &[&str] = &[
     // finds the previous one's without reading every result the job ever had.
     "CREATE INDEX results_with_output ON results (run)
         WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
+    // 5: each job's runs by status, so that `status` finds where a job's last status began,
+    // and its last ok run, with a lookup per status instead of a walk through its runs.
+    "CREATE INDEX runs_by_status ON runs (job, status, started_at);",
 ];
 
 /// Why a database could not be brought up to the schema.
