@@ -307,11 +307,74 @@ def bench_flush(binary, sink, table, quick, repeat, verdicts):
     table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
 
 
+def big_history(binary, sink, quick):
+    """An installation of 1,000 jobs with 100 recorded runs each (100 × 20 when quick). The
+    database is the real one: a run through the binary records the first run (schema, a
+    real row and its results), copied with SQL to every job."""
+    jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
+    big = Install(binary, sink)
+    big.job("seed", "commands: [df -h, 'df -i']\n")
+    run_timed(big.argv("run", "seed"))
+    (big.dir / "jobs" / "seed.yaml").unlink()
+    for i in range(jobs_count):
+        big.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
+    database = big.dir / "state" / "history.sqlite3"
+    fill_history(database, jobs_count, runs_per_job)
+    return big, database, jobs_count, runs_per_job
+
+
+def bench_status(big, runs, table, repeat, verdicts):
+    """`status`, `status --json` and the page over every job of `big` and its history."""
+    jobs = len(list((big.dir / "jobs").glob("*.yaml")))
+    page = big.dir / "status.html"
+    for what, args in [("status", ["status"]), ("status --json", ["status", "--json"]),
+                       ("status --html", ["status", "--html", str(page)])]:
+        elapsed = median_time(big.argv(*args), repeat)
+        table.add(f"{what}, {jobs} jobs, {runs} runs", f"{elapsed * 1000:.0f} ms", "", "", "<= 100 ms", elapsed <= 0.1 if verdicts else None)
+
+
+def bench_fleet(binary, sink, table, quick, repeat, verdicts):
+    """`status --hosts` over the loopback sshd's aliases (each one a reporter with 20 jobs
+    and their history), writing the fleet's page, against `parallel-ssh -p 32` running the
+    same `reporter status --json` on the same hosts."""
+    if not (shutil.which("sshd") or Path("/usr/sbin/sshd").exists()):
+        table.add("status --hosts", "", "sshd: not installed (apt-get install openssh-server)")
+        return
+    remote = Install(binary, sink)
+    remote.job("seed", "commands: [df -h, 'df -i']\n")
+    run_timed(remote.argv("run", "seed"))
+    (remote.dir / "jobs" / "seed.yaml").unlink()
+    for i in range(20):
+        remote.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
+    fill_history(remote.dir / "state" / "history.sqlite3", 20, 100)
+    remote_command = f"{binary} --config {remote.dir / 'reporter.yaml'}"
+    fleet_size = 20 if quick else 200
+    sshd = LoopbackSshd(fleet_size)
+    try:
+        fleet = Install(binary, sink, f"ssh: {{command: ssh, options: [-F, {sshd.config()}], reporter: '{remote_command}'}}\n"
+                                      "pool_size: 32\nhistory_days: 0\n")
+        page = fleet.dir / "fleet.html"
+        ours = median_time(fleet.argv("status", "--hosts", ",".join(sshd.hosts), "--html", str(page)), max(1, repeat // 2))
+        assert page.read_text().count("data-state=\"ok\"") == fleet_size, "every host answered"
+        pssh = shutil.which("parallel-ssh")
+        if pssh:
+            hosts_file = sshd.dir / "hosts"
+            hosts_file.write_text("\n".join(sshd.hosts) + "\n")
+            reference = median_time([pssh, "-p", "32", "-h", str(hosts_file), "-x", f"-F {sshd.config()}",
+                                     f"{remote_command} status --json"], max(1, repeat // 2))
+            table.add(f"status --hosts, {fleet_size} hosts, the page", f"{ours:.2f} s", f"parallel-ssh -p 32 {reference:.2f} s",
+                      f"{ours / reference:.2f}", "<= 1.1", ours / reference <= 1.1 if verdicts else None)
+        else:
+            table.add(f"status --hosts, {fleet_size} hosts, the page", f"{ours:.2f} s", "parallel-ssh: not installed (apt-get install pssh)")
+    finally:
+        sshd.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
     parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
-    parser.add_argument("--only", choices=["flush"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
+    parser.add_argument("--only", choices=["flush", "status", "fleet"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
     args = parser.parse_args()
     quick = args.quick
     if args.binary:
@@ -325,6 +388,15 @@ def main():
     verdicts = not quick
     print(f"machine: {machine()}")
     print(f"binary: {binary}; {'quick run: figures only' if quick else f'medians of {repeat} runs'}\n")
+    if args.only == "fleet":
+        bench_fleet(binary, sink, table, quick, repeat, verdicts)
+        table.print()
+        return
+    if args.only == "status":
+        big, _, jobs_count, runs_per_job = big_history(binary, sink, quick)
+        bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
+        table.print()
+        return
     if args.only == "flush":
         bench_flush(binary, sink, table, quick, repeat, verdicts)
         table.print()
@@ -495,19 +567,11 @@ def main():
             sshd.stop()
     else:
         table.add("hosts over ssh", "", "sshd: not installed (apt-get install openssh-server)")
+    bench_fleet(binary, sink, table, quick, repeat, verdicts)
 
-    # 9. History at scale: `list` and `history --limit 20` over 1,000 jobs and 100,000
-    # recorded runs. The database is the real one: a run through the binary records the
-    # first run (schema, a real row and its results), copied with SQL to every job.
-    jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
-    big = Install(binary, sink)
-    big.job("seed", "commands: [df -h, 'df -i']\n")
-    run_timed(big.argv("run", "seed"))
-    (big.dir / "jobs" / "seed.yaml").unlink()
-    for i in range(jobs_count):
-        big.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
-    database = big.dir / "state" / "history.sqlite3"
-    fill_history(database, jobs_count, runs_per_job)
+    # 9. History at scale: `list`, `history --limit 20` and `status` over 1,000 jobs and
+    # 100,000 recorded runs.
+    big, database, jobs_count, runs_per_job = big_history(binary, sink, quick)
     listed = median_time(big.argv("list"), repeat)
     recent = median_time(big.argv("history", "--limit", "20"), repeat)
     results = sqlite3.connect(database).execute("SELECT count(*) FROM results").fetchone()[0]
@@ -516,6 +580,7 @@ def main():
     table.add(f"list, {jobs_count} jobs, {runs} runs", f"{listed * 1000:.0f} ms", "", "", "<= 50 ms", listed <= 0.05 if verdicts else None)
     table.add(f"history --limit 20, {runs} runs", f"{recent * 1000:.0f} ms", "", "", "<= 50 ms", recent <= 0.05 if verdicts else None)
     table.add("  history file per result", f"{per_result:.0f} bytes", f"{results} results", "", "<= 300 bytes", per_result <= 300 if verdicts else None)
+    bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
 
     # 11. Growth: `list` as jobs grow, and the history as runs grow; each should grow
     # linearly or better.

@@ -102,6 +102,9 @@ pub struct StatusArgs {
     /// Write the status page (self-contained HTML) to FILE instead of printing the table
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Ask these hosts over ssh (`ssh.reporter status --json`) and show them as one host × job matrix
+    #[arg(long, value_name = "H1,H2", value_delimiter = ',')]
+    pub hosts: Option<Vec<HostSpec>>,
 }
 
 #[derive(Debug, Args)]

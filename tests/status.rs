@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{Env, chromium};
+use crate::support::sshd::{DOWN, Sshd};
+use crate::support::{Env, chromium, repo};
 
 /// Jobs with a history: `good` ok twice (scheduled daily), `flaky` ok once then failing
 /// twice (its output is markup), `never` without a run.
@@ -232,23 +233,19 @@ fn the_page_shows_failing_jobs_first_with_their_runs_and_escaped_output() {
         assert!(!page.contains(banned), "{banned} in {page}");
     }
     let flaky = section(&page, "flaky");
-    let cells: Vec<&str> = flaky
-        .split("<span class=\"cell ")
+    let runs = &flaky[flaky.find("<div class=\"runs\">").expect(flaky)..];
+    let cells: Vec<&str> = runs[..runs.find("</div>").unwrap()]
+        .split("<i class=\"s-")
         .skip(1)
-        .map(|cell| {
-            cell.split("data-status=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-        })
+        .map(|cell| cell.split('"').next().unwrap())
         .collect();
     assert_eq!(cells, ["ok", "failed", "failed"], "oldest first: {flaky}");
+    // Each with its start (to the minute), status and duration.
     let history = env.history_json(&["flaky"]);
     let oldest = history[2]["started_at"].as_str().unwrap();
+    let minute = oldest[..16].replace('T', " ");
     assert!(
-        flaky.contains(&format!("title=\"{oldest}: ok in ")),
+        flaky.contains(&format!("<i class=\"s-ok\" title=\"{minute}, ok, ")),
         "{flaky}"
     );
     assert!(flaky.contains("<svg class=\"spark\""), "{flaky}");
@@ -259,7 +256,7 @@ fn the_page_shows_failing_jobs_first_with_their_runs_and_escaped_output() {
         "{flaky}"
     );
     assert!(section(&page, "good").contains("all is well"));
-    assert!(!section(&page, "never").contains("class=\"cell"));
+    assert!(!section(&page, "never").contains("class=\"runs\""));
 }
 
 /// `page` laid out in a frame `width` pixels wide (headless windows are at least 500 px
@@ -267,7 +264,7 @@ fn the_page_shows_failing_jobs_first_with_their_runs_and_escaped_output() {
 /// badges it has and how many of them are not wholly on screen.
 fn layout(dir: &Path, page: &Path, width: u32) -> [u64; 4] {
     let measure = "<script>var d=document.documentElement,w=d.clientWidth,\
-        e=document.querySelectorAll('.cell,.spark,.badge'),\
+        e=document.querySelectorAll('.runs i,.spark,.badge'),\
         out=[].filter.call(e,function(x){var r=x.getBoundingClientRect();\
         return r.width<=0||r.height<=0||r.left<0||r.right>w+0.5;}).length;\
         parent.document.body.setAttribute('data-layout',[w,d.scrollWidth,e.length,out].join(' '));</script>";
@@ -407,4 +404,234 @@ fn status_page_in_a_folder_others_can_write_is_refused() {
         ))
         .stderr_contains("is writable by group or others (mode 0777)");
     assert!(!open.join("page.html").exists());
+}
+
+/// An installation that asks the loopback sshd's aliases for their status: `alpha` is
+/// `alpha_home`'s reporter, `beta` is `beta_home`'s, `gamma` a reporter too old to have
+/// `status`, `down` an alias nothing listens on. The aliases all reach this machine, so
+/// `ssh.reporter` runs a script named after the alias (`$REPORTER_ALIAS`, set by the ssh
+/// config) that starts that host's reporter with its own configuration.
+fn fleet_env(sshd: &Sshd, alpha_home: &Env, beta_home: &Env) -> Env {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("");
+    let script = |alias: &str, body: String| {
+        let path = env.write(&format!("hosts/{alias}"), &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    for (alias, home) in [("alpha", alpha_home), ("beta", beta_home)] {
+        script(
+            alias,
+            format!(
+                "exec {} --config {} \"$@\"",
+                env!("CARGO_BIN_EXE_reporter"),
+                home.path("reporter.yaml").display()
+            ),
+        );
+    }
+    script(
+        "gamma",
+        "echo \"error: unrecognized subcommand 'status'\" >&2; exit 2".to_owned(),
+    );
+    env.write_config(&format!(
+        "ssh: {{command: ssh, options: [-F, {}], reporter: '{}/$REPORTER_ALIAS'}}\nhost_groups:\n  all: [alpha, {DOWN}, beta, gamma]\n",
+        sshd.ssh_config().display(),
+        env.path("hosts").display()
+    ));
+    env
+}
+
+/// `beta`: `backup` failing once, `good` ok once.
+fn beta_home() -> Env {
+    let env = Env::new("");
+    env.job("good", "commands: [true]\n");
+    env.job("backup", "send: never\ncommands: [\"false\"]\n");
+    env.run(&["run", "good"]).code(0).stderr_empty();
+    env.run(&["run", "backup"])
+        .code(1)
+        .stderr_contains("not ok: backup");
+    env
+}
+
+#[test]
+fn status_hosts_shows_the_fleet_as_a_matrix_with_the_hosts_it_could_not_ask() {
+    let sshd = Sshd::start();
+    let (alpha, beta) = (env_with_history(""), beta_home());
+    let env = fleet_env(&sshd, &alpha, &beta);
+    let hosts = format!("alpha,{DOWN},beta,gamma");
+    let run = env.run(&["status", "--hosts", &hosts]).code(0);
+    let table = run.stderr_empty().into_stdout();
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .take(5)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["HOST", "backup", "flaky", "good", "never"],
+        "{table}"
+    );
+    assert_eq!(
+        lines[1],
+        ["alpha", "-", "failed×2", "ok×2", "never"],
+        "{table}"
+    );
+    assert_eq!(&lines[2][..2], [DOWN, "unreachable:"], "{table}");
+    assert!(
+        table.contains("Connection refused"),
+        "ssh's own message: {table}\n{}",
+        sshd.log()
+    );
+    assert_eq!(lines[3], ["beta", "failed×1", "-", "ok×1", "-"], "{table}");
+    assert!(
+        table
+            .lines()
+            .nth(4)
+            .unwrap()
+            .ends_with("no status: its reporter has no `status` (too old): error: unrecognized subcommand 'status'"),
+        "{table}"
+    );
+    // Then each host's own table.
+    let alpha_detail = table.split("\nalpha:\n").nth(1).expect(&table);
+    assert!(alpha_detail.starts_with("JOB    STATUS"), "{table}");
+    assert!(table.contains("\nbeta:\n"), "{table}");
+
+    let json = env
+        .run(&["status", "--hosts", &hosts, "--json"])
+        .code(0)
+        .stderr_empty()
+        .into_stdout();
+    let fleet: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        fleet["counts"],
+        serde_json::json!({"hosts": 4, "ok": 0, "not_ok": 2, "unreachable": 2})
+    );
+    assert_eq!(
+        fleet["jobs"],
+        serde_json::json!(["backup", "flaky", "good", "never"])
+    );
+    let rows = fleet["hosts"].as_array().unwrap();
+    let states: Vec<&str> = rows.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["not ok", "unreachable", "not ok", "no status"]);
+    assert_eq!(rows[0]["cells"][0], Value::Null, "alpha has no backup");
+    assert_eq!(
+        rows[0]["cells"][1],
+        serde_json::json!({"job": "flaky", "status": "failed", "streak": 2, "text": "failed×2"})
+    );
+    assert_eq!(rows[1]["status"], Value::Null);
+    // Each host's status is its own `status --json`, whole.
+    let (_, alpha_jobs) = status_json(&alpha, &[]);
+    assert_eq!(rows[0]["status"]["jobs"], Value::Array(alpha_jobs));
+
+    let page_path = env.path("fleet.html");
+    env.run(&[
+        "status",
+        "--hosts",
+        &hosts,
+        "--html",
+        page_path.to_str().unwrap(),
+    ])
+    .code(0)
+    .stderr_empty();
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    for (host, state) in [
+        ("alpha", "not ok"),
+        (DOWN, "unreachable"),
+        ("beta", "not ok"),
+        ("gamma", "no status"),
+    ] {
+        assert!(
+            page.contains(&format!("<tr data-host=\"{host}\" data-state=\"{state}\">")),
+            "{host}: {page}"
+        );
+        assert!(
+            page.contains(&format!("<div class=\"host\" id=\"host-{host}\">")),
+            "{page}"
+        );
+    }
+    // Each reachable host's jobs, failing first, as on its own page.
+    let beta_part = &page[page.find("id=\"host-beta\"").unwrap()..];
+    assert_eq!(sections(beta_part)[0].0, "backup");
+    for width in [375, 1280] {
+        let [client, scroll, _, outside] = layout(env.dir.path(), &page_path, width);
+        assert!(
+            scroll <= client,
+            "{width} px: scrolls sideways to {scroll} px"
+        );
+        // The matrix scrolls in its own box; the cells and sparklines below it fit.
+        assert_eq!(outside, 0, "{width} px");
+    }
+}
+
+#[test]
+fn the_shipped_fleet_status_job_mails_the_matrix() {
+    let sshd = Sshd::start();
+    let (alpha, beta) = (env_with_history(""), beta_home());
+    let env = fleet_env(&sshd, &alpha, &beta);
+    env.shipped_partials();
+    for template in ["fleet-status.txt.hbs", "fleet-status.html.hbs"] {
+        env.template(
+            template,
+            &crate::support::read(repo().join("templates").join(template)),
+        );
+    }
+    // The shipped job, with this checkout's binary and configuration in its command.
+    let shipped = crate::support::read(repo().join("jobs/fleet-status.yaml"));
+    let command = format!(
+        "run: {} --config {} status --hosts @all --json",
+        env!("CARGO_BIN_EXE_reporter"),
+        env.path("reporter.yaml").display()
+    );
+    assert!(shipped.contains("run: reporter status --hosts @all --json"));
+    env.job(
+        "fleet-status",
+        &shipped.replace("run: reporter status --hosts @all --json", &command),
+    );
+    env.run(&["check"]).code(0).stderr_empty();
+    // Disabled, so `run --all` leaves it out; by name it runs.
+    env.run(&["run", "fleet-status"])
+        .code(1)
+        .stderr_contains("not ok: fleet-status");
+    let message = &env.smtp.wait_for(1)[0];
+    assert_eq!(
+        message.header("Subject").unwrap(),
+        "[FAILED] fleet: 2 of 4 hosts not ok, 2 not reached"
+    );
+    let text = message.body();
+    assert!(
+        text.contains("4 hosts, 0 ok, 2 not ok, 2 not reached"),
+        "{text}"
+    );
+    let row = |host: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{host} ")))
+            .unwrap_or_else(|| panic!("no row of {host}: {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("alpha"),
+        ["alpha", "-", "failed×2", "ok×2", "never"],
+        "{text}"
+    );
+    assert_eq!(
+        row("beta"),
+        ["beta", "failed×1", "-", "ok×1", "-"],
+        "{text}"
+    );
+    assert_eq!(&row(DOWN)[..2], [DOWN, "unreachable:"], "{text}");
+    assert!(
+        text.contains("  flaky: failed, 2 in a row since "),
+        "{text}"
+    );
+    let html = message
+        .parsed()
+        .body_html(0)
+        .expect("an HTML body")
+        .into_owned();
+    assert!(
+        html.contains("<tr data-host=\"gamma\" data-state=\"no status\">"),
+        "{html}"
+    );
+    assert!(html.contains("data-job=\"flaky\""), "{html}");
+    assert!(html.contains(">failed×2</td>"), "{html}");
 }

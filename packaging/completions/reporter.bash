@@ -565,13 +565,17 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__status)
-            opts="-v -q -h --json --html --config --verbose --quiet --color --log-format --help"
+            opts="-v -q -h --json --html --hosts --config --verbose --quiet --color --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --html)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hosts)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

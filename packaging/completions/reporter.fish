@@ -123,6 +123,7 @@ complete -c reporter -n "__fish_reporter_using_subcommand history" -s v -l verbo
 complete -c reporter -n "__fish_reporter_using_subcommand history" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c reporter -n "__fish_reporter_using_subcommand status" -l html -d 'Write the status page (self-contained HTML) to FILE instead of printing the table' -r -F
+complete -c reporter -n "__fish_reporter_using_subcommand status" -l hosts -d 'Ask these hosts over ssh (`ssh.reporter status --json`) and show them as one host × job matrix' -r
 complete -c reporter -n "__fish_reporter_using_subcommand status" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
 complete -c reporter -n "__fish_reporter_using_subcommand status" -l color -d 'Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never' -r -f -a "auto\t''
 always\t''

@@ -48,6 +48,9 @@ pub struct MailConfig {
 pub struct SshConfig {
     pub command: PathBuf,
     pub options: Vec<String>,
+    /// `ssh.reporter`: the command line that runs reporter on another host, to which
+    /// `status --json` is appended (`status --hosts`).
+    pub reporter: String,
 }
 
 /// The validated global configuration, with every path made absolute or config-relative.
@@ -190,6 +193,7 @@ impl Config {
                         .map(String::from)
                         .to_vec()
                 }),
+                reporter: raw.ssh.reporter.unwrap_or_else(|| "reporter".to_owned()),
             },
             host_groups: raw.host_groups,
             inventory: raw.inventory.map(|raw| Inventory {

@@ -25,7 +25,9 @@ pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
 pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// A command's `timeout:` when neither it, its job nor `defaults:` sets one; also how long
+/// `status --hosts` waits for a host.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
 /// A first run looks back a day: what a daily report covers.
 const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 60 * 60);

@@ -126,6 +126,8 @@ pub struct RawFile {
 pub struct RawSsh {
     pub command: Option<PathBuf>,
     pub options: Option<Vec<String>>,
+    /// The command line that runs reporter on a host, for `status --hosts` (docs/status.md).
+    pub reporter: Option<String>,
 }
 
 /// How the SMTP connection is protected. `starttls` and `tls` verify the relay's certificate

@@ -140,7 +140,10 @@ fn recipients(to: &[String]) -> (Vec<AddressSpec>, Vec<ConfigError>) {
 
 /// The hosts of `--hosts` with their groups expanded; every group that `config` does not
 /// have is a problem.
-fn expand_hosts(hosts: &[HostSpec], config: &Config) -> Result<Vec<HostSpec>, Vec<ConfigError>> {
+pub fn expand_hosts(
+    hosts: &[HostSpec],
+    config: &Config,
+) -> Result<Vec<HostSpec>, Vec<ConfigError>> {
     let mut unknown = Vec::new();
     let expanded = hosts::expand_groups(hosts, &config.host_groups, |_, group| {
         unknown.push(ConfigError::at_key(

@@ -4,10 +4,12 @@
 //! history as soon as its report is delivered or spooled.
 //! [`lookups`] reads the facts and the history while the commands run; [`load`] is how
 //! `run`, `preview` and the daemon get their jobs and templates. A sending run also pings
-//! each job's dead man's switch around its commands and rewrites the metrics file at the
-//! end ([`crate::monitor`]).
+//! each job's dead man's switch around its commands and rewrites the metrics file and the
+//! status page at the end ([`crate::monitor`]). [`fleet`] asks other hosts for their status
+//! through the same pool and ssh command lines.
 
 pub mod finish;
+pub mod fleet;
 pub mod load;
 pub mod lookups;
 pub mod options;

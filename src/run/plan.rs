@@ -352,7 +352,7 @@ fn tasks_of(
 }
 
 /// The arguments of `ssh` running `text` on `host`.
-fn ssh_args(
+pub fn ssh_args(
     config: &Config,
     user: Option<&str>,
     host: &str,

@@ -3,6 +3,7 @@
 //! the history, then shown as the terminal `table`, as JSON (`reporter status --json`, the
 //! same shape a fleet reads from each host), or as the self-contained HTML `page`.
 
+pub mod fleet;
 pub mod page;
 pub mod table;
 

@@ -121,7 +121,9 @@ fn rank(status: Option<&str>) -> u8 {
 /// disks and its last run's output.
 fn job_section(out: &mut String, job: &JobStatus) {
     let status = job.status.as_deref().unwrap_or("never");
-    let detail = job.page.clone().unwrap_or_default();
+    let none = super::PageDetail::default();
+    // A job of another host has no page detail: its JSON is all there is.
+    let detail = job.page.as_ref().unwrap_or(&none);
     let _ = write!(
         out,
         "<section class=\"job\" data-job=\"{}\" data-status=\"{}\" data-streak=\"{}\">\n\
@@ -148,11 +150,14 @@ fn job_section(out: &mut String, job: &JobStatus) {
         )),
         job.duration_ms
             .map(|ms| format!("took {}", format_duration(ms as f64))),
-        Some(match (&job.next_run, detail.enabled) {
-            (Some(next), _) => format!("next: {}", short(next)),
-            (None, false) => "disabled".to_owned(),
-            (None, true) => "no schedule".to_owned(),
-        }),
+        Some(
+            match (&job.next_run, job.page.as_ref().map(|p| p.enabled)) {
+                (Some(next), _) => format!("next: {}", short(next)),
+                (None, Some(false)) => "disabled".to_owned(),
+                (None, Some(true)) => "no schedule".to_owned(),
+                (None, None) => "no next run".to_owned(),
+            },
+        ),
     ];
     out.push_str("<p class=\"facts\">");
     for fact in facts.iter().flatten() {
@@ -168,7 +173,8 @@ fn job_section(out: &mut String, job: &JobStatus) {
     out.push_str("</section>\n");
 }
 
-/// The runs as coloured cells, oldest first, each with its time and duration in `title`.
+/// The runs as coloured cells, oldest first, each with its time, status and duration in
+/// `title`. Short markup: a page may hold thousands of them.
 fn cells(out: &mut String, runs: &[super::RunCell]) {
     if runs.is_empty() {
         return;
@@ -177,10 +183,10 @@ fn cells(out: &mut String, runs: &[super::RunCell]) {
     for run in runs {
         let _ = write!(
             out,
-            "<span class=\"cell s-{}\" data-status=\"{}\" title=\"{}: {} in {}\"></span>",
+            "<i class=\"s-{}\" title=\"{}, {}, {}\"></i>",
             class(run.status),
-            run.status,
-            escape(&run.started_at),
+            // Written by reporter itself: digits, `-`, `:` and a space.
+            short(&run.started_at),
             run.status,
             format_duration(run.duration_ms as f64)
         );
@@ -189,7 +195,7 @@ fn cells(out: &mut String, runs: &[super::RunCell]) {
 }
 
 /// The CSS class of a status word.
-fn class(status: &str) -> &'static str {
+pub fn class(status: &str) -> &'static str {
     match status {
         "ok" => "ok",
         "failed" => "failed",
@@ -310,7 +316,7 @@ fn shown(text: &str) -> String {
 }
 
 /// `text` safe in HTML text and attribute values.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     handlebars::html_escape(text)
 }
 
@@ -334,13 +340,16 @@ main,.jobs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,3
 .badge{display:inline-block;padding:0 .45em;border-radius:4px;color:#fff;font-size:.85em;font-weight:600}
 .s-ok{background:var(--ok)}.s-failed{background:var(--failed)}.s-timeout{background:var(--timeout)}.s-error{background:var(--error)}.s-never{background:var(--never)}
 .runs{display:flex;flex-wrap:wrap;gap:2px;margin:.4em 0}
-.cell{display:inline-block;width:9px;height:18px;border-radius:2px}
+.runs i{display:inline-block;width:9px;height:18px;border-radius:2px}
 .chart{height:32px;margin:.3em 0}.spark{width:100%;height:100%;display:block;color:#1565c0}
 .disks{width:100%;border-collapse:collapse;font-size:.9em;table-layout:fixed}
 .disks td{padding:2px 4px;border-top:1px solid var(--line);overflow-wrap:anywhere}
 .disks .mount{width:35%}.disks .trend{width:25%}.disks .trend .spark{height:18px}
 details{margin-top:.4em}summary{cursor:pointer}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:#8881;padding:6px;margin:.2em 0;max-height:24em;overflow-y:auto}
-.matrix{border-collapse:collapse;font-size:.9em;display:block;max-width:100%;overflow-x:auto}
+.matrix-box{max-width:100%;overflow-x:auto;margin-bottom:1em}
+.matrix{border-collapse:collapse;font-size:.9em}
 .matrix th,.matrix td{border:1px solid var(--line);padding:3px 6px;text-align:left;white-space:nowrap}
+.matrix td[class^=s-]{color:#fff;font-weight:600}.matrix td.down{color:var(--failed);white-space:normal;min-width:12em}
+.host{margin-top:1.5em}
 ";
