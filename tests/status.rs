@@ -378,6 +378,26 @@ fn status_page_is_rewritten_after_every_run_and_never_half_written() {
 }
 
 #[test]
+fn the_daemon_rewrites_the_status_page_after_each_fire() {
+    let env = Env::new("status_page: status.html\n");
+    env.job("tick", "schedule: \"* * * * * *\"\ncommands: [echo tick]\n");
+    let path = env.path("status.html");
+    let daemon = env.start(&["daemon"]);
+    // Every second: the page follows the streak up.
+    let streak_of_three = crate::support::wait_until(|| {
+        std::fs::read_to_string(&path)
+            .is_ok_and(|page| sections(&page).first().is_some_and(|s| s.2 >= 3))
+    });
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait().code(0).stderr_contains("tick: started");
+    assert!(streak_of_three, "{:?}", std::fs::read_to_string(&path));
+    assert_eq!(
+        sections(&std::fs::read_to_string(&path).unwrap())[0].1,
+        "ok"
+    );
+}
+
+#[test]
 fn status_page_in_a_folder_others_can_write_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let env = env_with_history("status_page: open/status.html\n");
