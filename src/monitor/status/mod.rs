@@ -115,10 +115,11 @@ pub fn gather(
         Some(history) => history.overview(selection.detail)?,
         None => HashMap::new(),
     };
+    let loaded: HashMap<&str, &Job> = loaded.iter().map(|job| (job.name.as_str(), job)).collect();
     let jobs = names
         .into_iter()
         .map(|name| {
-            let job = loaded.iter().find(|job| job.name == name);
+            let job = loaded.get(name.as_str()).copied();
             let overview = overviews.remove(&name);
             let mut status = job_status(name, overview.as_ref(), config.timezone);
             status.next_run = job
