@@ -103,15 +103,25 @@ fn local(config: &Config, asked: &Asked) -> Answer {
     }
 }
 
-/// What a host's `reporter status --json` ended with, as its answer.
+/// What a host's `reporter status --json` ended with, as its answer, its text made
+/// printable (it is the host's to write).
 fn answer(outcome: Outcome) -> Answer {
+    match said(outcome) {
+        Answer::Status(status) => Answer::Status(status.printable()),
+        Answer::Unreachable(why) => Answer::Unreachable(status::printable(&why)),
+        Answer::NoStatus(why) => Answer::NoStatus(status::printable(&why)),
+    }
+}
+
+/// What a host's `reporter status --json` ended with.
+fn said(outcome: Outcome) -> Answer {
     if outcome.timed_out {
         return Answer::Unreachable(format!(
             "no answer within {} s",
             job::DEFAULT_TIMEOUT.as_secs()
         ));
     }
-    let said = || {
+    let first_line = || {
         let line = outcome
             .stderr
             .lines()
@@ -134,15 +144,15 @@ fn answer(outcome: Outcome) -> Answer {
         )),
         _ if outcome.stderr.contains("unrecognized subcommand") => Answer::NoStatus(format!(
             "its reporter has no `status` (too old): {}",
-            said()
+            first_line()
         )),
-        Exit::Code(code) if said().is_empty() => {
+        Exit::Code(code) if first_line().is_empty() => {
             Answer::NoStatus(format!("`status --json` exited {code} without a word"))
         }
-        Exit::Signal(signal) if said().is_empty() => {
+        Exit::Signal(signal) if first_line().is_empty() => {
             Answer::NoStatus(format!("`status --json` was killed by signal {signal}"))
         }
-        _ => Answer::NoStatus(said()),
+        _ => Answer::NoStatus(first_line()),
     }
 }
 
@@ -159,7 +169,7 @@ mod tests {
         })
     }
 
-    fn said(answer: Answer) -> String {
+    fn told(answer: Answer) -> String {
         match answer {
             Answer::Status(status) => format!("status of {}", status.host),
             Answer::Unreachable(why) => format!("unreachable: {why}"),
@@ -171,13 +181,13 @@ mod tests {
     fn every_answer_says_what_the_host_did() {
         let status = r#"{"host": "web1", "generated_at": "2026-12-07T09:00:00Z", "jobs": [],
             "added_by_a_newer_reporter": 1}"#;
-        assert_eq!(said(ended(0, status, "")), "status of web1");
+        assert_eq!(told(ended(0, status, "")), "status of web1");
         assert_eq!(
-            said(ended(0, "Usage: ...", "")),
+            told(ended(0, "Usage: ...", "")),
             "no status: its answer is not a status (expected value at line 1 column 1)"
         );
         assert_eq!(
-            said(ended(
+            told(ended(
                 2,
                 "",
                 "error: unrecognized subcommand 'status'\n\nUsage: reporter <COMMAND>\n"
@@ -185,11 +195,11 @@ mod tests {
             "no status: its reporter has no `status` (too old): error: unrecognized subcommand 'status'"
         );
         assert_eq!(
-            said(ended(127, "", "\nsh: 1: reporter: not found\n")),
+            told(ended(127, "", "\nsh: 1: reporter: not found\n")),
             "no status: sh: 1: reporter: not found"
         );
         assert_eq!(
-            said(ended(3, "", "")),
+            told(ended(3, "", "")),
             "no status: `status --json` exited 3 without a word"
         );
         let refused = plan::unreachable_as_error(Outcome {
@@ -198,13 +208,30 @@ mod tests {
             ..Outcome::not_started(String::new())
         });
         assert_eq!(
-            said(answer(refused)),
+            told(answer(refused)),
             "unreachable: ssh: connect to host db1 port 22: Connection refused"
         );
         let slow = Outcome {
             timed_out: true,
             ..Outcome::not_started(String::new())
         };
-        assert_eq!(said(answer(slow)), "unreachable: no answer within 60 s");
+        assert_eq!(told(answer(slow)), "unreachable: no answer within 60 s");
+        // What a host says cannot steer the terminal it is shown on.
+        let sneaky = r#"{"host": "web1\u001b[2J", "generated_at": "", "jobs": [{"job": "x\u001b]0;owned\u0007",
+            "status": "ok", "status_since": null, "streak": 1, "last_run": null, "last_ok": null,
+            "duration_ms": 1, "durations": [1], "next_run": null}]}"#;
+        let Answer::Status(status) = answer(Outcome {
+            exit: Exit::Code(0),
+            stdout: sneaky.into(),
+            ..Outcome::not_started(String::new())
+        }) else {
+            panic!("a status");
+        };
+        assert_eq!(status.host, "web1\u{FFFD}[2J");
+        assert_eq!(status.jobs[0].job, "x\u{FFFD}]0;owned\u{FFFD}");
+        assert_eq!(
+            told(ended(1, "", "\u{1b}[31mboom\n")),
+            "no status: \u{FFFD}[31mboom"
+        );
     }
 }

@@ -31,6 +31,40 @@ pub struct HostStatus {
     pub jobs: Vec<JobStatus>,
 }
 
+impl HostStatus {
+    /// The status with every control character of its text (an escape sequence a terminal
+    /// would obey, a line break) shown as `\u{FFFD}`: what another host answers is its own
+    /// to write, and is printed on an administrator's terminal.
+    pub fn printable(self) -> HostStatus {
+        let text = |value: String| printable(&value);
+        let maybe = |value: Option<String>| value.map(text);
+        HostStatus {
+            host: text(self.host),
+            generated_at: text(self.generated_at),
+            jobs: self
+                .jobs
+                .into_iter()
+                .map(|job| JobStatus {
+                    job: text(job.job),
+                    status: maybe(job.status),
+                    status_since: maybe(job.status_since),
+                    last_run: maybe(job.last_run),
+                    last_ok: maybe(job.last_ok),
+                    next_run: maybe(job.next_run),
+                    ..job
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `text` with each control character replaced by `\u{FFFD}`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 /// One job's status. Times are RFC 3339 in the configuration's time zone; `status` is null
 /// for a job that has never run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
