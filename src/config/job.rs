@@ -43,6 +43,9 @@ pub struct CommandDef {
     pub run: String,
     pub timeout: Duration,
     pub ok_exit_codes: Vec<i32>,
+    /// Exit codes that say the command could not make its check (`error_exit_codes`): the
+    /// result is `error`, as for a command that could not start.
+    pub error_exit_codes: Vec<i32>,
     pub fail_if: Option<regex::Regex>,
     /// How stdout is read into the result's `data` (`commands[].parse`).
     pub parse: Parse,
@@ -61,6 +64,7 @@ impl CommandDef {
             run: "c".into(),
             timeout: Duration::from_secs(1),
             ok_exit_codes: ok.to_vec(),
+            error_exit_codes: Vec::new(),
             fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
             parse: Parse::None,
             retries: 0,
@@ -388,17 +392,7 @@ impl Check<'_> {
                 self.error(format!("commands[{i}].run"), "empty command");
                 continue;
             }
-            if let Some(code) = command
-                .ok_exit_codes
-                .iter()
-                .flatten()
-                .find(|c| !(0..=255).contains(*c))
-            {
-                self.error(
-                    format!("commands[{i}].ok_exit_codes"),
-                    format!("exit code {code} out of range (0-255)"),
-                );
-            }
+            self.exit_codes(i, &command);
             let retries = match command.retries {
                 Some(retries) => self.retries(&format!("commands[{i}].retries"), retries),
                 None => retry.retries,
@@ -410,6 +404,7 @@ impl Check<'_> {
                 run: command.run,
                 timeout: command.timeout.map_or(timeout, |d| d.0),
                 ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
+                error_exit_codes: command.error_exit_codes.unwrap_or_default(),
                 fail_if: command.fail_if.map(|p| p.0),
                 parse: command.parse.unwrap_or_default(),
                 retries,
@@ -417,6 +412,35 @@ impl Check<'_> {
             });
         }
         commands
+    }
+
+    /// Checks command `i`'s `ok_exit_codes` and `error_exit_codes`: exit codes, and no code
+    /// in both.
+    fn exit_codes(&mut self, i: usize, command: &RawCommand) {
+        let lists = [
+            ("ok_exit_codes", &command.ok_exit_codes),
+            ("error_exit_codes", &command.error_exit_codes),
+        ];
+        for (key, codes) in lists {
+            if let Some(code) = codes.iter().flatten().find(|c| !(0..=255).contains(*c)) {
+                self.error(
+                    format!("commands[{i}].{key}"),
+                    format!("exit code {code} out of range (0-255)"),
+                );
+            }
+        }
+        let ok = command.ok_exit_codes.as_deref().unwrap_or(&[0]);
+        if let Some(code) = command
+            .error_exit_codes
+            .iter()
+            .flatten()
+            .find(|c| ok.contains(c))
+        {
+            self.error(
+                format!("commands[{i}].error_exit_codes"),
+                format!("exit code {code} is also in ok_exit_codes"),
+            );
+        }
     }
 
     /// Checks the names of the variables of `section` (`env` or `defaults.env`).
@@ -695,6 +719,22 @@ mod tests {
         );
         let err = first_error("commands: [df\n");
         assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+        let err = first_error("commands:\n  - {run: df, error_exit_codes: [300]}\n");
+        assert!(
+            err.contains("commands[0].error_exit_codes: exit code 300 out of range (0-255)"),
+            "{err}"
+        );
+        let err =
+            first_error("commands:\n  - {run: df, ok_exit_codes: [0, 3], error_exit_codes: [3]}\n");
+        assert!(
+            err.contains("commands[0].error_exit_codes: exit code 3 is also in ok_exit_codes"),
+            "{err}"
+        );
+        let err = first_error("commands:\n  - {run: df, error_exit_codes: [0]}\n");
+        assert!(
+            err.contains("exit code 0 is also in ok_exit_codes"),
+            "{err}"
+        );
     }
 
     #[test]

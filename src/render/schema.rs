@@ -230,7 +230,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "status",
         &TEXT,
-        "How it ended: ok; failed (an exit code not in ok_exit_codes, fail_if matched, or its output did not parse); timeout; or error (it could not start, or its host could not be reached).",
+        "How it ended: ok; failed (an exit code not in ok_exit_codes, fail_if matched, or its output did not parse); timeout; or error (it could not start, its host could not be reached, or it exited with one of its error_exit_codes).",
     ),
     var(
         "exit_code",

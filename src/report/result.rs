@@ -104,7 +104,12 @@ impl TaskResult {
         outcome: Outcome,
         zone: Zone,
     ) -> TaskResult {
-        let (data, parse_error) = match structured::read(def.parse, &outcome) {
+        let read = if Status::gave_up(def, &outcome) {
+            Ok(serde_json::Value::Null)
+        } else {
+            structured::read(def.parse, &outcome)
+        };
+        let (data, parse_error) = match read {
             Ok(data) => (data, None),
             Err(error) => (serde_json::Value::Null, Some(error.to_string())),
         };
