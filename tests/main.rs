@@ -14,6 +14,7 @@ mod hardening;
 mod history;
 mod hosts;
 mod limits;
+mod logs;
 mod monitoring;
 mod mta;
 mod pipeline;
