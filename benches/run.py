@@ -98,9 +98,10 @@ class Install:
 GNU_TIME = Path("/usr/bin/time")
 
 
-def run_timed(argv, own_rss=False, **kwargs):
-    """Wall time and peak RSS (KiB) of one command, which must succeed. With `own_rss`, the
-    RSS is the command's own (through GNU time), not bounded below by this harness's."""
+def run_timed(argv, own_rss=False, ok=(0,), **kwargs):
+    """Wall time and peak RSS (KiB) of one command, which must exit with a code in `ok`.
+    With `own_rss`, the RSS is the command's own (through GNU time), not bounded below by
+    this harness's."""
     report = None
     if own_rss and GNU_TIME.exists():
         report = tempfile.NamedTemporaryFile(prefix="reporter-bench-rss-")
@@ -112,12 +113,106 @@ def run_timed(argv, own_rss=False, **kwargs):
     stderr = process.stderr.read().decode(errors="replace")
     process.stderr.close()
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    if code not in ok:
         sys.exit(f"{' '.join(map(str, argv))} exited {code}:\n{stderr}")
     if report is not None:
         with report:
             return elapsed, int(Path(report.name).read_text().split()[-1])
     return elapsed, usage.ru_maxrss
+
+
+def tree_peaks(argv, ok=(0,)):
+    """Runs `argv` once, sampling every 20 ms the peak RSS (VmHWM) of it and of every
+    process below it: the largest seen for each program name, in MiB."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks = {}
+    while process.poll() is None:
+        parents, status = {}, {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                text = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+            parents[int(entry)] = int(fields.get("PPid", "0"))
+            status[int(entry)] = fields
+        for pid, fields in status.items():
+            ancestor = pid
+            while ancestor not in (0, 1, process.pid):
+                ancestor = parents.get(ancestor, 0)
+            if ancestor == process.pid and "VmHWM" in fields:
+                name = fields["Name"].strip()
+                peaks[name] = max(peaks.get(name, 0), int(fields["VmHWM"].split()[0]) / 1024)
+        time.sleep(0.02)
+    if process.returncode not in ok:
+        sys.exit(f"{' '.join(map(str, argv))} exited {process.returncode}")
+    return peaks
+
+
+def sshd_journal(entries):
+    """A journal folder of `entries` sshd messages a day of attacks would leave, made once
+    with systemd-journal-remote and kept in target/bench-cache; and the epoch second of its
+    first entry. Most are failed passwords from a few hundred addresses."""
+    remote = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+                   if Path(p).exists()), None)
+    if remote is None:
+        sys.exit("the journal row needs systemd-journal-remote (apt-get install systemd-journal-remote)")
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z, an entry every 20 ms from there
+    folder = ROOT / "target" / "bench-cache" / f"journal-{entries}"
+    if (folder / "done").exists():
+        return folder, start
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    users = ["root", "admin", "oracle", "test", "ubuntu", "git", "postgres"] + [f"user{i}" for i in range(200)]
+    export = folder / "entries.export"
+    with open(export, "wb") as out:
+        for i in range(entries):
+            at = start * 1_000_000 + i * 20_000
+            address = f"203.0.{(i * 7) % 4}.{(i * 13) % 256}"
+            user, port = users[(i * 31) % len(users)], 1024 + i % 60000
+            kind = i % 10
+            if kind < 6:
+                message = f"Failed password for {user} from {address} port {port} ssh2"
+            elif kind < 8:
+                message = f"Invalid user {user} from {address} port {port}"
+            elif kind < 9:
+                message = f"Connection closed by authenticating user {user} {address} port {port} [preauth]"
+            else:
+                message = f"Accepted publickey for admin from 192.0.2.{i % 4} port {port} ssh2: ED25519 SHA256:abc"
+            out.write(f"__REALTIME_TIMESTAMP={at}\n__MONOTONIC_TIMESTAMP={at - start * 1_000_000 + 1}\n"
+                      f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=web1\n_UID=0\n_PID={1000 + i % 30000}\n"
+                      f"_TRANSPORT=syslog\nSYSLOG_IDENTIFIER=sshd\nPRIORITY=6\nMESSAGE={message}\n\n".encode())
+    subprocess.run([remote, f"--output={folder / 'sshd.journal'}", str(export)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    export.unlink()
+    (folder / "done").write_text("")
+    return folder, start
+
+
+def bench_logins(binary, sink, table, quick, repeat, verdicts):
+    """The shipped `logins` job over a journal of sshd entries, against journalctl piped
+    into grep over the same window; and the peak RSS of reporter and of what counts."""
+    entries = 5_000 if quick else 1_000_000
+    journal, start = sshd_journal(entries)
+    days = (int(time.time()) - start) // 86_400 + 2
+    since = int(time.time()) - days * 86_400
+    logins = Install(binary, sink, f"jobs_dir: {ROOT / 'jobs'}\ntemplates_dir: {ROOT / 'templates'}\nhistory_days: 0\n"
+                     f"defaults:\n  since_default: {days}d\n  env: {{JOURNAL_DIRECTORY: '{journal}'}}\n")
+    # Exit 1: the job finds addresses with 20 failed logins or more, and says so.
+    ours = median_time(logins.argv("run", "logins"), repeat, ok=(1,))
+    grep = median_time(["sh", "-c", f"journalctl --directory '{journal}' --since @{since} --no-pager | grep -c Failed"], repeat)
+    table.add(f"logins over {entries} journal entries", f"{ours:.2f} s", f"journalctl | grep -c {grep:.2f} s",
+              f"{ours / grep:.2f}", "<= 1.5", ours / grep <= 1.5 if verdicts else None)
+    peaks = tree_peaks(logins.argv("run", "logins"), ok=(1,))
+    reporter = peaks.get("reporter", 0)
+    awk = max(peaks.get(name, 0) for name in ("awk", "mawk", "gawk", "original-awk", "busybox"))
+    # journalctl maps the journal files it reads: its resident pages are the files', in the
+    # page cache, and the same in the reference.
+    journalctl = peaks.get("journalctl", 0)
+    table.add("  peak RSS: reporter, awk", f"{reporter:.1f}, {awk:.1f} MiB", f"journalctl {journalctl:.0f} MiB, its mapped files",
+              "", "<= 64 MiB", max(reporter, awk) <= 64 if verdicts else None)
 
 
 def median_time(argv, repeat, **kwargs):
@@ -311,7 +406,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
     parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
-    parser.add_argument("--only", choices=["flush"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
+    parser.add_argument("--only", choices=["flush", "logins"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
     args = parser.parse_args()
     quick = args.quick
     if args.binary:
@@ -327,6 +422,10 @@ def main():
     print(f"binary: {binary}; {'quick run: figures only' if quick else f'medians of {repeat} runs'}\n")
     if args.only == "flush":
         bench_flush(binary, sink, table, quick, repeat, verdicts)
+        table.print()
+        return
+    if args.only == "logins":
+        bench_logins(binary, sink, table, quick, repeat, verdicts)
         table.print()
         return
 
@@ -543,6 +642,9 @@ def main():
         query = median_time(grown.argv("history", "--limit", "20"), repeat) * 1000
         size = database.stat().st_size
         table.add(f"history of {runs} runs", f"{size / (1 << 20):.1f} MiB", f"history --limit 20 {query:.0f} ms", f"{size / runs:.0f} bytes/run")
+
+    # 12. The log report: the shipped logins job over a journal of sshd entries.
+    bench_logins(binary, sink, table, quick, repeat, verdicts)
 
     # 7. End to end: run disk-usage against the classic Python script doing the same.
     # Without history, like the script: five runs minutes apart would otherwise make a
