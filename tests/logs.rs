@@ -161,6 +161,19 @@ fn shipped_reading(journal: &Path, dpkg: &Path) -> Env {
     ))
 }
 
+/// Makes `env` run its own copy of the shipped job `job`, as `edit` changes it.
+fn own_copy(env: &Env, job: &str, edit: impl FnOnce(String) -> String) {
+    let shipped = std::fs::read_to_string(repo().join(format!("jobs/{job}.yaml"))).unwrap();
+    env.job(job, &edit(shipped));
+    let config = std::fs::read_to_string(env.path("reporter.yaml")).unwrap();
+    let jobs_dir = format!("jobs_dir: {}\n", repo().join("jobs").display());
+    assert!(config.contains(&jobs_dir), "{config}");
+    env.write(
+        "reporter.yaml",
+        &config.replace(&jobs_dir, "jobs_dir: jobs\n"),
+    );
+}
+
 /// Runs shipped `job` with `--json`, expecting exit `code`: the data of its one result,
 /// the result itself, and the message mailed.
 #[track_caller]
@@ -284,6 +297,37 @@ fn logins_counts_a_first_day_and_fails_on_an_address_with_20_failed_logins() {
         "{body}"
     );
     assert!(!body.contains("6.6.6.6"), "{body}");
+}
+
+#[test]
+fn the_limits_of_logins_are_settings_of_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    busy_day().write(&journal, "day");
+    let env = shipped_reading(&journal, &dir.path().join("dpkg.log"));
+    own_copy(&env, "logins", |job| {
+        let raised = job
+            .replace(
+                "FAIL_AT_SSH_FAILURES_FROM_ONE_ADDRESS: 20",
+                "FAIL_AT_SSH_FAILURES_FROM_ONE_ADDRESS: 26",
+            )
+            .replace("FAIL_AT_SUDO_FAILURES: 1", "FAIL_AT_SUDO_FAILURES: 0");
+        assert_ne!(raised, job, "the shipped job has its limits in env");
+        raised
+    });
+    let (data, result, message) = run_job(&env, "logins", 0);
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(
+        data["limits"],
+        serde_json::json!({"ssh_failures_from_one_address": 26, "sudo_failures": 0})
+    );
+    assert_eq!(
+        subject(&message),
+        format!(
+            "[ok] {}: 28 failed ssh logins from 4 addresses, 1 sudo failure",
+            hostname()
+        )
+    );
 }
 
 #[test]
@@ -458,15 +502,7 @@ fn a_journal_its_user_may_not_read_is_an_error_in_journalctls_words() {
     busy_day().write(&journal, "day");
     // journal-remote writes its files 0640, root's: nobody can list the folder, not read them.
     let env = shipped_reading(&journal, &dir.path().join("dpkg.log"));
-    let shipped = std::fs::read_to_string(repo().join("jobs/logins.yaml")).unwrap();
-    env.job("logins", &format!("user: nobody\n{shipped}"));
-    let config = std::fs::read_to_string(env.path("reporter.yaml")).unwrap();
-    let jobs_dir = format!("jobs_dir: {}\n", repo().join("jobs").display());
-    assert!(config.contains(&jobs_dir), "{config}");
-    env.write(
-        "reporter.yaml",
-        &config.replace(&jobs_dir, "jobs_dir: jobs\n"),
-    );
+    own_copy(&env, "logins", |job| format!("user: nobody\n{job}"));
     let (_, result, message) = run_job(&env, "logins", 1);
     assert_eq!(result["status"], "error", "{result}");
     assert_eq!(
