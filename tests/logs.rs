@@ -802,3 +802,42 @@ fn package_changes_reads_the_dpkg_log_and_its_rotated_one_since_the_last_day() {
         )
     );
 }
+
+#[test]
+fn logins_tells_at_most_10000_names_apart_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let mut entries = Entries::default();
+    for i in 0..12_000 {
+        entries.sshd(
+            20_000 - i,
+            &format!(
+                "Invalid user bot{i} from 198.51.{}.{} port {i}",
+                i / 256,
+                i % 256
+            ),
+        );
+    }
+    entries.write(&journal, "many");
+    let env = shipped_reading(&journal, &dir.path().join("dpkg.log"));
+    let (data, result, message) = run_job(&env, "logins", 0);
+    assert_eq!(result["status"], "ok", "{result}");
+    for list in ["addresses", "users"] {
+        let counted = &data["failed"][list];
+        assert_eq!(counted["total"], 12_000, "{list}: {counted}");
+        assert_eq!(counted["distinct"], 10_000, "{list}: {counted}");
+        assert_eq!(counted["others"], 2_000, "{list}: {counted}");
+        assert_eq!(
+            counted["top"].as_array().unwrap().len(),
+            20,
+            "{list}: {counted}"
+        );
+    }
+    assert!(
+        message
+            .body()
+            .contains("   2000  from addresses beyond the first 10000\n"),
+        "{}",
+        message.body()
+    );
+}
