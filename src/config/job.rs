@@ -22,9 +22,9 @@ use crate::config::{shell, trust};
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (reporter.yaml(5)).
-pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
+pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
-pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
+pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;

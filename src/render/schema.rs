@@ -292,7 +292,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "values",
         &Kind::Map("NAME", &NUMBER_OR_NULL),
-        "The numbers its command's values key read from stdout or data, in the order it names them, then duration_ms, which every result has: sizes in bytes, durations in milliseconds; null where the output held no number (values.files).",
+        "The numbers its command's values key read from stdout or data, by name, and duration_ms, which every result has: sizes in bytes, durations in milliseconds; null where the output held no number (values.files).",
     ),
     var(
         "values_text",
