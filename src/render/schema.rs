@@ -351,7 +351,7 @@ pub static SUMMARY: Kind = Kind::Object(&[
     var(
         "failed_expectation",
         &TEXT_OR_NULL,
-        "The text of the worst failed expectation: the first of the first result, among those with the worst status, that has one; null when none failed.",
+        "The worst failed expectation, such as files 42 → 99 (+136%, change > 50%): the first failed expectation of the first result with the worst status (the one worst results gives); null when that result has none.",
     ),
 ]);
 

@@ -285,8 +285,9 @@ pub struct Summary {
     pub duration_ms: u64,
     pub all_ok: bool,
     pub status: Status,
-    /// The text of the worst failed expectation: the first of the first result, among
-    /// those with the worst status, that has one (docs/values.md); null when none failed.
+    /// The text of the worst failed expectation: the first failed expectation of the first
+    /// result with the worst status (the one `worst results` gives), if it has one
+    /// (docs/values.md).
     #[serde(default)]
     pub failed_expectation: Option<String>,
 }
@@ -314,16 +315,10 @@ impl Summary {
 
 /// See [`Summary::failed_expectation`].
 fn worst_expectation(results: &[TaskResult]) -> Option<String> {
-    let mut worst: Option<(Status, &str)> = None;
-    for result in results {
-        let Some(failed) = result.expectations.iter().find(|e| !e.ok) else {
-            continue;
-        };
-        if worst.is_none_or(|(status, _)| result.core.status > status) {
-            worst = Some((result.core.status, &failed.text));
-        }
-    }
-    worst.map(|(_, text)| text.to_owned())
+    let worst = results.iter().map(|r| r.core.status).max()?;
+    let first = results.iter().find(|r| r.core.status == worst)?;
+    let failed = first.expectations.iter().find(|e| !e.ok)?;
+    Some(failed.text.clone())
 }
 
 /// One entry of `hosts`: a host's results, in definition order, and their summary.
