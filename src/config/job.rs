@@ -441,7 +441,7 @@ impl Check<'_> {
         let mut problems = Vec::new();
         let mut checker = Checker {
             at: format!("commands[{i}]"),
-            parse,
+            parsed: parse != Parse::None,
             problem: &mut |key, message| problems.push((key, message)),
         };
         let values = checker.values(values.unwrap_or_default());
@@ -743,7 +743,10 @@ mod tests {
         assert_eq!((sent.min, sent.change), (Some(1073741824.0), Some(50.0)));
         assert_eq!(sent.unit, crate::config::values::Unit::Bytes);
         let duration = &command.expect[1];
-        assert_eq!((duration.max, duration.anomaly), (Some(3_600_000.0), Some(4.0)));
+        assert_eq!(
+            (duration.max, duration.anomaly),
+            (Some(3_600_000.0), Some(4.0))
+        );
     }
 
     #[test]
@@ -808,7 +811,10 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = first_error(text);
-            assert!(err.starts_with(expected), "{text}\n  got: {err}\n want: {expected}");
+            assert!(
+                err.starts_with(expected),
+                "{text}\n  got: {err}\n want: {expected}"
+            );
         }
         let many: String = (0..33).map(|i| format!("v{i}: '(\\d+)', ")).collect();
         let err = first_error(&format!("commands:\n  - run: a\n    values: {{{many}}}\n"));

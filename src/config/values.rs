@@ -6,7 +6,6 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer};
 
-use crate::config::raw::Parse;
 use crate::config::units::{HumanDuration, Scalar, number_with_size};
 
 /// How many values one command may keep (the built-in `duration_ms` aside).
@@ -142,10 +141,11 @@ impl fmt::Debug for RawExpect {
 }
 
 /// The checks of one command's `values:` and `expect:` (`at` is the command's key,
-/// `commands[2]`); each problem goes to `problem` with its key, so that all are told.
+/// `commands[2]`; `parsed`: whether it has `parse:`, so a `data` to point into); each
+/// problem goes to `problem` with its key, so that all are told.
 pub struct Checker<'a> {
     pub at: String,
-    pub parse: Parse,
+    pub parsed: bool,
     pub problem: &'a mut dyn FnMut(String, String),
 }
 
@@ -211,7 +211,7 @@ impl Checker<'_> {
             self.error(key, format!("invalid JSON pointer {pointer:?} ({problem})"));
             return None;
         }
-        if self.parse == Parse::None {
+        if !self.parsed {
             self.error(
                 key,
                 "a JSON pointer reads the command's data, which needs `parse: json` or `parse: json-lines`"
@@ -248,8 +248,7 @@ impl Checker<'_> {
     }
 
     fn rule(&mut self, key: &str, name: &str, raw: RawExpect) -> Option<Expect> {
-        if raw.min.is_none() && raw.max.is_none() && raw.change.is_none() && raw.anomaly.is_none()
-        {
+        if raw.min.is_none() && raw.max.is_none() && raw.change.is_none() && raw.anomaly.is_none() {
             self.error(
                 key.to_owned(),
                 "no rule (min, max, change or anomaly)".to_owned(),

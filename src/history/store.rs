@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
+use crate::config::values::DURATION;
 use crate::history::pending::{Pending, PendingError};
 use crate::history::record::{
     DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
 };
-use crate::config::values::DURATION;
 use crate::history::schema::{self, SchemaError};
 use crate::report::expect::{Earlier, ValueHistory};
 use crate::report::values::{Named, Number};

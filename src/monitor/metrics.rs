@@ -118,22 +118,7 @@ pub fn render(gauges: &[JobGauges], waiting: usize, dead: usize) -> String {
     family(
         "reporter_value",
         "A value of the job's last run (docs/values.md): bytes for sizes, milliseconds for duration_ms.",
-        &mut gauges.iter().flat_map(|g| {
-            g.values.iter().map(move |v| {
-                let mut labels = format!(
-                    "job=\"{}\",command=\"{}\",name=\"{}\"",
-                    label(&g.job),
-                    label(&v.command),
-                    v.name
-                );
-                for (key, value) in [("host", &v.host), ("target", &v.target)] {
-                    if let Some(value) = value {
-                        let _ = write!(labels, ",{key}=\"{}\"", label(value));
-                    }
-                }
-                format!("{{{labels}}} {}", v.value)
-            })
-        }),
+        &mut value_samples(gauges),
     );
     family(
         "reporter_spool_messages",
@@ -146,6 +131,27 @@ pub fn render(gauges: &[JobGauges], waiting: usize, dead: usize) -> String {
         &mut std::iter::once(format!(" {dead}")),
     );
     out
+}
+
+/// The samples of `reporter_value`: every value of every job's last run, labelled with
+/// the job, the command, the value's name, and the result's host and target if it has them.
+fn value_samples(gauges: &[JobGauges]) -> impl Iterator<Item = String> + '_ {
+    gauges.iter().flat_map(|g| {
+        g.values.iter().map(move |v| {
+            let mut labels = format!(
+                "job=\"{}\",command=\"{}\",name=\"{}\"",
+                label(&g.job),
+                label(&v.command),
+                v.name
+            );
+            for (key, value) in [("host", &v.host), ("target", &v.target)] {
+                if let Some(value) = value {
+                    let _ = write!(labels, ",{key}=\"{}\"", label(value));
+                }
+            }
+            format!("{{{labels}}} {}", v.value)
+        })
+    })
 }
 
 /// `text` as a label value: `\\`, `"` and line feeds escaped.

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::Job;
-use crate::report::facts::Facts;
 use crate::config::values::{DURATION, Unit};
 use crate::report::expect::Expectation;
+use crate::report::facts::Facts;
 use crate::report::result::{HostReport, ResultCore, Summary, TaskResult};
-use crate::report::values::{Named, Reading, Values};
+use crate::report::values::{Named, Number, Reading, Values};
 
 /// How a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -137,7 +137,7 @@ pub struct PreviousResult {
     pub parse_error: Option<String>,
     pub values: Values,
     pub values_text: Named<String>,
-    pub trends: Named<Vec<f64>>,
+    pub trends: Named<Vec<Number>>,
     pub expectations: Vec<Expectation>,
     pub stdout_attachment: Option<String>,
     pub stderr_attachment: Option<String>,

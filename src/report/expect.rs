@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::values::{DURATION, Expect, Unit};
-use crate::report::result::ResultCore;
 use crate::report::values::{Values, plain, show};
 
 /// How many earlier values of ok results an anomaly is judged against.
@@ -44,10 +43,9 @@ pub type ResultKey = (String, Option<String>, Option<String>);
 pub struct ValueHistory(pub HashMap<ResultKey, Vec<Earlier>>);
 
 impl ValueHistory {
-    /// The earlier results of the command, host and target of `core`.
-    pub fn of(&self, core: &ResultCore) -> &[Earlier] {
-        let key = (core.name.clone(), core.host.clone(), core.target.clone());
-        self.0.get(&key).map_or(&[], Vec::as_slice)
+    /// The earlier results of the command, host and target of `key`.
+    pub fn of(&self, key: &ResultKey) -> &[Earlier] {
+        self.0.get(key).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -304,7 +302,16 @@ mod tests {
     fn an_anomaly_is_told_against_the_median() {
         let mut anomaly = rule("duration_ms");
         anomaly.anomaly = Some(4.0);
-        let history = earlier("duration_ms", &[2_460_000.0, 2_400_000.0, 2_520_000.0, 2_460_000.0, 2_490_000.0]);
+        let history = earlier(
+            "duration_ms",
+            &[
+                2_460_000.0,
+                2_400_000.0,
+                2_520_000.0,
+                2_460_000.0,
+                2_490_000.0,
+            ],
+        );
         let now = values("duration_ms", Some(3000.0), Unit::Millis);
         let found = judge(&[anomaly.clone()], &now, &history);
         assert_eq!(
@@ -318,7 +325,10 @@ mod tests {
         );
         let usual = values("duration_ms", Some(2_500_000.0), Unit::Millis);
         let found = judge(&[anomaly.clone()], &usual, &history);
-        assert_eq!(found[0].text, "duration_ms 41m 40s (median 41m 00s; within 4)");
+        assert_eq!(
+            found[0].text,
+            "duration_ms 41m 40s (median 41m 00s; within 4)"
+        );
         assert!(found[0].ok);
         // Four earlier values never judge; failed results do not count.
         assert!(judge(&[anomaly.clone()], &now, &history[1..]).is_empty());
@@ -334,8 +344,10 @@ mod tests {
         files.change = Some(50.0);
         let now = values("files", Some(99.0), Unit::Number);
         let found = judge(&[files.clone()], &now, &earlier("files", &[10.0, 42.0]));
-        let texts: Vec<(&str, bool, &str)> =
-            found.iter().map(|e| (e.rule, e.ok, e.text.as_str())).collect();
+        let texts: Vec<(&str, bool, &str)> = found
+            .iter()
+            .map(|e| (e.rule, e.ok, e.text.as_str()))
+            .collect();
         assert_eq!(
             texts,
             [
@@ -355,7 +367,11 @@ mod tests {
         let mut sent = rule("sent");
         sent.min = Some(1073741824.0);
         sent.unit = Unit::Bytes;
-        let found = judge(&[sent], &values("sent", Some(536870912.0), Unit::Number), &[]);
+        let found = judge(
+            &[sent],
+            &values("sent", Some(536870912.0), Unit::Number),
+            &[],
+        );
         assert_eq!(found[0].text, "sent 512 MiB (< min 1.0 GiB)");
     }
 }

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::CommandDef;
-use crate::exec::{BudgetCut, Exit, Outcome};
 use crate::config::values::Unit;
+use crate::exec::{BudgetCut, Exit, Outcome};
 use crate::report::expect::{self, Earlier, Expectation};
 use crate::report::format::millis;
 use crate::report::status::Status;
 use crate::report::structured;
-use crate::report::values::{self, Named, Values};
+use crate::report::values::{self, Named, Number, Values};
 use crate::schedule::Zone;
 
 /// Where one task ran: its host (`None` for a job without `hosts:`) and target.
@@ -66,7 +66,7 @@ pub struct TaskResult {
     /// The same as people read them (`1.5 GiB`, `41m 00s`).
     pub values_text: Named<String>,
     /// Each value's recorded series and now, oldest first, scaled for `sparkline`.
-    pub trends: Named<Vec<f64>>,
+    pub trends: Named<Vec<Number>>,
     /// The judgements of its command's `expect:` rules, the failed ones first.
     pub expectations: Vec<Expectation>,
     /// When stdout was too long for the body: the attachment holding all of it (`stdout`
@@ -200,7 +200,8 @@ impl TaskResult {
                         .chain(reading.number)
                         .collect();
                     series.drain(..series.len().saturating_sub(values::TREND_LEN));
-                    (reading.name.clone(), values::scaled(&series))
+                    let scaled = values::scaled(&series).into_iter().map(Number).collect();
+                    (reading.name.clone(), scaled)
                 })
                 .collect(),
         );

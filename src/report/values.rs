@@ -30,7 +30,12 @@ pub struct Values(pub Vec<Reading>);
 impl Values {
     /// The values of a finished command: each of `def.values` read from `stdout` or
     /// `data`, then `duration_ms`.
-    pub fn read(def: &CommandDef, stdout: &str, data: &serde_json::Value, duration_ms: u64) -> Values {
+    pub fn read(
+        def: &CommandDef,
+        stdout: &str,
+        data: &serde_json::Value,
+        duration_ms: u64,
+    ) -> Values {
         let mut readings: Vec<Reading> = def
             .values
             .iter()
@@ -81,7 +86,9 @@ impl Values {
             self.0
                 .iter()
                 .map(|r| {
-                    let text = r.number.map_or_else(|| "no value".to_owned(), |n| show(n, r.unit));
+                    let text = r
+                        .number
+                        .map_or_else(|| "no value".to_owned(), |n| show(n, r.unit));
                     (r.name.clone(), text)
                 })
                 .collect(),
@@ -162,7 +169,11 @@ pub fn plain(number: f64) -> String {
 pub fn scaled(series: &[f64]) -> Vec<f64> {
     let high = series.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let low = series.iter().copied().fold(f64::INFINITY, f64::min);
-    let (base, span) = if low >= 0.0 { (0.0, high) } else { (low, high - low) };
+    let (base, span) = if low >= 0.0 {
+        (0.0, high)
+    } else {
+        (low, high - low)
+    };
     series
         .iter()
         .map(|n| {
@@ -196,7 +207,12 @@ mod tests {
     }
 
     fn capture(pattern: &str) -> ValueSource {
-        ValueSource::Capture(regex::RegexBuilder::new(pattern).multi_line(true).build().unwrap())
+        ValueSource::Capture(
+            regex::RegexBuilder::new(pattern)
+                .multi_line(true)
+                .build()
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -217,7 +233,18 @@ mod tests {
                    "size": 20971520, "name": null, "duration_ms": 2500})
         );
         let keys: Vec<&str> = values.0.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(keys, ["sent", "files", "free", "gone", "size", "name", "duration_ms"]);
+        assert_eq!(
+            keys,
+            [
+                "sent",
+                "files",
+                "free",
+                "gone",
+                "size",
+                "name",
+                "duration_ms"
+            ]
+        );
         assert_eq!(values.get("sent").unwrap().unit, Unit::Bytes);
         assert_eq!(values.get("files").unwrap().unit, Unit::Number);
         assert_eq!(

@@ -14,9 +14,9 @@ use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
 use crate::render::Reads;
+use crate::report::expect::ValueHistory;
 use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
-use crate::report::expect::ValueHistory;
 use crate::report::values::{Named, Values};
 use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
@@ -130,7 +130,9 @@ fn task_results(
         .map(|(slot, outcome)| {
             let def = &job.commands[slot.command];
             let mut result = TaskResult::new(def, slot.text, slot.placement, outcome, zone);
-            result.judge(def, earlier.of(&result.core));
+            let core = &result.core;
+            let key = (core.name.clone(), core.host.clone(), core.target.clone());
+            result.judge(def, earlier.of(&key));
             result
         })
         .collect()
