@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -442,6 +443,11 @@ impl Check<'_> {
         let mut checker = Checker {
             at: format!("commands[{i}]"),
             parsed: parse != Parse::None,
+            compile: |text| {
+                raw::Pattern::from_str(text)
+                    .map(|pattern| pattern.0)
+                    .map_err(|e| e.to_string())
+            },
             problem: &mut |key, message| problems.push((key, message)),
         };
         let values = checker.values(values.unwrap_or_default());

@@ -146,6 +146,9 @@ impl fmt::Debug for RawExpect {
 pub struct Checker<'a> {
     pub at: String,
     pub parsed: bool,
+    /// Compiles a pattern (multi-line, shared between the jobs loaded together, as
+    /// `fail_if`'s are), or says why it is not one.
+    pub compile: fn(&str) -> Result<regex::Regex, String>,
     pub problem: &'a mut dyn FnMut(String, String),
 }
 
@@ -186,10 +189,10 @@ impl Checker<'_> {
     }
 
     fn capture(&mut self, key: &str, pattern: &str) -> Option<ValueSource> {
-        let regex = match regex::RegexBuilder::new(pattern).multi_line(true).build() {
+        let regex = match (self.compile)(pattern) {
             Ok(regex) => regex,
-            Err(e) => {
-                self.error(key.to_owned(), format!("invalid regular expression: {e}"));
+            Err(problem) => {
+                self.error(key.to_owned(), problem);
                 return None;
             }
         };
