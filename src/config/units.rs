@@ -133,8 +133,8 @@ pub fn number_with_size(text: &str) -> Option<(f64, bool)> {
             }
         }
     };
-    let factor = 1024f64.powi(i32::try_from(power).ok()?);
-    Some((number * factor, true))
+    let bytes = number * 1024f64.powi(i32::try_from(power).ok()?);
+    bytes.is_finite().then_some((bytes, true))
 }
 
 /// The number `text` starts with (a sign, digits with optional `,` between groups of
@@ -285,7 +285,17 @@ mod tests {
         assert_eq!(read("512B"), Some((512.0, true)));
         assert_eq!(read("1e3"), Some((1000.0, false)));
         assert_eq!(read(".5"), Some((0.5, false)));
-        for bad in ["", "abc", "1,5", "12 apples", "1.5Gx", "-", "."] {
+        for bad in [
+            "",
+            "abc",
+            "1,5",
+            "12 apples",
+            "1.5Gx",
+            "-",
+            ".",
+            "1e308E",
+            "1e999",
+        ] {
             assert_eq!(read(bad), None, "{bad}");
         }
     }
