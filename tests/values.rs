@@ -346,13 +346,18 @@ fn trends_draw_the_recorded_series_and_previous_has_the_values() {
 }
 
 #[test]
-fn webhooks_carry_values_and_expectations() {
+fn webhooks_carry_values_and_expectations_and_the_ping_fails() {
     let env = Env::new("");
     let hook = HttpServer::answering(200);
+    let hc = HttpServer::answering(200);
     counting_job(
         &env,
         "hooked",
-        &format!("webhooks: [{{url: '{}'}}]\n", hook.url("/hook")),
+        &format!(
+            "webhooks: [{{url: '{}'}}]\nping: {{url: '{}'}}\n",
+            hook.url("/hook"),
+            hc.url("/key")
+        ),
         "    values: {files: 'files: (\\d+)'}\n    expect: {files: {min: 10}}\n",
     );
     print(&env, "hooked", "files: 3\n");
@@ -365,6 +370,8 @@ fn webhooks_carry_values_and_expectations() {
         "{body}"
     );
     assert_eq!(body["summary"]["failed_expectation"], "files 3 (< min 10)");
+    let pings = hc.wait_for(2);
+    assert_eq!(pings[1].path(), "/key/fail", "{pings:?}");
 }
 
 #[test]

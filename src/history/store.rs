@@ -1059,6 +1059,62 @@ mod tests {
     }
 
     #[test]
+    fn values_are_kept_and_read_back_per_command_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let with_values = |files: Option<f64>, status: Status| {
+            let mut result = result("sync", status, "");
+            result.values = crate::report::values::Values(vec![crate::report::values::Reading {
+                name: "files".into(),
+                number: files,
+                unit: crate::config::values::Unit::Number,
+            }]);
+            result
+        };
+        history
+            .record(&[run("sync", &[with_values(Some(42.0), Status::Ok)])])
+            .unwrap();
+        history
+            .record(&[run("sync", &[with_values(None, Status::Failed)])])
+            .unwrap();
+        history
+            .record(&[run("sync", &[with_values(Some(1.5e9), Status::Failed)])])
+            .unwrap();
+        let last = history.last_run("sync").unwrap().unwrap();
+        assert_eq!(last.results[0].values, [("files".to_owned(), 1.5e9)]);
+        let recent = history.recent(&["sync".into()], 1).unwrap();
+        let key = ("sync".to_owned(), None, None);
+        let earlier = recent["sync"].values.of(&key);
+        let seen: Vec<(bool, Vec<(String, f64)>)> =
+            earlier.iter().map(|e| (e.ok, e.values.clone())).collect();
+        let duration = || (DURATION.to_owned(), 1.0);
+        assert_eq!(
+            seen,
+            [
+                (true, vec![("files".to_owned(), 42.0), duration()]),
+                (false, vec![duration()]),
+                (false, vec![("files".to_owned(), 1.5e9), duration()]),
+            ]
+        );
+        let conn = Connection::open(history.path()).unwrap();
+        let kept: Vec<Option<String>> = conn
+            .prepare("SELECT numbers FROM results ORDER BY run")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                Some("{\"files\":42}".to_owned()),
+                None,
+                Some("{\"files\":1500000000}".to_owned())
+            ]
+        );
+    }
+
+    #[test]
     fn only_the_last_run_of_a_job_keeps_its_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path(), 90);
