@@ -307,21 +307,22 @@ def bench_flush(binary, sink, table, quick, repeat, verdicts):
     table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
 
 
-# The jobs of the history rows: two commands of the kind a report runs, each keeping four
-# values (docs/values.md), read from the second line of df's table.
+# The job of the history rows: two commands of the kind a report runs, each keeping four
+# values (docs/values.md) from df's line for the root filesystem: size, used, available and
+# percent, as df -h writes them (then bytes) and in KiB.
 VALUES_JOB = r"""commands:
-  - run: df -h
+  - run: df -h /
     values:
       size: '\n\S+\s+(\S+)'
-      used: '\n(?:\S+\s+){2}(\S+)'
-      avail: '\n(?:\S+\s+){3}(\S+)'
-      percent: '\n(?:\S+\s+){4}(\d+)%'
-  - run: df -i
+      used: '\n\S+\s+\S+\s+(\S+)'
+      avail: '\n\S+(?:\s+\S+){2}\s+(\S+)'
+      percent: '(\d+)%'
+  - run: df -k /
     values:
-      inodes: '\n\S+\s+(\d+)'
-      iused: '\n(?:\S+\s+){2}(\d+)'
-      ifree: '\n(?:\S+\s+){3}(\d+)'
-      ipercent: '\n(?:\S+\s+){4}(\d+)%'
+      size: '\n\S+\s+(\d+)'
+      used: '\n\S+\s+\d+\s+(\d+)'
+      avail: '\n\S+(?:\s+\d+){2}\s+(\d+)'
+      percent: '(\d+)%'
 """
 
 
