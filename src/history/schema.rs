@@ -64,6 +64,9 @@ pub const MIGRATIONS: &[&str] = &[
     // finds the previous one's without reading every result the job ever had.
     "CREATE INDEX results_with_output ON results (run)
         WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
+    // 5: each result's values (docs/values.md): a JSON object of the numbers its command's
+    // `values:` read, NULL when none did (`duration_ms` has its own column).
+    "ALTER TABLE results ADD COLUMN numbers TEXT;",
 ];
 
 /// Why a database could not be brought up to the schema.
