@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::account::RunAs;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
+use crate::config::escalation::Escalation;
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
@@ -137,6 +138,11 @@ pub struct Job {
     /// How far back a job's first run looks: `REPORTER_SINCE` when the history holds no
     /// run of it (docs/jobs.md).
     pub since_default: Duration,
+    /// A job that stays not ok mails again once its last mail about the failure is older
+    /// than this (docs/silences.md).
+    pub remind_every: Option<Duration>,
+    /// Who else is told once a failure lasts (docs/silences.md).
+    pub escalate: Vec<Escalation>,
 }
 
 /// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
@@ -261,6 +267,13 @@ impl Job {
                 .map(|hook| Webhook::of(hook, send, config))
                 .collect(),
             since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
+            remind_every: keys.remind_every.map(|d| d.0).filter(|d| !d.is_zero()),
+            escalate: keys
+                .escalate
+                .unwrap_or_default()
+                .into_iter()
+                .map(Escalation::of)
+                .collect(),
         })
     }
 }

@@ -64,6 +64,19 @@ pub const MIGRATIONS: &[&str] = &[
     // finds the previous one's without reading every result the job ever had.
     "CREATE INDEX results_with_output ON results (run)
         WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
+    // 5: silences (`reporter silence`; ids never reused, so a run's `silenced` names one
+    // for good; `jobs` is space-separated, NULL for every job), and the silence or
+    // maintenance window each run was in.
+    "CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        jobs TEXT,
+        from_ms INTEGER NOT NULL,
+        until_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        made_by TEXT NOT NULL
+    );
+    CREATE INDEX silences_by_end ON silences (until_ms);
+    ALTER TABLE runs ADD COLUMN silenced TEXT;",
 ];
 
 /// Why a database could not be brought up to the schema.
