@@ -300,11 +300,11 @@ mod tests {
         );
         let (decision, notice) = adjust(skip(), quiet, standing(2, 20));
         assert_eq!(decision, Decision::Send { recovered: false }, "the third");
-        assert_eq!(notice.also_to, [oncall.clone()]);
+        assert_eq!(notice.also_to, std::slice::from_ref(&oncall));
         assert_eq!(notice.subject_suffix(), " (failing for 20 minutes)");
         let (decision, notice) = adjust(skip(), quiet, standing(3, 30));
         assert_eq!(decision, skip(), "the fourth is no news");
-        assert_eq!(notice.also_to, [oncall.clone()]);
+        assert_eq!(notice.also_to, std::slice::from_ref(&oncall));
         let (decision, notice) = adjust(skip(), quiet, standing(9, 24 * 60));
         assert_eq!(decision, Decision::Send { recovered: false }, "a day");
         assert_eq!(notice.also_to, [oncall, boss]);
