@@ -53,8 +53,17 @@ pub enum Command {
     /// Run the jobs on their schedules until SIGTERM
     Daemon(DaemonArgs),
     /// Silence jobs for a while: they run and are recorded, but mail nobody
+    ///
+    /// A silenced job still runs, is recorded in the history with its silence, writes
+    /// metrics and pings its dead man's switch; it sends no mail and no webhook, and its
+    /// failures stay out of the line a cron run prints on stderr; its exit code is
+    /// unchanged. The first run after the silence ends mails when the job is not ok, whatever
+    /// its send rule (but never). Prints the new silence's id. Only root or the owner of
+    /// the state folder may make or end silences; cron runs, run and the daemon all see them.
+    /// With --list: the silences in force or to come, and the maintenance windows open now
+    /// or next.
     Silence(SilenceArgs),
-    /// End silences before their time
+    /// End silences before their time (they are kept, as ended ones, for 30 days)
     Unsilence(UnsilenceArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
