@@ -503,3 +503,68 @@ fn silence_errors_say_what_is_wrong() {
         .stderr_is("reporter: error: no silence 7 in force or to come (`reporter silence --list` shows them)\n");
     assert!(env.history_json(&[]).is_empty(), "nothing ran");
 }
+
+#[test]
+fn a_digest_goes_to_the_recipients_its_jobs_escalate_to() {
+    let env = Env::new("");
+    flagged_job(
+        &env,
+        "raid",
+        "send: on-failure\nescalate:\n  - after: 2\n    to: oncall@test.example\n",
+    );
+    flagged_job(&env, "disk", "");
+    let mut recipients = Vec::new();
+    for _ in 0..2 {
+        let (run, mails) = mail_run(&env, &["run", "--digest", "raid", "disk"]);
+        run.code(1).stderr_only_not_ok();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        recipients.push(mails[0].1.clone());
+    }
+    assert_eq!(
+        recipients,
+        [
+            vec!["admin@test.example".to_owned()],
+            vec![
+                "admin@test.example".to_owned(),
+                "oncall@test.example".to_owned()
+            ]
+        ]
+    );
+    env.run(&["run", "--digest", "raid", "--to", "me@test.example"])
+        .code(1)
+        .stderr_only_not_ok();
+    let last = env.smtp.received().pop().unwrap();
+    assert_eq!(last.rcpt_to, ["me@test.example"], "--to replaces them all");
+}
+
+#[test]
+fn check_names_the_file_line_and_key_of_a_broken_reminder_or_escalation() {
+    let env = Env::new("");
+    let path = env.job(
+        "raid",
+        "remind_every: 0s\nescalate:\n  - after: 0\n    to: [a@test.example]\n  - after: soon\n    to: []\ncommands: [\"false\"]\n",
+    );
+    let path = path.display();
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{path}:3:12: escalate[0].after: after 0 out of range (at least 1: the first failing run)"
+    ));
+    env.job(
+        "raid",
+        "escalate:\n  - after: soon\n    to: [a@test.example]\ncommands: [\"false\"]\n",
+    );
+    env.run(&["check"]).code(2).stderr_contains(&format!(
+        "{path}:2:12: escalate[0].after: invalid after \"soon\" (expected a number of failing runs, 3, or a duration, 1d)"
+    ));
+    env.job(
+        "raid",
+        "remind_every: 0s\nescalate:\n  - after: 1d\n    to: []\ncommands: [\"false\"]\n",
+    );
+    env.run(&["check"])
+        .code(2)
+        .stderr_contains(&format!(
+            "{path}:1:15: remind_every: remind_every 0s: a reminder needs an interval (e.g. 1d)"
+        ))
+        .stderr_contains(&format!(
+            "{path}:4:9: escalate[0].to: no address: a step names whom it tells"
+        ));
+}

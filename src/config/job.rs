@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::account::RunAs;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
-use crate::config::escalation::Escalation;
+use crate::config::escalation::{Escalation, RawEscalation};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
@@ -215,6 +215,7 @@ impl Job {
         let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
         let failures_before_mail =
             check.failures_before_mail(keys.failures_before_mail.unwrap_or(1));
+        check.loudness(keys.remind_every, keys.escalate.as_deref());
         // Variable names are checked as written, so that an error names the section with
         // the bad one; `keys.env` holds both sections merged.
         check.env_names("defaults.env", &config.defaults.env);
@@ -267,7 +268,7 @@ impl Job {
                 .map(|hook| Webhook::of(hook, send, config))
                 .collect(),
             since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
-            remind_every: keys.remind_every.map(|d| d.0).filter(|d| !d.is_zero()),
+            remind_every: keys.remind_every.map(|d| d.0),
             escalate: keys
                 .escalate
                 .unwrap_or_default()
@@ -437,6 +438,28 @@ impl Check<'_> {
         for key in vars.iter().flat_map(BTreeMap::keys) {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 self.error(format!("{section}.{key}"), "invalid variable name");
+            }
+        }
+    }
+
+    /// `remind_every` must be a time, and each `escalate:` step must tell someone.
+    fn loudness(
+        &mut self,
+        remind_every: Option<HumanDuration>,
+        escalate: Option<&[RawEscalation]>,
+    ) {
+        if remind_every.is_some_and(|d| d.0.is_zero()) {
+            self.error(
+                "remind_every",
+                "remind_every 0s: a reminder needs an interval (e.g. 1d)",
+            );
+        }
+        for (i, step) in escalate.into_iter().flatten().enumerate() {
+            if step.to.0.is_empty() {
+                self.error(
+                    format!("escalate[{i}].to"),
+                    "no address: a step names whom it tells",
+                );
             }
         }
     }
