@@ -215,7 +215,7 @@ impl Job {
         let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
         let failures_before_mail =
             check.failures_before_mail(keys.failures_before_mail.unwrap_or(1));
-        check.loudness(keys.remind_every, keys.escalate.as_deref());
+        let escalate = check.loudness(keys.remind_every, keys.escalate.unwrap_or_default());
         // Variable names are checked as written, so that an error names the section with
         // the bad one; `keys.env` holds both sections merged.
         check.env_names("defaults.env", &config.defaults.env);
@@ -269,12 +269,7 @@ impl Job {
                 .collect(),
             since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
             remind_every: keys.remind_every.map(|d| d.0),
-            escalate: keys
-                .escalate
-                .unwrap_or_default()
-                .into_iter()
-                .map(Escalation::of)
-                .collect(),
+            escalate,
         })
     }
 }
@@ -446,15 +441,15 @@ impl Check<'_> {
     fn loudness(
         &mut self,
         remind_every: Option<HumanDuration>,
-        escalate: Option<&[RawEscalation]>,
-    ) {
+        escalate: Vec<RawEscalation>,
+    ) -> Vec<Escalation> {
         if remind_every.is_some_and(|d| d.0.is_zero()) {
             self.error(
                 "remind_every",
                 "remind_every 0s: a reminder needs an interval (e.g. 1d)",
             );
         }
-        for (i, step) in escalate.into_iter().flatten().enumerate() {
+        for (i, step) in escalate.iter().enumerate() {
             if step.to.0.is_empty() {
                 self.error(
                     format!("escalate[{i}].to"),
@@ -462,6 +457,7 @@ impl Check<'_> {
                 );
             }
         }
+        escalate.into_iter().map(Escalation::of).collect()
     }
 
     fn failures_before_mail(&mut self, failures: u32) -> u32 {
