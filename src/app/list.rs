@@ -87,7 +87,7 @@ fn entries(config: &Config, jobs: &[Job]) -> Vec<ListEntry> {
             })
         })
         .unwrap_or_default();
-    let silenced = Silenced::at(config, now);
+    let silenced = Silenced::at(config, None, now);
     // A job without a schedule is only run by hand: its `random_delay` shifts nothing.
     for job in jobs
         .iter()

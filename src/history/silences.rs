@@ -103,7 +103,7 @@ impl History {
 
     /// The silences that have not ended at `now` (in force, or to come), oldest first.
     pub fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, HistoryError> {
-        self.read(|conn| {
+        self.read_keeping(|conn| {
             conn.prepare_cached(
                 "SELECT id, jobs, from_ms, until_ms, reason, made_by FROM silences
                  WHERE until_ms > ?1 ORDER BY id",

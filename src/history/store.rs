@@ -480,6 +480,23 @@ impl History {
         work(&conn).map(Some).map_err(|e| self.error(e))
     }
 
+    /// [`History::read`] that leaves a connection handed over for the next read there: a
+    /// small read between [`History::last_starts`] and the run's lookups opens nothing.
+    pub(super) fn read_keeping<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        let handed = self.handover.lock().ok().and_then(|mut held| held.take());
+        let Some(conn) = handed else {
+            return self.read(work);
+        };
+        let value = work(&conn).map_err(|e| self.error(e));
+        if let Ok(mut held) = self.handover.lock() {
+            *held = Some(conn);
+        }
+        value.map(Some)
+    }
+
     /// [`History::read`], keeping the connection for the next read.
     fn read_and_hand_over<T>(
         &self,

@@ -29,6 +29,7 @@ use crate::config::{Config, ConfigError, Job};
 use crate::deliver::Stop;
 use crate::exec::Pool;
 use crate::exit::Tally;
+use crate::history::History;
 use crate::mail::Composer;
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::{metrics, ping::Pinger};
@@ -142,7 +143,7 @@ pub async fn execute(
     // The commands start first: what their reports need besides the results (the scans of
     // the templates, the facts, the history) is looked up while they run.
     tokio::task::yield_now().await;
-    let silenced = silenced_now(config).await;
+    let silenced = silenced_now(config, options.history.as_ref()).await;
     let recorder = Recorder::new(options.history.clone().filter(|_| sending));
     let composer = Composer {
         templates,
@@ -260,11 +261,12 @@ impl Finishing<'_> {
     }
 }
 
-/// The silences and maintenance windows in force now, read off the runtime's thread.
-async fn silenced_now(config: &Config) -> Silenced {
-    let config = config.clone();
+/// The silences and maintenance windows in force now, read off the runtime's thread
+/// (through `history`, the connection the run's windows were read with, when it has one).
+async fn silenced_now(config: &Config, history: Option<&History>) -> Silenced {
+    let (config, history) = (config.clone(), history.cloned());
     let now = chrono::Utc::now();
-    tokio::task::spawn_blocking(move || Silenced::at(&config, now))
+    tokio::task::spawn_blocking(move || Silenced::at(&config, history.as_ref(), now))
         .await
         .unwrap_or_default()
 }

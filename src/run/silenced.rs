@@ -26,11 +26,14 @@ pub struct Silenced {
 }
 
 impl Silenced {
-    /// The silences in force at `now` in `config`'s state, and its windows open then. A
-    /// state that cannot be read is reported and silences nothing: a report is never held
-    /// back on a silence that cannot be read.
-    pub fn at(config: &Config, now: DateTime<Utc>) -> Silenced {
-        let history = History::new(&config.state_dir, config.history_days);
+    /// The silences in force at `now` in `config`'s state (read through `history`, the
+    /// run's, when it has one), and its windows open then. A state that cannot be read is
+    /// reported and silences nothing: a report is never held back on a silence that cannot
+    /// be read.
+    pub fn at(config: &Config, history: Option<&History>, now: DateTime<Utc>) -> Silenced {
+        let history = history
+            .cloned()
+            .unwrap_or_else(|| History::new(&config.state_dir, config.history_days));
         let silences = history.silences(now).unwrap_or_else(|e| {
             warn!("{e}; no job is silenced");
             Vec::new()
