@@ -171,7 +171,7 @@ fn unsilence_ends_silences_and_send_never_stays_quiet_after_one() {
     let first = silence(&env, &["--all", "--for", "1h", "--reason", "all of them"]);
     let second = silence(
         &env,
-        &["a", "--until", "2099-01-01 00:00", "--reason", "later"],
+        &["a", "a", "--until", "2099-01-01 00:00", "--reason", "later"],
     );
     let (run, mails) = mail_run(&env, &["run", "a", "quiet"]);
     run.code(1).stderr_empty();
@@ -204,6 +204,8 @@ fn unsilence_ends_silences_and_send_never_stays_quiet_after_one() {
         "`quiet` has send: never"
     );
     assert_ne!(first, second);
+    let runs = env.history_json(&["a"]);
+    assert_eq!(runs[1]["silenced"], format!("{second}: later"), "{runs:?}");
 }
 
 #[test]
@@ -498,6 +500,14 @@ fn silence_errors_say_what_is_wrong() {
         &["raid", "--until", "soon", "--reason", "x"],
         "--until \"soon\": expected RFC 3339 (2026-12-08T06:00:00+01:00) or \"YYYY-MM-DD HH:MM\" in time zone UTC",
     );
+    env.run(&["silence", "raid", "--for", "5 minutes", "--reason", "x"])
+        .code(2)
+        .stderr_contains(
+            "invalid value '5 minutes' for '--for <DURATION>': invalid duration \"5 minutes\" (expected e.g. 30s, 5m, 1h30m)",
+        );
+    env.run(&["silence", "raid", "--for", "0s", "--reason", "x"])
+        .code(2)
+        .stderr_is("reporter: error: --for 0s: a silence must last (e.g. --for 2h)\n");
     env.run(&["unsilence", "7"])
         .code(2)
         .stderr_is("reporter: error: no silence 7 in force or to come (`reporter silence --list` shows them)\n");

@@ -40,7 +40,12 @@ pub fn silence(args: SilenceArgs, setup: Loaded) -> anyhow::Result<i32> {
     let now = Utc::now();
     let jobs = match (args.all, args.jobs.is_empty()) {
         (true, _) => None,
-        (false, false) => Some(args.jobs),
+        (false, false) => {
+            let mut jobs = args.jobs;
+            let mut seen = std::collections::HashSet::new();
+            jobs.retain(|job| seen.insert(job.clone()));
+            Some(jobs)
+        }
         (false, true) => bail!("name the jobs to silence, or --all for every job"),
     };
     let until = until(args.for_, args.until.as_deref(), config, now)?;
