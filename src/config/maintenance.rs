@@ -9,9 +9,9 @@ use crate::config::error::{ConfigError, Source};
 use crate::config::units::HumanDuration;
 use crate::schedule::{Schedule, Zone};
 
-/// The most fire times looked at to find the window open at a time: a window opening every
-/// minute for a week is still found.
-const MAX_OPENINGS: usize = 20_000;
+/// The most openings stepped through to find the last one before a time (a bound that
+/// only a schedule of bursts could reach).
+const MAX_OPENINGS: usize = 10_000;
 
 /// One `maintenance:` entry as written.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -81,26 +81,42 @@ impl Window {
             .is_none_or(|jobs| jobs.iter().any(|j| j == job))
     }
 
-    /// When the window that covers `now` opened and when it closes, if one does: the
-    /// openings within `duration` before `now` (the latest close, when they overlap).
+    /// When the window that covers `now` opened and when it closes, if one does: from the
+    /// first opening within `duration` before `now` to the last one's close (windows that
+    /// overlap make one).
     pub fn open_at(
         &self,
         now: DateTime<Utc>,
         zone: Zone,
     ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let duration = chrono::Duration::from_std(self.duration).ok()?;
-        let mut opened = self.schedule.next_after(now - duration, zone)?;
-        if opened > now {
-            return None;
-        }
-        let first = opened;
+        let first = self
+            .schedule
+            .next_after(now - duration, zone)
+            .filter(|t| *t <= now)?;
+        Some((first, self.last_opening(first, now, zone) + duration))
+    }
+
+    /// The last opening at or before `now`, `first` being one: looked for in a span before
+    /// `now` that doubles until it holds one, then stepped through, so that a window
+    /// opening every second for a week costs a few steps, not 600,000.
+    fn last_opening(&self, first: DateTime<Utc>, now: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+        let opening_by_now = |after| self.schedule.next_after(after, zone).filter(|t| *t <= now);
+        let mut back = chrono::Duration::seconds(1);
+        let mut last = loop {
+            match opening_by_now(now - back) {
+                Some(opened) => break opened.max(first),
+                None if now - back <= first => break first,
+                None => back = back * 2,
+            }
+        };
         for _ in 0..MAX_OPENINGS {
-            match self.schedule.next_after(opened, zone) {
-                Some(next) if next <= now => opened = next,
-                _ => break,
+            match opening_by_now(last) {
+                Some(next) => last = next,
+                None => break,
             }
         }
-        Some((first, opened + duration))
+        last
     }
 
     /// The window open at `now`, else the next one to open.
@@ -167,6 +183,21 @@ mod tests {
             overlapping.open_at(at(3, 5), utc),
             Some((at(2, 50), at(3, 25))),
             "opened at 2:50, 3:00; the last closes at 3:25"
+        );
+        let every_second = window("* * * * * *", "7d");
+        let now = at(3, 5) + chrono::Duration::milliseconds(500);
+        assert_eq!(
+            every_second.open_at(now, utc),
+            Some((
+                now - chrono::Duration::days(7) + chrono::Duration::milliseconds(500),
+                at(3, 5) + chrono::Duration::days(7)
+            )),
+        );
+        let bursts = window("* 2 * * *", "3h");
+        assert_eq!(
+            bursts.open_at(at(4, 30), utc),
+            Some((at(2, 0), at(5, 59))),
+            "opened every minute from 2:00 to 2:59"
         );
     }
 }
