@@ -164,6 +164,9 @@ impl Failure {
 /// `3 days`, `1 hour`, `45 minutes`, `20 seconds`: the largest whole unit.
 pub fn lasting(duration: Duration) -> String {
     let secs = duration.as_secs();
+    if secs == 0 {
+        return "less than a second".to_owned();
+    }
     let (n, unit) = [(86_400, "day"), (3600, "hour"), (60, "minute")]
         .into_iter()
         .find(|(size, _)| secs >= *size)
@@ -316,5 +319,6 @@ mod tests {
         assert_eq!(lasting(Duration::from_secs(3600)), "1 hour");
         assert_eq!(lasting(Duration::from_secs(119)), "1 minute");
         assert_eq!(lasting(Duration::from_secs(2)), "2 seconds");
+        assert_eq!(lasting(Duration::from_millis(400)), "less than a second");
     }
 }
