@@ -29,5 +29,6 @@ mod state_dir;
 mod structured;
 mod tls;
 mod transports;
+mod values;
 mod waits;
 mod window;

@@ -407,6 +407,11 @@ fn hard_context() -> serde_json::Value {
         "stderr": long_line, "duration_ms": 12, "truncated": false,
         "started_at": "2026-11-22T06:00:00Z", "changed": null, "attempts": 1, "diff": null,
         "matches": [format!("/dev/sdb1 100G 95G 5.0G 95% {long_line}")],
+        "values": {"used_on_a_very_long_named_value": 102005473280u64, "duration_ms": 12},
+        "values_text": {"used_on_a_very_long_named_value": "95 GiB", "duration_ms": "12ms"},
+        "trends": {"used_on_a_very_long_named_value": [10, 40, 70, 100], "duration_ms": [100, 90, 100, 80]},
+        "expectations": [{"value": "used_on_a_very_long_named_value", "rule": "change", "ok": false,
+            "text": "used_on_a_very_long_named_value 11 GiB → 95 GiB (+764%, change > 50%)"}],
         "stdout_attachment": null, "stderr_attachment": null});
     let history: Vec<serde_json::Value> = (0..13)
         .map(|i| serde_json::json!({"percent": 60 + i * 3, "at": "2026-11-20T06:00:00Z"}))
@@ -423,7 +428,8 @@ fn hard_context() -> serde_json::Value {
         "results": [result],
         "hosts": [],
         "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
-            "all_ok": false, "status": "failed"},
+            "all_ok": false, "status": "failed",
+            "failed_expectation": "used_on_a_very_long_named_value 11 GiB → 95 GiB (+764%, change > 50%)"},
         "run": {"id": "20261122T060000Z.1.abcdef", "started_at": "2026-11-22T06:00:00Z",
             "finished_at": "2026-11-22T06:00:01Z", "trigger": "cron", "interrupted": false, "recovered": false},
         "previous": null,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +19,14 @@ use crate::config::raw::{
     self, EnvValue, Parse, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
 };
 use crate::config::units::HumanDuration;
+use crate::config::values::{Checker, Expect, Ordered, RawExpect, RawValue, ValueDef};
 use crate::config::{shell, trust};
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (reporter.yaml(5)).
-pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
+pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
-pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
+pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
@@ -51,6 +53,10 @@ pub struct CommandDef {
     pub retries: u32,
     /// The wait before the first retry; each next one waits twice as long.
     pub retry_delay: Duration,
+    /// The numbers kept from its output (`commands[].values`, docs/values.md).
+    pub values: Vec<ValueDef>,
+    /// The rules they keep (`commands[].expect`).
+    pub expect: Vec<Expect>,
 }
 
 impl CommandDef {
@@ -66,6 +72,8 @@ impl CommandDef {
             parse: Parse::None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
+            values: Vec::new(),
+            expect: Vec::new(),
         }
     }
 }
@@ -412,6 +420,8 @@ impl Check<'_> {
                 Some(retries) => self.retries(&format!("commands[{i}].retries"), retries),
                 None => retry.retries,
             };
+            let parse = command.parse.unwrap_or_default();
+            let (values, expect) = self.values(i, parse, command.values, command.expect);
             commands.push(CommandDef {
                 name: command
                     .name
@@ -420,12 +430,41 @@ impl Check<'_> {
                 timeout: command.timeout.map_or(timeout, |d| d.0),
                 ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
                 fail_if: command.fail_if.map(|p| p.0),
-                parse: command.parse.unwrap_or_default(),
+                parse,
                 retries,
                 retry_delay: retry.delay,
+                values,
+                expect,
             });
         }
         commands
+    }
+
+    /// Command `i`'s `values:` and `expect:`, checked.
+    fn values(
+        &mut self,
+        i: usize,
+        parse: Parse,
+        values: Option<Ordered<RawValue>>,
+        expect: Option<Ordered<RawExpect>>,
+    ) -> (Vec<ValueDef>, Vec<Expect>) {
+        let mut problems = Vec::new();
+        let mut checker = Checker {
+            at: format!("commands[{i}]"),
+            parsed: parse != Parse::None,
+            compile: |text| {
+                raw::Pattern::from_str(text)
+                    .map(|pattern| pattern.0)
+                    .map_err(|e| e.to_string())
+            },
+            problem: &mut |key, message| problems.push((key, message)),
+        };
+        let values = checker.values(values.unwrap_or_default());
+        let expect = checker.expect(expect.unwrap_or_default(), &values);
+        for (key, message) in problems {
+            self.error(key, message);
+        }
+        (values, expect)
     }
 
     /// Checks the names of the variables of `section` (`env` or `defaults.env`).
@@ -727,6 +766,100 @@ mod tests {
         );
         let err = first_error("commands: [df\n");
         assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn values_and_expectations_are_read_in_order() {
+        let job = parse(
+            "commands:\n  - run: backup\n    parse: json\n    values:\n      sent: 'sent (\\S+) bytes'\n      free: {json: /0/avail}\n    expect:\n      sent: {min: 1GiB, change: 50%}\n      duration_ms: {max: 1h, anomaly: 4}\n",
+        )
+        .unwrap();
+        let command = &job.commands[0];
+        let names: Vec<&str> = command.values.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["sent", "free"]);
+        let sent = &command.expect[0];
+        assert_eq!((sent.min, sent.change), (Some(1073741824.0), Some(50.0)));
+        assert_eq!(sent.unit, crate::config::values::Unit::Bytes);
+        let duration = &command.expect[1];
+        assert_eq!(
+            (duration.max, duration.anomaly),
+            (Some(3_600_000.0), Some(4.0))
+        );
+    }
+
+    #[test]
+    fn bad_values_and_expectations_are_located() {
+        let cases = [
+            (
+                "commands:\n  - run: a\n    values: {Files: '(\\d+)'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.Files: invalid value name \"Files\" (a lowercase letter, then lowercase letters, digits and `_`)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: '(\\d+'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.files: invalid regular expression: ",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: 'files \\d+'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.files: the regular expression \"files \\\\d+\" has no capture group: put the number in ( ), as 'files: (\\d+)'",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {duration_ms: '(\\d+)'}\n",
+                "jobs/disk.yaml:3:27: commands[0].values.duration_ms: `duration_ms` is built in (every result has it): name this value otherwise",
+            ),
+            (
+                "commands:\n  - run: a\n    parse: json\n    values: {free: {json: 0/avail}}\n",
+                "jobs/disk.yaml:4:27: commands[0].values.free.json: invalid JSON pointer \"0/avail\" (it starts with `/`, as /0/avail; the empty pointer is the whole value)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {free: {json: /0/avail}}\n",
+                "jobs/disk.yaml:3:27: commands[0].values.free.json: a JSON pointer reads the command's data, which needs `parse: json` or `parse: json-lines`",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: '(\\d+)'}\n    expect: {fils: {max: 3}}\n",
+                "jobs/disk.yaml:4:20: commands[0].expect.fils: no value `fils` (its values: files; `duration_ms` is built in)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {sent: '(\\S+)'}\n    expect: {sent: {min: 1 GB/s}}\n",
+                "jobs/disk.yaml:4:26: commands[0].expect.sent.min: invalid min \"1 GB/s\" (expected a number, or a size such as 1.5GiB)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {max: 5 minutes}}\n",
+                "jobs/disk.yaml:3:33: commands[0].expect.duration_ms.max: invalid max \"5 minutes\" (expected milliseconds, or a duration such as 30s or 1h30m)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {change: fifty}}\n",
+                "jobs/disk.yaml:3:36: commands[0].expect.duration_ms.change: invalid change \"fifty\" (expected a percentage such as 50%)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {anomaly: 0}}\n",
+                "jobs/disk.yaml:3:37: commands[0].expect.duration_ms.anomaly: anomaly 0 out of range (more than 0: how many robust deviations from the median are normal)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {}}\n",
+                "jobs/disk.yaml:3:27: commands[0].expect.duration_ms: no rule (min, max, change or anomaly)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {min: 2s, max: 1s}}\n",
+                "jobs/disk.yaml:3:27: commands[0].expect.duration_ms: min is above max: no value could keep both",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {mni: 2s}}\n",
+                "jobs/disk.yaml:3:28: commands[0].expect.duration_ms.mni: unknown field `mni`, expected one of `min`, `max`, `change`, `anomaly`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = first_error(text);
+            assert!(
+                err.starts_with(expected),
+                "{text}\n  got: {err}\n want: {expected}"
+            );
+        }
+        let many: String = (0..33).map(|i| format!("v{i}: '(\\d+)', ")).collect();
+        let err = first_error(&format!("commands:\n  - run: a\n    values: {{{many}}}\n"));
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:13: commands[0].values: 33 values (at most 32 per command)"
+        );
     }
 
     #[test]

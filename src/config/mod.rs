@@ -18,6 +18,7 @@ pub mod raw;
 pub mod shell;
 pub mod trust;
 pub mod units;
+pub mod values;
 
 pub use error::ConfigError;
 pub use global::{Config, MailConfig, SmtpConfig, SshConfig, TransportConfig, discover};

@@ -17,6 +17,7 @@ use crate::config::hosts::{HostSpec, TargetSpec};
 use crate::config::maintenance::RawWindow;
 use crate::config::name::is_name;
 use crate::config::units::{ByteSize, HumanDuration, UnitError, deserialize_via_from_str};
+use crate::config::values::{Ordered, RawExpect, RawValue};
 use crate::schedule::{Schedule, Zone};
 
 /// A value in a job file that does not mean what its key needs.
@@ -546,6 +547,8 @@ pub struct RawCommand {
     pub retries: Option<u32>,
     pub fail_if: Option<Pattern>,
     pub parse: Option<Parse>,
+    pub values: Option<Ordered<RawValue>>,
+    pub expect: Option<Ordered<RawExpect>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -558,6 +561,8 @@ struct RawCommandMap {
     retries: Option<u32>,
     fail_if: Option<Pattern>,
     parse: Option<Parse>,
+    values: Option<Ordered<RawValue>>,
+    expect: Option<Ordered<RawExpect>>,
 }
 
 impl<'de> Deserialize<'de> for RawCommand {
@@ -597,6 +602,8 @@ impl<'de> Deserialize<'de> for RawCommand {
                     retries: m.retries,
                     fail_if: m.fail_if,
                     parse: m.parse,
+                    values: m.values,
+                    expect: m.expect,
                 })
             }
         }

@@ -13,4 +13,4 @@ pub mod store;
 pub use compare::Decision;
 pub use record::{Recent, RunRecord, RunStatus};
 pub use silences::{NewSilence, Silence};
-pub use store::{History, HistoryError, JobGauges};
+pub use store::{History, HistoryError, JobGauges, ValueGauge};

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::report::expect::ValueHistory;
 use crate::report::{ResultCore, Status, Summary, TaskResult, Trigger};
 
 /// How a recorded run ended: the worst result status, or skipped because the job was
@@ -34,7 +35,7 @@ impl RunStatus {
 }
 
 /// One result of a recorded run: what `results` held, with a fingerprint of the output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedResult {
     pub core: ResultCore,
     /// [`fingerprint`] of stdout and stderr: equal fingerprints mean equal output.
@@ -43,6 +44,9 @@ pub struct RecordedResult {
     /// only, so older runs (and runs recorded before reporter kept outputs) read `None`.
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    /// The values its command's `values:` read that held a number (docs/values.md).
+    #[serde(default)]
+    pub values: Vec<(String, f64)>,
 }
 
 impl RecordedResult {
@@ -55,6 +59,7 @@ impl RecordedResult {
             fingerprint: output_fingerprint(result),
             stdout: None,
             stderr: None,
+            values: result.values.recorded(),
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct Recent {
     /// The failing runs the job's newest finished runs end with; `None` without a history
     /// to count them in (off, or unreadable).
     pub streak: Option<Streak>,
+    /// The values of the results of its recent runs, for trends and expectations.
+    pub values: ValueHistory,
 }
 
 /// The failing runs in a row that a job's history ends with (skipped fire times left out):

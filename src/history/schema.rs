@@ -64,7 +64,10 @@ pub const MIGRATIONS: &[&str] = &[
     // finds the previous one's without reading every result the job ever had.
     "CREATE INDEX results_with_output ON results (run)
         WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
-    // 5: silences (`reporter silence`; ids never reused, so a run's `silenced` names one
+    // 5: each result's values (docs/values.md): a JSON object of the numbers its command's
+    // `values:` read, NULL when none did (`duration_ms` has its own column).
+    "ALTER TABLE results ADD COLUMN numbers TEXT;",
+    // 6: silences (`reporter silence`; ids never reused, so a run's `silenced` names one
     // for good; `jobs` is space-separated, NULL for every job), and the silence or
     // maintenance window each run was in.
     "CREATE TABLE silences (

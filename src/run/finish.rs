@@ -15,8 +15,10 @@ use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
 use crate::render::Reads;
+use crate::report::expect::ValueHistory;
 use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
+use crate::report::values::{Named, Values};
 use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
@@ -79,7 +81,7 @@ pub fn finish_job<'a>(
     reads: Reads,
     meta: &RunMeta<'_>,
 ) -> Finished<'a> {
-    let mut results = task_results(job, done.outcomes, meta.zone);
+    let mut results = task_results(job, done.outcomes, meta.zone, &recent.values);
     let host = with_forecast(facts, &recent);
     results.extend(disk_full_within(job, &host, meta.zone));
     let previous = recent.last.as_ref();
@@ -123,7 +125,7 @@ pub fn finish_job<'a>(
         previous: recent.last.filter(|_| reads.previous).map(|run| {
             run.results
                 .into_iter()
-                .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr))
+                .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr, &r.values))
                 .collect()
         }),
         disk_history,
@@ -146,13 +148,23 @@ pub fn finish_job<'a>(
     }
 }
 
-/// Each task's outcome as a result of `job`, in definition order.
-fn task_results(job: &Job, outcomes: Vec<(Slot, Outcome)>, zone: Zone) -> Vec<TaskResult> {
+/// Each task's outcome as a result of `job`, in definition order, its values judged after
+/// the same command's earlier ones.
+fn task_results(
+    job: &Job,
+    outcomes: Vec<(Slot, Outcome)>,
+    zone: Zone,
+    earlier: &ValueHistory,
+) -> Vec<TaskResult> {
     outcomes
         .into_iter()
         .map(|(slot, outcome)| {
             let def = &job.commands[slot.command];
-            TaskResult::new(def, slot.text, slot.placement, outcome, zone)
+            let mut result = TaskResult::new(def, slot.text, slot.placement, outcome, zone);
+            let core = &result.core;
+            let key = (core.name.clone(), core.host.clone(), core.target.clone());
+            result.judge(def, earlier.of(&key));
+            result
         })
         .collect()
 }
@@ -283,6 +295,10 @@ fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
         matches: Vec::new(),
         data: serde_json::Value::Null,
         parse_error: None,
+        values: Values::default(),
+        values_text: Named::default(),
+        trends: Named::default(),
+        expectations: Vec::new(),
         stdout_attachment: None,
         stderr_attachment: None,
         attempts: 1,
