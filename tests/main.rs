@@ -24,6 +24,7 @@ mod relay_faults;
 mod reports;
 mod schedule;
 mod security;
+mod silences;
 mod spool;
 mod state_dir;
 mod structured;

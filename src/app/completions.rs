@@ -1,5 +1,5 @@
 //! `reporter completions SHELL`: clap's script for the options and subcommands, with job
-//! names completed where a command takes them (`run`, `preview`, `history`). The names
+//! names completed where a command takes them (`run`, `preview`, `history`, `silence`). The names
 //! come from `reporter list --names` at completion time, so they follow the jobs folder.
 
 use anyhow::Context;
@@ -31,19 +31,19 @@ pub fn completions(shell: Shell, _: Invocation) -> anyhow::Result<i32> {
     Ok(exit::OK)
 }
 
-/// Wraps clap's `_reporter`: after `run`, `preview` or `history`, a word that is not an
-/// option, nor an option's value, is a job name.
+/// Wraps clap's `_reporter`: after `run`, `preview`, `history` or `silence`, a word that
+/// is not an option, nor an option's value, is a job name.
 const BASH: &str = r#"
 _reporter_jobs() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" i
     _reporter "$@"
     [[ $cur == -* ]] && return 0
     case "$prev" in
-        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file) return 0 ;;
+        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--for|--until|--reason) return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            run|preview|history)
+            run|preview|history|silence)
                 COMPREPLY=( $(compgen -W "$(reporter list --names 2>/dev/null)" -- "$cur") )
                 return 0 ;;
         esac
@@ -52,7 +52,7 @@ _reporter_jobs() {
 complete -F _reporter_jobs -o nosort -o bashdefault -o default reporter
 "#;
 
-const FISH: &str = "complete -c reporter -n \"__fish_seen_subcommand_from run preview history\" -f -a \"(reporter list --names 2>/dev/null)\" -d job\n";
+const FISH: &str = "complete -c reporter -n \"__fish_seen_subcommand_from run preview history silence\" -f -a \"(reporter list --names 2>/dev/null)\" -d job\n";
 
 /// clap's zsh script completes the job arguments with `_default` (file names): they get
 /// `_reporter_jobs` instead, defined before the script runs `_reporter`.
@@ -87,8 +87,8 @@ mod tests {
         let mut script = Vec::new();
         clap_complete::generate(Shell::Zsh, &mut Cli::command(), "reporter", &mut script);
         let script = zsh(&String::from_utf8(script).unwrap());
-        // run, preview and history.
-        assert_eq!(script.matches(":_reporter_jobs' \\").count(), 3, "{script}");
+        // run, preview, history and silence.
+        assert_eq!(script.matches(":_reporter_jobs' \\").count(), 4, "{script}");
         assert!(
             script.starts_with("#compdef reporter\n\n_reporter_jobs() {"),
             "{script}"

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::config::account::RunAs;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
+use crate::config::escalation::{Escalation, RawEscalation};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
@@ -149,6 +150,11 @@ pub struct Job {
     /// How far back a job's first run looks: `REPORTER_SINCE` when the history holds no
     /// run of it (docs/jobs.md).
     pub since_default: Duration,
+    /// A job that stays not ok mails again once its last mail about the failure is older
+    /// than this (docs/silences.md).
+    pub remind_every: Option<Duration>,
+    /// Who else is told once a failure lasts (docs/silences.md).
+    pub escalate: Vec<Escalation>,
 }
 
 /// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
@@ -221,6 +227,7 @@ impl Job {
         let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
         let failures_before_mail =
             check.failures_before_mail(keys.failures_before_mail.unwrap_or(1));
+        let escalate = check.loudness(keys.remind_every, keys.escalate.unwrap_or_default());
         // Variable names are checked as written, so that an error names the section with
         // the bad one; `keys.env` holds both sections merged.
         check.env_names("defaults.env", &config.defaults.env);
@@ -273,6 +280,8 @@ impl Job {
                 .map(|hook| Webhook::of(hook, send, config))
                 .collect(),
             since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
+            remind_every: keys.remind_every.map(|d| d.0),
+            escalate,
         })
     }
 }
@@ -489,6 +498,29 @@ impl Check<'_> {
                 self.error(format!("{section}.{key}"), "invalid variable name");
             }
         }
+    }
+
+    /// `remind_every` must be a time, and each `escalate:` step must tell someone.
+    fn loudness(
+        &mut self,
+        remind_every: Option<HumanDuration>,
+        escalate: Vec<RawEscalation>,
+    ) -> Vec<Escalation> {
+        if remind_every.is_some_and(|d| d.0.is_zero()) {
+            self.error(
+                "remind_every",
+                "remind_every 0s: a reminder needs an interval (e.g. 1d)",
+            );
+        }
+        for (i, step) in escalate.iter().enumerate() {
+            if step.to.0.is_empty() {
+                self.error(
+                    format!("escalate[{i}].to"),
+                    "no address: a step names whom it tells",
+                );
+            }
+        }
+        escalate.into_iter().map(Escalation::of).collect()
     }
 
     fn failures_before_mail(&mut self, failures: u32) -> u32 {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer};
 
 use crate::config::address::{AddressList, AddressSpec};
+use crate::config::escalation::RawEscalation;
 use crate::config::hosts::{HostSpec, TargetSpec};
+use crate::config::maintenance::RawWindow;
 use crate::config::name::is_name;
 use crate::config::units::{ByteSize, HumanDuration, UnitError, deserialize_via_from_str};
 use crate::config::values::{Ordered, RawExpect, RawValue};
@@ -62,6 +64,9 @@ pub struct RawConfig {
     pub log_format: Option<LogFormat>,
     /// Prometheus textfile-collector gauges, rewritten after every run and flush (docs/monitoring.md).
     pub metrics_file: Option<PathBuf>,
+    /// Recurring maintenance windows, during which jobs are silenced (docs/silences.md).
+    #[serde(default)]
+    pub maintenance: Vec<RawWindow>,
 }
 
 /// `inventory:`: a program printing an Ansible inventory as JSON.
@@ -475,6 +480,8 @@ job_keys! {
         ping: Option<RawPing>,
         webhooks: Option<Vec<RawWebhook>>,
         since_default: Option<HumanDuration>,
+        remind_every: Option<HumanDuration>,
+        escalate: Option<Vec<RawEscalation>>,
     }
 
     /// A job file exactly as written.
@@ -519,6 +526,8 @@ impl RawJobKeys {
             ping: or(&self.ping, &defaults.ping),
             webhooks: or(&self.webhooks, &defaults.webhooks),
             since_default: or(&self.since_default, &defaults.since_default),
+            remind_every: or(&self.remind_every, &defaults.remind_every),
+            escalate: or(&self.escalate, &defaults.escalate),
         }
     }
 }
@@ -621,8 +630,8 @@ mod tests {
                 "unknown field `comands`, expected one of `description`, `schedule`, `send`, \
                  `catch_up`, `enabled`, `random_delay`, `retries`, `retry_delay`, \
                  `failures_before_mail`, `disk_full_within`, `timeout`, `max_output`, `env`, \
-                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `since_default`, `targets`, \
-                 `commands`"
+                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `since_default`, \
+                 `remind_every`, `escalate`, `targets`, `commands`"
             ),
             "{job}"
         );
@@ -632,7 +641,7 @@ mod tests {
                 "unknown field `commands`, expected one of `send`, `catch_up`, `enabled`, \
                  `random_delay`, `retries`, `retry_delay`, `failures_before_mail`, \
                  `disk_full_within`, `timeout`, `max_output`, `env`, `cwd`, `user`, `hosts`, \
-                 `mail`, `ping`, `webhooks`, `since_default`"
+                 `mail`, `ping`, `webhooks`, `since_default`, `remind_every`, `escalate`"
             ),
             "{defaults}"
         );

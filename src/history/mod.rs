@@ -1,13 +1,16 @@
 //! The run history in `state_dir/history.sqlite3`: the store, its schema, what a recorded
-//! run holds, the runs waiting to be recorded, and how a new run compares with the last
-//! one (changes, send rules).
+//! run holds, the runs waiting to be recorded, how a new run compares with the last one
+//! (changes, send rules), and the silences.
 
+pub mod alerting;
 pub mod compare;
 pub mod pending;
 pub mod record;
 pub mod schema;
+pub mod silences;
 pub mod store;
 
 pub use compare::Decision;
 pub use record::{Recent, RunRecord, RunStatus};
+pub use silences::{NewSilence, Silence};
 pub use store::{History, HistoryError, JobGauges, ValueGauge};

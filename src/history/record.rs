@@ -95,6 +95,10 @@ pub struct RunRecord {
     /// Why the run's report was not mailed: its send rule (`None` when it was mailed, or
     /// meant to be).
     pub reason: Option<String>,
+    /// The silence (`ID: reason`) or maintenance window (`maintenance: NAME`) the run
+    /// was in: its report was not mailed for it.
+    #[serde(default)]
+    pub silenced: Option<String>,
     /// Empty for skipped runs, and in listings (`History::runs`).
     pub results: Vec<RecordedResult>,
     /// Each disk's usage when the run's report read the facts (mount order).
@@ -129,6 +133,10 @@ pub struct Streak {
     pub failing: u32,
     /// One of them was mailed (or meant to be: no send rule held it back).
     pub mailed: bool,
+    /// When the first of them started: since when the job has been failing.
+    pub since: Option<DateTime<Utc>>,
+    /// When the newest of them that was mailed started.
+    pub last_mailed: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {
@@ -155,6 +163,7 @@ impl RunRecord {
             sent: false,
             note: None,
             reason: None,
+            silenced: None,
             results: results.iter().map(RecordedResult::of).collect(),
             disks: Vec::new(),
         }
@@ -184,6 +193,7 @@ impl RunRecord {
             sent: false,
             note: Some(note),
             reason: None,
+            silenced: None,
             results: Vec::new(),
             disks: Vec::new(),
         }

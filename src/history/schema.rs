@@ -67,6 +67,19 @@ pub const MIGRATIONS: &[&str] = &[
     // 5: each result's values (docs/values.md): a JSON object of the numbers its command's
     // `values:` read, NULL when none did (`duration_ms` has its own column).
     "ALTER TABLE results ADD COLUMN numbers TEXT;",
+    // 6: silences (`reporter silence`; ids never reused, so a run's `silenced` names one
+    // for good; `jobs` is space-separated, NULL for every job), and the silence or
+    // maintenance window each run was in.
+    "CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        jobs TEXT,
+        from_ms INTEGER NOT NULL,
+        until_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        made_by TEXT NOT NULL
+    );
+    CREATE INDEX silences_by_end ON silences (until_ms);
+    ALTER TABLE runs ADD COLUMN silenced TEXT;",
 ];
 
 /// Why a database could not be brought up to the schema.

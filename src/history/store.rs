@@ -443,7 +443,7 @@ impl History {
 
     /// Runs `work` in a write transaction, recreating a corrupt database once. The runs
     /// waiting in the state folder are recorded first, in the same transaction.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         work: impl Fn(&Transaction) -> rusqlite::Result<T>,
     ) -> Result<T, HistoryError> {
@@ -489,7 +489,7 @@ impl History {
     }
 
     /// Runs `work` on the database if there is one; `Ok(None)` when there is none yet.
-    fn read<T>(
+    pub(super) fn read<T>(
         &self,
         work: impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, HistoryError> {
@@ -502,6 +502,23 @@ impl History {
         }
         let conn = self.connect()?;
         work(&conn).map(Some).map_err(|e| self.error(e))
+    }
+
+    /// [`History::read`] that leaves a connection handed over for the next read there: a
+    /// small read between [`History::last_starts`] and the run's lookups opens nothing.
+    pub(super) fn read_keeping<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        let handed = self.handover.lock().ok().and_then(|mut held| held.take());
+        let Some(conn) = handed else {
+            return self.read(work);
+        };
+        let value = work(&conn).map_err(|e| self.error(e));
+        if let Ok(mut held) = self.handover.lock() {
+            *held = Some(conn);
+        }
+        value.map(Some)
     }
 
     /// [`History::read`], keeping the connection for the next read.
@@ -683,8 +700,10 @@ fn streak(conn: &Connection, job: &str) -> rusqlite::Result<Streak> {
         .query_row([job], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .unwrap_or((i64::MIN, i64::MIN));
+    let time = |millis: Option<i64>| millis.and_then(DateTime::from_timestamp_millis);
     conn.prepare_cached(
-        "SELECT count(*), coalesce(max(reason IS NULL), 0) FROM runs
+        "SELECT count(*), coalesce(max(reason IS NULL), 0), min(started_at),
+                max(CASE WHEN reason IS NULL THEN started_at END) FROM runs
          WHERE job = ?1 AND status NOT IN ('ok', 'skipped')
            AND (started_at > ?2 OR (started_at = ?2 AND id > ?3))",
     )?
@@ -692,6 +711,8 @@ fn streak(conn: &Connection, job: &str) -> rusqlite::Result<Streak> {
         Ok(Streak {
             failing: row.get(0)?,
             mailed: row.get(1)?,
+            since: time(row.get(2)?),
+            last_mailed: time(row.get(3)?),
         })
     })
 }
@@ -822,7 +843,7 @@ fn numbers_of(text: Option<String>) -> Vec<(String, f64)> {
 }
 
 const RUN_COLUMNS: &str = "id, run_id, job, trigger, started_at, finished_at, status, total, ok, \
-    failed, timeout, error, duration_ms, interrupted, sent, note, reason";
+    failed, timeout, error, duration_ms, interrupted, sent, note, reason, silenced";
 
 fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
     let time = |index: usize| -> rusqlite::Result<DateTime<Utc>> {
@@ -858,6 +879,7 @@ fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
             sent: row.get(14)?,
             note: row.get(15)?,
             reason: row.get(16)?,
+            silenced: row.get(17)?,
             results: Vec::new(),
             disks: Vec::new(),
         },
@@ -895,8 +917,9 @@ fn insert_run(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<i64> {
     let s = &run.summary;
     tx.execute(
         "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
-                           failed, timeout, error, duration_ms, interrupted, sent, note, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                           failed, timeout, error, duration_ms, interrupted, sent, note, reason,
+                           silenced)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         rusqlite::params![
             run.run_id,
             run.job,
@@ -914,6 +937,7 @@ fn insert_run(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<i64> {
             run.sent,
             run.note,
             run.reason,
+            run.silenced,
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -1227,7 +1251,9 @@ mod tests {
             recent.get("j").and_then(|r| r.streak).unwrap()
         };
         assert_eq!(streak(&history), Streak::default(), "no history");
-        let at = |minutes: i64| Utc::now() - chrono::Duration::minutes(60 - minutes);
+        let now = Utc::now();
+        let at = |minutes: i64| now - chrono::Duration::minutes(60 - minutes);
+        let ms = |time: DateTime<Utc>| DateTime::from_timestamp_millis(time.timestamp_millis());
         let mut runs = Vec::new();
         for (i, (status, mailed)) in [
             (Status::Failed, true),
@@ -1251,7 +1277,9 @@ mod tests {
             streak(&history),
             Streak {
                 failing: 2,
-                mailed: false
+                mailed: false,
+                since: ms(at(2)),
+                last_mailed: None,
             },
             "the failure before the ok run and the skipped one do not count"
         );
@@ -1262,7 +1290,9 @@ mod tests {
             streak(&history),
             Streak {
                 failing: 3,
-                mailed: true
+                mailed: true,
+                since: ms(at(2)),
+                last_mailed: ms(at(20)),
             }
         );
     }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::Job;
 use crate::exec::Outcome;
+use crate::history::alerting::{self, Loudness, Notice, Standing};
 use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
@@ -23,6 +24,7 @@ use crate::report::{
     Status, Summary, TaskResult, Trigger,
 };
 use crate::run::plan::{Done, Slot};
+use crate::run::silenced::Silenced;
 use crate::schedule::Zone;
 
 /// What every job of a run finishes with.
@@ -34,6 +36,8 @@ pub struct RunMeta<'a> {
     pub cancel: &'a watch::Receiver<bool>,
     /// Whether the run is recorded in the history (not for a preview, nor with it off).
     pub recording: bool,
+    /// The silences and maintenance windows in force.
+    pub silenced: &'a Silenced,
 }
 
 impl RunMeta<'_> {
@@ -60,6 +64,10 @@ pub struct Finished<'a> {
     pub webhooks: Vec<Decision>,
     /// `None` when the run is not recorded; `sent` and `reason` are settled by the outbox.
     pub record: Option<RunRecord>,
+    /// The silence (`ID: reason`) or maintenance window (`maintenance: NAME`) it is in.
+    pub silenced: Option<String>,
+    /// What its message says beyond the job's settings: a reminder, escalation.
+    pub notice: Notice,
 }
 
 /// Turns `done`, the outcomes of `job`'s tasks, into its report. `recent` is what the
@@ -84,7 +92,26 @@ pub fn finish_job<'a>(
         failures_before_mail: job.failures_before_mail,
     };
     let decision = decide(policy, &summary, &results, previous, recent.streak);
-    let webhooks = webhook_decisions(job, &summary, &results, previous);
+    let silenced = meta.silenced.of_job(&job.name).map(|q| q.label.clone());
+    let (decision, notice) = alerting::adjust(
+        decision,
+        Loudness {
+            rule: job.send,
+            remind_every: job.remind_every,
+            escalate: &job.escalate,
+        },
+        Standing {
+            all_ok: summary.all_ok,
+            previous,
+            streak: recent.streak,
+            started: done.started_at.into(),
+            silenced: silenced.as_deref(),
+        },
+    );
+    let webhooks = match &silenced {
+        Some(_) => vec![decision.clone(); job.webhooks.len()],
+        None => webhook_decisions(job, &summary, &results, previous),
+    };
     let disk_history = disk_history(facts, &recent, meta.zone);
     let context = Context {
         job: JobInfo::of(job),
@@ -107,13 +134,17 @@ pub fn finish_job<'a>(
     };
     let record = meta.recording.then(|| {
         let disks = recorded_disks(facts, reads);
-        record(job, meta, done.started_at, &context, disks)
+        let mut record = record(job, meta, done.started_at, &context, disks);
+        record.silenced.clone_from(&silenced);
+        record
     });
     Finished {
         context,
         decision,
         webhooks,
         record,
+        silenced,
+        notice,
     }
 }
 
