@@ -26,6 +26,11 @@ command -v snmpget >/dev/null || need+=(snmp)
 # in a container without systemd).
 command -v promtool >/dev/null || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)            # each TLS test makes its own CA
+# The log reports read journal files that systemd-journal-remote writes from export-format
+# entries, through the real journalctl (package systemd).
+command -v journalctl >/dev/null || need+=(systemd)
+[ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ||
+  need+=(systemd-journal-remote)
 # Debian's own MTA, for one delivery over STARTTLS into a mailbox: the test runs `exim4 -bdf`
 # in the foreground on 127.0.0.1 with a configuration of its own. Installing it replaces
 # another MTA (postfix, ...), so it is only installed where none is; its system service is

@@ -4,7 +4,7 @@ use today. Prints a table of medians and ratios.
 
     python3 benches/run.py            # the full run (a few minutes), release build
     python3 benches/run.py --quick    # seconds: small sizes, checks behaviour, no verdicts
-    python3 benches/run.py --only flush   # one row alone, to study it
+    python3 benches/run.py --only flush   # one row alone, to study it (also: history)
 
 Everything runs on this machine; the only network traffic is to an SMTP sink on loopback.
 """
@@ -98,9 +98,10 @@ class Install:
 GNU_TIME = Path("/usr/bin/time")
 
 
-def run_timed(argv, own_rss=False, **kwargs):
-    """Wall time and peak RSS (KiB) of one command, which must succeed. With `own_rss`, the
-    RSS is the command's own (through GNU time), not bounded below by this harness's."""
+def run_timed(argv, own_rss=False, ok=(0,), **kwargs):
+    """Wall time and peak RSS (KiB) of one command, which must exit with a code in `ok`.
+    With `own_rss`, the RSS is the command's own (through GNU time), not bounded below by
+    this harness's."""
     report = None
     if own_rss and GNU_TIME.exists():
         report = tempfile.NamedTemporaryFile(prefix="reporter-bench-rss-")
@@ -112,12 +113,109 @@ def run_timed(argv, own_rss=False, **kwargs):
     stderr = process.stderr.read().decode(errors="replace")
     process.stderr.close()
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    if code not in ok:
         sys.exit(f"{' '.join(map(str, argv))} exited {code}:\n{stderr}")
     if report is not None:
         with report:
             return elapsed, int(Path(report.name).read_text().split()[-1])
     return elapsed, usage.ru_maxrss
+
+
+def tree_peaks(argv, ok=(0,)):
+    """Runs `argv` once, sampling every 20 ms the peak RSS (VmHWM) of it and of every
+    process below it: the largest seen for each program name, in MiB."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks = {}
+    while process.poll() is None:
+        parents, status = {}, {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                text = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+            parents[int(entry)] = int(fields.get("PPid", "0"))
+            status[int(entry)] = fields
+        for pid, fields in status.items():
+            ancestor = pid
+            while ancestor not in (0, 1, process.pid):
+                ancestor = parents.get(ancestor, 0)
+            if ancestor == process.pid and "VmHWM" in fields:
+                name = fields["Name"].strip()
+                peaks[name] = max(peaks.get(name, 0), int(fields["VmHWM"].split()[0]) / 1024)
+        time.sleep(0.02)
+    if process.returncode not in ok:
+        sys.exit(f"{' '.join(map(str, argv))} exited {process.returncode}")
+    return peaks
+
+
+def sshd_journal(entries):
+    """A journal folder of `entries` sshd messages a day of attacks would leave, made once
+    with systemd-journal-remote and kept in target/bench-cache; and the epoch second of its
+    first entry. Most are failed passwords from a few hundred addresses."""
+    remote = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+                   if Path(p).exists()), None)
+    if remote is None:
+        sys.exit("the journal row needs systemd-journal-remote (apt-get install systemd-journal-remote)")
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z, an entry every 20 ms from there
+    folder = ROOT / "target" / "bench-cache" / f"journal-{entries}"
+    if (folder / "done").exists():
+        return folder, start
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    users = ["root", "admin", "oracle", "test", "ubuntu", "git", "postgres"] + [f"user{i}" for i in range(200)]
+    export = folder / "entries.export"
+    with open(export, "wb") as out:
+        for i in range(entries):
+            at = start * 1_000_000 + i * 20_000
+            address = f"203.0.{(i * 7) % 4}.{(i * 13) % 256}"
+            user, port = users[(i * 31) % len(users)], 1024 + i % 60000
+            kind = i % 10
+            if kind < 6:
+                message = f"Failed password for {user} from {address} port {port} ssh2"
+            elif kind < 8:
+                message = f"Invalid user {user} from {address} port {port}"
+            elif kind < 9:
+                message = f"Connection closed by authenticating user {user} {address} port {port} [preauth]"
+            else:
+                message = f"Accepted publickey for admin from 192.0.2.{i % 4} port {port} ssh2: ED25519 SHA256:abc"
+            out.write(f"__REALTIME_TIMESTAMP={at}\n__MONOTONIC_TIMESTAMP={at - start * 1_000_000 + 1}\n"
+                      f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=web1\n_UID=0\n_PID={1000 + i % 30000}\n"
+                      f"_TRANSPORT=syslog\nSYSLOG_IDENTIFIER=sshd\nPRIORITY=6\nMESSAGE={message}\n\n".encode())
+    subprocess.run([remote, f"--output={folder / 'sshd.journal'}", str(export)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    export.unlink()
+    (folder / "done").write_text("")
+    return folder, start
+
+
+def bench_logins(binary, sink, table, quick, repeat, verdicts):
+    """The shipped `logins` job over a journal of sshd entries, against journalctl piped
+    into grep over the same window; and the peak RSS of reporter and of what counts."""
+    entries = 5_000 if quick else 1_000_000
+    journal, start = sshd_journal(entries)
+    days = (int(time.time()) - start) // 86_400 + 2
+    since = int(time.time()) - days * 86_400
+    logins = Install(binary, sink, f"jobs_dir: {ROOT / 'jobs'}\ntemplates_dir: {ROOT / 'templates'}\nhistory_days: 0\n"
+                     f"defaults:\n  since_default: {days}d\n  env: {{JOURNAL_DIRECTORY: '{journal}'}}\n")
+    # In alternation, so that the machine's drift during the row moves both alike. Exit 1:
+    # the job finds addresses with 20 failed logins or more, and says so.
+    reference = ["sh", "-c", f"journalctl --directory '{journal}' --since @{since} --no-pager | grep -c Failed"]
+    times = [(run_timed(logins.argv("run", "logins"), ok=(1,))[0], run_timed(reference)[0]) for _ in range(repeat)]
+    ours = statistics.median(t for t, _ in times)
+    grep = statistics.median(t for _, t in times)
+    table.add(f"logins over {entries} journal entries", f"{ours:.2f} s", f"journalctl | grep -c {grep:.2f} s",
+              f"{ours / grep:.2f}", "<= 1.5", ours / grep <= 1.5 if verdicts else None)
+    peaks = tree_peaks(logins.argv("run", "logins"), ok=(1,))
+    reporter = peaks.get("reporter", 0)
+    awk = max(peaks.get(name, 0) for name in ("awk", "mawk", "gawk", "original-awk", "busybox"))
+    # journalctl maps the journal files it reads: its resident pages are the files', in the
+    # page cache, and the same in the reference.
+    journalctl = peaks.get("journalctl", 0)
+    table.add("  peak RSS: reporter, awk", f"{reporter:.1f}, {awk:.1f} MiB", f"journalctl {journalctl:.0f} MiB, its mapped files",
+              "", "<= 64 MiB", max(reporter, awk) <= 64 if verdicts else None)
 
 
 def median_time(argv, repeat, **kwargs):
@@ -307,10 +405,57 @@ def bench_flush(binary, sink, table, quick, repeat, verdicts):
     table.add(f"flush of {count} messages", f"{flushed:.3f} s", f"Python smtplib {python:.3f} s", f"{flushed / python:.2f}", "<= 1.0", flushed / python <= 1.0 if verdicts else None)
 
 
+# The job of the history rows: two commands of the kind a report runs, each keeping four
+# values (docs/values.md) from df's line for the root filesystem: size, used, available and
+# percent, as df -h writes them (then bytes) and in KiB.
+VALUES_JOB = r"""commands:
+  - run: df -h /
+    values:
+      size: '\n\S+\s+(\S+)'
+      used: '\n\S+\s+\S+\s+(\S+)'
+      avail: '\n\S+(?:\s+\S+){2}\s+(\S+)'
+      percent: '(\d+)%'
+  - run: df -k /
+    values:
+      size: '\n\S+\s+(\d+)'
+      used: '\n\S+\s+\d+\s+(\d+)'
+      avail: '\n\S+(?:\s+\d+){2}\s+(\d+)'
+      percent: '(\d+)%'
+"""
+
+
+def bench_history(binary, sink, table, quick, repeat, verdicts):
+    """`list` and `history --limit 20` over 1,000 jobs and 100,000 recorded runs, and the
+    database's size per result with four values a command. The database is the real one: a
+    run through the binary records the first run (schema, a real row and its results with
+    their four values each), copied with SQL to every job. The jobs listed are the short
+    files the `list` budget was set with: loading is mostly YAML parsing, whose cost grows
+    with the files, not with what they hold."""
+    jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
+    big = Install(binary, sink)
+    big.job("seed", VALUES_JOB)
+    run_timed(big.argv("run", "seed"))
+    database = big.dir / "state" / "history.sqlite3"
+    kept = [row[0] for row in sqlite3.connect(database).execute("SELECT numbers FROM results")]
+    assert len(kept) == 2 and all(text and text.count(":") == 4 for text in kept), f"four values a result: {kept}"
+    (big.dir / "jobs" / "seed.yaml").unlink()
+    for i in range(jobs_count):
+        big.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
+    fill_history(database, jobs_count, runs_per_job)
+    listed = median_time(big.argv("list"), repeat)
+    recent = median_time(big.argv("history", "--limit", "20"), repeat)
+    results = sqlite3.connect(database).execute("SELECT count(*) FROM results").fetchone()[0]
+    per_result = database.stat().st_size / results
+    runs = jobs_count * runs_per_job
+    table.add(f"list, {jobs_count} jobs, {runs} runs", f"{listed * 1000:.0f} ms", "", "", "<= 50 ms", listed <= 0.05 if verdicts else None)
+    table.add(f"history --limit 20, {runs} runs", f"{recent * 1000:.0f} ms", "", "", "<= 50 ms", recent <= 0.05 if verdicts else None)
+    table.add("  history file per result, 4 values each", f"{per_result:.0f} bytes", f"{results} results", "", "<= 300 bytes", per_result <= 300 if verdicts else None)
+
+
 def big_history(binary, sink, quick):
-    """An installation of 1,000 jobs with 100 recorded runs each (100 × 20 when quick). The
-    database is the real one: a run through the binary records the first run (schema, a
-    real row and its results), copied with SQL to every job."""
+    """An installation of 1,000 jobs with 100 recorded runs each (100 × 20 when quick), for
+    the status rows. The database is the real one: a run through the binary records the
+    first run (schema, a real row and its results), copied with SQL to every job."""
     jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
     big = Install(binary, sink)
     big.job("seed", "commands: [df -h, 'df -i']\n")
@@ -374,7 +519,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
     parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
-    parser.add_argument("--only", choices=["flush", "status", "fleet"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
+    parser.add_argument("--only", choices=["flush", "history", "logins", "status", "fleet"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
     args = parser.parse_args()
     quick = args.quick
     if args.binary:
@@ -399,6 +544,14 @@ def main():
         return
     if args.only == "flush":
         bench_flush(binary, sink, table, quick, repeat, verdicts)
+        table.print()
+        return
+    if args.only == "history":
+        bench_history(binary, sink, table, quick, repeat, verdicts)
+        table.print()
+        return
+    if args.only == "logins":
+        bench_logins(binary, sink, table, quick, repeat, verdicts)
         table.print()
         return
 
@@ -569,17 +722,10 @@ def main():
         table.add("hosts over ssh", "", "sshd: not installed (apt-get install openssh-server)")
     bench_fleet(binary, sink, table, quick, repeat, verdicts)
 
-    # 9. History at scale: `list`, `history --limit 20` and `status` over 1,000 jobs and
-    # 100,000 recorded runs.
-    big, database, jobs_count, runs_per_job = big_history(binary, sink, quick)
-    listed = median_time(big.argv("list"), repeat)
-    recent = median_time(big.argv("history", "--limit", "20"), repeat)
-    results = sqlite3.connect(database).execute("SELECT count(*) FROM results").fetchone()[0]
-    per_result = database.stat().st_size / results
-    runs = jobs_count * runs_per_job
-    table.add(f"list, {jobs_count} jobs, {runs} runs", f"{listed * 1000:.0f} ms", "", "", "<= 50 ms", listed <= 0.05 if verdicts else None)
-    table.add(f"history --limit 20, {runs} runs", f"{recent * 1000:.0f} ms", "", "", "<= 50 ms", recent <= 0.05 if verdicts else None)
-    table.add("  history file per result", f"{per_result:.0f} bytes", f"{results} results", "", "<= 300 bytes", per_result <= 300 if verdicts else None)
+    # 9. History at scale.
+    bench_history(binary, sink, table, quick, repeat, verdicts)
+    # `status` over 1,000 jobs and 100,000 recorded runs.
+    big, _, jobs_count, runs_per_job = big_history(binary, sink, quick)
     bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
 
     # 11. Growth: `list` as jobs grow, and the history as runs grow; each should grow
@@ -608,6 +754,9 @@ def main():
         query = median_time(grown.argv("history", "--limit", "20"), repeat) * 1000
         size = database.stat().st_size
         table.add(f"history of {runs} runs", f"{size / (1 << 20):.1f} MiB", f"history --limit 20 {query:.0f} ms", f"{size / runs:.0f} bytes/run")
+
+    # 12. The log report: the shipped logins job over a journal of sshd entries.
+    bench_logins(binary, sink, table, quick, repeat, verdicts)
 
     # 7. End to end: run disk-usage against the classic Python script doing the same.
     # Without history, like the script: five runs minutes apart would otherwise make a

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::hosts::HostSpec;
+use crate::config::units::HumanDuration;
 use crate::log::{ColorChoice, LogFormat};
 use crate::schedule::Period;
 
@@ -53,6 +54,19 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the jobs on their schedules until SIGTERM
     Daemon(DaemonArgs),
+    /// Silence jobs for a while: they run and are recorded, but mail nobody
+    ///
+    /// A silenced job still runs, is recorded in the history with its silence, writes
+    /// metrics and pings its dead man's switch; it sends no mail and no webhook, and its
+    /// failures stay out of the line a cron run prints on stderr; its exit code is
+    /// unchanged. The first run after the silence ends mails when the job is not ok, whatever
+    /// its send rule (but never). Prints the new silence's id. Only root or the owner of
+    /// the state folder may make or end silences; cron runs, run and the daemon all see them.
+    /// With --list: the silences in force or to come, and the maintenance windows open now
+    /// or next.
+    Silence(SilenceArgs),
+    /// End silences before their time (they are kept, as ended ones, for 30 days)
+    Unsilence(UnsilenceArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -128,6 +142,41 @@ pub struct DaemonArgs {
     /// Append the log here instead of stderr; reopened on SIGHUP
     #[arg(long, value_name = "F")]
     pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    /// Jobs to silence, by name (the file name without .yaml)
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Every job, those added later too
+    #[arg(long, conflicts_with = "jobs")]
+    pub all: bool,
+    /// How long, from now (30m, 2h, 1d)
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<HumanDuration>,
+    /// Until when: RFC 3339, or "YYYY-MM-DD HH:MM" in the config's time zone
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Why: shown with the silence and recorded with every run it silences
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// List the silences in force or to come, and the maintenance windows
+    #[arg(long, conflicts_with_all = ["jobs", "all", "for_", "until", "reason"])]
+    pub list: bool,
+    /// With --list: print a JSON array
+    #[arg(long, requires = "list")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsilenceArgs {
+    /// Silences to end, by the id `silence` printed
+    #[arg(value_name = "ID", required_unless_present = "all")]
+    pub ids: Vec<i64>,
+    /// Every silence in force or to come
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
 }
 
 /// Which jobs to run, and how many commands at once.

@@ -88,13 +88,19 @@ fn completion_completes_job_names() {
         bash_completes(&env, &["reporter", "preview", "load", "d"]),
         ["disk-inodes", "disk-usage"]
     );
+    assert_eq!(
+        bash_completes(&env, &["reporter", "silence", "lo"]),
+        ["load"]
+    );
+    let reason = bash_completes(&env, &["reporter", "silence", "load", "--reason", ""]);
+    assert!(!reason.contains(&"load".to_owned()), "{reason:?}");
     // Options and their values are not job names.
     let value = bash_completes(&env, &["reporter", "run", "--jobs", ""]);
     assert!(!value.contains(&"load".to_owned()), "{value:?}");
     assert!(bash_completes(&env, &["reporter", "run", "--di"]).contains(&"--digest".to_owned()));
     let fish = env.run(&["completions", "fish"]).code(0).stderr_empty();
     assert_eq!(bash_completes(&env, &["reporter", "status", "l"]), ["load"]);
-    fish.stdout_contains("__fish_seen_subcommand_from run preview history status\" -f -a \"(reporter list --names 2>/dev/null)\"");
+    fish.stdout_contains("__fish_seen_subcommand_from run preview history silence status\" -f -a \"(reporter list --names 2>/dev/null)\"");
 }
 
 #[test]

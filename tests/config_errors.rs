@@ -348,3 +348,15 @@ fn a_ping_or_webhook_url_that_is_not_http_is_refused_by_check() {
         .stderr_lacks("webhooks[0]")
         .stderr_lacks("webhooks[2]");
 }
+
+#[test]
+fn an_exit_code_that_is_both_ok_and_an_error_is_refused() {
+    let env = Env::new("");
+    env.job(
+        "logs",
+        "commands:\n  - run: journalctl\n    ok_exit_codes: [0, 3]\n    error_exit_codes: [3]\n",
+    );
+    check(&env).stderr_contains(
+        "jobs/logs.yaml:4:23: commands[0].error_exit_codes: exit code 3 is also in ok_exit_codes",
+    );
+}

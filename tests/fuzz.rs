@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use reporter::config::address::{AddressSpec, parse_mailbox};
 use reporter::config::hosts::{self, HostSpec, TargetSpec};
-use reporter::config::units::{ByteSize, HumanDuration};
+use reporter::config::units::{ByteSize, HumanDuration, number_with_size};
 use reporter::config::{Config, Job};
 use reporter::render::Templates;
 use reporter::schedule::{Schedule, Zone};
@@ -296,6 +296,7 @@ fn durations_and_sizes_parse_or_fail() {
     proptest!(cases(), |(text in word())| {
         let _ = HumanDuration::from_str(&text);
         let _ = ByteSize::from_str(&text);
+        let _ = number_with_size(&text);
     });
 }
 

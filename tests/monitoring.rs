@@ -210,6 +210,8 @@ fn run_json_prints_one_object_with_the_schema_and_keeps_the_exit_code() {
         "stderr",
         "data",
         "parse_error",
+        "values",
+        "expectations",
     ];
     expected.sort_unstable();
     let mut keys = keys;

@@ -407,6 +407,11 @@ fn hard_context() -> serde_json::Value {
         "stderr": long_line, "duration_ms": 12, "truncated": false,
         "started_at": "2026-11-22T06:00:00Z", "changed": null, "attempts": 1, "diff": null,
         "matches": [format!("/dev/sdb1 100G 95G 5.0G 95% {long_line}")],
+        "values": {"used_on_a_very_long_named_value": 102005473280u64, "duration_ms": 12},
+        "values_text": {"used_on_a_very_long_named_value": "95 GiB", "duration_ms": "12ms"},
+        "trends": {"used_on_a_very_long_named_value": [10, 40, 70, 100], "duration_ms": [100, 90, 100, 80]},
+        "expectations": [{"value": "used_on_a_very_long_named_value", "rule": "change", "ok": false,
+            "text": "used_on_a_very_long_named_value 11 GiB → 95 GiB (+764%, change > 50%)"}],
         "stdout_attachment": null, "stderr_attachment": null});
     let history: Vec<serde_json::Value> = (0..13)
         .map(|i| serde_json::json!({"percent": 60 + i * 3, "at": "2026-11-20T06:00:00Z"}))
@@ -423,7 +428,8 @@ fn hard_context() -> serde_json::Value {
         "results": [result],
         "hosts": [],
         "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
-            "all_ok": false, "status": "failed"},
+            "all_ok": false, "status": "failed",
+            "failed_expectation": "used_on_a_very_long_named_value 11 GiB → 95 GiB (+764%, change > 50%)"},
         "run": {"id": "20261122T060000Z.1.abcdef", "started_at": "2026-11-22T06:00:00Z",
             "finished_at": "2026-11-22T06:00:01Z", "trigger": "cron", "interrupted": false, "recovered": false},
         "previous": null,
@@ -431,6 +437,48 @@ fn hard_context() -> serde_json::Value {
         "node": null,
         "section": false
     })
+}
+
+/// The summary a shipped log report's command prints (docs/logs.md), with hard cases: long
+/// unbroken names, commands and messages, and markup an attacker wrote; `None` for the
+/// other templates.
+fn hard_log_data(template: &str) -> Option<serde_json::Value> {
+    let long = format!("{LONG_MOUNT}{}", "x".repeat(200));
+    let attack = "x\"y</td><script>alert(1)</script>";
+    let list = |rows: serde_json::Value| {
+        let count = rows.as_array().map_or(0, Vec::len);
+        serde_json::json!({"total": 312, "distinct": count, "others": 3, "top": rows})
+    };
+    let data = match template {
+        "logins" => serde_json::json!({"since": "2026-12-06 06:25", "alert": true,
+            "failed_ssh_from_one_address": 250,
+            "limits": {"ssh_failures_from_one_address": 20, "sudo_failures": 1},
+            "accepted": list(serde_json::json!([{"user": long, "address": "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "method": "keyboard-interactive/pam", "count": 1234}])),
+            "failed": {"total": 312, "addresses": list(serde_json::json!([{"address": "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "count": 250}])),
+                "users": list(serde_json::json!([{"user": attack, "count": 12}, {"user": long, "count": 1}]))},
+            "sudo": {"commands": list(serde_json::json!([{"user": "alice", "as": "root", "command": long, "count": 99999}])),
+                "failures": list(serde_json::json!([{"user": "bob", "count": 2}])),
+                "denied": list(serde_json::json!([{"user": "eve", "reason": long, "count": 1}]))},
+            "su": {"sessions": list(serde_json::json!([{"user": long, "as": "root", "count": 1}])),
+                "failures": list(serde_json::json!([{"user": "eve", "as": long, "count": 1}]))}}),
+        "system-errors" => serde_json::json!({"since": "2026-12-06 06:25", "alert": true,
+            "limits": {"oom_kills": 1, "io_errors": 1, "failed_units": 1},
+            "findings": [{"what": "OOM kill", "count": 2, "worst": long}],
+            "oom_kills": list(serde_json::json!([{"name": attack, "pid": "812", "count": 1}])),
+            "io_errors": list(serde_json::json!([{"device": long, "count": 1}])),
+            "failed_units": list(serde_json::json!([{"unit": long, "result": "exit-code", "count": 1}])),
+            "restarts": list(serde_json::json!([{"unit": long, "count": 7}])),
+            "segfaults": list(serde_json::json!([{"program": long, "count": 1}])),
+            "kernel_errors": list(serde_json::json!([{"message": long, "count": 100000}]))}),
+        "package-changes" => serde_json::json!({"since": "2026-12-06 06:25", "total": 3,
+            "findings": [{"what": "upgraded", "count": 1, "first": long}],
+            "upgraded": list(serde_json::json!([{"package": long, "old": long, "new": "1.0"}])),
+            "installed": list(serde_json::json!([{"package": long, "version": long}])),
+            "removed": list(serde_json::json!([{"package": "telnet", "version": long}])),
+            "purged": list(serde_json::json!([{"package": long}]))}),
+        _ => return None,
+    };
+    Some(data)
 }
 
 /// The digest's context for the sections of `context`'s job, twice (one failing), each
@@ -469,6 +517,10 @@ fn shipped_html_fits_a_phone_and_a_desktop_with_hard_content() {
     for name in &names {
         let context = if name == "digest" {
             hard_digest_context(&templates)
+        } else if let Some(data) = hard_log_data(name) {
+            let mut context = hard_context();
+            context["results"][0]["data"] = data;
+            context
         } else {
             hard_context()
         };
@@ -476,6 +528,7 @@ fn shipped_html_fits_a_phone_and_a_desktop_with_hard_content() {
             .render_html(name, &context)
             .unwrap()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!html.contains("<script>"), "{name}: {html}");
         let bars = if html.contains("data-bar=") { 1 } else { 0 };
         for width in [375, 900] {
             assert_fits(name, &html, width, bars);
@@ -771,7 +824,7 @@ fn the_shipped_ping_sweep_is_disabled() {
         .iter()
         .filter(|j| j["enabled"] == true)
         .collect();
-    assert_eq!(enabled.len(), 7, "{list}");
+    assert_eq!(enabled.len(), 10, "{list}");
 }
 
 // ---- digests ----

@@ -46,8 +46,14 @@ _reporter() {
             reporter,run)
                 cmd="reporter__subcmd__run"
                 ;;
+            reporter,silence)
+                cmd="reporter__subcmd__silence"
+                ;;
             reporter,status)
                 cmd="reporter__subcmd__status"
+                ;;
+            reporter,unsilence)
+                cmd="reporter__subcmd__unsilence"
                 ;;
             reporter__subcmd__help,check)
                 cmd="reporter__subcmd__help__subcmd__check"
@@ -79,8 +85,14 @@ _reporter() {
             reporter__subcmd__help,run)
                 cmd="reporter__subcmd__help__subcmd__run"
                 ;;
+            reporter__subcmd__help,silence)
+                cmd="reporter__subcmd__help__subcmd__silence"
+                ;;
             reporter__subcmd__help,status)
                 cmd="reporter__subcmd__help__subcmd__status"
+                ;;
+            reporter__subcmd__help,unsilence)
+                cmd="reporter__subcmd__help__subcmd__unsilence"
                 ;;
             *)
                 ;;
@@ -89,7 +101,7 @@ _reporter() {
 
     case "${cmd}" in
         reporter)
-            opts="-v -q -h -V --config --verbose --quiet --color --log-format --help --version run preview list check flush history status daemon completions man help"
+            opts="-v -q -h -V --config --verbose --quiet --color --log-format --help --version run preview list check flush history status daemon silence unsilence completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,7 +239,7 @@ _reporter() {
             return 0
             ;;
         reporter__subcmd__help)
-            opts="run preview list check flush history status daemon completions man help"
+            opts="run preview list check flush history status daemon silence unsilence completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,7 +392,35 @@ _reporter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reporter__subcmd__help__subcmd__silence)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reporter__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reporter__subcmd__help__subcmd__unsilence)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -564,6 +604,44 @@ _reporter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reporter__subcmd__silence)
+            opts="-v -q -h --all --for --until --reason --list --json --config --verbose --quiet --color --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reporter__subcmd__status)
             opts="-v -q -h --json --html --hosts --config --verbose --quiet --color --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -598,6 +676,32 @@ _reporter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reporter__subcmd__unsilence)
+            opts="-v -q -h --all --config --verbose --quiet --color --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
     esac
 }
 
@@ -612,11 +716,11 @@ _reporter_jobs() {
     _reporter "$@"
     [[ $cur == -* ]] && return 0
     case "$prev" in
-        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--html) return 0 ;;
+        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--for|--until|--reason|--html) return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            run|preview|history|status)
+            run|preview|history|silence|status)
                 COMPREPLY=( $(compgen -W "$(reporter list --names 2>/dev/null)" -- "$cur") )
                 return 0 ;;
         esac

@@ -42,6 +42,8 @@ complete -c reporter -n "__fish_reporter_needs_command" -f -a "flush" -d 'Retry 
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "history" -d 'Show the recorded runs, newest first'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "status" -d 'Show every job at a glance: last status and for how long, last ok, durations, next run'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
+complete -c reporter -n "__fish_reporter_needs_command" -f -a "silence" -d 'Silence jobs for a while: they run and are recorded, but mail nobody'
+complete -c reporter -n "__fish_reporter_needs_command" -f -a "unsilence" -d 'End silences before their time (they are kept, as ended ones, for 30 days)'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
 complete -c reporter -n "__fish_reporter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -146,6 +148,31 @@ complete -c reporter -n "__fish_reporter_using_subcommand daemon" -l detach -d '
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand daemon" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l for -d 'How long, from now (30m, 2h, 1d)' -r
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l until -d 'Until when: RFC 3339, or "YYYY-MM-DD HH:MM" in the config\'s time zone' -r
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l reason -d 'Why: shown with the silence and recorded with every run it silences' -r
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l color -d 'Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l log-format -d 'Diagnostics on stderr as text lines or one JSON object per line [default: the config\'s log_format, else text]' -r -f -a "text\t'`reporter: warning: ...` lines (with syslog priorities under systemd)'
+json\t'One JSON object per line: timestamp, level, message and the event\'s fields'"
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l all -d 'Every job, those added later too'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l list -d 'List the silences in force or to come, and the maintenance windows'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -l json -d 'With --list: print a JSON array'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -s q -l quiet -d 'Print errors only'
+complete -c reporter -n "__fish_reporter_using_subcommand silence" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -l color -d 'Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -l log-format -d 'Diagnostics on stderr as text lines or one JSON object per line [default: the config\'s log_format, else text]' -r -f -a "text\t'`reporter: warning: ...` lines (with syslog priorities under systemd)'
+json\t'One JSON object per line: timestamp, level, message and the event\'s fields'"
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -l all -d 'Every silence in force or to come'
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -s q -l quiet -d 'Print errors only'
+complete -c reporter -n "__fish_reporter_using_subcommand unsilence" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c reporter -n "__fish_reporter_using_subcommand completions" -l config -d 'Configuration file [default: ./reporter.yaml, else /etc/reporter/reporter.yaml]' -r -F
 complete -c reporter -n "__fish_reporter_using_subcommand completions" -l color -d 'Colour diagnostics and statuses: on a terminal (auto, unless NO_COLOR is set), always, never' -r -f -a "auto\t''
 always\t''
@@ -164,15 +191,17 @@ json\t'One JSON object per line: timestamp, level, message and the event\'s fiel
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s v -l verbose -d 'Say more (-v: each event, -vv: debugging)'
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s q -l quiet -d 'Print errors only'
 complete -c reporter -n "__fish_reporter_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "run" -d 'Run jobs and mail their reports'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "preview" -d 'Run jobs and print their messages as mbox on stdout; send nothing'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "list" -d 'List the jobs with their schedule, next run and last status'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "check" -d 'Check the configuration, every job and every template; print every problem'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "flush" -d 'Retry the mail waiting in the spool now'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "history" -d 'Show the recorded runs, newest first'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "status" -d 'Show every job at a glance: last status and for how long, last ok, durations, next run'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
-complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c reporter -n "__fish_seen_subcommand_from run preview history status" -f -a "(reporter list --names 2>/dev/null)" -d job
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "run" -d 'Run jobs and mail their reports'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "preview" -d 'Run jobs and print their messages as mbox on stdout; send nothing'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "list" -d 'List the jobs with their schedule, next run and last status'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "check" -d 'Check the configuration, every job and every template; print every problem'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "flush" -d 'Retry the mail waiting in the spool now'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "history" -d 'Show the recorded runs, newest first'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "status" -d 'Show every job at a glance: last status and for how long, last ok, durations, next run'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "daemon" -d 'Run the jobs on their schedules until SIGTERM'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "silence" -d 'Silence jobs for a while: they run and are recorded, but mail nobody'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "unsilence" -d 'End silences before their time (they are kept, as ended ones, for 30 days)'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "man" -d 'Print a manual page (roff) on stdout: reporter(1), reporter.yaml(5) or reporter-templates(7)'
+complete -c reporter -n "__fish_reporter_using_subcommand help; and not __fish_seen_subcommand_from run preview list check flush history status daemon silence unsilence completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reporter -n "__fish_seen_subcommand_from run preview history silence status" -f -a "(reporter list --names 2>/dev/null)" -d job

@@ -48,6 +48,9 @@ pub fn check((): (), loaded: Loaded) -> anyhow::Result<i32> {
     errors.append(&mut address_problems(&config, &templates, &jobs));
     errors.append(&mut headers_problems(&config, &jobs));
     errors.append(&mut url_problems(&config, &jobs));
+    for window in &config.maintenance {
+        errors.extend(window.unknown_jobs(|job| load::unknown_job(&config, job).is_none()));
+    }
     errors.append(&mut lint_cron_folders(invocation.argv0.as_deref()));
     errors.extend(state_dir_problem(&config));
     warn(&config, &jobs);

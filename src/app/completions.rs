@@ -1,6 +1,7 @@
 //! `reporter completions SHELL`: clap's script for the options and subcommands, with job
-//! names completed where a command takes them (`run`, `preview`, `history`, `status`). The names
-//! come from `reporter list --names` at completion time, so they follow the jobs folder.
+//! names completed where a command takes them (`run`, `preview`, `history`, `silence`,
+//! `status`). The names come from `reporter list --names` at completion time, so they
+//! follow the jobs folder.
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -31,19 +32,19 @@ pub fn completions(shell: Shell, _: Invocation) -> anyhow::Result<i32> {
     Ok(exit::OK)
 }
 
-/// Wraps clap's `_reporter`: after `run`, `preview`, `history` or `status`, a word that is not an
-/// option, nor an option's value, is a job name.
+/// Wraps clap's `_reporter`: after `run`, `preview`, `history`, `silence` or `status`, a
+/// word that is not an option, nor an option's value, is a job name.
 const BASH: &str = r#"
 _reporter_jobs() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" i
     _reporter "$@"
     [[ $cur == -* ]] && return 0
     case "$prev" in
-        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--html) return 0 ;;
+        --schedule|--hosts|--jobs|-j|--to|--config|--limit|--color|--pidfile|--log-file|--for|--until|--reason|--html) return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            run|preview|history|status)
+            run|preview|history|silence|status)
                 COMPREPLY=( $(compgen -W "$(reporter list --names 2>/dev/null)" -- "$cur") )
                 return 0 ;;
         esac
@@ -52,7 +53,7 @@ _reporter_jobs() {
 complete -F _reporter_jobs -o nosort -o bashdefault -o default reporter
 "#;
 
-const FISH: &str = "complete -c reporter -n \"__fish_seen_subcommand_from run preview history status\" -f -a \"(reporter list --names 2>/dev/null)\" -d job\n";
+const FISH: &str = "complete -c reporter -n \"__fish_seen_subcommand_from run preview history silence status\" -f -a \"(reporter list --names 2>/dev/null)\" -d job\n";
 
 /// clap's zsh script completes the job arguments with `_default` (file names): they get
 /// `_reporter_jobs` instead, defined before the script runs `_reporter`.
@@ -87,8 +88,8 @@ mod tests {
         let mut script = Vec::new();
         clap_complete::generate(Shell::Zsh, &mut Cli::command(), "reporter", &mut script);
         let script = zsh(&String::from_utf8(script).unwrap());
-        // run, preview, history and status.
-        assert_eq!(script.matches(":_reporter_jobs' \\").count(), 4, "{script}");
+        // run, preview, history, silence and status.
+        assert_eq!(script.matches(":_reporter_jobs' \\").count(), 5, "{script}");
         assert!(
             script.starts_with("#compdef reporter\n\n_reporter_jobs() {"),
             "{script}"

@@ -30,6 +30,8 @@ struct HistoryEntry {
     sent: bool,
     /// Why the report was not mailed (its send rule), or why the run was skipped.
     reason: Option<String>,
+    /// The silence (`ID: reason`) or maintenance window (`maintenance: NAME`) the run was in.
+    silenced: Option<String>,
 }
 
 /// `reporter history`: the recorded runs, newest first.
@@ -76,6 +78,7 @@ fn entries(config: &Config, args: &HistoryArgs) -> anyhow::Result<Vec<HistoryEnt
             summary: (run.status != RunStatus::Skipped).then_some(run.summary),
             sent: run.sent,
             reason: run.reason.or(run.note),
+            silenced: run.silenced,
         })
         .collect())
 }

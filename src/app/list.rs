@@ -10,6 +10,7 @@ use crate::config::{Config, Job, job};
 use crate::exit;
 use crate::log;
 use crate::run::load;
+use crate::run::silenced::Silenced;
 use crate::stdout;
 
 use super::needs::{Inventoried, Secured};
@@ -23,6 +24,8 @@ struct ListEntry {
     enabled: bool,
     next_run: Option<String>,
     last_status: Option<String>,
+    /// When the silence or maintenance window the job is in ends (docs/silences.md).
+    silenced_until: Option<String>,
 }
 
 /// `reporter list`: each job with its schedule, next run and last status, as a table or
@@ -40,7 +43,9 @@ pub fn list(args: ListArgs, setup: Inventoried) -> anyhow::Result<i32> {
         text.push('\n');
         text
     } else {
-        table(&entries, setup.invocation.color)
+        let mut text = table(&entries, setup.invocation.color);
+        text.push_str(&windows(config));
+        text
     };
     stdout::print(text).context("cannot write the list")?;
     Ok(if errors.is_empty() {
@@ -82,6 +87,7 @@ fn entries(config: &Config, jobs: &[Job]) -> Vec<ListEntry> {
             })
         })
         .unwrap_or_default();
+    let silenced = Silenced::at(config, None, now);
     // A job without a schedule is only run by hand: its `random_delay` shifts nothing.
     for job in jobs
         .iter()
@@ -105,6 +111,9 @@ fn entries(config: &Config, jobs: &[Job]) -> Vec<ListEntry> {
                 .filter(|_| job.enabled)
                 .map(|t| config.timezone.rfc3339(t)),
             last_status: last.get(&job.name).map(|status| status.as_str().to_owned()),
+            silenced_until: silenced
+                .of_job(&job.name)
+                .map(|quiet| config.timezone.rfc3339(quiet.until)),
         })
         .collect()
 }
@@ -142,7 +151,42 @@ fn table(entries: &[ListEntry], color: bool) -> String {
                 "disabled".to_owned()
             },
             log::status(&dash(&e.last_status), 11, color),
-            e.description.as_deref().unwrap_or("")
+            match &e.silenced_until {
+                Some(until) => format!(
+                    "[silenced until {until}] {}",
+                    e.description.as_deref().unwrap_or("")
+                ),
+                None => e.description.clone().unwrap_or_default(),
+            }
+        );
+    }
+    text
+}
+
+/// The config's maintenance windows, each with its opening now or next; nothing without.
+fn windows(config: &Config) -> String {
+    let now = chrono::Utc::now();
+    let zone = config.timezone;
+    let mut text = String::new();
+    for window in &config.maintenance {
+        if text.is_empty() {
+            text.push_str("\nMAINTENANCE WINDOWS\n");
+        }
+        let jobs = window
+            .jobs
+            .as_ref()
+            .map_or_else(|| "every job".to_owned(), |jobs| jobs.join(", "));
+        let when = match window.current_or_next(now, zone) {
+            Some((from, until)) if from <= now => format!("open until {}", zone.rfc3339(until)),
+            Some((from, _)) => format!("next {}", zone.rfc3339(from)),
+            None => "never opens".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "{}: `{}` for {}, {jobs}; {when}",
+            window.name,
+            window.schedule,
+            crate::config::units::HumanDuration(window.duration)
         );
     }
     text

@@ -10,6 +10,7 @@ pub mod launch;
 pub mod list;
 pub mod man;
 pub mod needs;
+pub mod silence;
 pub mod status;
 
 use std::path::Path;
@@ -39,6 +40,9 @@ pub fn dispatch(cli: Cli, argv0: Option<&Path>) -> i32 {
         Command::History(args) => call(history::history, args, invocation),
         Command::Status(args) => call(status::status, args, invocation),
         Command::Daemon(args) => call(daemon, args, invocation),
+        Command::Silence(args) if args.list => call(silence::list, args, invocation),
+        Command::Silence(args) => call(silence::silence, args, invocation),
+        Command::Unsilence(args) => call(silence::unsilence, args, invocation),
         Command::Completions { shell } => call(completions::completions, shell, invocation),
         Command::Man { page } => call(man::man, page, invocation),
     }

@@ -9,6 +9,7 @@ use crate::config::error::{ConfigError, Source};
 use crate::config::hosts::HostSpec;
 use crate::config::inventory::Inventory;
 use crate::config::limits::{self, MAX_FILE_SIZE};
+use crate::config::maintenance::Window;
 use crate::config::name::is_name;
 use crate::config::raw::{LogFormat, RawConfig, RawJobKeys, RawMail, TlsMode, TransportKind};
 use crate::config::trust;
@@ -79,6 +80,8 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// `status_page:`: the HTML status page written after every run, flush and daemon fire.
     pub status_page: Option<PathBuf>,
+    /// `maintenance:`: recurring windows during which jobs are silenced.
+    pub maintenance: Vec<Window>,
     /// The folder relative paths in the config and the jobs (`headers_file`) are taken from.
     pub base: PathBuf,
 }
@@ -156,6 +159,7 @@ impl Config {
         };
         check_host_groups(&raw.host_groups, source)?;
         let transport = TransportConfig::from_raw(&mut raw.mail, source, &relative)?;
+        let maintenance = Window::all_of(std::mem::take(&mut raw.maintenance), source)?;
         let default_from = AddressSpec::default_from();
         let default_to = vec!["root@localhost".parse().expect("built-in address is valid")];
         Ok(Config {
@@ -205,6 +209,7 @@ impl Config {
             log_format: raw.log_format.unwrap_or_default(),
             metrics_file: raw.metrics_file.map(relative),
             status_page: raw.status_page.map(relative),
+            maintenance,
             base: base.to_owned(),
         })
     }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::account::RunAs;
 use crate::config::address::AddressSpec;
 use crate::config::error::{ConfigError, Source};
+use crate::config::escalation::{Escalation, RawEscalation};
 use crate::config::global::Config;
 use crate::config::hosts::{self, HostSpec, MAX_TARGETS, TARGET, TargetSpec};
 use crate::config::limits::{self, MAX_FILE_SIZE};
@@ -17,13 +19,14 @@ use crate::config::raw::{
     self, EnvValue, Parse, RawCommand, RawJob, RawJobMail, RawPing, RawWebhook, SendRule,
 };
 use crate::config::units::HumanDuration;
+use crate::config::values::{Checker, Expect, Ordered, RawExpect, RawValue, ValueDef};
 use crate::config::{shell, trust};
 use crate::schedule::Schedule;
 
 /// The status first, so a failure shows in the inbox list (reporter.yaml(5)).
-pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}";
+pub const DEFAULT_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{host.hostname}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 /// The default subject of a `mail.per_host` job's messages: each is about one host.
-pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}";
+pub const DEFAULT_NODE_SUBJECT: &str = "[{{upper summary.status}}] {{job.name}} on {{node}}{{#if summary.failed_expectation}}: {{summary.failed_expectation}}{{/if}}";
 pub const DEFAULT_TEMPLATE: &str = "default";
 /// A command's `timeout:` when neither it, its job nor `defaults:` sets one; also how long
 /// `status --hosts` waits for a host.
@@ -45,6 +48,9 @@ pub struct CommandDef {
     pub run: String,
     pub timeout: Duration,
     pub ok_exit_codes: Vec<i32>,
+    /// Exit codes that say the command could not make its check (`error_exit_codes`): the
+    /// result is `error`, as for a command that could not start.
+    pub error_exit_codes: Vec<i32>,
     pub fail_if: Option<regex::Regex>,
     /// How stdout is read into the result's `data` (`commands[].parse`).
     pub parse: Parse,
@@ -52,6 +58,10 @@ pub struct CommandDef {
     pub retries: u32,
     /// The wait before the first retry; each next one waits twice as long.
     pub retry_delay: Duration,
+    /// The numbers kept from its output (`commands[].values`, docs/values.md).
+    pub values: Vec<ValueDef>,
+    /// The rules they keep (`commands[].expect`).
+    pub expect: Vec<Expect>,
 }
 
 impl CommandDef {
@@ -63,10 +73,13 @@ impl CommandDef {
             run: "c".into(),
             timeout: Duration::from_secs(1),
             ok_exit_codes: ok.to_vec(),
+            error_exit_codes: Vec::new(),
             fail_if: fail_if.map(|p| regex::Regex::new(p).unwrap()),
             parse: Parse::None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
+            values: Vec::new(),
+            expect: Vec::new(),
         }
     }
 }
@@ -139,6 +152,11 @@ pub struct Job {
     /// How far back a job's first run looks: `REPORTER_SINCE` when the history holds no
     /// run of it (docs/jobs.md).
     pub since_default: Duration,
+    /// A job that stays not ok mails again once its last mail about the failure is older
+    /// than this (docs/silences.md).
+    pub remind_every: Option<Duration>,
+    /// Who else is told once a failure lasts (docs/silences.md).
+    pub escalate: Vec<Escalation>,
 }
 
 /// Is `file_name` a job file (`*.yaml`/`*.yml`, not hidden, not a backup)? Returns the job name.
@@ -211,6 +229,7 @@ impl Job {
         let commands = check.commands(raw.commands.unwrap_or_default(), timeout, retry);
         let failures_before_mail =
             check.failures_before_mail(keys.failures_before_mail.unwrap_or(1));
+        let escalate = check.loudness(keys.remind_every, keys.escalate.unwrap_or_default());
         // Variable names are checked as written, so that an error names the section with
         // the bad one; `keys.env` holds both sections merged.
         check.env_names("defaults.env", &config.defaults.env);
@@ -263,6 +282,8 @@ impl Job {
                 .map(|hook| Webhook::of(hook, send, config))
                 .collect(),
             since_default: keys.since_default.map_or(DEFAULT_SINCE, |d| d.0),
+            remind_every: keys.remind_every.map(|d| d.0),
+            escalate,
         })
     }
 }
@@ -390,21 +411,13 @@ impl Check<'_> {
                 self.error(format!("commands[{i}].run"), "empty command");
                 continue;
             }
-            if let Some(code) = command
-                .ok_exit_codes
-                .iter()
-                .flatten()
-                .find(|c| !(0..=255).contains(*c))
-            {
-                self.error(
-                    format!("commands[{i}].ok_exit_codes"),
-                    format!("exit code {code} out of range (0-255)"),
-                );
-            }
+            self.exit_codes(i, &command);
             let retries = match command.retries {
                 Some(retries) => self.retries(&format!("commands[{i}].retries"), retries),
                 None => retry.retries,
             };
+            let parse = command.parse.unwrap_or_default();
+            let (values, expect) = self.values(i, parse, command.values, command.expect);
             commands.push(CommandDef {
                 name: command
                     .name
@@ -412,13 +425,72 @@ impl Check<'_> {
                 run: command.run,
                 timeout: command.timeout.map_or(timeout, |d| d.0),
                 ok_exit_codes: command.ok_exit_codes.unwrap_or_else(|| vec![0]),
+                error_exit_codes: command.error_exit_codes.unwrap_or_default(),
                 fail_if: command.fail_if.map(|p| p.0),
-                parse: command.parse.unwrap_or_default(),
+                parse,
                 retries,
                 retry_delay: retry.delay,
+                values,
+                expect,
             });
         }
         commands
+    }
+
+    /// Checks command `i`'s `ok_exit_codes` and `error_exit_codes`: exit codes, and no code
+    /// in both.
+    fn exit_codes(&mut self, i: usize, command: &RawCommand) {
+        let lists = [
+            ("ok_exit_codes", &command.ok_exit_codes),
+            ("error_exit_codes", &command.error_exit_codes),
+        ];
+        for (key, codes) in lists {
+            if let Some(code) = codes.iter().flatten().find(|c| !(0..=255).contains(*c)) {
+                self.error(
+                    format!("commands[{i}].{key}"),
+                    format!("exit code {code} out of range (0-255)"),
+                );
+            }
+        }
+        let ok = command.ok_exit_codes.as_deref().unwrap_or(&[0]);
+        if let Some(code) = command
+            .error_exit_codes
+            .iter()
+            .flatten()
+            .find(|c| ok.contains(c))
+        {
+            self.error(
+                format!("commands[{i}].error_exit_codes"),
+                format!("exit code {code} is also in ok_exit_codes"),
+            );
+        }
+    }
+
+    /// Command `i`'s `values:` and `expect:`, checked.
+    fn values(
+        &mut self,
+        i: usize,
+        parse: Parse,
+        values: Option<Ordered<RawValue>>,
+        expect: Option<Ordered<RawExpect>>,
+    ) -> (Vec<ValueDef>, Vec<Expect>) {
+        let mut problems = Vec::new();
+        let mut checker = Checker {
+            at: format!("commands[{i}]"),
+            parsed: parse != Parse::None,
+            compile: |text| {
+                raw::Pattern::from_str(text)
+                    .map(|pattern| pattern.0)
+                    .map_err(|e| e.to_string())
+            },
+            problem: &mut |key, message| problems.push((key, message)),
+        };
+        let values = checker.values(values.unwrap_or_default());
+        let expect = checker.expect(expect.unwrap_or_default(), &values);
+        for (key, message) in problems {
+            self.error(key, message);
+        }
+        (values, expect)
     }
 
     /// Checks the names of the variables of `section` (`env` or `defaults.env`).
@@ -428,6 +500,29 @@ impl Check<'_> {
                 self.error(format!("{section}.{key}"), "invalid variable name");
             }
         }
+    }
+
+    /// `remind_every` must be a time, and each `escalate:` step must tell someone.
+    fn loudness(
+        &mut self,
+        remind_every: Option<HumanDuration>,
+        escalate: Vec<RawEscalation>,
+    ) -> Vec<Escalation> {
+        if remind_every.is_some_and(|d| d.0.is_zero()) {
+            self.error(
+                "remind_every",
+                "remind_every 0s: a reminder needs an interval (e.g. 1d)",
+            );
+        }
+        for (i, step) in escalate.iter().enumerate() {
+            if step.to.0.is_empty() {
+                self.error(
+                    format!("escalate[{i}].to"),
+                    "no address: a step names whom it tells",
+                );
+            }
+        }
+        escalate.into_iter().map(Escalation::of).collect()
     }
 
     fn failures_before_mail(&mut self, failures: u32) -> u32 {
@@ -697,6 +792,116 @@ mod tests {
         );
         let err = first_error("commands: [df\n");
         assert!(err.starts_with("jobs/disk.yaml:"), "{err}");
+        let err = first_error("commands:\n  - {run: df, error_exit_codes: [300]}\n");
+        assert!(
+            err.contains("commands[0].error_exit_codes: exit code 300 out of range (0-255)"),
+            "{err}"
+        );
+        let err =
+            first_error("commands:\n  - {run: df, ok_exit_codes: [0, 3], error_exit_codes: [3]}\n");
+        assert!(
+            err.contains("commands[0].error_exit_codes: exit code 3 is also in ok_exit_codes"),
+            "{err}"
+        );
+        let err = first_error("commands:\n  - {run: df, error_exit_codes: [0]}\n");
+        assert!(
+            err.contains("exit code 0 is also in ok_exit_codes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn values_and_expectations_are_read_in_order() {
+        let job = parse(
+            "commands:\n  - run: backup\n    parse: json\n    values:\n      sent: 'sent (\\S+) bytes'\n      free: {json: /0/avail}\n    expect:\n      sent: {min: 1GiB, change: 50%}\n      duration_ms: {max: 1h, anomaly: 4}\n",
+        )
+        .unwrap();
+        let command = &job.commands[0];
+        let names: Vec<&str> = command.values.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["sent", "free"]);
+        let sent = &command.expect[0];
+        assert_eq!((sent.min, sent.change), (Some(1073741824.0), Some(50.0)));
+        assert_eq!(sent.unit, crate::config::values::Unit::Bytes);
+        let duration = &command.expect[1];
+        assert_eq!(
+            (duration.max, duration.anomaly),
+            (Some(3_600_000.0), Some(4.0))
+        );
+    }
+
+    #[test]
+    fn bad_values_and_expectations_are_located() {
+        let cases = [
+            (
+                "commands:\n  - run: a\n    values: {Files: '(\\d+)'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.Files: invalid value name \"Files\" (a lowercase letter, then lowercase letters, digits and `_`)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: '(\\d+'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.files: invalid regular expression: ",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: 'files \\d+'}\n",
+                "jobs/disk.yaml:3:21: commands[0].values.files: the regular expression \"files \\\\d+\" has no capture group: put the number in ( ), as 'files: (\\d+)'",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {duration_ms: '(\\d+)'}\n",
+                "jobs/disk.yaml:3:27: commands[0].values.duration_ms: `duration_ms` is built in (every result has it): name this value otherwise",
+            ),
+            (
+                "commands:\n  - run: a\n    parse: json\n    values: {free: {json: 0/avail}}\n",
+                "jobs/disk.yaml:4:27: commands[0].values.free.json: invalid JSON pointer \"0/avail\" (it starts with `/`, as /0/avail; the empty pointer is the whole value)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {free: {json: /0/avail}}\n",
+                "jobs/disk.yaml:3:27: commands[0].values.free.json: a JSON pointer reads the command's data, which needs `parse: json` or `parse: json-lines`",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {files: '(\\d+)'}\n    expect: {fils: {max: 3}}\n",
+                "jobs/disk.yaml:4:20: commands[0].expect.fils: no value `fils` (its values: files; `duration_ms` is built in)",
+            ),
+            (
+                "commands:\n  - run: a\n    values: {sent: '(\\S+)'}\n    expect: {sent: {min: 1 GB/s}}\n",
+                "jobs/disk.yaml:4:26: commands[0].expect.sent.min: invalid min \"1 GB/s\" (expected a number, or a size such as 1.5GiB)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {max: 5 minutes}}\n",
+                "jobs/disk.yaml:3:33: commands[0].expect.duration_ms.max: invalid max \"5 minutes\" (expected milliseconds, or a duration such as 30s or 1h30m)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {change: fifty}}\n",
+                "jobs/disk.yaml:3:36: commands[0].expect.duration_ms.change: invalid change \"fifty\" (expected a percentage such as 50%)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {anomaly: 0}}\n",
+                "jobs/disk.yaml:3:37: commands[0].expect.duration_ms.anomaly: anomaly 0 out of range (more than 0: how many robust deviations from the median are normal)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {}}\n",
+                "jobs/disk.yaml:3:27: commands[0].expect.duration_ms: no rule (min, max, change or anomaly)",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {min: 2s, max: 1s}}\n",
+                "jobs/disk.yaml:3:27: commands[0].expect.duration_ms: min is above max: no value could keep both",
+            ),
+            (
+                "commands:\n  - run: a\n    expect: {duration_ms: {mni: 2s}}\n",
+                "jobs/disk.yaml:3:28: commands[0].expect.duration_ms.mni: unknown field `mni`, expected one of `min`, `max`, `change`, `anomaly`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = first_error(text);
+            assert!(
+                err.starts_with(expected),
+                "{text}\n  got: {err}\n want: {expected}"
+            );
+        }
+        let many: String = (0..33).map(|i| format!("v{i}: '(\\d+)', ")).collect();
+        let err = first_error(&format!("commands:\n  - run: a\n    values: {{{many}}}\n"));
+        assert_eq!(
+            err,
+            "jobs/disk.yaml:3:13: commands[0].values: 33 values (at most 32 per command)"
+        );
     }
 
     #[test]

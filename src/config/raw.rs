@@ -12,9 +12,12 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer};
 
 use crate::config::address::{AddressList, AddressSpec};
+use crate::config::escalation::RawEscalation;
 use crate::config::hosts::{HostSpec, TargetSpec};
+use crate::config::maintenance::RawWindow;
 use crate::config::name::is_name;
 use crate::config::units::{ByteSize, HumanDuration, UnitError, deserialize_via_from_str};
+use crate::config::values::{Ordered, RawExpect, RawValue};
 use crate::schedule::{Schedule, Zone};
 
 /// A value in a job file that does not mean what its key needs.
@@ -63,6 +66,9 @@ pub struct RawConfig {
     pub metrics_file: Option<PathBuf>,
     /// The status page, rewritten after every run, flush and daemon fire (docs/status.md).
     pub status_page: Option<PathBuf>,
+    /// Recurring maintenance windows, during which jobs are silenced (docs/silences.md).
+    #[serde(default)]
+    pub maintenance: Vec<RawWindow>,
 }
 
 /// `inventory:`: a program printing an Ansible inventory as JSON.
@@ -478,6 +484,8 @@ job_keys! {
         ping: Option<RawPing>,
         webhooks: Option<Vec<RawWebhook>>,
         since_default: Option<HumanDuration>,
+        remind_every: Option<HumanDuration>,
+        escalate: Option<Vec<RawEscalation>>,
     }
 
     /// A job file exactly as written.
@@ -522,6 +530,8 @@ impl RawJobKeys {
             ping: or(&self.ping, &defaults.ping),
             webhooks: or(&self.webhooks, &defaults.webhooks),
             since_default: or(&self.since_default, &defaults.since_default),
+            remind_every: or(&self.remind_every, &defaults.remind_every),
+            escalate: or(&self.escalate, &defaults.escalate),
         }
     }
 }
@@ -538,9 +548,12 @@ pub struct RawCommand {
     pub run: String,
     pub timeout: Option<CommandTimeout>,
     pub ok_exit_codes: Option<Vec<i32>>,
+    pub error_exit_codes: Option<Vec<i32>>,
     pub retries: Option<u32>,
     pub fail_if: Option<Pattern>,
     pub parse: Option<Parse>,
+    pub values: Option<Ordered<RawValue>>,
+    pub expect: Option<Ordered<RawExpect>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -550,9 +563,12 @@ struct RawCommandMap {
     run: String,
     timeout: Option<CommandTimeout>,
     ok_exit_codes: Option<Vec<i32>>,
+    error_exit_codes: Option<Vec<i32>>,
     retries: Option<u32>,
     fail_if: Option<Pattern>,
     parse: Option<Parse>,
+    values: Option<Ordered<RawValue>>,
+    expect: Option<Ordered<RawExpect>>,
 }
 
 impl<'de> Deserialize<'de> for RawCommand {
@@ -589,9 +605,12 @@ impl<'de> Deserialize<'de> for RawCommand {
                     run: m.run,
                     timeout: m.timeout,
                     ok_exit_codes: m.ok_exit_codes,
+                    error_exit_codes: m.error_exit_codes,
                     retries: m.retries,
                     fail_if: m.fail_if,
                     parse: m.parse,
+                    values: m.values,
+                    expect: m.expect,
                 })
             }
         }
@@ -615,8 +634,8 @@ mod tests {
                 "unknown field `comands`, expected one of `description`, `schedule`, `send`, \
                  `catch_up`, `enabled`, `random_delay`, `retries`, `retry_delay`, \
                  `failures_before_mail`, `disk_full_within`, `timeout`, `max_output`, `env`, \
-                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `since_default`, `targets`, \
-                 `commands`"
+                 `cwd`, `user`, `hosts`, `mail`, `ping`, `webhooks`, `since_default`, \
+                 `remind_every`, `escalate`, `targets`, `commands`"
             ),
             "{job}"
         );
@@ -626,7 +645,7 @@ mod tests {
                 "unknown field `commands`, expected one of `send`, `catch_up`, `enabled`, \
                  `random_delay`, `retries`, `retry_delay`, `failures_before_mail`, \
                  `disk_full_within`, `timeout`, `max_output`, `env`, `cwd`, `user`, `hosts`, \
-                 `mail`, `ping`, `webhooks`, `since_default`"
+                 `mail`, `ping`, `webhooks`, `since_default`, `remind_every`, `escalate`"
             ),
             "{defaults}"
         );

@@ -111,6 +111,68 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// A number as commands print it, with an optional size unit: `42`, `-3.5`, `1,234,567`,
+/// `1.5G`, `20 MiB`, `3kB`, `512 bytes`. A size is bytes in binary units whatever its
+/// spelling (`K`, `KB`, `kB` and `KiB` are all 1024), as `df -h` means them. Returns the
+/// number and whether it had a size unit; `None` when the text is not one number.
+pub fn number_with_size(text: &str) -> Option<(f64, bool)> {
+    let text = text.trim();
+    let (number, rest) = split_number(text)?;
+    let unit = rest.trim_start();
+    let lower = unit.to_ascii_lowercase();
+    let power = match lower.as_str() {
+        "" => return Some((number, false)),
+        "b" | "byte" | "bytes" => 0,
+        _ => {
+            let mut chars = lower.chars();
+            let prefix = chars.next()?;
+            let power = "kmgtpe".find(prefix)? + 1;
+            match chars.as_str() {
+                "" | "b" | "i" | "ib" => power,
+                _ => return None,
+            }
+        }
+    };
+    let bytes = number * 1024f64.powi(i32::try_from(power).ok()?);
+    bytes.is_finite().then_some((bytes, true))
+}
+
+/// The number `text` starts with (a sign, digits with optional `,` between groups of
+/// three, a fraction, an exponent) and what follows it.
+fn split_number(text: &str) -> Option<(f64, &str)> {
+    let bytes = text.as_bytes();
+    let mut end = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let whole = digits(end);
+    end += whole;
+    // Thousands separators: `1,234,567`, never `1,5`.
+    while whole > 0 && bytes.get(end) == Some(&b',') && digits(end + 1) == 3 {
+        end += 4;
+    }
+    let mut fraction = 0;
+    if bytes.get(end) == Some(&b'.') {
+        fraction = digits(end + 1);
+        end += 1 + fraction;
+    }
+    if whole == 0 && fraction == 0 {
+        return None;
+    }
+    if matches!(bytes.get(end), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+        let exponent = digits(end + 1 + sign);
+        if exponent > 0 {
+            end += 1 + sign + exponent;
+        }
+    }
+    let number: f64 = text[..end].replace(',', "").parse().ok()?;
+    number.is_finite().then_some((number, &text[end..]))
+}
+
 /// Deserializes any `FromStr` type from a YAML scalar, so that a bad value fails with the
 /// parser's line and column. Numbers are accepted too (`max_output: 4096`).
 pub(crate) fn deserialize_from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -124,7 +186,7 @@ where
 }
 
 /// Any YAML scalar, as text.
-struct Scalar(String);
+pub(crate) struct Scalar(pub String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -206,5 +268,35 @@ mod tests {
         assert_eq!(ByteSize(1 << 20).to_string(), "1MiB");
         assert!("1TiB".parse::<ByteSize>().is_err());
         assert!("99999999999999999999G".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn numbers_with_sizes_read_as_df_h_means_them() {
+        let read = |t: &str| number_with_size(t);
+        assert_eq!(read("42"), Some((42.0, false)));
+        assert_eq!(read(" -3.5 "), Some((-3.5, false)));
+        assert_eq!(read("1,234,567"), Some((1_234_567.0, false)));
+        assert_eq!(read("1.5G"), Some((1.5 * 1073741824.0, true)));
+        assert_eq!(read("20 MiB"), Some((20.0 * 1048576.0, true)));
+        assert_eq!(read("3kB"), Some((3072.0, true)));
+        assert_eq!(read("3K"), Some((3072.0, true)));
+        assert_eq!(read("2T"), Some((2.0 * 1099511627776.0, true)));
+        assert_eq!(read("512 bytes"), Some((512.0, true)));
+        assert_eq!(read("512B"), Some((512.0, true)));
+        assert_eq!(read("1e3"), Some((1000.0, false)));
+        assert_eq!(read(".5"), Some((0.5, false)));
+        for bad in [
+            "",
+            "abc",
+            "1,5",
+            "12 apples",
+            "1.5Gx",
+            "-",
+            ".",
+            "1e308E",
+            "1e999",
+        ] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
     }
 }

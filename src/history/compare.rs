@@ -124,6 +124,7 @@ pub fn decide(
             Streak {
                 failing: u32::from(previous_failed),
                 mailed: previous_failed,
+                ..Streak::default()
             },
         ),
     };
@@ -200,6 +201,7 @@ mod tests {
         let streak = Streak {
             failing: u32::from(failed),
             mailed: failed,
+            ..Streak::default()
         };
         let policy = SendPolicy {
             rule,
@@ -229,7 +231,11 @@ mod tests {
                 &Summary::of(now, 1),
                 now,
                 Some(&previous),
-                Some(Streak { failing, mailed }),
+                Some(Streak {
+                    failing,
+                    mailed,
+                    ..Streak::default()
+                }),
             )
         };
         assert_eq!(

@@ -163,7 +163,8 @@ const NEWEST_RUNS: &str = "
 fn last_results(conn: &Connection) -> rusqlite::Result<Vec<(String, RecordedResult)>> {
     let mut statement = conn.prepare(
         "SELECT runs.job, name, command, host, target, results.status, exit_code, signal,
-                results.duration_ms, truncated, results.started_at, digest, stdout, stderr
+                results.duration_ms, truncated, results.started_at, digest, stdout, stderr,
+                numbers
          FROM results INDEXED BY results_with_output JOIN runs ON runs.id = results.run
          WHERE stdout IS NOT NULL OR stderr IS NOT NULL
          ORDER BY runs.job, results.run, position",
@@ -186,6 +187,7 @@ fn last_results(conn: &Connection) -> rusqlite::Result<Vec<(String, RecordedResu
                 fingerprint: row.get(11)?,
                 stdout: row.get(12)?,
                 stderr: row.get(13)?,
+                values: crate::history::store::numbers_of(row.get(14)?),
             };
             Ok((row.get(0)?, result))
         })?

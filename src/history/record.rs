@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::report::expect::ValueHistory;
 use crate::report::{ResultCore, Status, Summary, TaskResult, Trigger};
 
 /// How a recorded run ended: the worst result status, or skipped because the job was
@@ -34,7 +35,7 @@ impl RunStatus {
 }
 
 /// One result of a recorded run: what `results` held, with a fingerprint of the output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedResult {
     pub core: ResultCore,
     /// [`fingerprint`] of stdout and stderr: equal fingerprints mean equal output.
@@ -43,6 +44,9 @@ pub struct RecordedResult {
     /// only, so older runs (and runs recorded before reporter kept outputs) read `None`.
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    /// The values its command's `values:` read that held a number (docs/values.md).
+    #[serde(default)]
+    pub values: Vec<(String, f64)>,
 }
 
 impl RecordedResult {
@@ -55,6 +59,7 @@ impl RecordedResult {
             fingerprint: output_fingerprint(result),
             stdout: None,
             stderr: None,
+            values: result.values.recorded(),
         }
     }
 }
@@ -90,6 +95,10 @@ pub struct RunRecord {
     /// Why the run's report was not mailed: its send rule (`None` when it was mailed, or
     /// meant to be).
     pub reason: Option<String>,
+    /// The silence (`ID: reason`) or maintenance window (`maintenance: NAME`) the run
+    /// was in: its report was not mailed for it.
+    #[serde(default)]
+    pub silenced: Option<String>,
     /// Empty for skipped runs, and in listings (`History::runs`).
     pub results: Vec<RecordedResult>,
     /// Each disk's usage when the run's report read the facts (mount order).
@@ -112,6 +121,8 @@ pub struct Recent {
     /// The failing runs the job's newest finished runs end with; `None` without a history
     /// to count them in (off, or unreadable).
     pub streak: Option<Streak>,
+    /// The values of the results of its recent runs, for trends and expectations.
+    pub values: ValueHistory,
 }
 
 /// The failing runs in a row that a job's history ends with (skipped fire times left out):
@@ -122,6 +133,10 @@ pub struct Streak {
     pub failing: u32,
     /// One of them was mailed (or meant to be: no send rule held it back).
     pub mailed: bool,
+    /// When the first of them started: since when the job has been failing.
+    pub since: Option<DateTime<Utc>>,
+    /// When the newest of them that was mailed started.
+    pub last_mailed: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {
@@ -148,6 +163,7 @@ impl RunRecord {
             sent: false,
             note: None,
             reason: None,
+            silenced: None,
             results: results.iter().map(RecordedResult::of).collect(),
             disks: Vec::new(),
         }
@@ -177,6 +193,7 @@ impl RunRecord {
             sent: false,
             note: Some(note),
             reason: None,
+            silenced: None,
             results: Vec::new(),
             disks: Vec::new(),
         }

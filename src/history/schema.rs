@@ -64,7 +64,23 @@ pub const MIGRATIONS: &[&str] = &[
     // finds the previous one's without reading every result the job ever had.
     "CREATE INDEX results_with_output ON results (run)
         WHERE stdout IS NOT NULL OR stderr IS NOT NULL;",
-    // 5: each job's runs by status, so that `status` finds where a job's last status began,
+    // 5: each result's values (docs/values.md): a JSON object of the numbers its command's
+    // `values:` read, NULL when none did (`duration_ms` has its own column).
+    "ALTER TABLE results ADD COLUMN numbers TEXT;",
+    // 6: silences (`reporter silence`; ids never reused, so a run's `silenced` names one
+    // for good; `jobs` is space-separated, NULL for every job), and the silence or
+    // maintenance window each run was in.
+    "CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        jobs TEXT,
+        from_ms INTEGER NOT NULL,
+        until_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        made_by TEXT NOT NULL
+    );
+    CREATE INDEX silences_by_end ON silences (until_ms);
+    ALTER TABLE runs ADD COLUMN silenced TEXT;",
+    // 7: each job's runs by status, so that `status` finds where a job's last status began,
     // and its last ok run, with a lookup per status instead of a walk through its runs.
     "CREATE INDEX runs_by_status ON runs (job, status, started_at);",
 ];

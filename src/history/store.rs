@@ -15,16 +15,23 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::error;
 
+use crate::config::values::DURATION;
 use crate::history::overview::{self, Detail, JobOverview};
 use crate::history::pending::{Pending, PendingError};
 use crate::history::record::{
     DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
 };
 use crate::history::schema::{self, SchemaError};
+use crate::report::expect::{Earlier, ValueHistory};
+use crate::report::values::{Named, Number};
 use crate::report::{ResultCore, Status, Summary, Trigger};
 use crate::state::private::{self, Access};
 
 pub const FILE_NAME: &str = "history.sqlite3";
+
+/// How many of a job's newest runs the trends and expectations of its values read
+/// (docs/values.md): enough for 30 values of a trend and 20 of ok results.
+const VALUE_RUNS: i64 = 100;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,6 +101,19 @@ pub struct JobGauges {
     pub last_success_ms: Option<i64>,
     /// Finished runs not ok since the last ok one.
     pub consecutive_failures: u64,
+    /// The values of its last finished run that held a number (docs/values.md).
+    pub values: Vec<ValueGauge>,
+}
+
+/// One value of a job's last finished run, as `reporter_value` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueGauge {
+    /// The result's command name, and its host and target when it has them.
+    pub command: String,
+    pub host: Option<String>,
+    pub target: Option<String>,
+    pub name: String,
+    pub value: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +265,7 @@ impl History {
                     last: last_run(conn, job)?,
                     disks: disks.into_iter().map(|(_, run)| run).collect(),
                     streak: Some(streak(conn, job)?),
+                    values: value_history(conn, job)?,
                 };
                 recent.insert(job.clone(), entry);
             }
@@ -399,6 +420,7 @@ impl History {
                         status: Status::parse(&row.get::<_, String>(3)?),
                         last_success_ms: None,
                         consecutive_failures: 0,
+                        values: Vec::new(),
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -415,7 +437,9 @@ impl History {
                 )?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
+            let mut values = last_values(conn)?;
             for gauge in &mut gauges {
+                gauge.values = values.remove(&gauge.job).unwrap_or_default();
                 gauge.last_success_ms = successes.get(&gauge.job).copied();
                 gauge.consecutive_failures = failures
                     .get(&gauge.job)
@@ -428,7 +452,7 @@ impl History {
 
     /// Runs `work` in a write transaction, recreating a corrupt database once. The runs
     /// waiting in the state folder are recorded first, in the same transaction.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         work: impl Fn(&Transaction) -> rusqlite::Result<T>,
     ) -> Result<T, HistoryError> {
@@ -474,7 +498,7 @@ impl History {
     }
 
     /// Runs `work` on the database if there is one; `Ok(None)` when there is none yet.
-    fn read<T>(
+    pub(super) fn read<T>(
         &self,
         work: impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, HistoryError> {
@@ -487,6 +511,23 @@ impl History {
         }
         let conn = self.connect()?;
         work(&conn).map(Some).map_err(|e| self.error(e))
+    }
+
+    /// [`History::read`] that leaves a connection handed over for the next read there: a
+    /// small read between [`History::last_starts`] and the run's lookups opens nothing.
+    pub(super) fn read_keeping<T>(
+        &self,
+        work: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, HistoryError> {
+        let handed = self.handover.lock().ok().and_then(|mut held| held.take());
+        let Some(conn) = handed else {
+            return self.read(work);
+        };
+        let value = work(&conn).map_err(|e| self.error(e));
+        if let Ok(mut held) = self.handover.lock() {
+            *held = Some(conn);
+        }
+        value.map(Some)
     }
 
     /// [`History::read`], keeping the connection for the next read.
@@ -668,8 +709,10 @@ fn streak(conn: &Connection, job: &str) -> rusqlite::Result<Streak> {
         .query_row([job], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .unwrap_or((i64::MIN, i64::MIN));
+    let time = |millis: Option<i64>| millis.and_then(DateTime::from_timestamp_millis);
     conn.prepare_cached(
-        "SELECT count(*), coalesce(max(reason IS NULL), 0) FROM runs
+        "SELECT count(*), coalesce(max(reason IS NULL), 0), min(started_at),
+                max(CASE WHEN reason IS NULL THEN started_at END) FROM runs
          WHERE job = ?1 AND status NOT IN ('ok', 'skipped')
            AND (started_at > ?2 OR (started_at = ?2 AND id > ?3))",
     )?
@@ -677,6 +720,8 @@ fn streak(conn: &Connection, job: &str) -> rusqlite::Result<Streak> {
         Ok(Streak {
             failing: row.get(0)?,
             mailed: row.get(1)?,
+            since: time(row.get(2)?),
+            last_mailed: time(row.get(3)?),
         })
     })
 }
@@ -697,7 +742,7 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
     };
     let mut statement = conn.prepare_cached(
         "SELECT name, command, host, target, status, exit_code, signal, duration_ms,
-                truncated, started_at, digest, stdout, stderr
+                truncated, started_at, digest, stdout, stderr, numbers
          FROM results WHERE run = ?1 ORDER BY position",
     )?;
     run.results = statement
@@ -718,14 +763,96 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
                 fingerprint: row.get(10)?,
                 stdout: row.get(11)?,
                 stderr: row.get(12)?,
+                values: numbers_of(row.get(13)?),
             })
         })?
         .collect::<Result<_, _>>()?;
     Ok(Some(run))
 }
 
+/// The values of `job`'s results in its newest [`VALUE_RUNS`] finished runs, by command,
+/// host and target, oldest first, `duration_ms` among them: one query for the whole job.
+fn value_history(conn: &Connection, job: &str) -> rusqlite::Result<ValueHistory> {
+    let mut statement = conn.prepare_cached(
+        "SELECT results.name, results.host, results.target, results.status,
+                results.duration_ms, results.numbers
+         FROM (SELECT id, started_at FROM runs WHERE job = ?1 AND status != 'skipped'
+               ORDER BY started_at DESC, id DESC LIMIT ?2) AS runs
+         JOIN results ON results.run = runs.id
+         ORDER BY runs.started_at, runs.id, results.position",
+    )?;
+    let mut history = ValueHistory::default();
+    let mut rows = statement.query(rusqlite::params![job, VALUE_RUNS])?;
+    while let Some(row) = rows.next()? {
+        let key = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let mut values = numbers_of(row.get(5)?);
+        values.push((DURATION.to_owned(), row.get::<_, i64>(4)? as f64));
+        history.0.entry(key).or_default().push(Earlier {
+            ok: row.get::<_, String>(3)? == Status::Ok.as_str(),
+            values,
+        });
+    }
+    Ok(history)
+}
+
+/// The values of every job's last finished run, by job, in the order of its results.
+fn last_values(conn: &Connection) -> rusqlite::Result<HashMap<String, Vec<ValueGauge>>> {
+    let mut statement = conn.prepare(
+        "SELECT r.job, results.name, results.host, results.target, results.duration_ms,
+                results.numbers
+         FROM runs AS r JOIN results ON results.run = r.id
+         WHERE r.id = (SELECT id FROM runs WHERE job = r.job AND status != 'skipped'
+                       ORDER BY started_at DESC, id DESC LIMIT 1)
+         ORDER BY r.job, results.position",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut values: HashMap<String, Vec<ValueGauge>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let (command, host, target): (String, Option<String>, Option<String>) =
+            (row.get(1)?, row.get(2)?, row.get(3)?);
+        let mut numbers = numbers_of(row.get(5)?);
+        numbers.push((DURATION.to_owned(), row.get::<_, i64>(4)? as f64));
+        let job = values.entry(row.get(0)?).or_default();
+        job.extend(numbers.into_iter().map(|(name, value)| ValueGauge {
+            command: command.clone(),
+            host: host.clone(),
+            target: target.clone(),
+            name,
+            value,
+        }));
+    }
+    Ok(values)
+}
+
+/// A result's values as the history keeps them: a JSON object, NULL for none.
+fn numbers_text(values: &[(String, f64)]) -> Option<String> {
+    if values.is_empty() {
+        return None;
+    }
+    let named = Named(
+        values
+            .iter()
+            .map(|(name, value)| (name.clone(), Number(*value)))
+            .collect(),
+    );
+    serde_json::to_string(&named).ok()
+}
+
+/// The values kept as [`numbers_text`] wrote them; none for NULL or anything else.
+pub(super) fn numbers_of(text: Option<String>) -> Vec<(String, f64)> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_f64()?)))
+        .collect()
+}
+
 const RUN_COLUMNS: &str = "id, run_id, job, trigger, started_at, finished_at, status, total, ok, \
-    failed, timeout, error, duration_ms, interrupted, sent, note, reason";
+    failed, timeout, error, duration_ms, interrupted, sent, note, reason, silenced";
 
 fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
     let time = |index: usize| -> rusqlite::Result<DateTime<Utc>> {
@@ -744,6 +871,7 @@ fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
             RunStatus::Finished(status) => status,
             RunStatus::Skipped => Status::Ok,
         },
+        failed_expectation: None,
     };
     let trigger = Trigger::parse(&row.get::<_, String>(3)?);
     Ok((
@@ -760,6 +888,7 @@ fn run_row(row: &rusqlite::Row) -> rusqlite::Result<(i64, RunRecord)> {
             sent: row.get(14)?,
             note: row.get(15)?,
             reason: row.get(16)?,
+            silenced: row.get(17)?,
             results: Vec::new(),
             disks: Vec::new(),
         },
@@ -797,8 +926,9 @@ fn insert_run(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<i64> {
     let s = &run.summary;
     tx.execute(
         "INSERT INTO runs (run_id, job, trigger, started_at, finished_at, status, total, ok,
-                           failed, timeout, error, duration_ms, interrupted, sent, note, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                           failed, timeout, error, duration_ms, interrupted, sent, note, reason,
+                           silenced)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         rusqlite::params![
             run.run_id,
             run.job,
@@ -816,6 +946,7 @@ fn insert_run(tx: &Transaction, run: &RunRecord) -> rusqlite::Result<i64> {
             run.sent,
             run.note,
             run.reason,
+            run.silenced,
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -841,8 +972,9 @@ fn drop_older_outputs(tx: &Transaction, job: &str, last: i64) -> rusqlite::Resul
 fn insert_results(tx: &Transaction, id: i64, run: &RunRecord) -> rusqlite::Result<()> {
     let mut statement = tx.prepare_cached(
         "INSERT INTO results (run, position, name, command, host, target, status, exit_code,
-                              signal, duration_ms, truncated, started_at, digest, stdout, stderr)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                              signal, duration_ms, truncated, started_at, digest, stdout, stderr,
+                              numbers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     for (position, result) in run.results.iter().enumerate() {
         let r = &result.core;
@@ -862,6 +994,7 @@ fn insert_results(tx: &Transaction, id: i64, run: &RunRecord) -> rusqlite::Resul
             result.fingerprint,
             result.stdout,
             result.stderr,
+            numbers_text(&result.values),
         ])?;
     }
     Ok(())
@@ -1008,6 +1141,62 @@ mod tests {
     }
 
     #[test]
+    fn values_are_kept_and_read_back_per_command_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let with_values = |files: Option<f64>, status: Status| {
+            let mut result = result("sync", status, "");
+            result.values = crate::report::values::Values(vec![crate::report::values::Reading {
+                name: "files".into(),
+                number: files,
+                unit: crate::config::values::Unit::Number,
+            }]);
+            result
+        };
+        history
+            .record(&[run("sync", &[with_values(Some(42.0), Status::Ok)])])
+            .unwrap();
+        history
+            .record(&[run("sync", &[with_values(None, Status::Failed)])])
+            .unwrap();
+        history
+            .record(&[run("sync", &[with_values(Some(1.5e9), Status::Failed)])])
+            .unwrap();
+        let last = history.last_run("sync").unwrap().unwrap();
+        assert_eq!(last.results[0].values, [("files".to_owned(), 1.5e9)]);
+        let recent = history.recent(&["sync".into()], 1).unwrap();
+        let key = ("sync".to_owned(), None, None);
+        let earlier = recent["sync"].values.of(&key);
+        let seen: Vec<(bool, Vec<(String, f64)>)> =
+            earlier.iter().map(|e| (e.ok, e.values.clone())).collect();
+        let duration = || (DURATION.to_owned(), 1.0);
+        assert_eq!(
+            seen,
+            [
+                (true, vec![("files".to_owned(), 42.0), duration()]),
+                (false, vec![duration()]),
+                (false, vec![("files".to_owned(), 1.5e9), duration()]),
+            ]
+        );
+        let conn = Connection::open(history.path()).unwrap();
+        let kept: Vec<Option<String>> = conn
+            .prepare("SELECT numbers FROM results ORDER BY run")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                Some("{\"files\":42}".to_owned()),
+                None,
+                Some("{\"files\":1500000000}".to_owned())
+            ]
+        );
+    }
+
+    #[test]
     fn only_the_last_run_of_a_job_keeps_its_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path(), 90);
@@ -1120,7 +1309,9 @@ mod tests {
             recent.get("j").and_then(|r| r.streak).unwrap()
         };
         assert_eq!(streak(&history), Streak::default(), "no history");
-        let at = |minutes: i64| Utc::now() - chrono::Duration::minutes(60 - minutes);
+        let now = Utc::now();
+        let at = |minutes: i64| now - chrono::Duration::minutes(60 - minutes);
+        let ms = |time: DateTime<Utc>| DateTime::from_timestamp_millis(time.timestamp_millis());
         let mut runs = Vec::new();
         for (i, (status, mailed)) in [
             (Status::Failed, true),
@@ -1144,7 +1335,9 @@ mod tests {
             streak(&history),
             Streak {
                 failing: 2,
-                mailed: false
+                mailed: false,
+                since: ms(at(2)),
+                last_mailed: None,
             },
             "the failure before the ok run and the skipped one do not count"
         );
@@ -1155,7 +1348,9 @@ mod tests {
             streak(&history),
             Streak {
                 failing: 3,
-                mailed: true
+                mailed: true,
+                since: ms(at(2)),
+                last_mailed: ms(at(20)),
             }
         );
     }

@@ -13,6 +13,7 @@ use crate::config::address::{AddressError, AddressSpec, parse_mailbox};
 use crate::config::hosts::HostSpec;
 use crate::config::job::{DEFAULT_SUBJECT, DEFAULT_TEMPLATE};
 use crate::config::{Config, Job};
+use crate::history::alerting::Notice;
 use crate::mail::fit::{self, MESSAGE_LIMIT, Measured};
 use crate::mail::message::{BuildError, Built, Draft, Stamp, one_line};
 use crate::render::{RenderError, Templates};
@@ -68,8 +69,14 @@ pub struct Composer<'a> {
 
 impl Composer<'_> {
     /// Renders `job`'s report into its messages: one, or with `mail.per_host` one per host,
-    /// each seeing only that host's results and the host as `node`.
-    pub fn job(&self, job: &Job, context: &Context<'_>) -> Composition<Vec<Composed>> {
+    /// each seeing only that host's results and the host as `node`. `notice` marks a
+    /// reminder in the subject and adds the recipients of escalation.
+    pub fn job(
+        &self,
+        job: &Job,
+        context: &Context<'_>,
+        notice: &Notice,
+    ) -> Composition<Vec<Composed>> {
         let contexts = if job.mail.per_host {
             per_host(context).into_iter().map(Cow::Owned).collect()
         } else {
@@ -89,7 +96,7 @@ impl Composer<'_> {
                 message_id: format!("<{name}@{}>", context.host.fqdn),
                 date,
             };
-            let (built, errors) = self.fitted(job, &context, &stamp);
+            let (built, errors) = self.fitted(job, &context, &stamp, notice);
             let built = built.map_err(|source| ComposeError::Build {
                 path: job.path.clone(),
                 source,
@@ -123,6 +130,7 @@ impl Composer<'_> {
         job: &Job,
         context: &Context<'_>,
         stamp: &Stamp<'_>,
+        notice: &Notice,
     ) -> (Result<Built, BuildError>, Vec<ComposeError>) {
         // Headers, the template's own text and the transfer encoding rarely take more than
         // a quarter.
@@ -144,7 +152,7 @@ impl Composer<'_> {
                     fit::total(&context.results),
                 ),
             };
-            let (mut draft, errors) = self.render(job, view);
+            let (mut draft, errors) = self.render(job, view, notice);
             fit::note_cuts(&mut draft, &cuts);
             let budget_cuts: Vec<String> = fit::budget_cuts(&context.results).into_iter().collect();
             fit::note_budget_cuts(&mut draft, &budget_cuts);
@@ -165,7 +173,12 @@ impl Composer<'_> {
 
     /// Renders a job's message; a template that fails falls back to the built-in one (with
     /// the error on top), so the report still goes out. Returns what failed.
-    fn render(&self, job: &Job, context: &Context<'_>) -> (Draft, Vec<ComposeError>) {
+    fn render(
+        &self,
+        job: &Job,
+        context: &Context<'_>,
+        notice: &Notice,
+    ) -> (Draft, Vec<ComposeError>) {
         let templates = self.templates;
         let mut errors = Vec::new();
         // The context is converted for Handlebars once, for the body and every header.
@@ -191,7 +204,8 @@ impl Composer<'_> {
         if recovered && !job.mail.subject.contains("run.recovered") {
             subject.insert_str(0, RECOVERED);
         }
-        let addresses = self.addresses(job, context, &mut errors);
+        subject.push_str(&notice.subject_suffix());
+        let addresses = self.addresses(job, context, &notice.also_to, &mut errors);
         let mut text = templates
             .render_text_in(&job.mail.template, context)
             .unwrap_or_else(|e| {
@@ -238,10 +252,12 @@ impl Composer<'_> {
     /// something that is not an address, is replaced: a recipient sends the report to the
     /// config's `mail.to` instead (a report is never dropped for it), a sender by the
     /// config's `mail.from`, a Reply-To is left out. Each such failure is in `errors`.
+    /// `also_to` (escalation) is added to the recipients, unless `--to` replaces them.
     fn addresses(
         &self,
         job: &Job,
         context: &handlebars::Context,
+        also_to: &[AddressSpec],
         errors: &mut Vec<ComposeError>,
     ) -> Addresses {
         let first_error = errors.len();
@@ -264,9 +280,11 @@ impl Composer<'_> {
             None
         };
         let from = address(job.mail.from.as_str(), "from");
+        let also_to = if self.to.is_empty() { also_to } else { &[] };
         let to: Vec<Option<String>> = self
             .recipients(&job.mail.to)
             .iter()
+            .chain(also_to.iter().filter(|a| !job.mail.to.contains(a)))
             .map(|a| address(a.as_str(), "to"))
             .collect();
         let cc: Vec<Option<String>> = match self.to.is_empty() {

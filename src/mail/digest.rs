@@ -202,6 +202,14 @@ impl DigestSummary {
     }
 }
 
+/// What a digest says beyond its sections.
+pub struct Notes<'a> {
+    /// Recipients the jobs' `escalate:` steps add.
+    pub also_to: &'a [AddressSpec],
+    /// The silences and maintenance windows in force, one line each, listed at the top.
+    pub silenced: &'a [String],
+}
+
 /// The context of the digest template.
 #[derive(Debug, Serialize)]
 struct DigestContext<'a> {
@@ -244,13 +252,28 @@ impl Composer<'_> {
         (text, html)
     }
 
+    /// Who the digest goes to: the config's `mail.to` (or `--to`), and those the jobs'
+    /// escalation adds (unless `--to` says otherwise).
+    fn digest_to<'s>(&'s self, notes: &'s Notes<'_>) -> impl Iterator<Item = &'s AddressSpec> {
+        let also_to = if self.to.is_empty() {
+            notes.also_to
+        } else {
+            &[]
+        };
+        let own = &self.config.mail.to;
+        self.recipients(own)
+            .iter()
+            .chain(also_to.iter().filter(move |a| !own.contains(a)))
+    }
+
     /// The digest of `sections` (given in selection order; the worst status first, then
-    /// in that order), from and to the config's addresses (or `--to`).
+    /// in that order), from and to the config's addresses (or `--to`), with `notes`.
     pub fn digest(
         &self,
         mut sections: Vec<Section>,
         facts: &Facts,
         run: &RunInfo,
+        notes: &Notes<'_>,
     ) -> Composition<Option<Composed>> {
         let mut errors: Vec<ComposeError> = Vec::new();
         sections.sort_by_key(|s| Reverse(s.context.summary.status));
@@ -277,11 +300,7 @@ impl Composer<'_> {
         let (text, html) = self.digest_body(&prepared, &sections, &mut errors);
         let mut draft = Draft {
             from: address(&self.config.mail.from),
-            to: self
-                .recipients(&self.config.mail.to)
-                .iter()
-                .map(address)
-                .collect(),
+            to: self.digest_to(notes).map(address).collect(),
             cc: Vec::new(),
             reply_to: None,
             subject: context.summary.subject(&facts.hostname),
@@ -289,6 +308,7 @@ impl Composer<'_> {
             html,
             attachments: Vec::new(),
         };
+        note_silenced(&mut draft, notes.silenced);
         let summary_status = context.summary.status;
         let cuts: Vec<String> = sections.iter().flat_map(|s| s.cuts.clone()).collect();
         fit::note_cuts(&mut draft, &cuts);
@@ -323,6 +343,33 @@ impl Composer<'_> {
                 }
             }
         }
+    }
+}
+
+/// Starts the body (text and HTML) with the silences in force: what the digest does not
+/// say because it was silenced.
+fn note_silenced(draft: &mut Draft, silenced: &[String]) {
+    if silenced.is_empty() {
+        return;
+    }
+    let heading = "Silenced now (no mail from these until then):";
+    let mut text = format!("{heading}\n");
+    for line in silenced {
+        text.push_str(&format!("- {line}\n"));
+    }
+    text.push('\n');
+    draft.text.insert_str(0, &text);
+    if let Some(html) = &mut draft.html {
+        let mut note = format!("<p>{}</p>\n<ul>\n", handlebars::html_escape(heading));
+        for line in silenced {
+            note.push_str(&format!("<li>{}</li>\n", handlebars::html_escape(line)));
+        }
+        note.push_str("</ul>\n");
+        let at = html
+            .find("<body")
+            .and_then(|start| html[start..].find('>').map(|end| start + end + 1))
+            .unwrap_or(0);
+        html.insert_str(at, &note);
     }
 }
 

@@ -116,6 +116,11 @@ pub fn render(gauges: &[JobGauges], waiting: usize, dead: usize) -> String {
             .map(|g| format!("{{job=\"{}\"}} {}", g.job, g.consecutive_failures)),
     );
     family(
+        "reporter_value",
+        "A value of the job's last run (docs/values.md): bytes for sizes, milliseconds for duration_ms.",
+        &mut value_samples(gauges),
+    );
+    family(
         "reporter_spool_messages",
         "Messages and webhooks waiting in the spool for a retry.",
         &mut std::iter::once(format!(" {waiting}")),
@@ -126,6 +131,34 @@ pub fn render(gauges: &[JobGauges], waiting: usize, dead: usize) -> String {
         &mut std::iter::once(format!(" {dead}")),
     );
     out
+}
+
+/// The samples of `reporter_value`: every value of every job's last run, labelled with
+/// the job, the command, the value's name, and the result's host and target if it has them.
+fn value_samples(gauges: &[JobGauges]) -> impl Iterator<Item = String> + '_ {
+    gauges.iter().flat_map(|g| {
+        g.values.iter().map(move |v| {
+            let mut labels = format!(
+                "job=\"{}\",command=\"{}\",name=\"{}\"",
+                label(&g.job),
+                label(&v.command),
+                v.name
+            );
+            for (key, value) in [("host", &v.host), ("target", &v.target)] {
+                if let Some(value) = value {
+                    let _ = write!(labels, ",{key}=\"{}\"", label(value));
+                }
+            }
+            format!("{{{labels}}} {}", v.value)
+        })
+    })
+}
+
+/// `text` as a label value: `\\`, `"` and line feeds escaped.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -142,6 +175,22 @@ mod tests {
                 status: Status::Failed,
                 last_success_ms: None,
                 consecutive_failures: 2,
+                values: vec![
+                    crate::history::ValueGauge {
+                        command: "say \"hi\"".into(),
+                        host: None,
+                        target: Some("10.0.0.1".into()),
+                        name: "files".into(),
+                        value: 42.0,
+                    },
+                    crate::history::ValueGauge {
+                        command: "df".into(),
+                        host: None,
+                        target: None,
+                        name: "free".into(),
+                        value: 1.5,
+                    },
+                ],
             }],
             3,
             1,
@@ -153,6 +202,10 @@ mod tests {
         assert!(text.contains("reporter_job_consecutive_failures{job=\"disk\"} 2\n"));
         assert!(text.contains("reporter_spool_messages 3\n"));
         assert!(text.contains("reporter_dead_messages 1\n"));
-        assert_eq!(text.matches("# TYPE").count(), 7);
+        assert!(text.contains(
+            "reporter_value{job=\"disk\",command=\"say \\\"hi\\\"\",name=\"files\",target=\"10.0.0.1\"} 42\n"
+        ), "{text}");
+        assert!(text.contains("reporter_value{job=\"disk\",command=\"df\",name=\"free\"} 1.5\n"));
+        assert_eq!(text.matches("# TYPE").count(), 8);
     }
 }

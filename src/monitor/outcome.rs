@@ -4,6 +4,8 @@
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use crate::report::expect::Expectation;
+use crate::report::values::Values;
 use crate::report::{Context, ResultCore, Status, Summary};
 
 /// `run --json`.
@@ -38,6 +40,9 @@ pub struct ResultOutcome {
     /// What stdout parsed to (`commands[].parse`), or null.
     pub data: serde_json::Value,
     pub parse_error: Option<String>,
+    /// `{name: number or null}`, with `duration_ms` (docs/values.md).
+    pub values: Values,
+    pub expectations: Vec<Expectation>,
 }
 
 /// Written out key by key rather than derived: the object keeps the keys and the order
@@ -46,7 +51,7 @@ pub struct ResultOutcome {
 impl Serialize for ResultOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let core = &self.core;
-        let mut object = serializer.serialize_struct("ResultOutcome", 14)?;
+        let mut object = serializer.serialize_struct("ResultOutcome", 16)?;
         object.serialize_field("name", &core.name)?;
         object.serialize_field("command", &core.command)?;
         object.serialize_field("host", &core.host)?;
@@ -61,6 +66,8 @@ impl Serialize for ResultOutcome {
         object.serialize_field("stderr", &self.stderr)?;
         object.serialize_field("data", &self.data)?;
         object.serialize_field("parse_error", &self.parse_error)?;
+        object.serialize_field("values", &self.values)?;
+        object.serialize_field("expectations", &self.expectations)?;
         object.end()
     }
 }
@@ -83,6 +90,8 @@ impl JobOutcome {
                     stderr: r.stderr.clone(),
                     data: r.data.clone(),
                     parse_error: r.parse_error.clone(),
+                    values: r.values.clone(),
+                    expectations: r.expectations.clone(),
                 })
                 .collect(),
         }
@@ -113,10 +122,21 @@ mod tests {
             stderr: "err\n".into(),
             data: serde_json::json!({"a": [1]}),
             parse_error: None,
+            values: Values(vec![crate::report::values::Reading {
+                name: "duration_ms".into(),
+                number: Some(12.0),
+                unit: crate::config::values::Unit::Millis,
+            }]),
+            expectations: vec![Expectation {
+                value: "duration_ms".into(),
+                rule: "max",
+                ok: false,
+                text: "duration_ms 12ms (> max 10ms)".into(),
+            }],
         };
         assert_eq!(
             serde_json::to_string(&result).unwrap(),
-            r#"{"name":"df","command":"df -h","host":"web1","target":null,"status":"failed","exit_code":4,"signal":null,"duration_ms":12,"attempts":2,"truncated":false,"stdout":"out\n","stderr":"err\n","data":{"a":[1]},"parse_error":null}"#
+            r#"{"name":"df","command":"df -h","host":"web1","target":null,"status":"failed","exit_code":4,"signal":null,"duration_ms":12,"attempts":2,"truncated":false,"stdout":"out\n","stderr":"err\n","data":{"a":[1]},"parse_error":null,"values":{"duration_ms":12},"expectations":[{"value":"duration_ms","rule":"max","ok":false,"text":"duration_ms 12ms (> max 10ms)"}]}"#
         );
     }
 }

@@ -230,7 +230,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "status",
         &TEXT,
-        "How it ended: ok; failed (an exit code not in ok_exit_codes, fail_if matched, or its output did not parse); timeout; or error (it could not start, or its host could not be reached).",
+        "How it ended: ok; failed (an exit code not in ok_exit_codes, fail_if matched, its output did not parse, or a value failed an expect rule); timeout; or error (it could not start, its host could not be reached, or it exited with one of its error_exit_codes).",
     ),
     var(
         "exit_code",
@@ -290,6 +290,39 @@ pub static RESULT: Kind = Kind::Object(&[
         "Why the output did not parse, such as line 3: expected value at column 1, or that it was cut at max_output; the result is then failed and data null. Null otherwise.",
     ),
     var(
+        "values",
+        &Kind::Map("NAME", &NUMBER_OR_NULL),
+        "The numbers its command's values key read from stdout or data, by name, and duration_ms, which every result has: sizes in bytes, durations in milliseconds; null where the output held no number (values.files).",
+    ),
+    var(
+        "values_text",
+        &Kind::Map("NAME", &TEXT),
+        "The same values as people read them: sizes as df -h shows them (1.5 GiB), duration_ms as a duration (41m 00s), other numbers as they are; no value for null.",
+    ),
+    var(
+        "trends",
+        &Kind::Map("NAME", &Kind::List(&NUMBER)),
+        "Each value in the command's earlier recorded runs (at most 29) and now, oldest first, in percent of the largest of them, for sparkline (trends.files); empty in previous.",
+    ),
+    var(
+        "expectations",
+        &Kind::List(&Kind::Object(&[
+            var("value", &TEXT, "The value's name."),
+            var(
+                "rule",
+                &TEXT,
+                "The rule: min, max, change or anomaly; value when the output held no number for it.",
+            ),
+            var("ok", &BOOLEAN, "Whether the value keeps it."),
+            var(
+                "text",
+                &TEXT,
+                "The judgement in words, such as files 42 → 99 (+136%, change > 50%) or duration_ms 3s (median 41m 00s; anomaly > 4).",
+            ),
+        ])),
+        "The judgements of the command's expect rules, the failed ones first; a failed one makes the result failed. A rule with nothing to judge against yet (no previous value, fewer than 5 earlier values of ok results) adds none. Empty in previous.",
+    ),
+    var(
         "stdout_attachment",
         &TEXT_OR_NULL,
         "The name of the attachment that holds all of stdout, when it was longer than mail.attach_output_over; stdout then holds its first lines and a line saying so.",
@@ -314,6 +347,11 @@ pub static SUMMARY: Kind = Kind::Object(&[
         "status",
         &TEXT,
         "The worst status of the results: error, then timeout, then failed, then ok.",
+    ),
+    var(
+        "failed_expectation",
+        &TEXT_OR_NULL,
+        "The worst failed expectation, such as files 42 → 99 (+136%, change > 50%): the first failed expectation of the first result with the worst status (the one worst results gives); null when that result has none.",
     ),
 ]);
 
@@ -354,7 +392,7 @@ static RESULTS: Kind = Kind::List(&RESULT);
 static PREVIOUS: Kind = Kind::OrNull(&RESULTS);
 
 const HOSTS_ABOUT: &str = "The results grouped by host, in the order the job lists its hosts; empty for a job without hosts.";
-const PREVIOUS_ABOUT: &str = "The results of the job's last recorded run: stdout and stderr as that run printed them (null for a run recorded before they were kept), attempts, changed, diff, data, parse_error and the attachments null, matches empty. Null when the job has no recorded run.";
+const PREVIOUS_ABOUT: &str = "The results of the job's last recorded run: stdout and stderr as that run printed them (null for a run recorded before they were kept), attempts, changed, diff, data, parse_error and the attachments null, matches, trends and expectations empty, values as that run recorded them. Null when the job has no recorded run.";
 
 /// The context of a job's templates, subject and addresses.
 pub static JOB_CONTEXT: Kind = Kind::Object(&[
@@ -561,6 +599,23 @@ mod tests {
         let mut result = TaskResult::fixture("df", Status::Failed, "out", "err");
         result.core.host = Some("web1".into());
         result.matches = vec!["/dev/a 95% /".into()];
+        let mut def = crate::config::CommandDef::fixture(&[0], None);
+        def.values = vec![crate::config::values::ValueDef {
+            name: "files".into(),
+            source: crate::config::values::ValueSource::Capture(
+                regex::Regex::new(r"(\d+)").unwrap(),
+            ),
+        }];
+        def.expect = vec![crate::config::values::Expect {
+            value: "files".into(),
+            min: Some(1.0),
+            max: None,
+            change: None,
+            anomaly: None,
+            unit: crate::config::values::Unit::Number,
+        }];
+        result.values = crate::report::values::Values::read(&def, "7", &serde_json::Value::Null, 1);
+        result.judge(&def, &[]);
         let results = vec![result.clone()];
         let mounts = facts.system.as_ref().map_or(Vec::new(), |s| {
             s.disks.iter().map(|d| d.mount.clone()).collect()
@@ -587,6 +642,7 @@ mod tests {
                 &result.core,
                 Some("out".into()),
                 None,
+                &[("files".into(), 42.0)],
             )]),
             disk_history: mounts
                 .into_iter()

@@ -1104,6 +1104,8 @@ mod tests {
                 "stdout": "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 100G 95G 5G 95% /var <&>\n",
                 "stderr": "", "duration_ms": 12, "truncated": false, "started_at": "2026-11-22T06:00:00Z",
                 "changed": null, "diff": null, "matches": ["/dev/sdb1 100G 95G 5G 95% /var <&>"],
+                "values": {"duration_ms": 12}, "values_text": {"duration_ms": "12ms"},
+                "trends": {"duration_ms": [100]}, "expectations": [],
                 "stdout_attachment": null, "stderr_attachment": null}],
             "summary": {"total": 1, "ok": 0, "failed": 1, "timeout": 0, "error": 0, "duration_ms": 12,
                 "all_ok": false, "status": "failed"},

@@ -435,8 +435,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                "t:3:3: unknown variable stdot (here: attempts, changed, command, data, diff, duration_ms, exit_code, host, matches, name, parse_error, signal, started_at, status, stderr, stderr_attachment, stdout, stdout_attachment, target, truncated)",
-                "t:3:29: unknown variable @root.summary.al_ok (`summary` has all_ok, duration_ms, error, failed, ok, status, timeout, total)",
+                "t:3:3: unknown variable stdot (here: attempts, changed, command, data, diff, duration_ms, exit_code, expectations, host, matches, name, parse_error, signal, started_at, status, stderr, stderr_attachment, stdout, stdout_attachment, target, trends, truncated, values, values_text)",
+                "t:3:29: unknown variable @root.summary.al_ok (`summary` has all_ok, duration_ms, error, failed, failed_expectation, ok, status, timeout, total)",
                 "rows:2:1: unknown variable mout (here: available, days_to_full, device, fs, mount, percent, total, trend, used)",
                 "t:4:11: unknown variable host.memory.totl (`host.memory` has available, percent, total, used)",
                 "t:4:37: unknown variable x (here: disk_history, host, hosts, job, node, previous, results, run, section, summary)",

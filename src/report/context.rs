@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::Job;
+use crate::config::values::{DURATION, Unit};
+use crate::report::expect::Expectation;
 use crate::report::facts::Facts;
 use crate::report::result::{HostReport, ResultCore, Summary, TaskResult};
+use crate::report::values::{Named, Number, Reading, Values};
 
 /// How a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -117,7 +120,8 @@ impl<'a> Context<'a> {
 
 /// One entry of `previous`: a result of the last recorded run, in the shape of `results`,
 /// with the outputs the history kept (null for a run recorded before it kept them);
-/// the history does not keep how many attempts a result took: `attempts` is null.
+/// the history does not keep how many attempts a result took: `attempts` is null; its
+/// `values` are those it recorded, without trends or expectations.
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviousResult {
     #[serde(flatten)]
@@ -131,12 +135,37 @@ pub struct PreviousResult {
     /// The history does not keep what an output parsed to: always null.
     pub data: Option<serde_json::Value>,
     pub parse_error: Option<String>,
+    pub values: Values,
+    pub values_text: Named<String>,
+    pub trends: Named<Vec<Number>>,
+    pub expectations: Vec<Expectation>,
     pub stdout_attachment: Option<String>,
     pub stderr_attachment: Option<String>,
 }
 
 impl PreviousResult {
-    pub fn of(core: &ResultCore, stdout: Option<String>, stderr: Option<String>) -> PreviousResult {
+    /// A recorded result with its outputs (if kept) and the `values` it recorded.
+    pub fn of(
+        core: &ResultCore,
+        stdout: Option<String>,
+        stderr: Option<String>,
+        values: &[(String, f64)],
+    ) -> PreviousResult {
+        let values = Values(
+            values
+                .iter()
+                .map(|(name, number)| Reading {
+                    name: name.clone(),
+                    number: Some(*number),
+                    unit: Unit::Number,
+                })
+                .chain([Reading {
+                    name: DURATION.to_owned(),
+                    number: Some(core.duration_ms as f64),
+                    unit: Unit::Millis,
+                }])
+                .collect(),
+        );
         PreviousResult {
             core: core.clone(),
             stdout,
@@ -147,6 +176,10 @@ impl PreviousResult {
             matches: Vec::new(),
             data: None,
             parse_error: None,
+            values_text: values.texts(),
+            values,
+            trends: Named::default(),
+            expectations: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,
         }

@@ -2,12 +2,14 @@
 //! facts about this machine, and the template context that holds them all.
 
 pub mod context;
+pub mod expect;
 pub mod facts;
 pub mod forecast;
 pub mod format;
 pub mod result;
 pub mod status;
 pub mod structured;
+pub mod values;
 
 pub use context::{Context, DiskSample, JobInfo, PreviousResult, RunInfo, Trigger};
 pub use facts::{Facts, Scope};

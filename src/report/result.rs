@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::CommandDef;
+use crate::config::values::Unit;
 use crate::exec::{BudgetCut, Exit, Outcome};
+use crate::report::expect::{self, Earlier, Expectation};
 use crate::report::format::millis;
 use crate::report::status::Status;
 use crate::report::structured;
+use crate::report::values::{self, Named, Number, Values};
 use crate::schedule::Zone;
 
 /// Where one task ran: its host (`None` for a job without `hosts:`) and target.
@@ -58,6 +61,14 @@ pub struct TaskResult {
     pub data: serde_json::Value,
     /// Why stdout did not parse (the result is then failed); null when it did.
     pub parse_error: Option<String>,
+    /// The numbers its command's `values:` read, and `duration_ms` (docs/values.md).
+    pub values: Values,
+    /// The same as people read them (`1.5 GiB`, `41m 00s`).
+    pub values_text: Named<String>,
+    /// Each value's recorded series and now, oldest first, scaled for `sparkline`.
+    pub trends: Named<Vec<Number>>,
+    /// The judgements of its command's `expect:` rules, the failed ones first.
+    pub expectations: Vec<Expectation>,
     /// When stdout was too long for the body: the attachment holding all of it (`stdout`
     /// then keeps its head and a note saying so).
     pub stdout_attachment: Option<String>,
@@ -104,7 +115,12 @@ impl TaskResult {
         outcome: Outcome,
         zone: Zone,
     ) -> TaskResult {
-        let (data, parse_error) = match structured::read(def.parse, &outcome) {
+        let read = if Status::gave_up(def, &outcome) {
+            Ok(serde_json::Value::Null)
+        } else {
+            structured::read(def.parse, &outcome)
+        };
+        let (data, parse_error) = match read {
             Ok(data) => (data, None),
             Err(error) => (serde_json::Value::Null, Some(error.to_string())),
         };
@@ -120,6 +136,8 @@ impl TaskResult {
             Exit::Signal(signal) => (None, Some(*signal)),
             Exit::NotStarted(_) => (None, None),
         };
+        let duration_ms = millis(outcome.duration);
+        let values = Values::read(def, &outcome.stdout, &data, duration_ms);
         let mut stderr = outcome.stderr;
         if let Exit::NotStarted(reason) = &outcome.exit {
             stderr = reason.clone();
@@ -143,7 +161,7 @@ impl TaskResult {
                 status,
                 exit_code,
                 signal,
-                duration_ms: millis(outcome.duration),
+                duration_ms,
                 truncated: outcome.truncated,
                 started_at: zone.rfc3339(outcome.started_at),
             },
@@ -155,9 +173,46 @@ impl TaskResult {
             matches,
             data,
             parse_error,
+            values_text: values.texts(),
+            values,
+            trends: Named::default(),
+            expectations: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,
             budget_cut: outcome.budget_cut,
+        }
+    }
+
+    /// Judges the values by `def`'s `expect:` rules after `earlier` results of the same
+    /// command, host and target (oldest first), and draws their trends: a failed rule
+    /// makes an ok result failed (docs/values.md).
+    pub fn judge(&mut self, def: &CommandDef, earlier: &[Earlier]) {
+        for rule in def.expect.iter().filter(|r| r.unit == Unit::Bytes) {
+            if let Some(reading) = self.values.0.iter_mut().find(|r| r.name == rule.value) {
+                reading.unit = Unit::Bytes;
+            }
+        }
+        self.values_text = self.values.texts();
+        self.trends = Named(
+            self.values
+                .0
+                .iter()
+                .map(|reading| {
+                    let mut series: Vec<f64> = earlier
+                        .iter()
+                        .filter_map(|e| e.values.iter().find(|(n, _)| *n == reading.name))
+                        .map(|(_, v)| *v)
+                        .chain(reading.number)
+                        .collect();
+                    series.drain(..series.len().saturating_sub(values::TREND_LEN));
+                    let scaled = values::scaled(&series).into_iter().map(Number).collect();
+                    (reading.name.clone(), scaled)
+                })
+                .collect(),
+        );
+        self.expectations = expect::judge(&def.expect, &self.values, earlier);
+        if self.core.status == Status::Ok && self.expectations.iter().any(|e| !e.ok) {
+            self.core.status = Status::Failed;
         }
     }
 
@@ -173,6 +228,10 @@ impl TaskResult {
             matches: self.matches.clone(),
             data: self.data.clone(),
             parse_error: self.parse_error.clone(),
+            values: self.values.clone(),
+            values_text: self.values_text.clone(),
+            trends: self.trends.clone(),
+            expectations: self.expectations.clone(),
             stdout_attachment: self.stdout_attachment.clone(),
             stderr_attachment: self.stderr_attachment.clone(),
             budget_cut: self.budget_cut.clone(),
@@ -203,6 +262,10 @@ impl TaskResult {
             matches: Vec::new(),
             data: serde_json::Value::Null,
             parse_error: None,
+            values: Values::default(),
+            values_text: Named::default(),
+            trends: Named::default(),
+            expectations: Vec::new(),
             stdout_attachment: None,
             stderr_attachment: None,
             budget_cut: None,
@@ -228,6 +291,11 @@ pub struct Summary {
     pub duration_ms: u64,
     pub all_ok: bool,
     pub status: Status,
+    /// The text of the worst failed expectation: the first failed expectation of the first
+    /// result with the worst status (the one `worst results` gives), if it has one
+    /// (docs/values.md).
+    #[serde(default)]
+    pub failed_expectation: Option<String>,
 }
 
 impl Summary {
@@ -246,8 +314,17 @@ impl Summary {
                 .map(|r| r.core.status)
                 .max()
                 .unwrap_or_default(),
+            failed_expectation: worst_expectation(results),
         }
     }
+}
+
+/// See [`Summary::failed_expectation`].
+fn worst_expectation(results: &[TaskResult]) -> Option<String> {
+    let worst = results.iter().map(|r| r.core.status).max()?;
+    let first = results.iter().find(|r| r.core.status == worst)?;
+    let failed = first.expectations.iter().find(|e| !e.ok)?;
+    Some(failed.text.clone())
 }
 
 /// One entry of `hosts`: a host's results, in definition order, and their summary.

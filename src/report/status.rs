@@ -47,6 +47,14 @@ impl Status {
         })
     }
 
+    /// Whether the command said, by one of its `error_exit_codes`, that it could not make
+    /// its check: its output is then not read as data.
+    pub fn gave_up(def: &CommandDef, outcome: &Outcome) -> bool {
+        matches!(&outcome.exit, Exit::Code(code) if def.error_exit_codes.contains(code))
+            && !outcome.timed_out
+            && !outcome.interrupted
+    }
+
     /// The same, `parsed` telling whether the output parsed (asked only when it matters).
     pub fn given(def: &CommandDef, outcome: &Outcome, parsed: impl FnOnce() -> bool) -> Status {
         if outcome.timed_out {
@@ -58,6 +66,7 @@ impl Status {
         match &outcome.exit {
             Exit::NotStarted(_) => Status::Error,
             Exit::Signal(_) => Status::Failed,
+            Exit::Code(code) if def.error_exit_codes.contains(code) => Status::Error,
             Exit::Code(code) if !def.ok_exit_codes.contains(code) => Status::Failed,
             Exit::Code(_) => match &def.fail_if {
                 Some(pattern) if pattern.is_match(&outcome.stdout) => Status::Failed,
@@ -125,6 +134,17 @@ mod tests {
         );
         assert_eq!(
             Status::classify(&json, &outcome(Exit::Code(0), "{\"a\": ")),
+            Status::Failed
+        );
+        // An error exit code wins over fail_if and parse: the check was not made.
+        let mut gives_up = def(&[0], Some("."));
+        gives_up.error_exit_codes = vec![3];
+        gives_up.parse = crate::config::Parse::Json;
+        let gave_up = outcome(Exit::Code(3), "not json");
+        assert_eq!(Status::classify(&gives_up, &gave_up), Status::Error);
+        assert!(Status::gave_up(&gives_up, &gave_up));
+        assert_eq!(
+            Status::classify(&gives_up, &outcome(Exit::Code(4), "")),
             Status::Failed
         );
         for status in [Status::Ok, Status::Failed, Status::Timeout, Status::Error] {

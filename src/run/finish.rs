@@ -10,17 +10,21 @@ use tokio::sync::watch;
 
 use crate::config::Job;
 use crate::exec::Outcome;
+use crate::history::alerting::{self, Loudness, Notice, Standing};
 use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
 use crate::history::{Decision, Recent, RunRecord};
 use crate::render::Reads;
+use crate::report::expect::ValueHistory;
 use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
+use crate::report::values::{Named, Values};
 use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
 };
 use crate::run::plan::{Done, Slot};
+use crate::run::silenced::Silenced;
 use crate::schedule::Zone;
 
 /// What every job of a run finishes with.
@@ -32,6 +36,8 @@ pub struct RunMeta<'a> {
     pub cancel: &'a watch::Receiver<bool>,
     /// Whether the run is recorded in the history (not for a preview, nor with it off).
     pub recording: bool,
+    /// The silences and maintenance windows in force.
+    pub silenced: &'a Silenced,
 }
 
 impl RunMeta<'_> {
@@ -58,6 +64,10 @@ pub struct Finished<'a> {
     pub webhooks: Vec<Decision>,
     /// `None` when the run is not recorded; `sent` and `reason` are settled by the outbox.
     pub record: Option<RunRecord>,
+    /// The silence (`ID: reason`) or maintenance window (`maintenance: NAME`) it is in.
+    pub silenced: Option<String>,
+    /// What its message says beyond the job's settings: a reminder, escalation.
+    pub notice: Notice,
 }
 
 /// Turns `done`, the outcomes of `job`'s tasks, into its report. `recent` is what the
@@ -71,7 +81,7 @@ pub fn finish_job<'a>(
     reads: Reads,
     meta: &RunMeta<'_>,
 ) -> Finished<'a> {
-    let mut results = task_results(job, done.outcomes, meta.zone);
+    let mut results = task_results(job, done.outcomes, meta.zone, &recent.values);
     let host = with_forecast(facts, &recent);
     results.extend(disk_full_within(job, &host, meta.zone));
     let previous = recent.last.as_ref();
@@ -82,7 +92,26 @@ pub fn finish_job<'a>(
         failures_before_mail: job.failures_before_mail,
     };
     let decision = decide(policy, &summary, &results, previous, recent.streak);
-    let webhooks = webhook_decisions(job, &summary, &results, previous);
+    let silenced = meta.silenced.of_job(&job.name).map(|q| q.label.clone());
+    let (decision, notice) = alerting::adjust(
+        decision,
+        Loudness {
+            rule: job.send,
+            remind_every: job.remind_every,
+            escalate: &job.escalate,
+        },
+        Standing {
+            all_ok: summary.all_ok,
+            previous,
+            streak: recent.streak,
+            started: done.started_at.into(),
+            silenced: silenced.as_deref(),
+        },
+    );
+    let webhooks = match &silenced {
+        Some(_) => vec![decision.clone(); job.webhooks.len()],
+        None => webhook_decisions(job, &summary, &results, previous),
+    };
     let disk_history = disk_history(facts, &recent, meta.zone);
     let context = Context {
         job: JobInfo::of(job),
@@ -96,7 +125,7 @@ pub fn finish_job<'a>(
         previous: recent.last.filter(|_| reads.previous).map(|run| {
             run.results
                 .into_iter()
-                .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr))
+                .map(|r| PreviousResult::of(&r.core, r.stdout, r.stderr, &r.values))
                 .collect()
         }),
         disk_history,
@@ -105,23 +134,37 @@ pub fn finish_job<'a>(
     };
     let record = meta.recording.then(|| {
         let disks = recorded_disks(facts, reads);
-        record(job, meta, done.started_at, &context, disks)
+        let mut record = record(job, meta, done.started_at, &context, disks);
+        record.silenced.clone_from(&silenced);
+        record
     });
     Finished {
         context,
         decision,
         webhooks,
         record,
+        silenced,
+        notice,
     }
 }
 
-/// Each task's outcome as a result of `job`, in definition order.
-fn task_results(job: &Job, outcomes: Vec<(Slot, Outcome)>, zone: Zone) -> Vec<TaskResult> {
+/// Each task's outcome as a result of `job`, in definition order, its values judged after
+/// the same command's earlier ones.
+fn task_results(
+    job: &Job,
+    outcomes: Vec<(Slot, Outcome)>,
+    zone: Zone,
+    earlier: &ValueHistory,
+) -> Vec<TaskResult> {
     outcomes
         .into_iter()
         .map(|(slot, outcome)| {
             let def = &job.commands[slot.command];
-            TaskResult::new(def, slot.text, slot.placement, outcome, zone)
+            let mut result = TaskResult::new(def, slot.text, slot.placement, outcome, zone);
+            let core = &result.core;
+            let key = (core.name.clone(), core.host.clone(), core.target.clone());
+            result.judge(def, earlier.of(&key));
+            result
         })
         .collect()
 }
@@ -252,6 +295,10 @@ fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
         matches: Vec::new(),
         data: serde_json::Value::Null,
         parse_error: None,
+        values: Values::default(),
+        values_text: Named::default(),
+        trends: Named::default(),
+        expectations: Vec::new(),
         stdout_attachment: None,
         stderr_attachment: None,
         attempts: 1,

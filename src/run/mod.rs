@@ -16,6 +16,7 @@ pub mod options;
 pub mod outbox;
 pub mod plan;
 pub mod record;
+pub mod silenced;
 pub mod window;
 
 use std::time::SystemTime;
@@ -30,6 +31,7 @@ use crate::config::{Config, ConfigError, Job};
 use crate::deliver::Stop;
 use crate::exec::Pool;
 use crate::exit::Tally;
+use crate::history::History;
 use crate::mail::Composer;
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::{metrics, ping::Pinger};
@@ -40,6 +42,7 @@ use crate::run::lookups::Lookups;
 use crate::run::outbox::Outbox;
 use crate::run::plan::{Done, Plan};
 use crate::run::record::Recorder;
+use crate::run::silenced::Silenced;
 
 pub use options::{Mode, Outcome, Reports, RunOptions};
 
@@ -142,6 +145,7 @@ pub async fn execute(
     // The commands start first: what their reports need besides the results (the scans of
     // the templates, the facts, the history) is looked up while they run.
     tokio::task::yield_now().await;
+    let silenced = silenced_now(config, options.history.as_ref()).await;
     let recorder = Recorder::new(options.history.clone().filter(|_| sending));
     let composer = Composer {
         templates,
@@ -171,6 +175,7 @@ pub async fn execute(
             zone: config.timezone,
             cancel: &cancel,
             recording: recorder.is_on(),
+            silenced: &silenced,
         },
         recorder,
         jobs: &plan.jobs,
@@ -223,8 +228,11 @@ impl Finishing<'_> {
         let reads = self.lookups.reads_of(index);
         let finished = finish_job(job, done, &facts, recent, reads, &self.meta);
         self.command_failed |= !finished.context.summary.all_ok;
-        self.failures
-            .add(index, &job.name, &finished.context.results);
+        // A silenced job's failures are expected: the line cron mails leaves them out.
+        if finished.silenced.is_none() {
+            self.failures
+                .add(index, &job.name, &finished.context.results);
+        }
         if let Some(pinger) = self.pingers.get_mut(index).and_then(Option::take) {
             let report = text_report(self.templates, job, &finished.context);
             self.pinged
@@ -254,6 +262,16 @@ impl Finishing<'_> {
         };
         (tally, self.failures, closed.outcomes)
     }
+}
+
+/// The silences and maintenance windows in force now, read off the runtime's thread
+/// (through `history`, the connection the run's windows were read with, when it has one).
+async fn silenced_now(config: &Config, history: Option<&History>) -> Silenced {
+    let (config, history) = (config.clone(), history.cloned());
+    let now = chrono::Utc::now();
+    tokio::task::spawn_blocking(move || Silenced::at(&config, history.as_ref(), now))
+        .await
+        .unwrap_or_default()
 }
 
 /// Sends the `/start` ping of every job with `ping:` and waits until each is answered or

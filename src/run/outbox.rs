@@ -11,10 +11,11 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
+use crate::config::address::AddressSpec;
 use crate::config::{ConfigError, Job};
 use crate::deliver::{DeliveryError, FlushReport, Mailer, Stop};
 use crate::history::{Decision, RunRecord};
-use crate::mail::digest::Section;
+use crate::mail::digest::{Notes, Section};
 use crate::mail::message::write_mbox;
 use crate::mail::{Composed, Composer};
 use crate::monitor::outcome::JobOutcome;
@@ -50,6 +51,8 @@ struct Digest {
     sections: Vec<(usize, Section)>,
     records: Vec<RunRecord>,
     started: SystemTime,
+    /// The recipients the jobs' `escalate:` steps add.
+    also_to: Vec<AddressSpec>,
 }
 
 pub struct Outbox<'a> {
@@ -109,6 +112,7 @@ impl<'a> Outbox<'a> {
                 sections: Vec::new(),
                 records: Vec::new(),
                 started: SystemTime::now(),
+                also_to: Vec::new(),
             }),
             jobs,
             broken: false,
@@ -125,6 +129,8 @@ impl<'a> Outbox<'a> {
             decision,
             webhooks,
             mut record,
+            notice,
+            ..
         } = finished;
         if let Decision::Skip(reason) = decision {
             self.notify(index, job, &context, &webhooks, false, Some(reason.clone()));
@@ -145,6 +151,11 @@ impl<'a> Outbox<'a> {
             self.notify(index, job, &context, &webhooks, true, None);
         }
         if let Some(digest) = &mut self.digest {
+            for address in notice.also_to {
+                if !digest.also_to.contains(&address) {
+                    digest.also_to.push(address);
+                }
+            }
             digest
                 .sections
                 .push((index, Section::of(job, &context, self.jobs)));
@@ -155,7 +166,7 @@ impl<'a> Outbox<'a> {
             }
             return;
         }
-        let composition = self.composer.job(job, &context);
+        let composition = self.composer.job(job, &context, &notice);
         self.broken |= composition.broken;
         let sent = !composition.messages.is_empty();
         self.notify(index, job, &context, &webhooks, sent, None);
@@ -242,7 +253,11 @@ impl<'a> Outbox<'a> {
         let since = sections.iter().map(|(_, s)| s.since().to_owned()).min();
         let run = meta.info(digest.started, since.unwrap_or_default(), false);
         let sections = sections.into_iter().map(|(_, s)| s).collect();
-        let composition = self.composer.digest(sections, facts, &run);
+        let notes = Notes {
+            also_to: &digest.also_to,
+            silenced: &meta.silenced.lines(meta.zone),
+        };
+        let composition = self.composer.digest(sections, facts, &run, &notes);
         self.broken |= composition.broken;
         let mut records = digest.records;
         match composition.messages {

@@ -50,6 +50,21 @@ impl Zone {
         self.at(Utc::now())
     }
 
+    /// The instant wall-clock time `local` names in this zone (the first, when the clock
+    /// shows it twice); `None` for a time the clock skips.
+    pub fn instant_of(self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        match self {
+            Zone::Local => Local
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.to_utc()),
+            Zone::Named(zone) => zone
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.to_utc()),
+        }
+    }
+
     /// `instant` as RFC 3339 in this zone, to the second: how every time in a report, the
     /// history listing and the log reads.
     pub fn rfc3339(self, instant: impl Into<DateTime<Utc>>) -> String {
