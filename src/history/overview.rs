@@ -187,7 +187,7 @@ fn last_results(conn: &Connection) -> rusqlite::Result<Vec<(String, RecordedResu
                 fingerprint: row.get(11)?,
                 stdout: row.get(12)?,
                 stderr: row.get(13)?,
-                values: crate::history::store::numbers_of(row.get(14)?),
+                values: crate::history::record::numbers_of(row.get(14)?),
             };
             Ok((row.get(0)?, result))
         })?

@@ -224,6 +224,20 @@ pub fn fingerprint(stdout: &str, stderr: &str) -> String {
     )
 }
 
+/// A result's values as the history keeps them (a JSON object of numbers, written by the
+/// store); none for NULL or anything else.
+pub fn numbers_of(text: Option<String>) -> Vec<(String, f64)> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_f64()?)))
+        .collect()
+}
+
 /// A time as milliseconds since the epoch.
 mod millis {
     use chrono::{DateTime, Utc};

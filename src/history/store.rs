@@ -19,7 +19,7 @@ use crate::config::values::DURATION;
 use crate::history::overview::{self, Detail, JobOverview};
 use crate::history::pending::{Pending, PendingError};
 use crate::history::record::{
-    DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak,
+    DiskRun, DiskUsage, Recent, RecordedResult, RunRecord, RunStatus, Streak, numbers_of,
 };
 use crate::history::schema::{self, SchemaError};
 use crate::report::expect::{Earlier, ValueHistory};
@@ -836,19 +836,6 @@ fn numbers_text(values: &[(String, f64)]) -> Option<String> {
             .collect(),
     );
     serde_json::to_string(&named).ok()
-}
-
-/// The values kept as [`numbers_text`] wrote them; none for NULL or anything else.
-pub(super) fn numbers_of(text: Option<String>) -> Vec<(String, f64)> {
-    let Some(text) = text else {
-        return Vec::new();
-    };
-    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) else {
-        return Vec::new();
-    };
-    map.into_iter()
-        .filter_map(|(name, value)| Some((name, value.as_f64()?)))
-        .collect()
 }
 
 const RUN_COLUMNS: &str = "id, run_id, job, trigger, started_at, finished_at, status, total, ok, \
