@@ -102,16 +102,84 @@ fn status_json_tells_streaks_last_ok_durations_and_next_run() {
             "last_ok",
             "last_run",
             "next_run",
+            "silenced",
             "status",
             "status_since",
             "streak",
+            "values",
         ]
     );
+    assert_eq!(never["values"], serde_json::json!({}));
+    assert_eq!(never["silenced"], Value::Null);
 
     // Only the jobs asked for, in that order.
     let (_, some) = status_json(&env, &["never", "good"]);
     let names: Vec<&str> = some.iter().map(|j| j["job"].as_str().unwrap()).collect();
     assert_eq!(names, ["never", "good"]);
+}
+
+#[test]
+fn status_shows_each_values_series_and_the_silence_a_job_is_in() {
+    let env = Env::new("");
+    let count = env.path("count");
+    env.job(
+        "backup",
+        &format!(
+            "send: never\ncommands:\n  - name: copy\n    run: \"n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; echo sent ${{n}}M bytes\"\n    values:\n      sent: 'sent ([0-9]+M) bytes'\n",
+            count.display()
+        ),
+    );
+    env.job("quiet", "send: never\ncommands: [true]\n");
+    for _ in 0..3 {
+        env.run(&["run", "backup"]).code(0).stderr_empty();
+    }
+    env.run(&[
+        "silence",
+        "backup",
+        "--for",
+        "1h",
+        "--reason",
+        "moving <racks>",
+    ])
+    .code(0)
+    .stderr_empty()
+    .stdout_is("1\n");
+
+    let (_, jobs) = status_json(&env, &[]);
+    let mib = 1024.0 * 1024.0;
+    assert_eq!(
+        jobs[0]["values"],
+        serde_json::json!({"sent": [mib, 2.0 * mib, 3.0 * mib]}),
+        "oldest first"
+    );
+    let silenced = &jobs[0]["silenced"];
+    assert_eq!(silenced["reason"], "1: moving <racks>");
+    assert!(
+        silenced["until"].as_str().unwrap().starts_with("20"),
+        "{silenced}"
+    );
+    assert_eq!(jobs[1]["values"], serde_json::json!({}));
+    assert_eq!(jobs[1]["silenced"], Value::Null);
+
+    let table = env.run(&["status"]).code(0).stderr_empty().into_stdout();
+    let row = table.lines().find(|l| l.starts_with("backup")).unwrap();
+    assert!(row.contains("  silenced until 20"), "{table}");
+    assert!(row.ends_with(" (1: moving <racks>)"), "{table}");
+    let quiet = table.lines().find(|l| l.starts_with("quiet")).unwrap();
+    assert!(!quiet.contains("silenced"), "{table}");
+
+    let page = env.path("status.html");
+    env.run(&["status", "--html", page.to_str().unwrap()])
+        .code(0)
+        .stderr_empty();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<p class=\"silenced\">silenced until ")
+            && html.contains("(1: moving &lt;racks&gt;)</p>"),
+        "{html}"
+    );
+    assert!(html.contains("<div class=\"value\" data-value=\"sent\" data-points=\"3\">"));
+    assert!(html.contains("<span>sent 3145728</span>"), "the last value");
 }
 
 #[test]

@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::cli::ListArgs;
 use crate::config::{Config, Job, job};
 use crate::exit;
+use crate::history::silenced::Silenced;
 use crate::log;
 use crate::run::load;
-use crate::run::silenced::Silenced;
 use crate::stdout;
 
 use super::needs::{Inventoried, Secured};

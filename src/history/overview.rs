@@ -1,10 +1,11 @@
 //! What `reporter status` and the status page read of the history (reporter(1)): for every
-//! job at once, its newest finished runs, how long its last status has lasted and when it
-//! was last ok, and for the page its last run's results and its disks. A handful of
+//! job at once, its newest finished runs, how long its last status has lasted, when it
+//! was last ok and its values' series, and for the page its last run's results and its
+//! disks. A handful of
 //! queries for the whole history, never one per job: 1,000 jobs and 100,000 runs are read
 //! in tens of milliseconds (docs/performance.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -39,6 +40,9 @@ pub struct JobOverview {
     pub status_since: DateTime<Utc>,
     /// When its newest ok run ended.
     pub last_ok: Option<DateTime<Utc>>,
+    /// Each value its newest runs recorded (docs/values.md), by name: one number per run
+    /// that had it, oldest first, from the first of the run's results that had it.
+    pub values: BTreeMap<String, Vec<f64>>,
     /// Its last run's results, with their outputs ([`Detail::Full`] only).
     pub last_results: Vec<RecordedResult>,
     /// Its newest [`DISK_RUNS`] runs with disks, oldest first ([`Detail::Full`] only).
@@ -59,6 +63,7 @@ pub fn read(conn: &Connection, detail: Detail) -> rusqlite::Result<HashMap<Strin
     // read twice from the file: SQLite's default cache is 2 MiB.
     conn.pragma_update(None, "cache_size", -32_768)?;
     let mut jobs = runs(conn)?;
+    values(conn, &mut jobs)?;
     if detail == Detail::Full {
         for (job, result) in last_results(conn)? {
             if let Some(overview) = jobs.get_mut(&job) {
@@ -87,6 +92,7 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
             streak: u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default(),
             status_since: time(row.get::<_, Option<i64>>(2)?.unwrap_or_default()),
             last_ok: row.get::<_, Option<i64>>(3)?.map(time),
+            values: BTreeMap::new(),
             last_results: Vec::new(),
             disks: Vec::new(),
         };
@@ -157,6 +163,56 @@ const NEWEST_RUNS: &str = "
         (SELECT started_at FROM runs WHERE job = jobs.job AND status != 'skipped'
          ORDER BY started_at DESC LIMIT 1 OFFSET ?1), -1)
     WHERE runs.status != 'skipped'";
+
+/// Adds to each job of `jobs` the series of the values its newest runs recorded: one
+/// query for every job, through `runs_by_job` and the results' primary key.
+fn values(conn: &Connection, jobs: &mut HashMap<String, JobOverview>) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare(NEWEST_VALUES)?;
+    let mut rows = statement.query([RUNS as i64 - 1])?;
+    // The run the previous row belonged to, and the names it already gave a number.
+    let mut run: Option<i64> = None;
+    let mut taken: Vec<String> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let job: String = row.get(0)?;
+        let id: i64 = row.get(1)?;
+        if run != Some(id) {
+            run = Some(id);
+            taken.clear();
+        }
+        let Some(overview) = jobs.get_mut(&job) else {
+            continue;
+        };
+        for (name, number) in crate::history::record::numbers_of(row.get(2)?) {
+            if !taken.contains(&name) {
+                overview
+                    .values
+                    .entry(name.clone())
+                    .or_default()
+                    .push(number);
+                taken.push(name);
+            }
+        }
+    }
+    for overview in jobs.values_mut() {
+        for series in overview.values.values_mut() {
+            let extra = series.len().saturating_sub(RUNS);
+            series.drain(..extra);
+        }
+    }
+    Ok(())
+}
+
+/// The values of each job's newest finished runs (those of [`NEWEST_RUNS`]), run by run,
+/// oldest first, each run's results in their order.
+const NEWEST_VALUES: &str = "
+    SELECT jobs.job, runs.id, results.numbers
+    FROM (SELECT DISTINCT job FROM runs) AS jobs
+    JOIN runs ON runs.job = jobs.job AND runs.started_at >= coalesce(
+        (SELECT started_at FROM runs WHERE job = jobs.job AND status != 'skipped'
+         ORDER BY started_at DESC LIMIT 1 OFFSET ?1), -1)
+    JOIN results ON results.run = runs.id
+    WHERE runs.status != 'skipped' AND results.numbers IS NOT NULL
+    ORDER BY jobs.job, runs.started_at, runs.id, results.position";
 
 /// The results of each job's last run, with their outputs, in order: the history keeps
 /// outputs for each job's last run only, so the partial index holds exactly these.

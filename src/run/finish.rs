@@ -13,6 +13,7 @@ use crate::exec::Outcome;
 use crate::history::alerting::{self, Loudness, Notice, Standing};
 use crate::history::compare::{SendPolicy, decide, mark_changes};
 use crate::history::record::DiskUsage;
+use crate::history::silenced::Silenced;
 use crate::history::{Decision, Recent, RunRecord};
 use crate::render::Reads;
 use crate::report::expect::ValueHistory;
@@ -24,7 +25,6 @@ use crate::report::{
     Status, Summary, TaskResult, Trigger,
 };
 use crate::run::plan::{Done, Slot};
-use crate::run::silenced::Silenced;
 use crate::schedule::Zone;
 
 /// What every job of a run finishes with.

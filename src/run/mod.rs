@@ -16,7 +16,6 @@ pub mod options;
 pub mod outbox;
 pub mod plan;
 pub mod record;
-pub mod silenced;
 pub mod window;
 
 use std::time::SystemTime;
@@ -32,6 +31,7 @@ use crate::deliver::Stop;
 use crate::exec::Pool;
 use crate::exit::Tally;
 use crate::history::History;
+use crate::history::silenced::Silenced;
 use crate::mail::Composer;
 use crate::monitor::outcome::JobOutcome;
 use crate::monitor::{metrics, ping::Pinger};
@@ -42,7 +42,6 @@ use crate::run::lookups::Lookups;
 use crate::run::outbox::Outbox;
 use crate::run::plan::{Done, Plan};
 use crate::run::record::Recorder;
-use crate::run::silenced::Silenced;
 
 pub use options::{Mode, Outcome, Reports, RunOptions};
 

@@ -7,7 +7,7 @@ pub mod fleet;
 pub mod page;
 pub mod table;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, ConfigError, Job, job};
 use crate::history::overview::{Detail, JobOverview};
 use crate::history::record::RecordedResult;
+use crate::history::silenced::Silenced;
 use crate::history::{History, HistoryError};
 use crate::report::forecast;
 use crate::schedule::Zone;
@@ -51,6 +52,15 @@ impl HostStatus {
                     last_run: maybe(job.last_run),
                     last_ok: maybe(job.last_ok),
                     next_run: maybe(job.next_run),
+                    values: job
+                        .values
+                        .into_iter()
+                        .map(|(name, series)| (text(name), series))
+                        .collect(),
+                    silenced: job.silenced.map(|s| SilencedStatus {
+                        until: text(s.until),
+                        reason: text(s.reason),
+                    }),
                     ..job
                 })
                 .collect(),
@@ -85,9 +95,24 @@ pub struct JobStatus {
     pub durations: Vec<u64>,
     /// The next fire time of a scheduled, enabled job on this host.
     pub next_run: Option<String>,
+    /// Each of its values (docs/values.md) in its newest runs, oldest first, at most
+    /// [`DURATIONS`] (the durations are `durations`).
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<f64>>,
+    /// The silence or maintenance window it is in now (docs/silences.md).
+    #[serde(default)]
+    pub silenced: Option<SilencedStatus>,
     /// What only the page shows; never in the JSON.
     #[serde(skip)]
     pub page: Option<PageDetail>,
+}
+
+/// Until when a job is silenced, and by what: `ID: reason` for a silence,
+/// `maintenance: NAME` for a window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SilencedStatus {
+    pub until: String,
+    pub reason: String,
 }
 
 /// What the page shows of a job beyond its JSON.
@@ -149,6 +174,7 @@ pub fn gather(
         Some(history) => history.overview(selection.detail)?,
         None => HashMap::new(),
     };
+    let silenced = Silenced::at(config, history, now);
     let loaded: HashMap<&str, &Job> = loaded.iter().map(|job| (job.name.as_str(), job)).collect();
     let jobs = names
         .into_iter()
@@ -160,6 +186,10 @@ pub fn gather(
                 .filter(|job| job.enabled)
                 .and_then(|job| job.next_run(now, config.timezone, &hostname))
                 .map(|t| config.timezone.rfc3339(t));
+            status.silenced = silenced.of_job(&status.job).map(|quiet| SilencedStatus {
+                until: config.timezone.rfc3339(quiet.until),
+                reason: quiet.label.clone(),
+            });
             if selection.detail == Detail::Full {
                 status.page = Some(page_detail(job, overview, config.timezone, now));
             }
@@ -251,6 +281,8 @@ fn job_status(job: String, overview: Option<&JobOverview>, zone: Zone) -> JobSta
         duration_ms: last.map(|run| run.duration_ms),
         durations,
         next_run: None,
+        values: overview.map(|o| o.values.clone()).unwrap_or_default(),
+        silenced: None,
         page: None,
     }
 }

@@ -1,6 +1,7 @@
 //! The status page (docs/status.md): one self-contained HTML file — inline CSS and SVG, no
 //! script, nothing fetched — with every job, failing ones first, its last runs as coloured
-//! cells, a sparkline of its durations, its disks' forecast and its last run's output. It
+//! cells, a sparkline of its durations and of each of its values, the silence it is in, its
+//! disks' forecast and its last run's output. It
 //! is written by `status --html FILE`, and rewritten as `status_page:` after every run,
 //! flush and daemon fire, atomically and through a folder no one else can swap
 //! (`state::outside`). Every text in it is escaped: job output is anyone's to write.
@@ -15,6 +16,7 @@ use crate::history::History;
 use crate::history::overview::Detail;
 use crate::report::forecast;
 use crate::report::format::{format_duration, format_percent};
+use crate::report::values::plain;
 use crate::state::Access;
 use crate::state::outside::{self, OutsideError};
 
@@ -144,6 +146,14 @@ fn job_section(out: &mut String, job: &JobStatus) {
     if let Some(description) = &detail.description {
         let _ = writeln!(out, "<p class=\"what\">{}</p>", escape(description));
     }
+    if let Some(silenced) = &job.silenced {
+        let _ = writeln!(
+            out,
+            "<p class=\"silenced\">silenced until {} ({})</p>",
+            escape(&short(&silenced.until)),
+            escape(&silenced.reason)
+        );
+    }
     let since = job
         .status_since
         .as_deref()
@@ -173,6 +183,11 @@ fn job_section(out: &mut String, job: &JobStatus) {
     cells(out, &detail.runs);
     if job.durations.len() > 1 {
         out.push_str(&duration_sparkline(&job.durations));
+    }
+    for (name, series) in &job.values {
+        if series.len() > 1 {
+            out.push_str(&value_sparkline(name, series));
+        }
     }
     disks(out, &detail.disks);
     output(out, &detail.results);
@@ -241,6 +256,24 @@ fn duration_sparkline(durations: &[u64]) -> String {
         "<div class=\"chart\" data-points=\"{}\">{}</div>\n",
         values.len(),
         svg_line(&values, max, &label)
+    )
+}
+
+/// A value's sparkline, named, with its last number. A series with negative numbers is
+/// drawn from its least to its largest; any other from 0.
+fn value_sparkline(name: &str, series: &[f64]) -> String {
+    let low = series.iter().copied().fold(0.0, f64::min);
+    let shifted: Vec<f64> = series.iter().map(|v| v - low).collect();
+    let max = shifted.iter().copied().fold(0.0, f64::max);
+    let last = series.last().map_or_else(String::new, |v| plain(*v));
+    let label = escape(&format!("{name} in the last {} runs", series.len()));
+    format!(
+        "<div class=\"value\" data-value=\"{}\" data-points=\"{}\"><span>{} {}</span><div class=\"chart\">{}</div></div>\n",
+        escape(name),
+        series.len(),
+        escape(name),
+        escape(&last),
+        svg_line(&shifted, max, &label)
     )
 }
 
@@ -347,7 +380,8 @@ main,.jobs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,3
 .s-ok{background:var(--ok)}.s-failed{background:var(--failed)}.s-timeout{background:var(--timeout)}.s-error{background:var(--error)}.s-never{background:var(--never)}
 .runs{display:flex;flex-wrap:wrap;gap:2px;margin:.4em 0}
 .runs i{display:inline-block;width:9px;height:18px;border-radius:2px}
-.chart{height:32px;margin:.3em 0}.spark{width:100%;height:100%;display:block;color:#1565c0}
+.chart{height:32px;margin:.3em 0}.value{display:grid;grid-template-columns:minmax(0,40%) 1fr;gap:6px;align-items:center;font-size:.85em}.value span{overflow-wrap:anywhere}.value .chart{height:22px;margin:0}
+.silenced{margin:.2em 0;padding:2px 6px;border-left:4px solid var(--never);font-size:.9em}.spark{width:100%;height:100%;display:block;color:#1565c0}
 .disks{width:100%;border-collapse:collapse;font-size:.9em;table-layout:fixed}
 .disks td{padding:2px 4px;border-top:1px solid var(--line);overflow-wrap:anywhere}
 .disks .mount{width:35%}.disks .trend{width:25%}.disks .trend .spark{height:18px}

@@ -1,5 +1,5 @@
 //! `reporter status` on a terminal: one row per job, its status coloured when stdout is a
-//! terminal (`--color`), with a sparkline of its last durations.
+//! terminal (`--color`), with a sparkline of its last durations, and the silence it is in.
 
 use std::fmt::Write as _;
 
@@ -38,10 +38,26 @@ pub fn render(jobs: &[JobStatus], color: bool) -> String {
             job.duration_ms
                 .map_or_else(|| "-".to_owned(), |ms| format_duration(ms as f64)),
             sparkline(recent),
-            dash(job.next_run.as_deref()),
+            next_and_silence(job),
         );
     }
     text
+}
+
+/// The job's next run, then the silence it is in, if any.
+fn next_and_silence(job: &JobStatus) -> String {
+    let next = job
+        .next_run
+        .as_deref()
+        .map_or_else(|| "-".to_owned(), short_time);
+    match &job.silenced {
+        Some(silenced) => format!(
+            "{next:16}  silenced until {} ({})",
+            short_time(&silenced.until),
+            silenced.reason
+        ),
+        None => next,
+    }
 }
 
 /// `2026-12-07T06:25:00+01:00` as `2026-12-07 06:25`: the minute, in the zone it was

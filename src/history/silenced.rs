@@ -1,6 +1,6 @@
-//! Which jobs are silenced while a run goes (docs/silences.md): the silences in the state
-//! and the config's maintenance windows, read when the run starts — each run reads them
-//! afresh, so a daemon sees a silence made while it runs without a reload.
+//! Which jobs are silenced at a time (docs/silences.md): the silences in the state and the
+//! config's maintenance windows. Each run, `list` and `status` read them afresh, so a
+//! daemon sees a silence made while it runs without a reload.
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
