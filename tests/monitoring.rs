@@ -3,11 +3,10 @@
 //! a real HTTP server on loopback.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::http::{Answer, HttpServer};
-use crate::support::{Env, Run, read, repo, tool};
+use crate::support::{Env, Run, promtool_accepts, read, repo};
 
 fn json_of(run: Run) -> serde_json::Value {
     let stdout = run.into_stdout();
@@ -511,7 +510,6 @@ fn the_shipped_chat_and_ntfy_templates_render_json() {
 
 #[test]
 fn the_metrics_file_passes_promtool_and_shows_every_job() {
-    let promtool = tool("promtool", "prometheus");
     let env = Env::new("metrics_file: metrics/reporter.prom\n");
     env.job("good", "commands: [true]\n");
     env.job("bad", "commands: ['exit 1']\n");
@@ -523,17 +521,7 @@ fn the_metrics_file_passes_promtool_and_shows_every_job() {
     let text = read(&path);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "node_exporter runs as its own user");
-    let check = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&path).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    promtool_accepts(&path);
     assert!(
         text.contains("reporter_job_last_status{job=\"bad\",status=\"failed\"} 1\n"),
         "{text}"

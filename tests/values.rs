@@ -3,10 +3,8 @@
 //! run and by anomalies against the command's own past; the report, `run --json`, webhooks
 //! and the metrics file all carry them.
 
-use std::process::Command;
-
 use crate::support::http::HttpServer;
-use crate::support::{Env, read, tool};
+use crate::support::{Env, promtool_accepts, read};
 
 fn json_of(run: crate::support::run::Run) -> serde_json::Value {
     let stdout = run.into_stdout();
@@ -275,7 +273,6 @@ fn a_value_that_vanished_fails_its_result_and_names_itself() {
 
 #[test]
 fn values_reach_the_metrics_file_that_promtool_accepts() {
-    let promtool = tool("promtool", "prometheus");
     let env = Env::new("metrics_file: metrics/reporter.prom\n");
     counting_job(
         &env,
@@ -292,17 +289,7 @@ fn values_reach_the_metrics_file_that_promtool_accepts() {
     env.run(&["run", "backup", "pings"]).code(0).stderr_empty();
     let path = env.path("metrics/reporter.prom");
     let text = read(&path);
-    let check = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&path).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    promtool_accepts(&path);
     for sample in [
         "reporter_value{job=\"backup\",command=\"count\",name=\"sent\"} 1610612736\n",
         "reporter_value{job=\"backup\",command=\"count\",name=\"files\"} 42\n",

@@ -420,6 +420,23 @@ pub fn wait_up_to(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 /// The path of the tool `name` a test needs; fails the test, saying which Debian package
 /// provides it, when it is not installed.
 #[track_caller]
+/// Asserts that the real `promtool check metrics` accepts the metrics file at `path`.
+pub fn promtool_accepts(path: &Path) {
+    let promtool = tool("promtool", "prometheus");
+    let check = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
 pub fn tool(name: &str, package: &str) -> PathBuf {
     // Daemons such as sshd live in sbin, often not on PATH; sshd needs an absolute path.
     let path = std::env::var_os("PATH").unwrap_or_default();
