@@ -63,7 +63,6 @@ pub fn read(conn: &Connection, detail: Detail) -> rusqlite::Result<HashMap<Strin
     // read twice from the file: SQLite's default cache is 2 MiB.
     conn.pragma_update(None, "cache_size", -32_768)?;
     let mut jobs = runs(conn)?;
-    values(conn, &mut jobs)?;
     if detail == Detail::Full {
         for (job, result) in last_results(conn)? {
             if let Some(overview) = jobs.get_mut(&job) {
@@ -79,8 +78,8 @@ pub fn read(conn: &Connection, detail: Detail) -> rusqlite::Result<HashMap<Strin
     Ok(jobs)
 }
 
-/// Every job's streak and last ok run, then its newest runs: two queries for all jobs,
-/// each a few index lookups per job, whatever the length of its history.
+/// Every job's streak and last ok run, then its newest runs with their values: two queries
+/// for all jobs, each a few index lookups per job, whatever the length of its history.
 fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
     let time = |millis: i64| DateTime::from_timestamp_millis(millis).unwrap_or_default();
     let mut jobs: HashMap<String, JobOverview> = HashMap::new();
@@ -100,9 +99,19 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
     }
     let mut statement = conn.prepare(NEWEST_RUNS)?;
     let mut rows = statement.query([RUNS as i64 - 1])?;
+    // The run of the previous row (a run has a row per result with values), and the
+    // values it already gave a number.
+    let mut run: Option<i64> = None;
+    let mut taken: Vec<String> = Vec::new();
     while let Some(row) = rows.next()? {
         let job: String = row.get(0)?;
-        if let Some(overview) = jobs.get_mut(&job) {
+        let Some(overview) = jobs.get_mut(&job) else {
+            continue;
+        };
+        let id: i64 = row.get(5)?;
+        if run != Some(id) {
+            run = Some(id);
+            taken.clear();
             overview.runs.push(RunPoint {
                 status: Status::parse(&row.get::<_, String>(1)?),
                 started_at: time(row.get(2)?),
@@ -110,12 +119,25 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
                 duration_ms: u64::try_from(row.get::<_, i64>(4)?).unwrap_or_default(),
             });
         }
+        for (name, number) in crate::history::record::numbers_of(row.get(6)?) {
+            if !taken.contains(&name) {
+                overview
+                    .values
+                    .entry(name.clone())
+                    .or_default()
+                    .push(number);
+                taken.push(name);
+            }
+        }
     }
     for overview in jobs.values_mut() {
-        overview.runs.sort_by_key(|run| run.started_at);
         // Runs that started in the same millisecond as the oldest kept one.
         let extra = overview.runs.len().saturating_sub(RUNS);
         overview.runs.drain(..extra);
+        for series in overview.values.values_mut() {
+            let extra = series.len().saturating_sub(RUNS);
+            series.drain(..extra);
+        }
     }
     Ok(jobs)
 }
@@ -154,64 +176,20 @@ const STREAKS: &str = "
          ORDER BY started_at DESC, id DESC LIMIT 1)
     FROM bounds";
 
-/// Each job's newest finished runs (in no order): those that started no earlier than its
-/// `?1`-th newest finished run but one, found through `runs_by_job`.
+/// Each job's newest finished runs, oldest first: those that started no earlier than its
+/// `?1`-th newest finished run but one, found through `runs_by_job`; each with the values
+/// of its results that have some, in their order (one row per such result), found through
+/// `results_with_numbers`.
 const NEWEST_RUNS: &str = "
-    SELECT jobs.job, runs.status, runs.started_at, runs.finished_at, runs.duration_ms
+    SELECT jobs.job, runs.status, runs.started_at, runs.finished_at, runs.duration_ms, runs.id,
+           results.numbers
     FROM (SELECT DISTINCT job FROM runs) AS jobs
     JOIN runs ON runs.job = jobs.job AND runs.started_at >= coalesce(
         (SELECT started_at FROM runs WHERE job = jobs.job AND status != 'skipped'
          ORDER BY started_at DESC LIMIT 1 OFFSET ?1), -1)
-    WHERE runs.status != 'skipped'";
-
-/// Adds to each job of `jobs` the series of the values its newest runs recorded: one
-/// query for every job, through `runs_by_job` and the results' primary key.
-fn values(conn: &Connection, jobs: &mut HashMap<String, JobOverview>) -> rusqlite::Result<()> {
-    let mut statement = conn.prepare(NEWEST_VALUES)?;
-    let mut rows = statement.query([RUNS as i64 - 1])?;
-    // The run the previous row belonged to, and the names it already gave a number.
-    let mut run: Option<i64> = None;
-    let mut taken: Vec<String> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let job: String = row.get(0)?;
-        let id: i64 = row.get(1)?;
-        if run != Some(id) {
-            run = Some(id);
-            taken.clear();
-        }
-        let Some(overview) = jobs.get_mut(&job) else {
-            continue;
-        };
-        for (name, number) in crate::history::record::numbers_of(row.get(2)?) {
-            if !taken.contains(&name) {
-                overview
-                    .values
-                    .entry(name.clone())
-                    .or_default()
-                    .push(number);
-                taken.push(name);
-            }
-        }
-    }
-    for overview in jobs.values_mut() {
-        for series in overview.values.values_mut() {
-            let extra = series.len().saturating_sub(RUNS);
-            series.drain(..extra);
-        }
-    }
-    Ok(())
-}
-
-/// The values of each job's newest finished runs (those of [`NEWEST_RUNS`]), run by run,
-/// oldest first, each run's results in their order.
-const NEWEST_VALUES: &str = "
-    SELECT jobs.job, runs.id, results.numbers
-    FROM (SELECT DISTINCT job FROM runs) AS jobs
-    JOIN runs ON runs.job = jobs.job AND runs.started_at >= coalesce(
-        (SELECT started_at FROM runs WHERE job = jobs.job AND status != 'skipped'
-         ORDER BY started_at DESC LIMIT 1 OFFSET ?1), -1)
-    JOIN results ON results.run = runs.id
-    WHERE runs.status != 'skipped' AND results.numbers IS NOT NULL
+    LEFT JOIN results INDEXED BY results_with_numbers
+        ON results.run = runs.id AND results.numbers IS NOT NULL
+    WHERE runs.status != 'skipped'
     ORDER BY jobs.job, runs.started_at, runs.id, results.position";
 
 /// The results of each job's last run, with their outputs, in order: the history keeps

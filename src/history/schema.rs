@@ -81,8 +81,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX silences_by_end ON silences (until_ms);
     ALTER TABLE runs ADD COLUMN silenced TEXT;",
     // 7: each job's runs by status, so that `status` finds where a job's last status began,
-    // and its last ok run, with a lookup per status instead of a walk through its runs.
-    "CREATE INDEX runs_by_status ON runs (job, status, started_at);",
+    // and its last ok run, with a lookup per status instead of a walk through its runs; and
+    // the results that hold values, so that it reads their series without visiting the
+    // results that hold none.
+    "CREATE INDEX runs_by_status ON runs (job, status, started_at);
+    CREATE INDEX results_with_numbers ON results (run) WHERE numbers IS NOT NULL;",
 ];
 
 /// Why a database could not be brought up to the schema.
