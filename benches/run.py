@@ -452,20 +452,25 @@ def bench_history(binary, sink, table, quick, repeat, verdicts):
     table.add("  history file per result, 4 values each", f"{per_result:.0f} bytes", f"{results} results", "", "<= 300 bytes", per_result <= 300 if verdicts else None)
 
 
+def seeded_history(binary, sink, jobs_count, runs_per_job):
+    """An installation of `jobs_count` jobs with `runs_per_job` recorded runs each. The
+    database is the real one: a run through the binary records the first run (schema, a
+    real row and its results), copied with SQL to every job."""
+    install = Install(binary, sink)
+    install.job("seed", "commands: [df -h, 'df -i']\n")
+    run_timed(install.argv("run", "seed"))
+    (install.dir / "jobs" / "seed.yaml").unlink()
+    for i in range(jobs_count):
+        install.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
+    fill_history(install.dir / "state" / "history.sqlite3", jobs_count, runs_per_job)
+    return install
+
+
 def big_history(binary, sink, quick):
     """An installation of 1,000 jobs with 100 recorded runs each (100 × 20 when quick), for
-    the status rows. The database is the real one: a run through the binary records the
-    first run (schema, a real row and its results), copied with SQL to every job."""
+    the status rows."""
     jobs_count, runs_per_job = (100, 20) if quick else (1000, 100)
-    big = Install(binary, sink)
-    big.job("seed", "commands: [df -h, 'df -i']\n")
-    run_timed(big.argv("run", "seed"))
-    (big.dir / "jobs" / "seed.yaml").unlink()
-    for i in range(jobs_count):
-        big.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
-    database = big.dir / "state" / "history.sqlite3"
-    fill_history(database, jobs_count, runs_per_job)
-    return big, database, jobs_count, runs_per_job
+    return seeded_history(binary, sink, jobs_count, runs_per_job), jobs_count, runs_per_job
 
 
 def bench_status(big, runs, table, repeat, verdicts):
@@ -538,7 +543,7 @@ def main():
         table.print()
         return
     if args.only == "status":
-        big, _, jobs_count, runs_per_job = big_history(binary, sink, quick)
+        big, jobs_count, runs_per_job = big_history(binary, sink, quick)
         bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
         table.print()
         return
@@ -725,31 +730,21 @@ def main():
     # 9. History at scale.
     bench_history(binary, sink, table, quick, repeat, verdicts)
     # `status` over 1,000 jobs and 100,000 recorded runs.
-    big, _, jobs_count, runs_per_job = big_history(binary, sink, quick)
+    big, jobs_count, runs_per_job = big_history(binary, sink, quick)
     bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
 
     # 11. Growth: `list` as jobs grow, and the history as runs grow; each should grow
     # linearly or better.
-    def history_install(jobs, runs_per_job):
-        install = Install(binary, sink)
-        install.job("seed", "commands: [df -h, 'df -i']\n")
-        run_timed(install.argv("run", "seed"))
-        (install.dir / "jobs" / "seed.yaml").unlink()
-        for i in range(jobs):
-            install.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
-        fill_history(install.dir / "state" / "history.sqlite3", jobs, runs_per_job)
-        return install
-
     job_sizes = [10, 100] if quick else [10, 100, 1000]
     list_ms = {}
     for jobs in job_sizes:
-        grown = history_install(jobs, 10 if quick else 100)
+        grown = seeded_history(binary, sink, jobs, 10 if quick else 100)
         list_ms[jobs] = median_time(grown.argv("list"), repeat) * 1000
     for jobs in job_sizes:
         table.add(f"list, {jobs} jobs", f"{list_ms[jobs]:.0f} ms", "", f"{list_ms[jobs] / list_ms[job_sizes[0]]:.2f} vs {job_sizes[0]}" if jobs != job_sizes[0] else "")
     run_sizes = [1000, 10000] if quick else [1000, 10000, 100000]
     for runs in run_sizes:
-        grown = history_install(100, runs // 100)
+        grown = seeded_history(binary, sink, 100, runs // 100)
         database = grown.dir / "state" / "history.sqlite3"
         query = median_time(grown.argv("history", "--limit", "20"), repeat) * 1000
         size = database.stat().st_size

@@ -238,24 +238,13 @@ impl TaskResult {
         }
     }
 
-    /// A finished result for tests: `name` is also the command, stderr is `stderr`.
-    #[cfg(test)]
-    pub fn fixture(name: &str, status: Status, stdout: &str, stderr: &str) -> TaskResult {
+    /// A result that no command's run made (such as a rule of reporter's own), from its
+    /// core and outputs: it ran once, and holds nothing else.
+    pub fn of_core(core: ResultCore, stdout: String, stderr: String) -> TaskResult {
         TaskResult {
-            core: ResultCore {
-                name: name.into(),
-                command: name.into(),
-                host: None,
-                target: None,
-                status,
-                exit_code: Some(0),
-                signal: None,
-                duration_ms: 1,
-                truncated: false,
-                started_at: "2026-01-01T00:00:00Z".into(),
-            },
-            stdout: stdout.into(),
-            stderr: stderr.into(),
+            core,
+            stdout,
+            stderr,
             attempts: 1,
             changed: None,
             diff: None,
@@ -270,6 +259,24 @@ impl TaskResult {
             stderr_attachment: None,
             budget_cut: None,
         }
+    }
+
+    /// A finished result for tests: `name` is also the command, stderr is `stderr`.
+    #[cfg(test)]
+    pub fn fixture(name: &str, status: Status, stdout: &str, stderr: &str) -> TaskResult {
+        let core = ResultCore {
+            name: name.into(),
+            command: name.into(),
+            host: None,
+            target: None,
+            status,
+            exit_code: Some(0),
+            signal: None,
+            duration_ms: 1,
+            truncated: false,
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        TaskResult::of_core(core, stdout.into(), stderr.into())
     }
 }
 

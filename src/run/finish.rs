@@ -19,7 +19,6 @@ use crate::render::Reads;
 use crate::report::expect::ValueHistory;
 use crate::report::forecast::{self, Earlier};
 use crate::report::format::millis;
-use crate::report::values::{Named, Values};
 use crate::report::{
     Context, DiskSample, Facts, HostReport, JobInfo, PreviousResult, ResultCore, RunInfo, Scope,
     Status, Summary, TaskResult, Trigger,
@@ -275,35 +274,19 @@ fn disk_full_within(job: &Job, host: &Facts, zone: Zone) -> Option<TaskResult> {
             )
         })
         .collect();
-    Some(TaskResult {
-        core: ResultCore {
-            name: "disk forecast".to_owned(),
-            command: format!("disk_full_within: {limit}"),
-            host: None,
-            target: None,
-            status: Status::Failed,
-            exit_code: None,
-            signal: None,
-            duration_ms: 0,
-            truncated: false,
-            started_at: zone.rfc3339(SystemTime::now()),
-        },
-        stdout,
-        stderr: String::new(),
-        changed: None,
-        diff: None,
-        matches: Vec::new(),
-        data: serde_json::Value::Null,
-        parse_error: None,
-        values: Values::default(),
-        values_text: Named::default(),
-        trends: Named::default(),
-        expectations: Vec::new(),
-        stdout_attachment: None,
-        stderr_attachment: None,
-        attempts: 1,
-        budget_cut: None,
-    })
+    let core = ResultCore {
+        name: "disk forecast".to_owned(),
+        command: format!("disk_full_within: {limit}"),
+        host: None,
+        target: None,
+        status: Status::Failed,
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
+        truncated: false,
+        started_at: zone.rfc3339(SystemTime::now()),
+    };
+    Some(TaskResult::of_core(core, stdout, String::new()))
 }
 
 /// Each current disk's used percentage in the job's earlier runs, by mount.
