@@ -10,6 +10,7 @@ Everything runs on this machine; the only network traffic is to an SMTP sink on 
 """
 
 import argparse
+import atexit
 import os
 import platform
 import re
@@ -71,12 +72,20 @@ class SinkHandler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"250 ok\r\n")
 
 
+def scratch_dir(prefix):
+    """A new temporary folder, removed with all it holds when the harness exits (its
+    histories alone take tens of MiB each)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 class Install:
     """A temporary reporter installation mailing to the sink."""
 
     def __init__(self, binary, sink, extra=""):
         self.binary = binary
-        self.dir = Path(tempfile.mkdtemp(prefix="reporter-bench-"))
+        self.dir = scratch_dir("reporter-bench-")
         (self.dir / "jobs").mkdir()
         (self.dir / "templates").mkdir()
         (self.dir / "reporter.yaml").write_text(
@@ -261,7 +270,7 @@ class LoopbackSshd:
     (`h000`, `h001`, ...), for fan-out measured without any other machine."""
 
     def __init__(self, count, control_master=False):
-        self.dir = Path(tempfile.mkdtemp(prefix="reporter-bench-sshd-"))
+        self.dir = scratch_dir("reporter-bench-sshd-")
         self.hosts = [f"h{i:03}" for i in range(count)]
         for key in ("host_key", "client_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / key)], check=True)
