@@ -329,6 +329,18 @@ class LoopbackSshd:
         self.process.wait()
 
 
+def parallel_ssh_time(sshd, command, repeat):
+    """The median time of `parallel-ssh -p 32` running `command` on every host of `sshd`,
+    or None when it is not installed."""
+    pssh = shutil.which("parallel-ssh")
+    if not pssh:
+        return None
+    hosts_file = sshd.dir / "hosts"
+    hosts_file.write_text("\n".join(sshd.hosts) + "\n")
+    return median_time([pssh, "-p", "32", "-h", str(hosts_file), "-x", f"-F {sshd.config()}", command],
+                       max(1, repeat // 2))
+
+
 def wait_for_text(path, text, seconds, count=1):
     """Waits until `text` appears `count` times in the file at `path`."""
     deadline = time.monotonic() + seconds
@@ -499,13 +511,7 @@ def bench_fleet(binary, sink, table, quick, repeat, verdicts):
     if not (shutil.which("sshd") or Path("/usr/sbin/sshd").exists()):
         table.add("status --hosts", "", "sshd: not installed (apt-get install openssh-server)")
         return
-    remote = Install(binary, sink)
-    remote.job("seed", "commands: [df -h, 'df -i']\n")
-    run_timed(remote.argv("run", "seed"))
-    (remote.dir / "jobs" / "seed.yaml").unlink()
-    for i in range(20):
-        remote.job(f"job{i:04}", f"schedule: '{i % 60} * * * *'\ncommands: [df -h, 'df -i']\n")
-    fill_history(remote.dir / "state" / "history.sqlite3", 20, 100)
+    remote = seeded_history(binary, sink, 20, 100)
     remote_command = f"{binary} --config {remote.dir / 'reporter.yaml'}"
     fleet_size = 20 if quick else 200
     sshd = LoopbackSshd(fleet_size)
@@ -515,12 +521,8 @@ def bench_fleet(binary, sink, table, quick, repeat, verdicts):
         page = fleet.dir / "fleet.html"
         ours = median_time(fleet.argv("status", "--hosts", ",".join(sshd.hosts), "--html", str(page)), max(1, repeat // 2))
         assert page.read_text().count("data-state=\"ok\"") == fleet_size, "every host answered"
-        pssh = shutil.which("parallel-ssh")
-        if pssh:
-            hosts_file = sshd.dir / "hosts"
-            hosts_file.write_text("\n".join(sshd.hosts) + "\n")
-            reference = median_time([pssh, "-p", "32", "-h", str(hosts_file), "-x", f"-F {sshd.config()}",
-                                     f"{remote_command} status --json"], max(1, repeat // 2))
+        reference = parallel_ssh_time(sshd, f"{remote_command} status --json", repeat)
+        if reference:
             table.add(f"status --hosts, {fleet_size} hosts, the page", f"{ours:.2f} s", f"parallel-ssh -p 32 {reference:.2f} s",
                       f"{ours / reference:.2f}", "<= 1.1", ours / reference <= 1.1 if verdicts else None)
         else:
@@ -705,11 +707,8 @@ def main():
             fleet = Install(binary, sink, f"ssh: {{command: ssh, options: [-F, {sshd.config()}]}}\nhistory_days: 0\n")
             fleet.job("fleet", f"hosts: [{', '.join(sshd.hosts)}]\ncommands: ['true']\n")
             fanout = median_time(fleet.argv("run", "fleet", "--jobs", "32"), max(1, repeat // 2))
-            pssh = shutil.which("parallel-ssh")
-            if pssh:
-                hosts_file = sshd.dir / "hosts"
-                hosts_file.write_text("\n".join(sshd.hosts) + "\n")
-                reference = median_time([pssh, "-p", "32", "-h", str(hosts_file), "-x", f"-F {sshd.config()}", "true"], max(1, repeat // 2))
+            reference = parallel_ssh_time(sshd, "true", repeat)
+            if reference:
                 table.add(f"{fleet_size} hosts x true over ssh, pool 32", f"{fanout:.2f} s", f"parallel-ssh -p 32 {reference:.2f} s",
                           f"{fanout / reference:.2f}", "<= 0.75", fanout / reference <= 0.75 if verdicts else None)
             else:
