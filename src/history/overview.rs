@@ -57,31 +57,46 @@ pub enum Detail {
     Full,
 }
 
-/// Every job's overview, by job name.
-pub fn read(conn: &Connection, detail: Detail) -> rusqlite::Result<HashMap<String, JobOverview>> {
+/// Every job's overview, by job name, without the page's [`Extras`].
+pub fn read(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
     // Room for the pages these queries visit (a few MiB for 100,000 runs), so that none is
     // read twice from the file: SQLite's default cache is 2 MiB.
     conn.pragma_update(None, "cache_size", -32_768)?;
-    let mut jobs = runs(conn)?;
-    if detail == Detail::Full {
-        for (job, result) in last_results(conn)? {
-            if let Some(overview) = jobs.get_mut(&job) {
-                overview.last_results.push(result);
-            }
-        }
-        for (job, run) in disk_runs(conn)? {
-            if let Some(overview) = jobs.get_mut(&job) {
-                overview.disks.push(run);
-            }
+    runs(conn)
+}
+
+/// What only the page reads: each job's last run's results, with their outputs, and its
+/// newest runs with disks. Independent of [`read`], so read at the same time.
+pub struct Extras {
+    last_results: Vec<(String, RecordedResult)>,
+    disks: Vec<(String, DiskRun)>,
+}
+
+/// Every job's [`Extras`].
+pub fn read_extras(conn: &Connection) -> rusqlite::Result<Extras> {
+    Ok(Extras {
+        last_results: last_results(conn)?,
+        disks: disk_runs(conn)?,
+    })
+}
+
+/// Puts `extras` in the overviews of their jobs.
+pub fn add_extras(jobs: &mut HashMap<String, JobOverview>, extras: Extras) {
+    for (job, result) in extras.last_results {
+        if let Some(overview) = jobs.get_mut(&job) {
+            overview.last_results.push(result);
         }
     }
-    Ok(jobs)
+    for (job, run) in extras.disks {
+        if let Some(overview) = jobs.get_mut(&job) {
+            overview.disks.push(run);
+        }
+    }
 }
 
 /// Every job's streak and last ok run, then its newest runs with their values: two queries
 /// for all jobs, each a few index lookups per job, whatever the length of its history.
 fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
-    let time = |millis: i64| DateTime::from_timestamp_millis(millis).unwrap_or_default();
     let mut jobs: HashMap<String, JobOverview> = HashMap::new();
     let mut statement = conn.prepare(STREAKS)?;
     let mut rows = statement.query([])?;
@@ -97,29 +112,69 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
         };
         jobs.insert(row.get(0)?, overview);
     }
+    let mut newest: HashMap<String, Vec<NewestRow>> = HashMap::with_capacity(jobs.len());
     let mut statement = conn.prepare(NEWEST_RUNS)?;
     let mut rows = statement.query([RUNS as i64 - 1])?;
-    // The run of the previous row (a run has a row per result with values), and the
-    // values it already gave a number.
-    let mut run: Option<i64> = None;
-    let mut taken: Vec<String> = Vec::new();
     while let Some(row) = rows.next()? {
-        let job: String = row.get(0)?;
-        let Some(overview) = jobs.get_mut(&job) else {
+        // Looked up by the row's own text: no copy of the job's name per row.
+        let job = row.get_ref(0)?.as_str()?;
+        if !jobs.contains_key(job) {
             continue;
-        };
-        let id: i64 = row.get(5)?;
-        if run != Some(id) {
-            run = Some(id);
-            taken.clear();
-            overview.runs.push(RunPoint {
-                status: Status::parse(&row.get::<_, String>(1)?),
+        }
+        let found = NewestRow {
+            run: RunPoint {
+                status: Status::parse(row.get_ref(1)?.as_str()?),
                 started_at: time(row.get(2)?),
                 finished_at: time(row.get(3)?),
                 duration_ms: u64::try_from(row.get::<_, i64>(4)?).unwrap_or_default(),
-            });
+            },
+            id: row.get(5)?,
+            position: row.get(6)?,
+            numbers: row.get(7)?,
+        };
+        match newest.get_mut(job) {
+            Some(found_before) => found_before.push(found),
+            None => {
+                newest.insert(job.to_owned(), vec![found]);
+            }
         }
-        for (name, number) in crate::history::record::numbers_of(row.get(6)?) {
+    }
+    for (job, rows) in newest {
+        if let Some(overview) = jobs.get_mut(&job) {
+            add_newest(overview, rows);
+        }
+    }
+    Ok(jobs)
+}
+
+/// A time read from the history (milliseconds since the epoch).
+fn time(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+/// One row of [`NEWEST_RUNS`]: a run, and one of its results that has values (`position`
+/// and `numbers` are NULL for a run with none).
+struct NewestRow {
+    run: RunPoint,
+    id: i64,
+    position: Option<i64>,
+    numbers: Option<String>,
+}
+
+/// Puts a job's newest runs and their values in `overview`, oldest first: `rows` come in any
+/// order (sorting 30 runs here is cheaper than SQLite sorting every job's).
+fn add_newest(overview: &mut JobOverview, mut rows: Vec<NewestRow>) {
+    rows.sort_by_key(|row| (row.run.started_at, row.id, row.position));
+    // The run of the previous row, and the values it already gave a number.
+    let mut run: Option<i64> = None;
+    let mut taken: Vec<String> = Vec::new();
+    for row in rows {
+        if run != Some(row.id) {
+            run = Some(row.id);
+            taken.clear();
+            overview.runs.push(row.run);
+        }
+        for (name, number) in crate::history::record::numbers_of(row.numbers) {
             if !taken.contains(&name) {
                 overview
                     .values
@@ -130,27 +185,40 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
             }
         }
     }
-    for overview in jobs.values_mut() {
-        // Runs that started in the same millisecond as the oldest kept one.
-        let extra = overview.runs.len().saturating_sub(RUNS);
-        overview.runs.drain(..extra);
-        for series in overview.values.values_mut() {
-            let extra = series.len().saturating_sub(RUNS);
-            series.drain(..extra);
-        }
+    // Runs that started in the same millisecond as the oldest kept one.
+    let extra = overview.runs.len().saturating_sub(RUNS);
+    overview.runs.drain(..extra);
+    for series in overview.values.values_mut() {
+        let extra = series.len().saturating_sub(RUNS);
+        series.drain(..extra);
     }
-    Ok(jobs)
+}
+
+/// `jobs (job)`, every job that has a run, for a `WITH RECURSIVE`: found with one index
+/// lookup per job, hopping over `runs_by_job`, rather than by reading every run's entry. Its
+/// last row is NULL.
+macro_rules! jobs {
+    () => {
+        "jobs (job) AS (
+            SELECT min(job) FROM runs
+            UNION ALL
+            SELECT (SELECT min(job) FROM runs WHERE job > jobs.job) FROM jobs WHERE job IS NOT NULL
+        )"
+    };
 }
 
 /// Each job with a finished run: how many of its newest finished runs, in a row, have the
 /// newest one's status (every finished run after the newest one with another status, which
 /// `runs_by_status` finds with one lookup per status), when the first of them started, and
 /// when its newest ok run ended. Skipped fire times are not runs.
-const STREAKS: &str = "
-    WITH newest AS MATERIALIZED (
+const STREAKS: &str = concat!(
+    "WITH RECURSIVE ",
+    jobs!(),
+    ",
+    newest AS MATERIALIZED (
         SELECT job, (SELECT status FROM runs WHERE job = jobs.job AND status != 'skipped'
                      ORDER BY started_at DESC, id DESC LIMIT 1) AS status
-        FROM (SELECT DISTINCT job FROM runs) AS jobs
+        FROM jobs WHERE job IS NOT NULL
     ),
     bounds AS MATERIALIZED (
         SELECT job, max(
@@ -174,23 +242,27 @@ const STREAKS: &str = "
          ORDER BY started_at LIMIT 1),
         (SELECT finished_at FROM runs WHERE job = bounds.job AND status = 'ok'
          ORDER BY started_at DESC, id DESC LIMIT 1)
-    FROM bounds";
+    FROM bounds"
+);
 
-/// Each job's newest finished runs, oldest first: those that started no earlier than its
-/// `?1`-th newest finished run but one, found through `runs_by_job`; each with the values
-/// of its results that have some, in their order (one row per such result), found through
-/// `results_with_numbers`.
-const NEWEST_RUNS: &str = "
+/// Each job's newest finished runs: those that started no earlier than its `?1`-th newest
+/// finished run but one, read from `runs_by_job` alone; each with the values of its results
+/// that have some (one row per such result), found through `results_with_numbers`. In no
+/// order: [`add_newest`] sorts each job's.
+const NEWEST_RUNS: &str = concat!(
+    "WITH RECURSIVE ",
+    jobs!(),
+    "
     SELECT jobs.job, runs.status, runs.started_at, runs.finished_at, runs.duration_ms, runs.id,
-           results.numbers
-    FROM (SELECT DISTINCT job FROM runs) AS jobs
+           results.position, results.numbers
+    FROM jobs
     JOIN runs ON runs.job = jobs.job AND runs.started_at >= coalesce(
         (SELECT started_at FROM runs WHERE job = jobs.job AND status != 'skipped'
          ORDER BY started_at DESC LIMIT 1 OFFSET ?1), -1)
     LEFT JOIN results INDEXED BY results_with_numbers
         ON results.run = runs.id AND results.numbers IS NOT NULL
-    WHERE runs.status != 'skipped'
-    ORDER BY jobs.job, runs.started_at, runs.id, results.position";
+    WHERE jobs.job IS NOT NULL AND runs.status != 'skipped'"
+);
 
 /// The results of each job's last run, with their outputs, in order: the history keeps
 /// outputs for each job's last run only, so the partial index holds exactly these.
@@ -231,11 +303,14 @@ fn last_results(conn: &Connection) -> rusqlite::Result<Vec<(String, RecordedResu
 /// Each job's newest runs with disks, oldest first, with their disks in mount order, for the
 /// jobs whose last run has disks (a job's template reads them, or does not).
 fn disk_runs(conn: &Connection) -> rusqlite::Result<Vec<(String, DiskRun)>> {
-    let mut statement = conn.prepare(
-        "WITH newest AS MATERIALIZED (
+    let mut statement = conn.prepare(concat!(
+        "WITH RECURSIVE ",
+        jobs!(),
+        ",
+         newest AS MATERIALIZED (
              SELECT job, (SELECT id FROM runs WHERE job = jobs.job AND status != 'skipped'
                           ORDER BY started_at DESC, id DESC LIMIT 1) AS id
-             FROM (SELECT DISTINCT job FROM runs) AS jobs
+             FROM jobs WHERE job IS NOT NULL
          ),
          with_disks AS MATERIALIZED (
              SELECT job FROM newest WHERE EXISTS (SELECT 1 FROM disks WHERE run = newest.id)
@@ -248,8 +323,8 @@ fn disk_runs(conn: &Connection) -> rusqlite::Result<Vec<(String, DiskRun)>> {
               WHERE r.job = with_disks.job AND EXISTS (SELECT 1 FROM disks WHERE run = r.id)
               ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?1), -1)
          JOIN disks ON disks.run = runs.id
-         ORDER BY with_disks.job, runs.started_at, runs.id, disks.rowid",
-    )?;
+         ORDER BY with_disks.job, runs.started_at, runs.id, disks.rowid"
+    ))?;
     let mut found: Vec<(String, i64, DiskRun)> = Vec::new();
     let mut rows = statement.query([DISK_RUNS as i64 - 1])?;
     while let Some(row) = rows.next()? {

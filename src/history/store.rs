@@ -397,8 +397,23 @@ impl History {
     /// run's results and its disks), by job name: what `status` and the status page show.
     /// A few queries for every job at once; nothing yet without a database.
     pub fn overview(&self, detail: Detail) -> Result<HashMap<String, JobOverview>, HistoryError> {
-        self.read(|conn| overview::read(conn, detail))
-            .map(Option::unwrap_or_default)
+        if detail == Detail::Runs {
+            return self.read(overview::read).map(Option::unwrap_or_default);
+        }
+        // The page's extras on a connection of their own, while the runs are read.
+        let (jobs, extras) = std::thread::scope(|scope| {
+            let extras = scope.spawn(|| self.read(overview::read_extras));
+            let jobs = self.read(overview::read);
+            let extras = extras
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (jobs, extras)
+        });
+        let mut jobs = jobs?.unwrap_or_default();
+        if let Some(extras) = extras? {
+            overview::add_extras(&mut jobs, extras);
+        }
+        Ok(jobs)
     }
 
     /// What `metrics_file` shows of every job with a finished run (docs/monitoring.md): three

@@ -6,6 +6,7 @@
 //! flush and daemon fire, atomically and through a folder no one else can swap
 //! (`state::outside`). Every text in it is escaped: job output is anyone's to write.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -76,7 +77,7 @@ pub fn document(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        escape(title)
+        Html(title)
     );
     page.push_str(body);
     page.push_str("</body>\n</html>\n");
@@ -99,12 +100,12 @@ pub fn host_section(out: &mut String, host: &HostStatus, level: u8) {
         out,
         "<header><h{level}>{}</h{level}>\n<p class=\"counts\" data-jobs=\"{}\" data-failing=\"{failing}\" data-ok=\"{ok}\">\
          {} jobs: <b class=\"{}\">{failing} not ok</b>, {ok} ok, {} never run · generated {}</p></header>\n",
-        escape(&host.host),
+        Html(&host.host),
         jobs.len(),
         jobs.len(),
         if failing > 0 { "bad" } else { "good" },
         jobs.len() - failing - ok,
-        escape(&short(&host.generated_at)),
+        Html(&short(&host.generated_at)),
     );
     out.push_str("<div class=\"jobs\">\n");
     for job in jobs {
@@ -136,22 +137,22 @@ fn job_section(out: &mut String, job: &JobStatus) {
         out,
         "<section class=\"job\" data-job=\"{}\" data-status=\"{}\" data-streak=\"{}\">\n\
          <h3><span class=\"badge s-{}\">{}</span> {}</h3>\n",
-        escape(&job.job),
-        escape(status),
+        Html(&job.job),
+        Html(status),
         job.streak,
         class(status),
-        escape(status),
-        escape(&job.job),
+        Html(status),
+        Html(&job.job),
     );
     if let Some(description) = &detail.description {
-        let _ = writeln!(out, "<p class=\"what\">{}</p>", escape(description));
+        let _ = writeln!(out, "<p class=\"what\">{}</p>", Html(description));
     }
     if let Some(silenced) = &job.silenced {
         let _ = writeln!(
             out,
             "<p class=\"silenced\">silenced until {} ({})</p>",
-            escape(&short(&silenced.until)),
-            escape(&silenced.reason)
+            Html(&short(&silenced.until)),
+            Html(&silenced.reason)
         );
     }
     let since = job
@@ -177,7 +178,7 @@ fn job_section(out: &mut String, job: &JobStatus) {
     ];
     out.push_str("<p class=\"facts\">");
     for fact in facts.iter().flatten() {
-        let _ = write!(out, "<span>{}</span> ", escape(fact));
+        let _ = write!(out, "<span>{}</span> ", Html(fact));
     }
     out.push_str("</p>\n");
     cells(out, &detail.runs);
@@ -269,10 +270,10 @@ fn value_sparkline(name: &str, series: &[f64]) -> String {
     let label = escape(&format!("{name} in the last {} runs", series.len()));
     format!(
         "<div class=\"value\" data-value=\"{}\" data-points=\"{}\"><span>{} {}</span><div class=\"chart\">{}</div></div>\n",
-        escape(name),
+        Html(name),
         series.len(),
-        escape(name),
-        escape(&last),
+        Html(name),
+        Html(&last),
         svg_line(&shifted, max, &label)
     )
 }
@@ -290,15 +291,15 @@ fn disks(out: &mut String, disks: &[super::DiskForecast]) {
         let _ = writeln!(
             out,
             "<tr data-mount=\"{}\"><td class=\"mount\">{}</td><td>{}</td><td class=\"trend\">{}</td><td>{}</td></tr>",
-            escape(&disk.mount),
-            escape(&disk.mount),
+            Html(&disk.mount),
+            Html(&disk.mount),
             format_percent(disk.percent),
             svg_line(
                 &disk.trend,
                 100.0,
                 &escape(&format!("{} used, recent runs", disk.mount))
             ),
-            escape(&forecast),
+            Html(&forecast),
         );
     }
     out.push_str("</table>\n");
@@ -322,16 +323,16 @@ fn output(out: &mut String, results: &[crate::history::record::RecordedResult]) 
             "<h4><span class=\"badge s-{}\">{}</span> {}{}</h4>",
             class(core.status.as_str()),
             core.status.as_str(),
-            escape(&core.name),
+            Html(&core.name),
             if place.is_empty() {
                 String::new()
             } else {
-                format!(" <small>{}</small>", escape(&place))
+                format!(" <small>{}</small>", Html(&place))
             }
         );
         for text in [&result.stdout, &result.stderr].into_iter().flatten() {
             if !text.is_empty() {
-                let _ = writeln!(out, "<pre>{}</pre>", escape(&shown(text)));
+                let _ = writeln!(out, "<pre>{}</pre>", Html(&shown(text)));
             }
         }
     }
@@ -339,24 +340,54 @@ fn output(out: &mut String, results: &[crate::history::record::RecordedResult]) 
 }
 
 /// `text`, cut at [`OUTPUT_SHOWN`] bytes with a line saying how much was left out.
-fn shown(text: &str) -> String {
+fn shown(text: &str) -> Cow<'_, str> {
     if text.len() <= OUTPUT_SHOWN {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut end = OUTPUT_SHOWN;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!(
+    Cow::Owned(format!(
         "{}\n[… {} more bytes in the history]",
         &text[..end],
         text.len() - end
-    )
+    ))
 }
 
 /// `text` safe in HTML text and attribute values.
 pub fn escape(text: &str) -> String {
-    handlebars::html_escape(text)
+    Html(text).to_string()
+}
+
+/// A text written safe in HTML text and attribute values, escaped as the templates'
+/// `{{...}}` escapes it (handlebars' set: `<>"&'` and `` ` ``, `=`), without a copy: the
+/// runs between those characters are written as they are. A page holds megabytes of job
+/// output.
+pub struct Html<'a>(pub &'a str);
+
+impl std::fmt::Display for Html<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0;
+        let mut written = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let entity = match byte {
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'&' => "&amp;",
+                b'\'' => "&#x27;",
+                b'`' => "&#x60;",
+                b'=' => "&#x3D;",
+                _ => continue,
+            };
+            // ASCII bytes: `at` is a character boundary.
+            f.write_str(&text[written..at])?;
+            f.write_str(entity)?;
+            written = at + 1;
+        }
+        f.write_str(&text[written..])
+    }
 }
 
 /// An RFC 3339 time to the minute.
@@ -393,3 +424,23 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:#8881;
 .matrix td[class^=s-]{color:#fff;font-weight:600}.matrix td.down{color:var(--failed);white-space:normal;min-width:12em}
 .host{margin-top:1.5em}
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_as_the_templates_do() {
+        for text in [
+            "",
+            "plain text, no change",
+            "<script>alert('x')</script>",
+            "a=\"b\" & `c` > d",
+            "é<ü>€&😀=",
+            "&&&",
+            "ends with <",
+        ] {
+            assert_eq!(escape(text), handlebars::html_escape(text), "{text:?}");
+        }
+    }
+}
