@@ -179,7 +179,10 @@ fn status_shows_each_values_series_and_the_silence_a_job_is_in() {
         "{html}"
     );
     assert!(html.contains("<div class=\"value\" data-value=\"sent\" data-points=\"3\">"));
-    assert!(html.contains("<span>sent 3145728</span>"), "the last value");
+    assert!(
+        html.contains("<span>sent 3,145,728</span>"),
+        "the last value"
+    );
 }
 
 #[test]

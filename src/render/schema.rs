@@ -127,7 +127,7 @@ static DISK: Kind = Kind::Object(&[
     var(
         "days_to_full",
         &NUMBER_OR_NULL,
-        "Days until a straight line through the used bytes of those runs reaches the disk's size; null with fewer than 3 runs or when it is not growing.",
+        "Days until a straight line through the used bytes of those runs reaches the disk's size; null with fewer than 3 runs, when it is not growing, or when that is more than a year away.",
     ),
 ]);
 

@@ -9,6 +9,10 @@ use crate::report::facts::Disk;
 /// How many values a `trend` holds: the earlier runs' and now.
 pub const TREND_LEN: usize = 14;
 
+/// The furthest a forecast looks, in days: a line through a few weeks of runs says nothing
+/// of the years after, and a disk that gains a few kilobytes a day is not filling.
+pub const HORIZON_DAYS: f64 = 365.0;
+
 /// A disk's usage in one earlier run of the job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Earlier {
@@ -39,8 +43,8 @@ pub fn apply(disk: &mut Disk, earlier: &[Earlier], now: f64) {
 }
 
 /// Days from `now` until the least-squares line through `points` (seconds, used bytes)
-/// reaches `capacity`: `None` with fewer than 3 points or when usage is not growing; 0
-/// when the line is past it already.
+/// reaches `capacity`: `None` with fewer than 3 points, when usage is not growing or when
+/// the line reaches it beyond [`HORIZON_DAYS`]; 0 when the line is past it already.
 pub fn days_to_full(points: &[(f64, f64)], capacity: f64, now: f64) -> Option<f64> {
     if points.len() < 3 {
         return None;
@@ -58,7 +62,8 @@ pub fn days_to_full(points: &[(f64, f64)], capacity: f64, now: f64) -> Option<f6
         return None;
     }
     let full_at = mean_t + (capacity - mean_u) / slope;
-    Some(((full_at - now) / 86_400.0).max(0.0))
+    let days = ((full_at - now) / 86_400.0).max(0.0);
+    (days <= HORIZON_DAYS).then_some(days)
 }
 
 /// The disks forecast to be full within `limit`, the soonest first.
@@ -125,6 +130,18 @@ mod tests {
         assert_eq!(days_to_full(&same_time, 100.0, DAY), None);
         let past = [(0.0, 90.0), (DAY, 120.0), (2.0 * DAY, 150.0)];
         assert_eq!(days_to_full(&past, 100.0, 2.0 * DAY), Some(0.0));
+        // 4 KiB a day on a 100 GiB disk half full: not filling, not "full in ~13107200 days".
+        let gib = 1024.0 * 1024.0 * 1024.0;
+        let creeping = [
+            (0.0, 50.0 * gib),
+            (DAY, 50.0 * gib + 4096.0),
+            (2.0 * DAY, 50.0 * gib + 8192.0),
+        ];
+        assert_eq!(days_to_full(&creeping, 100.0 * gib, 2.0 * DAY), None);
+        // 10 bytes a day, 3,650 bytes from full: a year away, still forecast.
+        let slow = [(0.0, 30.0), (DAY, 40.0), (2.0 * DAY, 50.0)];
+        let days = days_to_full(&slow, 3700.0, 2.0 * DAY).unwrap();
+        assert!((days - 365.0).abs() < 1e-9, "{days}");
     }
 
     #[test]

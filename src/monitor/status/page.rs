@@ -244,18 +244,19 @@ fn svg_line(values: &[f64], max: f64, label: &str) -> String {
     )
 }
 
-/// The durations' sparkline.
+/// The durations' sparkline, labelled with its scale, as a value's is.
 fn duration_sparkline(durations: &[u64]) -> String {
     let values: Vec<f64> = durations.iter().map(|&d| d as f64).collect();
     let max = values.iter().copied().fold(0.0, f64::max);
+    let longest = format_duration(max);
     let label = escape(&format!(
-        "durations of the last {} runs, up to {}",
+        "durations of the last {} runs, up to {longest}",
         values.len(),
-        format_duration(max)
     ));
     format!(
-        "<div class=\"chart\" data-points=\"{}\">{}</div>\n",
+        "<div class=\"value\" data-durations=\"\" data-points=\"{}\"><span>durations, up to {}</span><div class=\"chart\">{}</div></div>\n",
         values.len(),
+        Html(&longest),
         svg_line(&values, max, &label)
     )
 }
@@ -266,7 +267,9 @@ fn value_sparkline(name: &str, series: &[f64]) -> String {
     let low = series.iter().copied().fold(0.0, f64::min);
     let shifted: Vec<f64> = series.iter().map(|v| v - low).collect();
     let max = shifted.iter().copied().fold(0.0, f64::max);
-    let last = series.last().map_or_else(String::new, |v| plain(*v));
+    let last = series
+        .last()
+        .map_or_else(String::new, |v| grouped(&plain(*v)));
     let label = escape(&format!("{name} in the last {} runs", series.len()));
     format!(
         "<div class=\"value\" data-value=\"{}\" data-points=\"{}\"><span>{} {}</span><div class=\"chart\">{}</div></div>\n",
@@ -276,6 +279,23 @@ fn value_sparkline(name: &str, series: &[f64]) -> String {
         Html(&last),
         svg_line(&shifted, max, &label)
     )
+}
+
+/// A plain number with its whole part in groups of three digits (`23,622,320,128`): the
+/// page does not know a value's unit, and sizes are recorded in bytes.
+fn grouped(number: &str) -> String {
+    let (sign, rest) = number.split_at(usize::from(number.starts_with('-')));
+    let (whole, fraction) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+    let mut out = String::with_capacity(number.len() + whole.len() / 3);
+    out.push_str(sign);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out.push_str(fraction);
+    out
 }
 
 /// Each disk with its usage, trend and forecast.
@@ -428,6 +448,20 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:#8881;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_three_digits() {
+        for (number, shown) in [
+            ("0", "0"),
+            ("999", "999"),
+            ("1000", "1,000"),
+            ("23622320128", "23,622,320,128"),
+            ("-1234567.125", "-1,234,567.125"),
+            ("0.39", "0.39"),
+        ] {
+            assert_eq!(grouped(number), shown);
+        }
+    }
 
     #[test]
     fn html_escapes_as_the_templates_do() {
