@@ -29,10 +29,6 @@ use crate::state::private::{self, Access};
 
 pub const FILE_NAME: &str = "history.sqlite3";
 
-/// How many of a job's newest runs the trends and expectations of its values read
-/// (docs/values.md): enough for 30 values of a trend and 20 of ok results.
-const VALUE_RUNS: i64 = 100;
-
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -216,11 +212,12 @@ impl History {
         self.read(|conn| last_run(conn, job)).map(Option::flatten)
     }
 
-    /// For each of `jobs`, its last finished run and the disk usage of its newest
-    /// `disk_runs` runs: one connection for a whole run's jobs.
+    /// For each of `jobs`, its last finished run, the disk usage of its newest `disk_runs`
+    /// runs and the values of its newest runs, as many as it names with it: one
+    /// connection for a whole run's jobs.
     pub fn recent(
         &self,
-        jobs: &[String],
+        jobs: &[(String, usize)],
         disk_runs: usize,
     ) -> Result<HashMap<String, Recent>, HistoryError> {
         self.record_pending();
@@ -235,7 +232,7 @@ impl History {
                  JOIN disks ON disks.run = runs.id
                  ORDER BY runs.started_at, runs.id, disks.rowid",
             )?;
-            for job in jobs {
+            for (job, value_runs) in jobs {
                 let limit = i64::try_from(disk_runs).unwrap_or(i64::MAX);
                 let mut disks: Vec<(i64, DiskRun)> = Vec::new();
                 let mut rows = statement.query(rusqlite::params![job, limit])?;
@@ -265,7 +262,7 @@ impl History {
                     last: last_run(conn, job)?,
                     disks: disks.into_iter().map(|(_, run)| run).collect(),
                     streak: Some(streak(conn, job)?),
-                    values: value_history(conn, job)?,
+                    values: value_history(conn, job, *value_runs)?,
                 };
                 recent.insert(job.clone(), entry);
             }
@@ -275,7 +272,7 @@ impl History {
             // No database yet: every job is at its first run, with no failures to count.
             read.unwrap_or_else(|| {
                 jobs.iter()
-                    .map(|job| {
+                    .map(|(job, _)| {
                         let first = Recent {
                             streak: Some(Streak::default()),
                             ..Recent::default()
@@ -785,9 +782,9 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
     Ok(Some(run))
 }
 
-/// The values of `job`'s results in its newest [`VALUE_RUNS`] finished runs, by command,
-/// host and target, oldest first, `duration_ms` among them: one query for the whole job.
-fn value_history(conn: &Connection, job: &str) -> rusqlite::Result<ValueHistory> {
+/// The values of `job`'s results in its newest `runs` finished runs, by command, host and
+/// target, oldest first, `duration_ms` among them: one query for the whole job.
+fn value_history(conn: &Connection, job: &str, runs: usize) -> rusqlite::Result<ValueHistory> {
     let mut statement = conn.prepare_cached(
         "SELECT results.name, results.host, results.target, results.status,
                 results.duration_ms, results.numbers
@@ -797,7 +794,8 @@ fn value_history(conn: &Connection, job: &str) -> rusqlite::Result<ValueHistory>
          ORDER BY runs.started_at, runs.id, results.position",
     )?;
     let mut history = ValueHistory::default();
-    let mut rows = statement.query(rusqlite::params![job, VALUE_RUNS])?;
+    let limit = i64::try_from(runs).unwrap_or(i64::MAX);
+    let mut rows = statement.query(rusqlite::params![job, limit])?;
     while let Some(row) = rows.next()? {
         let key = (row.get(0)?, row.get(1)?, row.get(2)?);
         let mut values = numbers_of(row.get(5)?);
@@ -1028,6 +1026,7 @@ mod tests {
     use crate::history::record::fingerprint;
     use crate::history::schema::MIGRATIONS;
     use crate::report::TaskResult;
+    use crate::report::expect::ANOMALY_RUNS;
 
     fn result(name: &str, status: Status, stdout: &str) -> TaskResult {
         TaskResult::fixture(name, status, stdout, "")
@@ -1166,7 +1165,7 @@ mod tests {
             .unwrap();
         let last = history.last_run("sync").unwrap().unwrap();
         assert_eq!(last.results[0].values, [("files".to_owned(), 1.5e9)]);
-        let recent = history.recent(&["sync".into()], 1).unwrap();
+        let recent = history.recent(&[("sync".into(), ANOMALY_RUNS)], 1).unwrap();
         let key = ("sync".to_owned(), None, None);
         let earlier = recent["sync"].values.of(&key);
         let seen: Vec<(bool, Vec<(String, f64)>)> =
@@ -1307,7 +1306,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path(), 90);
         let streak = |history: &History| {
-            let recent = history.recent(&["j".into()], 0).unwrap();
+            let recent = history.recent(&[("j".into(), ANOMALY_RUNS)], 0).unwrap();
             recent.get("j").and_then(|r| r.streak).unwrap()
         };
         assert_eq!(streak(&history), Streak::default(), "no history");
@@ -1370,7 +1369,15 @@ mod tests {
         let mut unmailed = run("disk", &[result("df", Status::Failed, "b")]);
         unmailed.reason = Some("send: never".into());
         history.record(&[unmailed]).unwrap();
-        let recent = history.recent(&["disk".into(), "other".into()], 2).unwrap();
+        let recent = history
+            .recent(
+                &[
+                    ("disk".into(), ANOMALY_RUNS),
+                    ("other".into(), ANOMALY_RUNS),
+                ],
+                2,
+            )
+            .unwrap();
         let disk = &recent["disk"];
         let last = disk.last.as_ref().unwrap();
         assert_eq!(last.reason.as_deref(), Some("send: never"));

@@ -302,7 +302,7 @@ pub static RESULT: Kind = Kind::Object(&[
     var(
         "trends",
         &Kind::Map("NAME", &Kind::List(&NUMBER)),
-        "Each value in the command's earlier recorded runs (at most 29) and now, oldest first, in percent of the largest of them, for sparkline (trends.files); empty in previous.",
+        "Each value as the command recorded it in the job's last 29 runs, and now, oldest first, in percent of the largest of them, for sparkline (trends.files); empty in previous.",
     ),
     var(
         "expectations",

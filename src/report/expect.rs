@@ -11,6 +11,8 @@ use crate::report::values::{Values, plain, show};
 
 /// How many earlier values of ok results an anomaly is judged against.
 pub const ANOMALY_WINDOW: usize = 20;
+/// How many of a job's newest runs those are looked for in.
+pub const ANOMALY_RUNS: usize = 100;
 /// Fewer earlier values than this: no anomaly is judged.
 pub const ANOMALY_MIN_POINTS: usize = 5;
 /// 1.4826 × the median absolute deviation estimates the standard deviation of normally

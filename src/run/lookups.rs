@@ -10,6 +10,8 @@ use tracing::error;
 use crate::config::Job;
 use crate::history::{History, HistoryError, Recent};
 use crate::render::{DIGEST_TEMPLATE, Reads, Templates};
+use crate::report::expect::ANOMALY_RUNS;
+use crate::report::values::TREND_LEN;
 use crate::report::{Facts, Scope};
 use crate::schedule::Zone;
 
@@ -63,8 +65,11 @@ impl Lookups {
         // starts commands.
         let facts_task = tokio::task::spawn_blocking(move || Facts::gather(scope, zone));
         let recent_task = history.cloned().map(|history| {
-            let names: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
-            tokio::task::spawn_blocking(move || history.recent(&names, DISK_RUNS))
+            let wanted: Vec<(String, usize)> = jobs
+                .iter()
+                .map(|job| (job.name.clone(), value_runs(job)))
+                .collect();
+            tokio::task::spawn_blocking(move || history.recent(&wanted, DISK_RUNS))
         });
         Lookups {
             reads,
@@ -116,5 +121,43 @@ impl Lookups {
             .as_mut()
             .and_then(|recent| recent.remove(job))
             .unwrap_or_default()
+    }
+}
+
+/// How many of `job`'s newest runs its values are read from (docs/values.md): those an
+/// anomaly is judged against when one of its commands has an `anomaly` rule, else those
+/// of a trend (the change from the previous value is among them).
+fn value_runs(job: &Job) -> usize {
+    let anomaly = job
+        .commands
+        .iter()
+        .any(|command| command.expect.iter().any(|rule| rule.anomaly.is_some()));
+    if anomaly { ANOMALY_RUNS } else { TREND_LEN - 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn job(text: &str) -> Job {
+        let config = Config::parse("", Path::new("r.yaml"), Path::new("/etc/r")).unwrap();
+        Job::parse("j", Path::new("jobs/j.yaml"), text, &config).unwrap()
+    }
+
+    #[test]
+    fn values_are_read_from_100_runs_only_for_an_anomaly_rule() {
+        let plain = job("commands: [true]\n");
+        assert_eq!(value_runs(&plain), 29);
+        let change = job(
+            "commands:\n  - run: 'echo 3'\n    values: {n: '(\\d+)'}\n    expect: {n: {change: 50%, max: 9}}\n",
+        );
+        assert_eq!(value_runs(&change), 29);
+        let anomaly = job(
+            "commands:\n  - run: 'echo 3'\n  - run: 'echo 4'\n    expect: {duration_ms: {anomaly: 4}}\n",
+        );
+        assert_eq!(value_runs(&anomaly), 100);
     }
 }
