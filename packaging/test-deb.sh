@@ -156,8 +156,10 @@ if [ -d /run/systemd/system ]; then
   [ "$status" -eq 0 ] || { journalctl -u reporter-run.service --no-pager | tail -50 >&2; fail "reporter-run.service failed"; }
   after=$(find "$sink" -name '*.eml' | wc -l)
   [ $((after - before)) -eq "$daily" ] || fail "$((after - before)) messages from the sandbox for $daily daily jobs"
-  ! journalctl -u reporter-run.service --no-pager -p warning | grep -q "reporter\[" \
-    || { journalctl -u reporter-run.service --no-pager -p warning >&2; fail "warnings under the sandbox"; }
+  # A shipped check may find something on this machine (a failed unit, failed logins, an
+  # OOM kill in its journal): its "not ok:" line is the report's, not the sandbox's fault.
+  warnings=$(journalctl -u reporter-run.service --no-pager -p warning | grep "reporter\[" | grep -v ": not ok: " || true)
+  [ -z "$warnings" ] || { printf '%s\n' "$warnings" >&2; fail "warnings under the sandbox"; }
 else
   step "the init script"
   /etc/init.d/reporter start
