@@ -167,7 +167,7 @@ fn long_outputs_are_attached_named_and_never_empty() {
 #[test]
 fn messages_stay_under_the_size_limit() {
     let env = Env::new("");
-    // 3 × 6 MiB of output, twice with attachments: far over the 10 MiB limit.
+    // 3 × 6 MiB of output, twice with attachments: far over the 9 MiB limit.
     let print = "head -c 6291456 /dev/zero | tr '\\\\0' x";
     env.job(
         "flood",
@@ -178,7 +178,7 @@ fn messages_stay_under_the_size_limit() {
     env.run(&["run", "flood"]).code(0).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
     assert!(
-        message.data.len() <= 10 << 20,
+        message.data.len() <= 9 << 20,
         "{} bytes",
         message.data.len()
     );
@@ -187,7 +187,7 @@ fn messages_stay_under_the_size_limit() {
     for attachment in parsed.attachments() {
         let text = attachment.text_contents().unwrap();
         assert!(
-            text.contains("bytes cut to keep the message under 10 MiB"),
+            text.contains("bytes cut to keep the message under 9 MiB"),
             "{}",
             &text[..100]
         );
@@ -195,7 +195,7 @@ fn messages_stay_under_the_size_limit() {
     let body = message.body();
     assert!(
         body.contains(
-            "Cut to keep this message under 10 MiB:\n- attachment flood.one.txt: 6.0 MiB cut to "
+            "Cut to keep this message under 9 MiB:\n- attachment flood.one.txt: 6.0 MiB cut to "
         ),
         "{}",
         &body[body.len().saturating_sub(500)..]
@@ -211,11 +211,11 @@ fn huge_inline_outputs_are_cut_too() {
     );
     env.run(&["run", "flood"]).code(0).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
-    assert!(message.data.len() <= 10 << 20, "{}", message.data.len());
+    assert!(message.data.len() <= 9 << 20, "{}", message.data.len());
     let body = message.body();
-    assert!(body.contains("bytes cut to keep the message under 10 MiB ...]"));
+    assert!(body.contains("bytes cut to keep the message under 9 MiB ...]"));
     assert!(
-        body.contains("Cut to keep this message under 10 MiB:\n- stdout of `big`: 20 MiB cut to "),
+        body.contains("Cut to keep this message under 9 MiB:\n- stdout of `big`: 20 MiB cut to "),
         "{}",
         &body[body.len().saturating_sub(300)..]
     );
@@ -401,10 +401,10 @@ fn a_template_that_repeats_the_output_still_fits() {
     );
     env.run(&["run", "echo"]).code(0).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
-    assert!(message.data.len() <= 10 << 20, "{}", message.data.len());
+    assert!(message.data.len() <= 9 << 20, "{}", message.data.len());
     let body = message.body();
     assert!(
-        body.contains("Cut to keep this message under 10 MiB:\n- stdout of `head -c"),
+        body.contains("Cut to keep this message under 9 MiB:\n- stdout of `head -c"),
         "{}",
         &body[body.len().saturating_sub(300)..]
     );
@@ -418,13 +418,13 @@ fn a_template_too_large_by_itself_is_cut_and_says_so() {
     env.job("huge", "mail: {template: huge}\ncommands: [echo hi]\n");
     env.run(&["run", "huge"]).code(0).stderr_empty();
     let message = &env.smtp.wait_for(1)[0];
-    assert!(message.data.len() <= 10 << 20, "{}", message.data.len());
+    assert!(message.data.len() <= 9 << 20, "{}", message.data.len());
     let parsed = message.parsed();
     assert_eq!(structure(&parsed), "text/plain");
     let body = message.body();
     assert!(
         body.trim_end()
-            .ends_with("over the 10 MiB limit; the HTML version and attachments were left out]"),
+            .ends_with("over the 9 MiB limit; the HTML version and attachments were left out]"),
         "{}",
         &body[body.len().saturating_sub(300)..]
     );

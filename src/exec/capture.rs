@@ -9,7 +9,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 /// The most output one job keeps in memory, all its commands' streams together, unless
 /// its `max_output` alone allows more (docs/jobs.md, "Output caps"): a job of many
 /// commands printing much would otherwise hold all of it until its report is out, for a
-/// message that keeps at most 10 MiB anyway.
+/// message that keeps at most 9 MiB anyway.
 pub const JOB_OUTPUT_BUDGET: u64 = 32 << 20;
 
 /// The least a stream keeps however many commands share the budget.

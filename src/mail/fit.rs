@@ -8,9 +8,14 @@ use crate::mail::message::{Attachment, BuildError, Built, Draft, Stamp, build};
 use crate::report::TaskResult;
 use crate::report::format::format_bytes;
 
-/// The largest message reporter sends; many relays refuse more (Postfix's default
-/// `message_size_limit` is 10 MB).
-pub const MESSAGE_LIMIT: usize = 10 << 20;
+/// The largest message reporter sends: under Postfix's default `message_size_limit`
+/// (10,240,000 bytes, with room for the headers relays add), which most relays meet.
+pub const MESSAGE_LIMIT: usize = 9 << 20;
+// Postfix's default `message_size_limit`, less room for the Received headers relays add.
+const _: () = assert!(MESSAGE_LIMIT <= 10_240_000 - (64 << 10));
+
+/// [`MESSAGE_LIMIT`] as the notes about cuts say it.
+const LIMIT_TEXT: &str = "9 MiB";
 
 /// How much of an attached output stays in the body.
 const HEAD_LINES: usize = 20;
@@ -191,7 +196,7 @@ pub fn cut(mut draft: Draft, size: usize, stamp: &Stamp<'_>) -> Result<Built, Bu
     draft.text.push_str(&format!(
         "\n\n[... the report was cut here: with this template it came to {}, over the {} limit; the HTML version and attachments were left out]\n",
         format_bytes(size as f64),
-        format_bytes(MESSAGE_LIMIT as f64)
+        LIMIT_TEXT
     ));
     draft.html = None;
     draft.attachments.clear();
@@ -200,10 +205,9 @@ pub fn cut(mut draft: Draft, size: usize, stamp: &Stamp<'_>) -> Result<Built, Bu
 
 /// Says at the end of the body what was cut to keep the message small enough.
 pub fn note_cuts(draft: &mut Draft, cuts: &[String]) {
-    let limit = format_bytes(MESSAGE_LIMIT as f64);
     append_note(
         draft,
-        &format!("Cut to keep this message under {limit}:"),
+        &format!("Cut to keep this message under {LIMIT_TEXT}:"),
         cuts,
     );
 }
@@ -291,7 +295,7 @@ fn cut_middle(text: &str, keep: usize) -> String {
         "{}\n[... {} bytes cut to keep the message under {} ...]\n{}",
         &text[..head],
         tail - head,
-        format_bytes(MESSAGE_LIMIT as f64),
+        LIMIT_TEXT,
         &text[tail..]
     )
 }
@@ -483,6 +487,12 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_is_said_as_it_is() {
+        assert_eq!(LIMIT_TEXT, format!("{} MiB", MESSAGE_LIMIT >> 20));
+        assert_eq!(MESSAGE_LIMIT % (1 << 20), 0);
+    }
+
+    #[test]
     fn the_largest_outputs_are_cut_to_the_budget() {
         let big = "a".repeat(10_000);
         let results = [
@@ -502,7 +512,7 @@ mod tests {
         assert!(
             fitted.attachments[0]
                 .content
-                .contains("bytes cut to keep the message under 10 MiB"),
+                .contains("bytes cut to keep the message under 9 MiB"),
             "{}",
             fitted.attachments[0].content
         );
