@@ -106,6 +106,7 @@ fn status_json_tells_streaks_last_ok_durations_and_next_run() {
             "status",
             "status_since",
             "streak",
+            "units",
             "values",
         ]
     );
@@ -152,6 +153,7 @@ fn status_shows_each_values_series_and_the_silence_a_job_is_in() {
         serde_json::json!({"sent": [mib, 2.0 * mib, 3.0 * mib]}),
         "oldest first"
     );
+    assert_eq!(jobs[0]["units"], serde_json::json!({"sent": "bytes"}));
     let silenced = &jobs[0]["silenced"];
     assert_eq!(silenced["reason"], "1: moving <racks>");
     assert!(
@@ -159,6 +161,7 @@ fn status_shows_each_values_series_and_the_silence_a_job_is_in() {
         "{silenced}"
     );
     assert_eq!(jobs[1]["values"], serde_json::json!({}));
+    assert_eq!(jobs[1]["units"], serde_json::json!({}));
     assert_eq!(jobs[1]["silenced"], Value::Null);
 
     let table = env.run(&["status"]).code(0).stderr_empty().into_stdout();
@@ -180,8 +183,8 @@ fn status_shows_each_values_series_and_the_silence_a_job_is_in() {
     );
     assert!(html.contains("<div class=\"value\" data-value=\"sent\" data-points=\"3\">"));
     assert!(
-        html.contains("<span>sent 3,145,728</span>"),
-        "the last value"
+        html.contains("<span>sent 3.0 MiB</span>"),
+        "the last value, a size"
     );
 }
 

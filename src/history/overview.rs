@@ -5,7 +5,7 @@
 //! queries for the whole history, never one per job: 1,000 jobs and 100,000 runs are read
 //! in tens of milliseconds (docs/performance.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -43,6 +43,8 @@ pub struct JobOverview {
     /// Each value its newest runs recorded (docs/values.md), by name: one number per run
     /// that had it, oldest first, from the first of the run's results that had it.
     pub values: BTreeMap<String, Vec<f64>>,
+    /// The names of its values that were ever read as sizes (bytes).
+    pub sizes: BTreeSet<String>,
     /// Its last run's results, with their outputs ([`Detail::Full`] only).
     pub last_results: Vec<RecordedResult>,
     /// Its newest [`DISK_RUNS`] runs with disks, oldest first ([`Detail::Full`] only).
@@ -62,7 +64,15 @@ pub fn read(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>>
     // Room for the pages these queries visit (a few MiB for 100,000 runs), so that none is
     // read twice from the file: SQLite's default cache is 2 MiB.
     conn.pragma_update(None, "cache_size", -32_768)?;
-    runs(conn)
+    let mut jobs = runs(conn)?;
+    let mut statement = conn.prepare("SELECT job, name FROM value_sizes")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        if let Some(overview) = jobs.get_mut(row.get_ref(0)?.as_str()?) {
+            overview.sizes.insert(row.get(1)?);
+        }
+    }
+    Ok(jobs)
 }
 
 /// What only the page reads: each job's last run's results, with their outputs, and its
@@ -107,6 +117,7 @@ fn runs(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>> {
             status_since: time(row.get::<_, Option<i64>>(2)?.unwrap_or_default()),
             last_ok: row.get::<_, Option<i64>>(3)?.map(time),
             values: BTreeMap::new(),
+            sizes: BTreeSet::new(),
             last_results: Vec::new(),
             disks: Vec::new(),
         };
@@ -294,6 +305,7 @@ fn last_results(conn: &Connection) -> rusqlite::Result<Vec<(String, RecordedResu
                 stdout: row.get(12)?,
                 stderr: row.get(13)?,
                 values: crate::history::record::numbers_of(row.get(14)?),
+                sizes: Vec::new(),
             };
             Ok((row.get(0)?, result))
         })?

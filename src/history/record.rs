@@ -47,6 +47,10 @@ pub struct RecordedResult {
     /// The values its command's `values:` read that held a number (docs/values.md).
     #[serde(default)]
     pub values: Vec<(String, f64)>,
+    /// Which of them were read as sizes (bytes). Written to the history, never read back
+    /// into a result.
+    #[serde(default)]
+    pub sizes: Vec<String>,
 }
 
 impl RecordedResult {
@@ -60,6 +64,7 @@ impl RecordedResult {
             stdout: None,
             stderr: None,
             values: result.values.recorded(),
+            sizes: result.values.sizes(),
         }
     }
 }

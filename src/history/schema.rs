@@ -92,6 +92,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_by_job ON runs (job, started_at, status, finished_at, duration_ms);
     DROP INDEX runs_by_status;
     CREATE INDEX runs_by_status ON runs (job, status, started_at, finished_at);",
+    // 9: the values of each job that were read as sizes, so that `status` shows them as
+    // sizes: a row per job and name, not a mark per result.
+    "CREATE TABLE value_sizes (
+        job TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (job, name)
+    ) WITHOUT ROWID;",
 ];
 
 /// Why a database could not be brought up to the schema.

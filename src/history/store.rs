@@ -776,6 +776,7 @@ fn last_run(conn: &Connection, job: &str) -> rusqlite::Result<Option<RunRecord>>
                 stdout: row.get(11)?,
                 stderr: row.get(12)?,
                 values: numbers_of(row.get(13)?),
+                sizes: Vec::new(),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -996,6 +997,11 @@ fn insert_results(tx: &Transaction, id: i64, run: &RunRecord) -> rusqlite::Resul
             result.stderr,
             numbers_text(&result.values),
         ])?;
+    }
+    let mut sizes =
+        tx.prepare_cached("INSERT OR IGNORE INTO value_sizes (job, name) VALUES (?1, ?2)")?;
+    for name in run.results.iter().flat_map(|result| &result.sizes) {
+        sizes.execute([&run.job, name])?;
     }
     Ok(())
 }

@@ -79,6 +79,16 @@ impl Values {
             .collect()
     }
 
+    /// The names of the recorded values that are sizes (read with a size unit): the
+    /// history remembers them, so that the status page shows them as sizes.
+    pub fn sizes(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|r| r.unit == Unit::Bytes && r.number.is_some() && r.name != DURATION)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Each value as people read it (`values_text`): sizes as `df -h` shows them,
     /// `duration_ms` as a duration, `no value` for none.
     pub fn texts(&self) -> Named<String> {

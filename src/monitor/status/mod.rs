@@ -57,6 +57,11 @@ impl HostStatus {
                         .into_iter()
                         .map(|(name, series)| (text(name), series))
                         .collect(),
+                    units: job
+                        .units
+                        .into_iter()
+                        .map(|(name, unit)| (text(name), text(unit)))
+                        .collect(),
                     silenced: job.silenced.map(|s| SilencedStatus {
                         until: text(s.until),
                         reason: text(s.reason),
@@ -99,6 +104,9 @@ pub struct JobStatus {
     /// [`DURATIONS`] (the durations are `durations`).
     #[serde(default)]
     pub values: BTreeMap<String, Vec<f64>>,
+    /// The unit of each of `values` that has one: `bytes` for a value read as a size.
+    #[serde(default)]
+    pub units: BTreeMap<String, String>,
     /// The silence or maintenance window it is in now (docs/silences.md).
     #[serde(default)]
     pub silenced: Option<SilencedStatus>,
@@ -292,10 +300,24 @@ fn job_status(job: String, overview: Option<&JobOverview>, zone: Zone) -> JobSta
         durations,
         next_run: None,
         values: overview.map(|o| o.values.clone()).unwrap_or_default(),
+        units: overview.map(units).unwrap_or_default(),
         silenced: None,
         page: None,
     }
 }
+
+/// `bytes` for each of the overview's values that was read as a size.
+fn units(overview: &JobOverview) -> BTreeMap<String, String> {
+    overview
+        .values
+        .keys()
+        .filter(|name| overview.sizes.contains(*name))
+        .map(|name| (name.clone(), BYTES.to_owned()))
+        .collect()
+}
+
+/// The unit of a value read as a size, in [`JobStatus::units`].
+pub const BYTES: &str = "bytes";
 
 /// What the page shows beyond the JSON: the runs as cells, the last run's results, the
 /// disks' forecast.

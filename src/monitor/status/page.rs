@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::history::History;
 use crate::history::overview::Detail;
 use crate::report::forecast;
-use crate::report::format::{format_duration, format_percent};
+use crate::report::format::{format_bytes, format_duration, format_percent};
 use crate::report::values::plain;
 use crate::state::Access;
 use crate::state::outside::{self, OutsideError};
@@ -187,7 +187,8 @@ fn job_section(out: &mut String, job: &JobStatus) {
     }
     for (name, series) in &job.values {
         if series.len() > 1 {
-            out.push_str(&value_sparkline(name, series));
+            let size = job.units.get(name).is_some_and(|unit| unit == super::BYTES);
+            out.push_str(&value_sparkline(name, series, size));
         }
     }
     disks(out, &detail.disks);
@@ -261,15 +262,19 @@ fn duration_sparkline(durations: &[u64]) -> String {
     )
 }
 
-/// A value's sparkline, named, with its last number. A series with negative numbers is
-/// drawn from its least to its largest; any other from 0.
-fn value_sparkline(name: &str, series: &[f64]) -> String {
+/// A value's sparkline, named, with its last number (as a size, when it is one). A series
+/// with negative numbers is drawn from its least to its largest; any other from 0.
+fn value_sparkline(name: &str, series: &[f64], size: bool) -> String {
     let low = series.iter().copied().fold(0.0, f64::min);
     let shifted: Vec<f64> = series.iter().map(|v| v - low).collect();
     let max = shifted.iter().copied().fold(0.0, f64::max);
-    let last = series
-        .last()
-        .map_or_else(String::new, |v| grouped(&plain(*v)));
+    let last = series.last().map_or_else(String::new, |&v| {
+        if size {
+            format_bytes(v)
+        } else {
+            grouped(&plain(v))
+        }
+    });
     let label = escape(&format!("{name} in the last {} runs", series.len()));
     format!(
         "<div class=\"value\" data-value=\"{}\" data-points=\"{}\"><span>{} {}</span><div class=\"chart\">{}</div></div>\n",
@@ -281,8 +286,7 @@ fn value_sparkline(name: &str, series: &[f64]) -> String {
     )
 }
 
-/// A plain number with its whole part in groups of three digits (`23,622,320,128`): the
-/// page does not know a value's unit, and sizes are recorded in bytes.
+/// A plain number with its whole part in groups of three digits (`23,622,320,128`).
 fn grouped(number: &str) -> String {
     let (sign, rest) = number.split_at(usize::from(number.starts_with('-')));
     let (whole, fraction) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
