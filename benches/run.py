@@ -531,11 +531,27 @@ def bench_fleet(binary, sink, table, quick, repeat, verdicts):
         sshd.stop()
 
 
+def bench_status_alone(binary, sink, table, quick, repeat, verdicts):
+    """The `status` rows on a history of their own."""
+    big, jobs_count, runs_per_job = big_history(binary, sink, quick)
+    bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
+
+
+# The rows `--only` measures alone, each with the same arguments.
+ONLY = {
+    "flush": bench_flush,
+    "history": bench_history,
+    "logins": bench_logins,
+    "status": bench_status_alone,
+    "fleet": bench_fleet,
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no verdicts (for CI)")
     parser.add_argument("--binary", help="reporter binary (default: build and use target/release)")
-    parser.add_argument("--only", choices=["flush", "history", "logins", "status", "fleet"], help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
+    parser.add_argument("--only", choices=list(ONLY), help="measure one row alone (not for the table of performance.md, which comes from one whole run)")
     args = parser.parse_args()
     quick = args.quick
     if args.binary:
@@ -549,25 +565,8 @@ def main():
     verdicts = not quick
     print(f"machine: {machine()}")
     print(f"binary: {binary}; {'quick run: figures only' if quick else f'medians of {repeat} runs'}\n")
-    if args.only == "fleet":
-        bench_fleet(binary, sink, table, quick, repeat, verdicts)
-        table.print()
-        return
-    if args.only == "status":
-        big, jobs_count, runs_per_job = big_history(binary, sink, quick)
-        bench_status(big, jobs_count * runs_per_job, table, repeat, verdicts)
-        table.print()
-        return
-    if args.only == "flush":
-        bench_flush(binary, sink, table, quick, repeat, verdicts)
-        table.print()
-        return
-    if args.only == "history":
-        bench_history(binary, sink, table, quick, repeat, verdicts)
-        table.print()
-        return
-    if args.only == "logins":
-        bench_logins(binary, sink, table, quick, repeat, verdicts)
+    if args.only:
+        ONLY[args.only](binary, sink, table, quick, repeat, verdicts)
         table.print()
         return
 
