@@ -65,6 +65,12 @@ pub fn read(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>>
     // read twice from the file: SQLite's default cache is 2 MiB.
     conn.pragma_update(None, "cache_size", -32_768)?;
     let mut jobs = runs(conn)?;
+    add_sizes(conn, &mut jobs)?;
+    Ok(jobs)
+}
+
+/// Marks the values of each job that were ever read as sizes (`value_sizes`).
+fn add_sizes(conn: &Connection, jobs: &mut HashMap<String, JobOverview>) -> rusqlite::Result<()> {
     let mut statement = conn.prepare("SELECT job, name FROM value_sizes")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
@@ -72,7 +78,7 @@ pub fn read(conn: &Connection) -> rusqlite::Result<HashMap<String, JobOverview>>
             overview.sizes.insert(row.get(1)?);
         }
     }
-    Ok(jobs)
+    Ok(())
 }
 
 /// What only the page reads: each job's last run's results, with their outputs, and its

@@ -1148,6 +1148,31 @@ mod tests {
     }
 
     #[test]
+    fn a_value_once_read_as_a_size_stays_a_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path(), 90);
+        let sent = |unit| {
+            let mut result = result("copy", Status::Ok, "");
+            result.values = crate::report::values::Values(vec![crate::report::values::Reading {
+                name: "sent".into(),
+                number: Some(0.0),
+                unit,
+            }]);
+            result
+        };
+        use crate::config::values::Unit;
+        for unit in [Unit::Number, Unit::Bytes, Unit::Number] {
+            history.record(&[run("backup", &[sent(unit)])]).unwrap();
+            history
+                .record(&[run("plain", &[sent(Unit::Number)])])
+                .unwrap();
+        }
+        let all = history.overview(Detail::Runs).unwrap();
+        assert_eq!(all["backup"].sizes, ["sent".to_owned()].into());
+        assert!(all["plain"].sizes.is_empty());
+    }
+
+    #[test]
     fn values_are_kept_and_read_back_per_command_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path(), 90);
